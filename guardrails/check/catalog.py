@@ -1,0 +1,209 @@
+"""The hook catalog: per hook, its payload fields, which are writable, and its facts.
+
+A rule is checked against the *facts* of its hooks: the payload's own fields, the
+normalized facts of DESIGN §5 (`prompt`, `tokens`, `tool.name`, ...) and the context
+facts every hook has. The built-in tables live in `hookdefs`; users add their own hooks
+with `register_hook` (a payload model's pydantic fields are read by duck typing, so
+this module imports neither pydantic nor any host library).
+"""
+
+from __future__ import annotations
+
+import difflib
+import types as pytypes
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import hookdefs
+from .types import ANY, BOOL, FLOAT, INT, LIST, MAP, STR, Type, list_of, parse_type
+
+
+@dataclass(frozen=True, slots=True)
+class FactSpec:
+    """One fact a rule can read: a dotted path, its type, and whether `set` may write it."""
+
+    path: str
+    type: Type
+    writable: bool = False
+    doc: str = ""
+    kind: str = "field"  # field | normalized | context
+    derived: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HookSpec:
+    name: str
+    origin: str  # mellea | cpex | mellea+cpex | custom
+    fields: Mapping[str, Type]
+    writable_fields: frozenset[str]
+    facts: Mapping[str, FactSpec] = field(repr=False)
+
+    def fact(self, path: str) -> FactSpec | None:
+        return self.facts.get(path)
+
+    @property
+    def writable_facts(self) -> list[str]:
+        return sorted(p for p, f in self.facts.items() if f.writable)
+
+
+def _parse_entry(entry: str) -> tuple[str, Type, bool]:
+    name, _, type_text = entry.partition(":")
+    type_text = type_text.strip()
+    writable = type_text.endswith("!")
+    return name.strip(), parse_type(type_text.removesuffix("!")), writable
+
+
+def _build_hook(
+    name: str,
+    origin: str,
+    field_entries: Iterable[str],
+    normalized: Iterable[str] = (),
+) -> HookSpec:
+    fields: dict[str, Type] = {}
+    writable: set[str] = set()
+    for entry in field_entries:
+        fname, ftype, fwritable = _parse_entry(entry)
+        fields[fname] = ftype
+        if fwritable:
+            writable.add(fname)
+    facts: dict[str, FactSpec] = {}
+    for fname, ftype in fields.items():
+        facts[fname] = FactSpec(fname, ftype, fname in writable, "payload field", "field")
+    for entry in normalized:
+        fname, ftype, fwritable = _parse_entry(entry)
+        facts[fname] = FactSpec(
+            fname,
+            ftype,
+            fwritable,
+            hookdefs.FACT_DOCS.get(fname, ""),
+            "normalized",
+            fname in hookdefs.DERIVED_FACTS,
+        )
+    for entry in hookdefs.CONTEXT_FACTS:
+        fname, ftype, _ = _parse_entry(entry)
+        facts[fname] = FactSpec(fname, ftype, False, hookdefs.FACT_DOCS.get(fname, ""), "context")
+    return HookSpec(name, origin, fields, frozenset(writable), facts)
+
+
+def _type_from_annotation(annotation: Any) -> Type:
+    """Best-effort map of a Python annotation onto a DSL type (unknown shapes are `any`)."""
+    simple = {int: INT, float: FLOAT, str: STR, bool: BOOL, dict: MAP, list: LIST}
+    if annotation in simple:
+        return simple[annotation]
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if origin in (typing.Union, pytypes.UnionType):
+        return _type_from_annotation(args[0]) if len(args) == 1 else ANY
+    if origin is dict or origin is typing.Dict:  # noqa: UP006
+        return MAP
+    if origin in (list, tuple) or origin is typing.List:  # noqa: UP006
+        return list_of(_type_from_annotation(args[0])) if args else LIST
+    return ANY
+
+
+class Catalog:
+    """Hooks by name. `Catalog.builtin()` is Mellea's and cpex's hooks; copy to extend."""
+
+    def __init__(self, hooks: Mapping[str, HookSpec] | None = None) -> None:
+        self._hooks: dict[str, HookSpec] = dict(hooks or {})
+
+    @classmethod
+    def builtin(cls) -> Catalog:
+        hooks: dict[str, HookSpec] = {}
+        names = sorted(set(hookdefs.MELLEA_HOOKS) | set(hookdefs.CPEX_HOOKS))
+        for name in names:
+            entries: list[str] = []
+            origins = []
+            if name in hookdefs.MELLEA_HOOKS:
+                origins.append("mellea")
+                entries += hookdefs.MELLEA_BASE_FIELDS + hookdefs.MELLEA_HOOKS[name]
+            if name in hookdefs.CPEX_HOOKS:
+                origins.append("cpex")
+                entries += hookdefs.CPEX_HOOKS[name]
+            normalized = hookdefs.NORMALIZED_FACTS.get(name, ())
+            hooks[name] = _build_hook(name, "+".join(origins), entries, normalized)
+        return cls(hooks)
+
+    def copy(self) -> Catalog:
+        return Catalog(self._hooks)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._hooks
+
+    def __iter__(self) -> typing.Iterator[HookSpec]:
+        return iter(sorted(self._hooks.values(), key=lambda h: h.name))
+
+    def __len__(self) -> int:
+        return len(self._hooks)
+
+    def get(self, name: str) -> HookSpec | None:
+        return self._hooks.get(name)
+
+    def __getitem__(self, name: str) -> HookSpec:
+        return self._hooks[name]
+
+    def suggest(self, name: str) -> str | None:
+        close = difflib.get_close_matches(name, list(self._hooks), n=1, cutoff=0.6)
+        return close[0] if close else None
+
+    def register_hook(
+        self,
+        name: str,
+        *,
+        payload: Any = None,
+        fields: Mapping[str, str] | None = None,
+        writable: Iterable[str] = (),
+        facts: Mapping[str, str] | None = None,
+        replace: bool = False,
+    ) -> HookSpec:
+        """Add a custom hook.
+
+        `payload` is a pydantic model class whose fields become facts; `fields` adds or
+        overrides field types in the catalog notation (`{"score": "float"}`); `writable`
+        names the fields `set`/`redact` may write; `facts` adds normalized facts
+        (`{"prompt": "str", "tokens": "int"}`).
+        """
+        if not name.isidentifier():
+            raise ValueError(f"hook name {name!r} is not an identifier usable in a rules file")
+        if name in self._hooks and not replace:
+            raise ValueError(f"hook {name!r} is already registered; pass replace=True")
+        writable_set = set(writable)
+        entries: list[str] = []
+        types: dict[str, Type] = {}
+        if payload is not None:
+            model_fields = getattr(payload, "model_fields", None)
+            if not isinstance(model_fields, Mapping):
+                raise TypeError("payload must be a pydantic model class")
+            for fname, finfo in model_fields.items():
+                types[fname] = _type_from_annotation(getattr(finfo, "annotation", Any))
+        for fname, ftext in (fields or {}).items():
+            types[fname] = parse_type(ftext)
+        unknown = writable_set - set(types)
+        if unknown:
+            raise ValueError(f"writable fields not among the hook's fields: {sorted(unknown)}")
+        for fname, ftype in types.items():
+            entries.append(f"{fname}: {ftype}{'!' if fname in writable_set else ''}")
+        normalized = [f"{k}: {v}" for k, v in (facts or {}).items()]
+        spec = _build_hook(name, "custom", entries, normalized)
+        self._hooks[name] = spec
+        return spec
+
+
+DEFAULT_CATALOG = Catalog.builtin()
+
+
+def register_hook(
+    name: str,
+    *,
+    payload: Any = None,
+    fields: Mapping[str, str] | None = None,
+    writable: Iterable[str] = (),
+    facts: Mapping[str, str] | None = None,
+    replace: bool = False,
+) -> HookSpec:
+    """Register a custom hook in the process-wide default catalog used by `load()`."""
+    return DEFAULT_CATALOG.register_hook(
+        name, payload=payload, fields=fields, writable=writable, facts=facts, replace=replace
+    )

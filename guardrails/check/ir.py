@@ -1,0 +1,111 @@
+"""The checker's output: resolved, typed rules. The code generator consumes only this.
+
+Names are resolved (a `let` is folded into a `Const`, a fact becomes a `FactRef` with
+its path), regexes are compiled, the rule's id, mode, priority and hooks are final.
+Nothing here refers back to the syntax tree except spans, kept for error messages.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..source import Span
+from .types import Type
+
+PathKey = str | int
+
+
+@dataclass(frozen=True, slots=True)
+class Const:
+    value: object  # int | float | str | bool | None | tuple | re.Pattern | tuple[re.Pattern]
+    type: Type
+
+
+@dataclass(frozen=True, slots=True)
+class FactRef:
+    path: tuple[PathKey, ...]  # from the facts root, e.g. ("tool", "args", "cmd")
+    type: Type
+    derived: str | None = None  # name of the derived fact at the head of the path
+
+
+@dataclass(frozen=True, slots=True)
+class ListOf:
+    items: tuple[IR, ...]
+    type: Type
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """An operator or built-in call; `op` names a function of `runtime.ops` (see codegen)."""
+
+    op: str
+    args: tuple[IR, ...]
+    type: Type
+
+
+IR = Const | FactRef | ListOf | Op
+
+
+@dataclass(frozen=True, slots=True)
+class BlockAction:
+    kind: str  # block | warn
+    reason: str
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetAction:
+    path: tuple[PathKey, ...]
+    value: IR
+
+
+@dataclass(frozen=True, slots=True)
+class RedactAction:
+    path: tuple[PathKey, ...]
+    patterns: tuple[re.Pattern[str], ...]
+    replacement: str
+
+
+Action = BlockAction | SetAction | RedactAction
+
+MODES = ("sequential", "transform", "audit", "concurrent", "fire_and_forget")
+PHASE = {mode: i for i, mode in enumerate(MODES)}
+BLOCKING_MODES = frozenset({"sequential", "concurrent", "audit"})  # audit: would_block
+MODIFYING_MODES = frozenset({"sequential", "transform"})
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedRule:
+    id: str
+    index: int  # position in load order (files sorted, then file order)
+    description: str | None
+    hooks: tuple[str, ...]
+    mode: str
+    on_error: str  # fail | ignore
+    priority: int
+    condition: IR | None  # None: always fires
+    actions: tuple[Action, ...]
+    span: Span
+
+    @property
+    def location(self) -> str:
+        return f"{self.span.file.path}:{self.span.line}"
+
+    @property
+    def blocks(self) -> bool:
+        return any(isinstance(a, BlockAction) and a.kind == "block" for a in self.actions)
+
+    @property
+    def modifies(self) -> bool:
+        return any(isinstance(a, SetAction | RedactAction) for a in self.actions)
+
+    @property
+    def warn_only(self) -> bool:
+        return not self.blocks and not self.modifies
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedRuleset:
+    rules: tuple[CheckedRule, ...]
+    sources: tuple[tuple[str, str], ...]  # (path, text) of every file, for the ruleset hash

@@ -1,0 +1,290 @@
+"""Rule-level checks and the checker's entry point.
+
+`check_modules` sees every file of one load at once (lets are shared across files,
+rule ids must be unique across them) and reports every problem it finds in one pass.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+
+from ..diagnostics import Diagnostic, Severity
+from ..source import Span
+from ..syntax import ast
+from . import ir
+from .catalog import Catalog, HookSpec
+from .exprs import ExprChecker, descend, resolve_fact
+from .names import LetTable
+from .types import BOOL, Type, assignable
+
+# alias -> (mode, on_error). cpex's legacy names.
+MODE_ALIASES = {
+    "enforce": ("sequential", "fail"),
+    "enforce_ignore_error": ("sequential", "ignore"),
+    "permissive": ("transform", "fail"),
+}
+DEFAULT_PRIORITY = 100
+DEFAULT_REDACTION = "[REDACTED]"
+
+
+class _RuleChecker:
+    def __init__(self, catalog: Catalog, lets: LetTable, diags: list[Diagnostic]) -> None:
+        self.catalog = catalog
+        self.lets = lets
+        self.diags = diags
+
+    def error(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
+        self.diags.append(Diagnostic(code, Severity.ERROR, message, span, hint))
+
+    def rule_id(self, rule: ast.Rule) -> str:
+        if rule.name is not None:
+            return rule.name.name
+        return f"{rule.span.file.stem}:{rule.span.line}"
+
+    def check(self, rule: ast.Rule, index: int) -> ir.CheckedRule | None:
+        errors_before = len(self.diags)
+        hooks = self._hooks(rule)
+        mode, on_error = self._mode(rule)
+        priority = self._priority(rule)
+        self._single(rule.when, "when", "combine the conditions with `and`")
+        self._single(rule.unless, "unless", "combine the conditions with `or`")
+
+        condition: ir.IR | None = None
+        actions: tuple[ir.Action, ...] = ()
+        # Check against every hook the rule names; keep the first hook's IR. Diagnostics
+        # that repeat across hooks are reported once.
+        for n, hook in enumerate(hooks):
+            local: list[Diagnostic] = []
+            cond, acts = self._body(rule, hook, mode, local)
+            for d in local:
+                if d not in self.diags:
+                    self.diags.append(d)
+            if n == 0:
+                condition, actions = cond, acts
+        if len(self.diags) > errors_before:
+            return None
+        return ir.CheckedRule(
+            id=self.rule_id(rule),
+            index=index,
+            description=rule.description,
+            hooks=tuple(h.name for h in hooks),
+            mode=mode,
+            on_error=on_error,
+            priority=priority,
+            condition=condition,
+            actions=actions,
+            span=rule.span,
+        )
+
+    def _single(self, clauses: Sequence[object], word: str, hint: str) -> None:
+        for extra in clauses[1:]:
+            span = extra.span if isinstance(extra, ast.Node) else None
+            if span is not None:
+                self.error("GR0209", f"a rule takes one `{word}` clause", span, hint)
+
+    def _hooks(self, rule: ast.Rule) -> list[HookSpec]:
+        if not rule.hooks:
+            self.error(
+                "GR0208",
+                f"rule '{self.rule_id(rule)}' names no hook",
+                rule.name.span if rule.name else rule.span,
+                hint="add `on HOOK`, e.g. `on generation_pre_call`",
+            )
+            return []
+        for extra in rule.hooks[1:]:
+            self.error(
+                "GR0209",
+                "a rule takes one `on` clause",
+                extra[0].span,
+                hint="list several hooks in one clause: `on h1, h2`",
+            )
+        specs: list[HookSpec] = []
+        seen: set[str] = set()
+        for ident in rule.hooks[0]:
+            spec = self.catalog.get(ident.name)
+            if spec is None:
+                close = self.catalog.suggest(ident.name)
+                self.error(
+                    "GR0200",
+                    f"unknown hook '{ident.name}'",
+                    ident.span,
+                    hint=f"did you mean '{close}'?"
+                    if close
+                    else "run `guardrails hooks` to list hooks, or register a custom hook",
+                )
+            elif ident.name not in seen:
+                seen.add(ident.name)
+                specs.append(spec)
+        return specs
+
+    def _mode(self, rule: ast.Rule) -> tuple[str, str]:
+        for extra in rule.modes[1:]:
+            self.error("GR0209", "a rule takes one `mode` clause", extra.span)
+        if not rule.modes:
+            return "sequential", "fail"
+        ident = rule.modes[0]
+        if ident.name in ir.MODES:
+            return ident.name, "fail"
+        if ident.name in MODE_ALIASES:
+            return MODE_ALIASES[ident.name]
+        known = list(ir.MODES) + list(MODE_ALIASES)
+        close = difflib.get_close_matches(ident.name, known, n=1, cutoff=0.6)
+        self.error(
+            "GR0230",
+            f"unknown mode '{ident.name}'",
+            ident.span,
+            hint=f"did you mean '{close[0]}'?" if close else "modes: " + ", ".join(known),
+        )
+        return "sequential", "fail"
+
+    def _priority(self, rule: ast.Rule) -> int:
+        for _, span in rule.priorities[1:]:
+            self.error("GR0209", "a rule takes one `priority` clause", span)
+        return rule.priorities[0][0] if rule.priorities else DEFAULT_PRIORITY
+
+    def _body(
+        self, rule: ast.Rule, hook: HookSpec, mode: str, diags: list[Diagnostic]
+    ) -> tuple[ir.IR | None, tuple[ir.Action, ...]]:
+        exprs = ExprChecker(hook, self.lets, diags)
+        parts: list[ir.IR] = []
+        if rule.when:
+            parts.append(exprs.condition(rule.when[0]))
+        if rule.unless:
+            parts.append(ir.Op("not", (exprs.condition(rule.unless[0]),), BOOL))
+        condition: ir.IR | None = None
+        if len(parts) == 2:
+            condition = ir.Op("and", (parts[0], parts[1]), BOOL)
+        elif parts:
+            condition = parts[0]
+        actions = tuple(self._action(a, rule, hook, mode, exprs) for a in rule.actions)
+        return condition, actions
+
+    def _action(
+        self, action: ast.Action, rule: ast.Rule, hook: HookSpec, mode: str, exprs: ExprChecker
+    ) -> ir.Action:
+        rid = self.rule_id(rule)
+        if isinstance(action, ast.Block):
+            if action.kind == "block" and mode not in ir.BLOCKING_MODES:
+                exprs.error(
+                    "GR0231",
+                    f"a {mode} rule cannot block: cpex ignores its violations",
+                    action.span,
+                    hint="use mode sequential (or concurrent) to block, audit to record a "
+                    "would-block, or `warn`",
+                )
+            code = action.code.name if action.code else f"GUARDRAIL_{action.kind.upper()}"
+            reason = action.reason or (
+                f"blocked by rule {rid}" if action.kind == "block" else f"warning from rule {rid}"
+            )
+            return ir.BlockAction(action.kind, reason, code)
+        verb = "set" if isinstance(action, ast.SetAction) else "redact"
+        if mode not in ir.MODIFYING_MODES:
+            exprs.error(
+                "GR0232",
+                f"`{verb}` in a {mode} rule has no effect: cpex discards its changes",
+                action.span,
+                hint="use mode transform (or sequential) for rules that change the payload",
+            )
+        path = self._target(action.target, hook, exprs)
+        if isinstance(action, ast.SetAction):
+            value = exprs.check(action.value)
+            target_type = self._target_type(action.target, hook)
+            if target_type is not None and not assignable(value.type, target_type):
+                exprs.error(
+                    "GR0234",
+                    f"cannot set {_dotted(action.target)} ({target_type}) to a {value.type}",
+                    action.value.span,
+                )
+            return ir.SetAction(path, value)
+        patterns = exprs.pattern(action.pattern)
+        assert isinstance(patterns.value, tuple)
+        return ir.RedactAction(path, patterns.value, action.replacement or DEFAULT_REDACTION)
+
+    def _target(self, target: ast.Path, hook: HookSpec, exprs: ExprChecker) -> tuple[ir.PathKey, ...]:
+        path: tuple[ir.PathKey, ...] = (target.root, *target.keys)
+        resolved = resolve_fact(hook, path)
+        if resolved is None:
+            facts = list(hook.facts)
+            close = difflib.get_close_matches(_dotted(target), facts, n=1, cutoff=0.7)
+            exprs.error(
+                "GR0201",
+                f"unknown fact '{_dotted(target)}' on hook {hook.name}",
+                target.span,
+                hint=f"did you mean '{close[0]}'?" if close else None,
+            )
+            return path
+        spec, _ = resolved
+        if not spec.writable:
+            writable = hook.writable_facts
+            exprs.error(
+                "GR0233",
+                f"'{spec.path}' is not writable on hook {hook.name}",
+                target.span,
+                hint="writable here: " + ", ".join(writable)
+                if writable
+                else f"{hook.name} is observe-only: nothing on it can be changed",
+            )
+        return path
+
+    def _target_type(self, target: ast.Path, hook: HookSpec) -> Type | None:
+        resolved = resolve_fact(hook, (target.root, *target.keys))
+        if resolved is None:
+            return None
+        spec, rest = resolved
+        return descend(spec.type, rest)
+
+
+def _dotted(path: ast.Path) -> str:
+    return ".".join([path.root, *(str(k) for k in path.keys)])
+
+
+def check_modules(
+    modules: Sequence[ast.Module], catalog: Catalog
+) -> tuple[ir.CheckedRuleset, list[Diagnostic]]:
+    """Check every rule of one load; returns the rules that checked clean and all diagnostics."""
+    diags: list[Diagnostic] = []
+    lets = LetTable(diags)
+    for module in modules:
+        for item in module.items:
+            if isinstance(item, ast.Let):
+                lets.declare(item)
+    for name in list(lets.lets):
+        lets.value(name)  # fold every let once, so errors in unused lets are reported too
+    lets.used.clear()
+
+    checker = _RuleChecker(catalog, lets, diags)
+    rules: list[ir.CheckedRule] = []
+    first_seen: dict[str, Span] = {}
+    index = 0
+    for module in modules:
+        for item in module.items:
+            if not isinstance(item, ast.Rule):
+                continue
+            rid = checker.rule_id(item)
+            id_span = item.name.span if item.name else item.span
+            if rid in first_seen:
+                checker.error(
+                    "GR0205",
+                    f"duplicate rule id '{rid}'",
+                    id_span,
+                    hint=f"first defined at {first_seen[rid].location}",
+                )
+            else:
+                first_seen[rid] = id_span
+            checked = checker.check(item, index)
+            index += 1
+            if checked is not None:
+                rules.append(checked)
+    for let in lets.unused():
+        diags.append(
+            Diagnostic(
+                "GR0300",
+                Severity.WARNING,
+                f"let '{let.name.name}' is never used",
+                let.name.span,
+                hint="remove it, or use it in a rule",
+            )
+        )
+    sources = tuple((m.file.path, m.file.text) for m in modules)
+    return ir.CheckedRuleset(tuple(rules), sources), diags

@@ -1,0 +1,165 @@
+"""Checked rules -> Python source. One function per rule; no user text outside repr().
+
+Every IR class has an `emit_<Class>` method and every operator an entry in `_CALLS`
+or `_INLINE`; a missing one raises. Identifiers are allocated here (`_r{i}`,
+`_k{n}`), never derived from rule names, and every user value enters the source
+through `repr()` or as a hoisted constant, so a rule cannot inject code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from ..check import ir
+from ..runtime.facts import DERIVED_BINDINGS
+
+# IR operator -> runtime function name (see runtime.EXPORTS)
+_CALLS = {
+    "==": "_eq",
+    "!=": "_ne",
+    "<": "_lt",
+    "<=": "_le",
+    ">": "_gt",
+    ">=": "_ge",
+    "in": "_in",
+    "not in": "_not_in",
+    "contains": "_contains",
+    "startswith": "_startswith",
+    "endswith": "_endswith",
+    "matches": "_matches",
+    "truth": "_truth",
+    "+": "_add",
+    "-": "_sub",
+    "*": "_mul",
+    "/": "_div",
+    "neg": "_neg",
+    "get": "_get",
+    "len": "_len",
+    "lower": "_lower",
+    "upper": "_upper",
+    "trim": "_trim",
+    "min": "_min",
+    "max": "_max",
+    "abs": "_abs",
+    "tokens": "_tokens",
+}
+
+
+class CodeBuffer:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._indent = 0
+
+    def line(self, text: str) -> None:
+        self.lines.append("    " * self._indent + text)
+
+    def indent(self) -> None:
+        self._indent += 1
+
+    def outdent(self) -> None:
+        self._indent -= 1
+
+    def source(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+class Generator:
+    def __init__(self) -> None:
+        self.buf = CodeBuffer()
+        self.constants: dict[str, Any] = {}
+        self._const_ids: dict[int, str] = {}
+
+    # ---- identifiers and constants ----
+
+    def hoist(self, value: object) -> str:
+        key = id(value)
+        name = self._const_ids.get(key)
+        if name is None:
+            name = f"_k{len(self.constants)}"
+            self.constants[name] = value
+            self._const_ids[key] = name
+        return name
+
+    @staticmethod
+    def function_name(index: int) -> str:
+        return f"_r{index}"
+
+    # ---- rules ----
+
+    def rule(self, rule: ir.CheckedRule) -> str:
+        name = self.function_name(rule.index)
+        values = [self.emit(a.value) for a in rule.actions if isinstance(a, ir.SetAction)]
+        result = "(" + "".join(f"{v}, " for v in values) + ")"
+        self.buf.line(f"def {name}(f, c):")
+        self.buf.indent()
+        self.buf.line(f"# rule {rule.id!r} at {rule.location!r}")
+        if rule.condition is not None:
+            self.buf.line(f"if not {self.emit(rule.condition)}:")
+            self.buf.indent()
+            self.buf.line("return None")
+            self.buf.outdent()
+        self.buf.line(f"return {result}")
+        self.buf.outdent()
+        self.buf.line("")
+        return name
+
+    # ---- expressions ----
+
+    def emit(self, node: ir.IR) -> str:
+        method: Callable[[Any], str] | None = getattr(self, f"emit_{type(node).__name__}", None)
+        if method is None:
+            raise NotImplementedError(f"no emitter for {type(node).__name__}")
+        return method(node)
+
+    def emit_Const(self, node: ir.Const) -> str:
+        value = node.value
+        if value is None or isinstance(value, bool | int | str):
+            return repr(value)
+        if isinstance(value, float) and math.isfinite(value):
+            return repr(value)
+        return self.hoist(value)
+
+    def emit_FactRef(self, node: ir.FactRef) -> str:
+        head, rest = node.path[0], node.path[1:]
+        if node.derived is not None:
+            base = f"{DERIVED_BINDINGS[node.derived]}(f, c)"
+            rest = node.path[len(node.derived.split(".")) :]
+        else:
+            base = f"f.get({head!r})"
+        if not rest:
+            return base
+        if len(rest) == 1:
+            return f"_get({base}, {rest[0]!r})"
+        return f"_get_path({base}, {tuple(rest)!r})"
+
+    def emit_ListOf(self, node: ir.ListOf) -> str:
+        return "(" + "".join(f"{self.emit(i)}, " for i in node.items) + ")"
+
+    def emit_Op(self, node: ir.Op) -> str:
+        op, args = node.op, [self.emit(a) for a in node.args]
+        if op == "and":
+            return f"({args[0]} and {args[1]})"
+        if op == "or":
+            return f"({args[0]} or {args[1]})"
+        if op == "not":
+            return f"(not {args[0]})"
+        if op == "is_null":
+            return f"({args[0]} is None)"
+        if op == "not_null":
+            return f"({args[0]} is not None)"
+        func = _CALLS.get(op)
+        if func is None:
+            raise NotImplementedError(f"no emitter for operator {op!r}")
+        return f"{func}({', '.join(args)})"
+
+
+def generate(rules: tuple[ir.CheckedRule, ...]) -> tuple[str, dict[str, Any]]:
+    """Source of a module defining one function per rule, and its hoisted constants."""
+    gen = Generator()
+    gen.buf.line("# generated by guardrails; one function per rule: (facts, call cache) -> ")
+    gen.buf.line("# None when the rule does not fire, else the tuple of its `set` values")
+    for rule in rules:
+        gen.rule(rule)
+    return gen.buf.source(), gen.constants

@@ -1,0 +1,67 @@
+"""Generated source -> callables, once per load.
+
+The source is compiled under a `<guardrails:...>` file name registered in `linecache`,
+so a traceback through a rule shows the generated line; the namespace is exactly
+`runtime.EXPORTS` plus this load's constants and derived-fact bindings, with
+`__builtins__` emptied.
+"""
+
+from __future__ import annotations
+
+import linecache
+from typing import Any
+
+from ..check import ir
+from ..runtime import EXPORTS
+from ..runtime.facts import Tokenizer, make_bindings
+from ..runtime.program import Assign, Block, Redact, RuleFn, RuleProgram, RuntimeAction
+from .codegen import Generator, generate
+
+
+def _runtime_actions(rule: ir.CheckedRule) -> tuple[RuntimeAction, ...]:
+    out: list[RuntimeAction] = []
+    value_index = 0
+    for action in rule.actions:
+        if isinstance(action, ir.BlockAction):
+            out.append(Block(action.kind, action.reason, action.code))
+        elif isinstance(action, ir.SetAction):
+            out.append(Assign(action.path, value_index))
+            value_index += 1
+        else:
+            out.append(Redact(action.path, action.patterns, action.replacement))
+    return tuple(out)
+
+
+def compile_rules(
+    ruleset: ir.CheckedRuleset, ruleset_hash: str, tokenizer: Tokenizer | None = None
+) -> tuple[list[RuleProgram], str]:
+    """Compile every rule; returns the programs (in load order) and the generated source."""
+    source, constants = generate(ruleset.rules)
+    filename = f"<guardrails:{ruleset_hash[:12]}>"
+    code = compile(source, filename, "exec")
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace: dict[str, Any] = {"__builtins__": {}}
+    namespace.update(EXPORTS)
+    namespace.update(make_bindings(tokenizer))
+    namespace.update(constants)
+    exec(code, namespace)  # the source is ours: user values only enter through repr()
+    programs: list[RuleProgram] = []
+    for rule in ruleset.rules:
+        fn: RuleFn = namespace[Generator.function_name(rule.index)]
+        programs.append(
+            RuleProgram(
+                id=rule.id,
+                index=rule.index,
+                description=rule.description,
+                file=rule.span.file.path,
+                line=rule.span.line,
+                column=rule.span.column,
+                hooks=rule.hooks,
+                mode=rule.mode,
+                on_error=rule.on_error,
+                priority=rule.priority,
+                actions=_runtime_actions(rule),
+                fn=fn,
+            )
+        )
+    return programs, source

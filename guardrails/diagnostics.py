@@ -1,0 +1,180 @@
+"""Diagnostics: the one shape every stage reports user mistakes in, and its renderers.
+
+A diagnostic is data (a stable code, a severity, a message, a span and an optional
+hint); rendering is separate, so the CLI, JSON output and exceptions all agree.
+Codes are never reused for another meaning: `CODES` is the registry and the docs.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .source import Span
+
+CODES: dict[str, str] = {
+    # syntax (GR01xx)
+    "GR0100": "syntax error: unexpected token",
+    "GR0101": "syntax error: unexpected end of file",
+    "GR0102": "syntax error: unexpected character",
+    "GR0103": "invalid string or regex literal",
+    "GR0104": "rules file cannot be read",
+    "GR0105": "no .rules files found",
+    "GR0106": "rule has no action",
+    # names and structure (GR02xx)
+    "GR0200": "unknown hook",
+    "GR0201": "unknown fact or field for this hook",
+    "GR0202": "unknown name",
+    "GR0203": "unknown function",
+    "GR0204": "wrong number of arguments",
+    "GR0205": "duplicate rule id",
+    "GR0206": "duplicate let name",
+    "GR0207": "let name shadows a fact",
+    "GR0208": "rule has no hook",
+    "GR0209": "duplicate clause",
+    # types (GR021x)
+    "GR0210": "type mismatch",
+    "GR0211": "condition is not a boolean",
+    "GR0212": "invalid argument",
+    "GR0213": "index must be a literal string or integer",
+    # regexes (GR022x)
+    "GR0220": "invalid regex",
+    "GR0221": "regex must be a constant",
+    # rules vs modes and payloads (GR023x)
+    "GR0230": "unknown mode",
+    "GR0231": "block in a mode that cannot block",
+    "GR0232": "set/redact in a mode whose changes are discarded",
+    "GR0233": "field is not writable on this hook",
+    "GR0234": "set value has the wrong type",
+    "GR0240": "let refers to itself",
+    "GR0241": "let value must be a constant",
+    # warnings (GR03xx)
+    "GR0300": "unused let",
+}
+
+
+class Severity(enum.StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One problem in a rules file, located by span."""
+
+    code: str
+    severity: Severity
+    message: str
+    span: Span
+    hint: str | None = None
+
+    @property
+    def file(self) -> str:
+        return self.span.file.path
+
+    @property
+    def line(self) -> int:
+        return self.span.line
+
+    @property
+    def column(self) -> int:
+        return self.span.column
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "end_line": self.span.end_line,
+            "end_column": self.span.end_column,
+            "hint": self.hint,
+        }
+
+    def render(self, color: bool = False) -> str:
+        """Compiler-style text: header, source line, caret run, hint."""
+        span = self.span
+        sev = self.severity.value
+        if color:
+            sev_color = "red" if self.severity is Severity.ERROR else "yellow"
+            sev = _style(sev, sev_color)
+        head = f"{span.location}: {sev}[{self.code}]: {self.message}"
+        src = span.file.line_text(span.line)
+        if not src.strip() and not span.file.text:
+            return head + (f"\n  = hint: {self.hint}" if self.hint else "")
+        prefix = src[: span.column - 1]
+        pad = len(prefix.expandtabs()) if "\t" in prefix else len(prefix)
+        width = max(1, (span.end_column - span.column) if span.end_line == span.line else 1)
+        if span.end_line != span.line:
+            width = max(1, len(src) - (span.column - 1))
+        gutter = f"{span.line} | "
+        lines = [
+            head,
+            f"{gutter}{src.expandtabs()}",
+            " " * len(gutter) + " " * pad + ("^" * width if not color else _style("^" * width, "red")),
+        ]
+        if self.hint:
+            lines.append(f"  = hint: {self.hint}")
+        return "\n".join(lines)
+
+
+def _style(text: str, color: str) -> str:
+    codes = {"red": "31", "yellow": "33", "green": "32", "bold": "1", "dim": "2"}
+    return f"\x1b[{codes[color]}m{text}\x1b[0m"
+
+
+def sort_key(d: Diagnostic) -> tuple[str, int, int, str]:
+    return (d.file, d.span.start, d.span.end, d.code)
+
+
+def render_text(diagnostics: Sequence[Diagnostic], color: bool = False) -> str:
+    """All diagnostics, sorted by position, then a pydantic-style count line."""
+    diags = sorted(diagnostics, key=sort_key)
+    parts = [d.render(color) for d in diags]
+    errors = sum(d.severity is Severity.ERROR for d in diags)
+    warnings = len(diags) - errors
+    parts.append(_summary(errors, warnings))
+    return "\n\n".join(parts[:-1]) + ("\n\n" if len(parts) > 1 else "") + parts[-1]
+
+
+def _summary(errors: int, warnings: int) -> str:
+    def plural(n: int, word: str) -> str:
+        return f"{n} {word}{'' if n == 1 else 's'}"
+
+    return f"{plural(errors, 'error')}, {plural(warnings, 'warning')}"
+
+
+def render_json(diagnostics: Sequence[Diagnostic]) -> str:
+    diags = sorted(diagnostics, key=sort_key)
+    return json.dumps([d.to_dict() for d in diags], indent=2)
+
+
+def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
+    return any(d.severity is Severity.ERROR for d in diagnostics)
+
+
+class GuardrailsError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class RulesError(GuardrailsError):
+    """Raised by `load()` when the rules have errors; carries every diagnostic found."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.diagnostics = sorted(diagnostics, key=sort_key)
+        super().__init__(render_text(self.diagnostics))
+
+    def __str__(self) -> str:
+        return render_text(self.diagnostics)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.diagnostics,))
+
+    def errors(self) -> list[dict[str, Any]]:
+        """The diagnostics as plain dicts (JSON-ready), like pydantic's `errors()`."""
+        return [d.to_dict() for d in self.diagnostics]

@@ -1,0 +1,254 @@
+"""The facade: `load()` runs parse -> check -> compile and returns an immutable Policy.
+
+`check()` runs the same stages up to the checker and never raises on bad rules (for
+the CLI and editors). A Policy is built once and never changes; to change rules,
+load again.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .check import ir
+from .check.catalog import DEFAULT_CATALOG, Catalog
+from .check.rules import check_modules
+from .compile.loader import compile_rules
+from .diagnostics import Diagnostic, GuardrailsError, RulesError, Severity, has_errors
+from .runtime import engine
+from .runtime.facts import Tokenizer
+from .runtime.program import RuleProgram
+from .runtime.verdict import Verdict
+from .source import SourceFile
+from .syntax import ast
+from .syntax.parser import parse
+
+PathLike = str | Path
+Paths = PathLike | Sequence[PathLike]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInfo:
+    """What a loaded rule is, without its code."""
+
+    id: str
+    description: str | None
+    hooks: tuple[str, ...]
+    mode: str
+    on_error: str
+    priority: int
+    file: str
+    line: int
+    column: int
+
+    @property
+    def location(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+def _sources(paths: Paths) -> tuple[list[SourceFile], list[Diagnostic]]:
+    items = [paths] if isinstance(paths, str | Path) else list(paths)
+    files: list[SourceFile] = []
+    diags: list[Diagnostic] = []
+    for item in items:
+        root = Path(item)
+        display = str(item)
+        if root.is_dir():
+            found = sorted(p for p in root.rglob("*.rules") if p.is_file())
+            if not found:
+                diags.append(
+                    Diagnostic(
+                        "GR0105",
+                        Severity.ERROR,
+                        f"no .rules files found in {display}",
+                        SourceFile(display, "").span(0, 0),
+                        hint="rule files end in .rules",
+                    )
+                )
+            targets = [(p, str(Path(display) / p.relative_to(root))) for p in found]
+        else:
+            targets = [(root, display)]
+        for path, shown in targets:
+            try:
+                files.append(SourceFile.read(path, shown))
+            except (OSError, UnicodeDecodeError) as err:
+                reason = "not valid UTF-8" if isinstance(err, UnicodeDecodeError) else (
+                    err.strerror or str(err)
+                )
+                diags.append(
+                    Diagnostic(
+                        "GR0104",
+                        Severity.ERROR,
+                        f"cannot read {shown}: {reason}",
+                        SourceFile(shown, "").span(0, 0),
+                    )
+                )
+    return files, diags
+
+
+def _front_end(
+    files: Sequence[SourceFile], catalog: Catalog
+) -> tuple[ir.CheckedRuleset, list[Diagnostic]]:
+    modules: list[ast.Module] = []
+    diags: list[Diagnostic] = []
+    for file in files:
+        module, parse_diags = parse(file)
+        modules.append(module)
+        diags.extend(parse_diags)
+    ruleset, check_diags = check_modules(modules, catalog)
+    return ruleset, diags + check_diags
+
+
+def check(paths: Paths, *, catalog: Catalog | None = None) -> list[Diagnostic]:
+    """Every diagnostic for the rules at `paths` (errors and warnings); never raises."""
+    files, diags = _sources(paths)
+    _, more = _front_end(files, catalog or DEFAULT_CATALOG)
+    return diags + more
+
+
+def load(
+    paths: Paths,
+    *,
+    shadow: bool | Iterable[str] = False,
+    catalog: Catalog | None = None,
+    tokenizer: Tokenizer | None = None,
+) -> Policy:
+    """Load a rules file or directory (every `*.rules` under it, in sorted path order).
+
+    `shadow=True` turns every block into a would-block; a list of rule ids or globs
+    does so for the matching rules only. Raises `RulesError` with every diagnostic.
+    """
+    files, diags = _sources(paths)
+    return _build(files, diags, shadow, catalog, tokenizer)
+
+
+def loads(
+    text: str,
+    filename: str = "<string>",
+    *,
+    shadow: bool | Iterable[str] = False,
+    catalog: Catalog | None = None,
+    tokenizer: Tokenizer | None = None,
+) -> Policy:
+    """Load rules from a string (tests, notebooks); `filename` is used in diagnostics."""
+    return _build([SourceFile(filename, text)], [], shadow, catalog, tokenizer)
+
+
+def _build(
+    files: list[SourceFile],
+    diags: list[Diagnostic],
+    shadow: bool | Iterable[str],
+    catalog: Catalog | None,
+    tokenizer: Tokenizer | None,
+) -> Policy:
+    cat = catalog or DEFAULT_CATALOG
+    ruleset, more = _front_end(files, cat)
+    diags = diags + more
+    if has_errors(diags):
+        raise RulesError(diags)
+    digest = ruleset_hash(ruleset.sources)
+    programs, source = compile_rules(ruleset, digest, tokenizer)
+    warnings = [d for d in diags if d.severity is Severity.WARNING]
+    return Policy(programs, cat, digest, _shadow_ids(shadow, programs), source, warnings)
+
+
+def ruleset_hash(sources: Iterable[tuple[str, str]]) -> str:
+    """Stable across runs and machines: sha256 over (file name, text) in load order."""
+    h = hashlib.sha256()
+    for path, text in sources:
+        h.update(Path(path).name.encode())
+        h.update(b"\0")
+        h.update(text.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _shadow_ids(shadow: bool | Iterable[str], programs: Sequence[RuleProgram]) -> frozenset[str]:
+    ids = [p.id for p in programs]
+    if shadow is True:
+        return frozenset(ids)
+    if shadow is False or shadow is None:
+        return frozenset()
+    if isinstance(shadow, str):
+        shadow = [shadow]
+    chosen: set[str] = set()
+    unmatched: list[str] = []
+    for pattern in shadow:
+        hits = fnmatch.filter(ids, pattern)
+        if not hits:
+            unmatched.append(pattern)
+        chosen.update(hits)
+    if unmatched:
+        raise GuardrailsError(
+            f"shadow patterns match no rule: {', '.join(unmatched)} "
+            f"(rules: {', '.join(ids) or 'none'})"
+        )
+    return frozenset(chosen)
+
+
+class Policy:
+    """A compiled, immutable ruleset. `evaluate(hook, facts)` -> `Verdict`."""
+
+    def __init__(
+        self,
+        programs: Sequence[RuleProgram],
+        catalog: Catalog,
+        ruleset_hash: str,
+        shadowed: frozenset[str],
+        generated_source: str,
+        warnings: Sequence[Diagnostic] = (),
+    ) -> None:
+        self._programs = tuple(programs)
+        self._catalog = catalog
+        self.ruleset_hash = ruleset_hash
+        self.shadowed = shadowed
+        self.generated_source = generated_source
+        self.warnings = tuple(warnings)
+        by_hook: dict[str, list[RuleProgram]] = {}
+        for prog in self._programs:
+            for hook in prog.hooks:
+                by_hook.setdefault(hook, []).append(prog)
+        self._by_hook: Mapping[str, tuple[RuleProgram, ...]] = {
+            hook: tuple(sorted(progs, key=lambda p: p.sort_key)) for hook, progs in by_hook.items()
+        }
+
+    @property
+    def rules(self) -> tuple[RuleInfo, ...]:
+        return tuple(
+            RuleInfo(p.id, p.description, p.hooks, p.mode, p.on_error, p.priority, p.file,
+                     p.line, p.column)  # fmt: skip
+            for p in self._programs
+        )
+
+    @property
+    def hooks(self) -> tuple[str, ...]:
+        """Hooks that have at least one rule."""
+        return tuple(sorted(self._by_hook))
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._catalog
+
+    def programs(self, hook: str) -> tuple[RuleProgram, ...]:
+        """The hook's compiled rules in evaluation order (for host adapters)."""
+        return self._by_hook.get(hook, ())
+
+    def evaluate(self, hook: str, facts: Mapping[str, Any]) -> Verdict:
+        """Run the rules of `hook` on a dict of facts, with cpex's phase semantics.
+
+        Never raises for bad facts or failing rules: those are `error` verdicts, and
+        they block unless the rule is shadowed, audit, warn-only or `on_error ignore`.
+        """
+        if hook not in self._by_hook and hook not in self._catalog:
+            raise GuardrailsError(
+                f"unknown hook {hook!r}"
+                + (f"; did you mean {s!r}?" if (s := self._catalog.suggest(hook)) else "")
+            )
+        return engine.evaluate(hook, self._by_hook.get(hook, ()), facts, self.shadowed)
+
+    def __repr__(self) -> str:
+        return f"<Policy {len(self._programs)} rules, {self.ruleset_hash[:12]}>"

@@ -1,0 +1,217 @@
+"""Evaluate one hook call: run the rules in cpex's order and combine their verdicts.
+
+Semantics follow cpex exactly (notes/cpex.md §3): phases sequential -> transform ->
+audit -> concurrent -> fire_and_forget; priority order inside a phase, ties in load
+order; a block stops every later rule except fire_and_forget ones, which run on the
+original facts; sequential and transform changes are seen by later rules.
+
+Fail closed: a rule that raises is an `error` verdict, and it blocks the call when
+its mode can stop a call in cpex (sequential, transform, concurrent: cpex's default
+`on_error=fail` aborts the hook), unless it is shadowed, warn-only or `on_error ignore`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from .ops import RuleTypeError, get, type_name
+from .program import Assign, Redact, RuleProgram
+from .verdict import ERROR_CODE, Outcome, RuleResult, RuleVerdict, Verdict
+
+_FAILS_CLOSED_MODES = frozenset({"sequential", "transform", "concurrent"})
+_MAX_ERROR_TEXT = 200
+
+
+def fails_closed(program: RuleProgram, shadowed: bool) -> bool:
+    return (
+        program.mode in _FAILS_CLOSED_MODES
+        and program.on_error == "fail"
+        and not program.warn_only
+        and not shadowed
+    )
+
+
+def describe_error(err: BaseException) -> str:
+    """A short, value-free description: our own errors name types, never payload values."""
+    if isinstance(err, RuleTypeError):
+        return str(err)
+    try:
+        text = str(err)
+    except Exception:
+        text = ""
+    name = type(err).__name__
+    text = f"{name}: {text}" if text else name
+    return text if len(text) <= _MAX_ERROR_TEXT else text[: _MAX_ERROR_TEXT - 3] + "..."
+
+
+def evaluate(
+    hook: str,
+    programs: Sequence[RuleProgram],
+    facts: object,
+    shadowed: Collection[str] = frozenset(),
+) -> Verdict:
+    """`programs` must be the hook's rules already sorted by `RuleProgram.sort_key`."""
+    bad_input: Exception | None = None
+    if isinstance(facts, Mapping):
+        original: dict[str, Any] = dict(facts)
+    else:
+        original = {}
+        bad_input = RuleTypeError(f"facts must be a mapping, got {type_name(facts)}")
+    work = original
+    cache: dict[str, Any] = {}
+    faf_cache: dict[str, Any] = {}
+    results: list[RuleResult] = []
+    blocked: RuleResult | None = None
+    modified = False
+
+    for prog in programs:
+        faf = prog.mode == "fire_and_forget"
+        if blocked is not None and not faf:
+            results.append(_result(prog, hook, "skipped"))
+            continue
+        shadow = prog.id in shadowed
+        try:
+            if bad_input is not None:
+                raise bad_input
+            out = prog.fn(original if faf else work, faf_cache if faf else cache)
+            if out is None:
+                results.append(_result(prog, hook, "pass"))
+                continue
+            block = prog.block
+            if block is not None:
+                verdict: RuleVerdict = "would_block" if shadow or prog.mode == "audit" else "block"
+                result = _result(prog, hook, verdict, block.code, block.reason)
+                results.append(result)
+                if verdict == "block":
+                    blocked = result
+                continue
+            if prog.modifies and prog.mode in ("sequential", "transform"):
+                work, changes = _apply(prog, work, out)
+                cache.clear()  # derived facts (tokens) may depend on what changed
+                modified = True
+                warning = prog.warning
+                results.append(
+                    _result(
+                        prog,
+                        hook,
+                        "modify",
+                        warning.code if warning else None,
+                        warning.reason if warning else None,
+                        changes=changes,
+                    )
+                )
+                continue
+            warning = prog.warning
+            results.append(
+                _result(prog, hook, "warn", *((warning.code, warning.reason) if warning else ()))
+            )
+        except Exception as err:  # fail closed: a broken rule is a decision, not a crash
+            message = describe_error(err)
+            closes = fails_closed(prog, shadow)
+            reason = f"rule {prog.id} failed: {message}"
+            result = _result(prog, hook, "error", ERROR_CODE, reason, error=message)
+            results.append(result)
+            if closes:
+                blocked = result
+
+    outcome: Outcome = "block" if blocked is not None else "modify" if modified else "allow"
+    payload: Mapping[str, Any] = work if modified else (facts if bad_input is None else {})  # type: ignore[assignment]
+    return Verdict(
+        hook=hook,
+        outcome=outcome,
+        blocked_by=blocked.rule_id if blocked else None,
+        code=blocked.code if blocked else None,
+        reason=blocked.reason if blocked else None,
+        payload=payload,
+        rules=tuple(results),
+    )
+
+
+def _result(
+    prog: RuleProgram,
+    hook: str,
+    verdict: RuleVerdict,
+    code: str | None = None,
+    reason: str | None = None,
+    error: str | None = None,
+    changes: tuple[str, ...] = (),
+) -> RuleResult:
+    return RuleResult(
+        rule_id=prog.id,
+        hook=hook,
+        mode=prog.mode,
+        priority=prog.priority,
+        verdict=verdict,
+        location=prog.location,
+        code=code,
+        reason=reason,
+        error=error,
+        changes=changes,
+    )
+
+
+def _apply(
+    prog: RuleProgram, facts: dict[str, Any], values: tuple[Any, ...]
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Apply a rule's set/redact actions copy-on-write; the input dict is never mutated."""
+    changes: list[str] = []
+    for action in prog.actions:
+        if isinstance(action, Assign):
+            facts = assign(facts, action.path, values[action.value_index])
+        elif isinstance(action, Redact):
+            current = facts
+            for key in action.path:
+                current = get(current, key)  # type: ignore[assignment]
+            facts = assign(facts, action.path, redact(current, action.patterns, action.replacement))
+        else:
+            continue
+        changes.append(".".join(str(k) for k in action.path))
+    return facts, tuple(changes)
+
+
+def assign(root: dict[str, Any], path: Sequence[str | int], value: Any) -> dict[str, Any]:
+    """A copy of `root` with `value` at `path`; missing maps on the way are created."""
+    new_root = dict(root)
+    parent: Any = new_root
+    for depth, key in enumerate(path):
+        last = depth == len(path) - 1
+        if isinstance(parent, dict):
+            if last:
+                parent[key] = value
+                break
+            child = parent.get(key)
+        elif isinstance(parent, list) and isinstance(key, int):
+            if not -len(parent) <= key < len(parent):
+                raise RuleTypeError(f"index {key} is out of range for a list of {len(parent)}")
+            if last:
+                parent[key] = value
+                break
+            child = parent[key]
+        else:
+            raise RuleTypeError(f"cannot set a field inside a {type_name(parent)}")
+        if isinstance(child, Mapping):
+            child = dict(child)
+        elif isinstance(child, list | tuple):
+            child = list(child)
+        elif child is None:
+            child = {}
+        else:
+            raise RuleTypeError(f"cannot set a field inside a {type_name(child)}")
+        parent[key] = child
+        parent = child
+    return new_root
+
+
+def redact(value: Any, patterns: tuple[re.Pattern[str], ...], replacement: str) -> Any:
+    """Replace every match in a string, or in every string inside lists and maps."""
+    if isinstance(value, str):
+        for pattern in patterns:
+            value = pattern.sub(lambda _m: replacement, value)
+        return value
+    if isinstance(value, Mapping):
+        return {k: redact(v, patterns, replacement) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v, patterns, replacement) for v in value]
+    return value

@@ -1,0 +1,306 @@
+"""The DSL's run-time semantics, called by generated code.
+
+Decided here, not inherited from Python:
+- null (a missing fact) makes every comparison false: `null < 3`, `null == 3` and
+  `null != 3` are all false; only `x == null` / `x != null` (compiled to `is_null` /
+  `not_null`) and `exists(x)` test for null.
+- booleans are not numbers: `true == 1` is false and `true < 2` is a type error.
+- numbers compare with numbers, strings with strings; ordering other mixes is a type
+  error, which the engine turns into an `error` verdict (never an escaping exception).
+- arithmetic on null gives null; division by zero is an error.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+
+class RuleTypeError(Exception):
+    """A value of the wrong type reached an operator at run time."""
+
+
+def type_name(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, list | tuple):
+        return "list"
+    if isinstance(value, Mapping):
+        return "map"
+    return type(value).__name__
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def get(value: object, key: str | int) -> object:
+    """Null-safe one-step access: a missing key, a wrong container or null give null."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        return value.get(key)
+    if isinstance(key, int) and isinstance(value, list | tuple):
+        if -len(value) <= key < len(value):
+            return value[key]
+    return None
+
+
+def get_path(value: object, keys: Sequence[str | int]) -> object:
+    for key in keys:
+        if value is None:
+            return None
+        value = get(value, key)
+    return value
+
+
+# ---- comparison ----
+
+
+def eq(a: object, b: object) -> bool:
+    if a is None or b is None:
+        return False
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a is b
+    if _is_number(a) and _is_number(b):
+        return a == b
+    if type_name(a) != type_name(b):
+        return False
+    try:
+        return bool(a == b)
+    except Exception:  # a host object with a broken __eq__ is not equal to anything
+        return False
+
+
+def ne(a: object, b: object) -> bool:
+    if a is None or b is None:
+        return False
+    return not eq(a, b)
+
+
+def _ordered(a: object, b: object, op: str) -> bool:
+    if (_is_number(a) and _is_number(b)) or (isinstance(a, str) and isinstance(b, str)):
+        return True
+    raise RuleTypeError(f"cannot compare {type_name(a)} {op} {type_name(b)}")
+
+
+def lt(a: Any, b: Any) -> bool:
+    return a is not None and b is not None and _ordered(a, b, "<") and bool(a < b)
+
+
+def le(a: Any, b: Any) -> bool:
+    return a is not None and b is not None and _ordered(a, b, "<=") and bool(a <= b)
+
+
+def gt(a: Any, b: Any) -> bool:
+    return a is not None and b is not None and _ordered(a, b, ">") and bool(a > b)
+
+
+def ge(a: Any, b: Any) -> bool:
+    return a is not None and b is not None and _ordered(a, b, ">=") and bool(a >= b)
+
+
+def is_null(a: object) -> bool:
+    return a is None
+
+
+def not_null(a: object) -> bool:
+    return a is not None
+
+
+def truth(a: object) -> bool:
+    """A fact used as a condition: null is false, a bool is itself, anything else errors."""
+    if a is None:
+        return False
+    if isinstance(a, bool):
+        return a
+    raise RuleTypeError(f"expected a boolean condition, got {type_name(a)}")
+
+
+# ---- membership and text ----
+
+
+def in_(item: object, container: object) -> bool:
+    if item is None or container is None:
+        return False
+    if isinstance(container, str):
+        if not isinstance(item, str):
+            raise RuleTypeError(f"cannot test {type_name(item)} in str")
+        return item in container
+    if isinstance(container, list | tuple):
+        return any(eq(item, x) for x in container)
+    if isinstance(container, Mapping):
+        return isinstance(item, str) and item in container
+    raise RuleTypeError(f"cannot test membership in {type_name(container)}")
+
+
+def not_in(item: object, container: object) -> bool:
+    if item is None or container is None:
+        return False
+    return not in_(item, container)
+
+
+def contains(container: object, item: object) -> bool:
+    return in_(item, container)
+
+
+def _text_pair(a: object, b: object, op: str) -> bool:
+    if a is None or b is None:
+        return False
+    if isinstance(a, str) and isinstance(b, str):
+        return True
+    raise RuleTypeError(f"{op} needs two strings, got {type_name(a)} and {type_name(b)}")
+
+
+def startswith(a: Any, b: Any) -> bool:
+    return _text_pair(a, b, "startswith") and bool(a.startswith(b))
+
+
+def endswith(a: Any, b: Any) -> bool:
+    return _text_pair(a, b, "endswith") and bool(a.endswith(b))
+
+
+def matches(text: object, patterns: tuple[re.Pattern[str], ...]) -> bool:
+    if text is None:
+        return False
+    if not isinstance(text, str):
+        raise RuleTypeError(f"matches needs a string, got {type_name(text)}")
+    return any(p.search(text) is not None for p in patterns)
+
+
+# ---- arithmetic ----
+
+
+def _arith(a: Any, b: Any, op: str) -> bool:
+    if a is None or b is None:
+        return False
+    if _is_number(a) and _is_number(b):
+        return True
+    if op == "+" and type_name(a) == type_name(b) and isinstance(a, str | list | tuple):
+        return True
+    raise RuleTypeError(f"unsupported operand types for {op}: {type_name(a)} and {type_name(b)}")
+
+
+def add(a: Any, b: Any) -> Any:
+    if not _arith(a, b, "+"):
+        return None
+    if isinstance(a, tuple | list):
+        return [*a, *b]
+    return a + b
+
+
+def sub(a: Any, b: Any) -> Any:
+    return a - b if _arith(a, b, "-") else None
+
+
+def mul(a: Any, b: Any) -> Any:
+    return a * b if _arith(a, b, "*") else None
+
+
+def div(a: Any, b: Any) -> Any:
+    if not _arith(a, b, "/"):
+        return None
+    if b == 0:
+        raise RuleTypeError("division by zero")
+    return a / b
+
+
+def neg(a: Any) -> Any:
+    if a is None:
+        return None
+    if not _is_number(a):
+        raise RuleTypeError(f"cannot negate {type_name(a)}")
+    return -a
+
+
+# ---- built-in functions ----
+
+
+def len_(a: object) -> int | None:
+    if a is None:
+        return None
+    if isinstance(a, str | list | tuple | Mapping):
+        return len(a)
+    raise RuleTypeError(f"len() needs a string, list or map, got {type_name(a)}")
+
+
+def _text_fn(name: str, fn: Callable[[str], str]) -> Callable[[object], str | None]:
+    def op(a: object) -> str | None:
+        if a is None:
+            return None
+        if not isinstance(a, str):
+            raise RuleTypeError(f"{name}() needs a string, got {type_name(a)}")
+        return fn(a)
+
+    op.__name__ = name
+    return op
+
+
+lower = _text_fn("lower", str.lower)
+upper = _text_fn("upper", str.upper)
+trim = _text_fn("trim", str.strip)
+
+
+def _numbers(name: str, args: tuple[object, ...]) -> list[Any] | None:
+    values: Sequence[object] = args
+    if len(args) == 1:
+        if args[0] is None:
+            return None
+        if not isinstance(args[0], list | tuple):
+            raise RuleTypeError(f"{name}() of one argument needs a list, got {type_name(args[0])}")
+        values = args[0]
+    if not values or any(v is None for v in values):
+        return None
+    for v in values:
+        if not _is_number(v):
+            raise RuleTypeError(f"{name}() needs numbers, got {type_name(v)}")
+    return list(values)
+
+
+def min_(*args: object) -> Any:
+    values = _numbers("min", args)
+    return None if values is None else min(values)
+
+
+def max_(*args: object) -> Any:
+    values = _numbers("max", args)
+    return None if values is None else max(values)
+
+
+def abs_(a: Any) -> Any:
+    if a is None:
+        return None
+    if not _is_number(a):
+        raise RuleTypeError(f"abs() needs a number, got {type_name(a)}")
+    return abs(a)
+
+
+def estimate_tokens(text: str) -> int:
+    """Mellea's own estimate: a token is about four characters."""
+    return math.ceil(len(text) / 4)
+
+
+def text_of(value: object) -> str | None:
+    """Text of a prompt that may be a string or a list of chat messages."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple):
+        parts: list[str] = []
+        for item in value:
+            content = get(item, "content") if isinstance(item, Mapping) else item
+            if isinstance(content, str):
+                parts.append(content)
+            elif content is not None:
+                raise RuleTypeError(f"cannot read text from a {type_name(content)} message")
+        return "\n".join(parts)
+    raise RuleTypeError(f"expected text, got {type_name(value)}")

@@ -1,0 +1,88 @@
+"""What the engine runs: one compiled function per rule plus the rule's static data.
+
+The runtime keeps its own small description of a rule (instead of importing the
+checker's IR) so that `guardrails.runtime` depends on nothing but the standard library.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+PathKey = str | int
+RuleFn = Callable[[dict[str, Any], dict[str, Any]], "tuple[Any, ...] | None"]
+
+PHASES = ("sequential", "transform", "audit", "concurrent", "fire_and_forget")
+PHASE_ORDER = {mode: i for i, mode in enumerate(PHASES)}
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    kind: str  # block | warn
+    reason: str
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class Assign:
+    path: tuple[PathKey, ...]
+    value_index: int  # position of the value in the tuple the rule function returns
+
+
+@dataclass(frozen=True, slots=True)
+class Redact:
+    path: tuple[PathKey, ...]
+    patterns: tuple[re.Pattern[str], ...]
+    replacement: str
+
+
+RuntimeAction = Block | Assign | Redact
+
+
+@dataclass(frozen=True, slots=True)
+class RuleProgram:
+    id: str
+    index: int
+    description: str | None
+    file: str
+    line: int
+    column: int
+    hooks: tuple[str, ...]
+    mode: str
+    on_error: str
+    priority: int
+    actions: tuple[RuntimeAction, ...]
+    fn: RuleFn
+
+    @property
+    def location(self) -> str:
+        return f"{self.file}:{self.line}"
+
+    @property
+    def sort_key(self) -> tuple[int, int, int]:
+        """cpex order: phase, then priority (lower first), then load order."""
+        return (PHASE_ORDER[self.mode], self.priority, self.index)
+
+    @property
+    def block(self) -> Block | None:
+        for action in self.actions:
+            if isinstance(action, Block) and action.kind == "block":
+                return action
+        return None
+
+    @property
+    def warning(self) -> Block | None:
+        for action in self.actions:
+            if isinstance(action, Block) and action.kind == "warn":
+                return action
+        return None
+
+    @property
+    def modifies(self) -> bool:
+        return any(isinstance(a, Assign | Redact) for a in self.actions)
+
+    @property
+    def warn_only(self) -> bool:
+        return self.block is None and not self.modifies

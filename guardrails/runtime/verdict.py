@@ -1,0 +1,99 @@
+"""Verdicts: what one rule decided, and what the whole ruleset decided for one call."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+RuleVerdict = Literal["pass", "block", "warn", "modify", "would_block", "error", "skipped"]
+Outcome = Literal["allow", "block", "modify"]
+
+ERROR_CODE = "GUARDRAIL_ERROR"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleResult:
+    rule_id: str
+    hook: str
+    mode: str
+    priority: int
+    verdict: RuleVerdict
+    location: str
+    code: str | None = None
+    reason: str | None = None
+    error: str | None = None
+    changes: tuple[str, ...] = ()  # dotted paths the rule wrote
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule_id,
+            "hook": self.hook,
+            "mode": self.mode,
+            "priority": self.priority,
+            "verdict": self.verdict,
+            "location": self.location,
+            "code": self.code,
+            "reason": self.reason,
+            "error": self.error,
+            "changes": list(self.changes),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The combined decision for one hook call, following cpex's phase semantics."""
+
+    hook: str
+    outcome: Outcome
+    blocked_by: str | None
+    code: str | None
+    reason: str | None
+    payload: Mapping[str, Any]
+    rules: tuple[RuleResult, ...]
+
+    @property
+    def allowed(self) -> bool:
+        return self.outcome != "block"
+
+    @property
+    def would_block(self) -> tuple[RuleResult, ...]:
+        return tuple(r for r in self.rules if r.verdict == "would_block")
+
+    @property
+    def warnings(self) -> tuple[RuleResult, ...]:
+        return tuple(r for r in self.rules if r.verdict == "warn")
+
+    @property
+    def errors(self) -> tuple[RuleResult, ...]:
+        return tuple(r for r in self.rules if r.verdict == "error")
+
+    def rule(self, rule_id: str) -> RuleResult:
+        for result in self.rules:
+            if result.rule_id == rule_id:
+                return result
+        raise KeyError(rule_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "hook": self.hook,
+            "outcome": self.outcome,
+            "blocked_by": self.blocked_by,
+            "code": self.code,
+            "reason": self.reason,
+            "payload": _jsonable(self.payload),
+            "rules": [r.to_dict() for r in self.rules],
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    """Payload values as JSON-ready data; anything exotic becomes its type name."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return f"<{type(value).__name__}>"

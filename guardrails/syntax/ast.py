@@ -1,0 +1,170 @@
+"""The rules AST: frozen, slotted dataclasses, each carrying its source span.
+
+The set of node types is closed (`Expr`, `Action`, `Item` unions): the checker and the
+code generator dispatch on these classes and a test pins that every class is handled.
+Nodes are never mutated; rewrites use `dataclasses.replace`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..source import SourceFile, Span
+
+LiteralValue = int | float | str | bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    span: Span = field(kw_only=True, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Ident(Node):
+    """A bare identifier in a header position (hook name, mode, code)."""
+
+    name: str
+
+
+# ---- expressions ----
+
+
+@dataclass(frozen=True, slots=True)
+class Literal(Node):
+    value: LiteralValue
+
+
+@dataclass(frozen=True, slots=True)
+class RegexLit(Node):
+    pattern: str
+    flags: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListExpr(Node):
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Name(Node):
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Attr(Node):
+    obj: Expr
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Index(Node):
+    obj: Expr
+    index: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Node):
+    func: Ident
+    args: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Unary(Node):
+    op: str  # "not" | "-"
+    operand: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class BinOp(Node):
+    op: str  # "+" | "-" | "*" | "/"
+    left: Expr
+    right: Expr
+    op_span: Span = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Compare(Node):
+    op: str  # "==" "!=" "<" "<=" ">" ">=" "in" "not in" "contains" "startswith" ...
+    left: Expr
+    right: Expr
+    op_span: Span = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class BoolOp(Node):
+    op: str  # "and" | "or"
+    left: Expr
+    right: Expr
+
+
+Expr = Literal | RegexLit | ListExpr | Name | Attr | Index | Call | Unary | BinOp | Compare | BoolOp
+
+
+# ---- actions ----
+
+
+@dataclass(frozen=True, slots=True)
+class Path(Node):
+    """A write target: a fact name followed by literal keys."""
+
+    root: str
+    keys: tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Block(Node):
+    """`block` or `warn`: both carry an optional reason and code."""
+
+    kind: str  # "block" | "warn"
+    reason: str | None
+    code: Ident | None
+
+
+@dataclass(frozen=True, slots=True)
+class SetAction(Node):
+    target: Path
+    value: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Redact(Node):
+    target: Path
+    pattern: Expr
+    replacement: str | None
+
+
+Action = Block | SetAction | Redact
+
+
+# ---- items ----
+
+
+@dataclass(frozen=True, slots=True)
+class Let(Node):
+    name: Ident
+    value: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Rule(Node):
+    """A rule as written. `name` is None for an anonymous `on ...` one-liner."""
+
+    name: Ident | None
+    description: str | None
+    hooks: tuple[tuple[Ident, ...], ...]  # one tuple per `on` clause (more than one is an error)
+    modes: tuple[Ident, ...]
+    priorities: tuple[tuple[int, Span], ...]
+    when: tuple[Expr, ...]
+    unless: tuple[Expr, ...]
+    actions: tuple[Action, ...]
+
+
+Item = Let | Rule
+
+
+@dataclass(frozen=True, slots=True)
+class Module:
+    """One parsed rules file."""
+
+    file: SourceFile
+    items: tuple[Item, ...]

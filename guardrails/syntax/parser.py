@@ -1,0 +1,101 @@
+"""Rules text -> AST. The only module that builds a Lark parser.
+
+The LALR parser is built once, lazily, in strict mode (a grammar conflict is a build
+error, never a silent choice). LALR stops at the first syntax error, so to report
+more than one per file we resume at the next line that starts an item (`rule`, `let`
+or `on` in column 1), blanking the text before it so positions stay exact.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from importlib import resources
+from pathlib import Path
+
+from lark import Lark
+from lark.exceptions import UnexpectedInput
+
+from ..diagnostics import Diagnostic
+from ..source import SourceFile
+from . import ast
+from .build import build
+from .errors import to_diagnostic
+
+_ITEM_START = re.compile(r"^(?:rule|let|on)\b", re.MULTILINE)
+_MAX_SYNTAX_ERRORS = 50
+
+
+def grammar_text() -> str:
+    """The grammar shipped in the wheel, or the repository copy in a source checkout."""
+    packaged = resources.files("guardrails.syntax").joinpath("rules.lark")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    repo_copy = Path(__file__).resolve().parents[2] / "grammar" / "rules.lark"
+    return repo_copy.read_text(encoding="utf-8")
+
+
+@functools.cache
+def get_parser() -> Lark:
+    return Lark(
+        grammar_text(),
+        parser="lalr",
+        lexer="contextual",
+        strict=True,
+        propagate_positions=True,
+        maybe_placeholders=True,
+    )
+
+
+def _blank(text: str, start: int, end: int) -> str:
+    """Text with everything outside [start, end) blanked, newlines kept."""
+    head = re.sub(r"[^\n]", " ", text[:start])
+    tail = re.sub(r"[^\n]", " ", text[end:])
+    return head + text[start:end] + tail
+
+
+def parse(file: SourceFile) -> tuple[ast.Module, list[Diagnostic]]:
+    """Parse one file; never raises for bad input."""
+    parser = get_parser()
+    text = file.text
+    items: list[ast.Item] = []
+    diags: list[Diagnostic] = []
+    pos = 0
+    while pos <= len(text):
+        try:
+            tree = parser.parse(_blank(text, pos, len(text)))
+        except UnexpectedInput as err:
+            diag = to_diagnostic(err, file, parser)
+            diags.append(diag)
+            err_pos = diag.span.start
+            # salvage the items before the failing one, if they parse on their own
+            before = [m.start() for m in _ITEM_START.finditer(text, pos, err_pos + 1)]
+            if before and before[-1] > pos:
+                items.extend(_parse_quietly(parser, file, pos, before[-1], diags))
+            nxt = _ITEM_START.search(text, _next_line(text, err_pos))
+            if nxt is None or len(diags) >= _MAX_SYNTAX_ERRORS:
+                break
+            pos = nxt.start()
+            continue
+        built, build_diags = build(tree, file)
+        items.extend(built)
+        diags.extend(build_diags)
+        break
+    return ast.Module(file, tuple(items)), diags
+
+
+def _next_line(text: str, pos: int) -> int:
+    nl = text.find("\n", pos)
+    return len(text) if nl < 0 else nl + 1
+
+
+def _parse_quietly(
+    parser: Lark, file: SourceFile, start: int, end: int, diags: list[Diagnostic]
+) -> tuple[ast.Item, ...]:
+    try:
+        tree = parser.parse(_blank(file.text, start, end))
+    except UnexpectedInput:
+        return ()
+    built, build_diags = build(tree, file)
+    diags.extend(build_diags)
+    return built
