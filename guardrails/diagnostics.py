@@ -116,7 +116,9 @@ class Diagnostic:
         lines = [
             head,
             f"{gutter}{src.expandtabs()}",
-            " " * len(gutter) + " " * pad + ("^" * width if not color else _style("^" * width, "red")),
+            " " * len(gutter)
+            + " " * pad
+            + ("^" * width if not color else _style("^" * width, "red")),
         ]
         if self.hint:
             lines.append(f"  = hint: {self.hint}")

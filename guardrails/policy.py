@@ -76,8 +76,10 @@ def _sources(paths: Paths) -> tuple[list[SourceFile], list[Diagnostic]]:
             try:
                 files.append(SourceFile.read(path, shown))
             except (OSError, UnicodeDecodeError) as err:
-                reason = "not valid UTF-8" if isinstance(err, UnicodeDecodeError) else (
-                    err.strerror or str(err)
+                reason = (
+                    "not valid UTF-8"
+                    if isinstance(err, UnicodeDecodeError)
+                    else (err.strerror or str(err))
                 )
                 diags.append(
                     Diagnostic(
@@ -219,8 +221,17 @@ class Policy:
     @property
     def rules(self) -> tuple[RuleInfo, ...]:
         return tuple(
-            RuleInfo(p.id, p.description, p.hooks, p.mode, p.on_error, p.priority, p.file,
-                     p.line, p.column)  # fmt: skip
+            RuleInfo(
+                p.id,
+                p.description,
+                p.hooks,
+                p.mode,
+                p.on_error,
+                p.priority,
+                p.file,
+                p.line,
+                p.column,
+            )
             for p in self._programs
         )
 

@@ -327,7 +327,9 @@ class ExprChecker:
         low, high, _ = sig
         n = len(node.args)
         if n < low or (high is not None and n > high):
-            want = str(low) if high == low else f"{low} or more" if high is None else f"{low}-{high}"
+            want = (
+                str(low) if high == low else f"{low} or more" if high is None else f"{low}-{high}"
+            )
             self.error(
                 "GR0204",
                 f"{name}() takes {want} argument{'s' if want != '1' else ''}, got {n}",
@@ -335,11 +337,11 @@ class ExprChecker:
             )
             return Const(None, ANY)
         if name == "exists":
-            arg = self.check(node.args[0])
-            if not isinstance(arg, FactRef):
+            target = self.check(node.args[0])
+            if not isinstance(target, FactRef):
                 self.error("GR0212", "exists() takes a fact path, e.g. exists(tool.args.cmd)",
                            node.args[0].span)  # fmt: skip
-            return Op("not_null", (arg,), BOOL)
+            return Op("not_null", (target,), BOOL)
         args = tuple(self.check(a) for a in node.args)
         result = sig[2](self, node, args)
         return Op(name, args, result)
@@ -356,6 +358,10 @@ def _check_text(c: ExprChecker, node: ast.Call, args: tuple[IR, ...]) -> Type:
     if not (args[0].type == STR or args[0].type.is_any):
         c.error("GR0212", f"{node.func.name}() needs a string, found {args[0].type}",
                 node.args[0].span)  # fmt: skip
+    return STR
+
+
+def _check_any_to_text(c: ExprChecker, node: ast.Call, args: tuple[IR, ...]) -> Type:
     return STR
 
 
@@ -399,6 +405,7 @@ BUILTINS = {
     "lower": (1, 1, _check_text),
     "upper": (1, 1, _check_text),
     "trim": (1, 1, _check_text),
+    "text": (1, 1, _check_any_to_text),
     "tokens": (1, 1, _check_tokens),
     "min": (1, None, _check_minmax),
     "max": (1, None, _check_minmax),
@@ -407,7 +414,9 @@ BUILTINS = {
 }
 
 
-def resolve_fact(hook: HookSpec, path: tuple[PathKey, ...]) -> tuple[FactSpec, tuple[PathKey, ...]] | None:
+def resolve_fact(
+    hook: HookSpec, path: tuple[PathKey, ...]
+) -> tuple[FactSpec, tuple[PathKey, ...]] | None:
     """Longest dotted prefix of `path` that is a fact of `hook`, and the keys after it."""
     for cut in range(len(path), 0, -1):
         head = path[:cut]
@@ -466,4 +475,3 @@ def _facts_hint(hook: HookSpec) -> str:
     names = sorted(hook.facts)
     shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
     return f"facts on {hook.name}: {shown} (see `guardrails hooks {hook.name}`)"
-

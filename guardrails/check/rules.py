@@ -201,7 +201,9 @@ class _RuleChecker:
         assert isinstance(patterns.value, tuple)
         return ir.RedactAction(path, patterns.value, action.replacement or DEFAULT_REDACTION)
 
-    def _target(self, target: ast.Path, hook: HookSpec, exprs: ExprChecker) -> tuple[ir.PathKey, ...]:
+    def _target(
+        self, target: ast.Path, hook: HookSpec, exprs: ExprChecker
+    ) -> tuple[ir.PathKey, ...]:
         path: tuple[ir.PathKey, ...] = (target.root, *target.keys)
         resolved = resolve_fact(hook, path)
         if resolved is None:

@@ -40,6 +40,7 @@ _CALLS = {
     "lower": "_lower",
     "upper": "_upper",
     "trim": "_trim",
+    "text": "_text",
     "min": "_min",
     "max": "_max",
     "abs": "_abs",

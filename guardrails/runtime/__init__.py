@@ -38,6 +38,7 @@ EXPORTS: dict[str, Any] = {
     "_lower": ops.lower,
     "_upper": ops.upper,
     "_trim": ops.trim,
+    "_text": ops.text,
     "_min": ops.min_,
     "_max": ops.max_,
     "_abs": ops.abs_,

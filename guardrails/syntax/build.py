@@ -270,7 +270,7 @@ class AstBuilder(Transformer[Token, ast.Module]):
         body = _unescape_slashes(raw[1:close])
         return ast.RegexLit(body, raw[close + 1 :], span=self._span(meta))
 
-    def list(self, meta: Meta, children: list[Any]) -> ast.Expr:
+    def list_expr(self, meta: Meta, children: list[Any]) -> ast.Expr:
         return ast.ListExpr(tuple(c for c in children if c is not None), span=self._span(meta))
 
     def true(self, meta: Meta, children: list[Any]) -> ast.Expr:

@@ -48,7 +48,7 @@ def _keyword_values(parser: Lark, names: Iterable[str]) -> dict[str, str]:
 def describe_expected(parser: Lark, expected: Iterable[str]) -> list[str]:
     names = set(expected)
     words: list[str] = []
-    if _EXPR_STARTERS <= names:
+    if names >= _EXPR_STARTERS:
         words.append("an expression")
         names -= _EXPR_STARTERS | {"FLOAT", "LPAR", "LSQB", "MINUS", "NOT", "TRUE", "FALSE"}
         names -= {"NULL"}
@@ -113,13 +113,13 @@ def _unexpected_token(err: UnexpectedToken, file: SourceFile, parser: Lark) -> D
         )
 
     # A rule ran out before its action: the next item (or EOF) arrived instead.
-    if _ACTIONS <= expected_words and (at_end or str(tok) in _ITEM_STARTS):
+    if expected_words >= _ACTIONS and (at_end or str(tok) in _ITEM_STARTS):
         return Diagnostic(
             "GR0106",
             Severity.ERROR,
             f"rule has no action: expected block, warn, set or redact before {got}",
             span,
-            hint="end every rule with at least one action, e.g. `block \"reason\"`",
+            hint='end every rule with at least one action, e.g. `block "reason"`',
         )
     hint = None
     if tok.type == "NAME":
@@ -135,7 +135,7 @@ def _unexpected_token(err: UnexpectedToken, file: SourceFile, parser: Lark) -> D
 
 
 def _unexpected_char(err: UnexpectedCharacters, file: SourceFile) -> Diagnostic:
-    pos = err.pos_in_stream
+    pos = err.pos_in_stream or 0
     ch = file.text[pos] if pos < len(file.text) else ""
     line_end = _line_end(file.text, pos)
     if ch in "\"'":

@@ -1,0 +1,163 @@
+"""The `guardrails` command line: check, eval, hooks.
+
+Exit codes: 0 success; 1 the rules have errors (check, eval) or the input payload
+is unusable; 2 usage errors (click's own).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .check.catalog import DEFAULT_CATALOG, HookSpec
+from .diagnostics import RulesError, has_errors, render_json, render_text
+from .policy import check as check_paths
+from .policy import load
+from .runtime.verdict import Verdict
+
+_VERDICT_COLORS = {
+    "block": "red",
+    "error": "red",
+    "would_block": "yellow",
+    "warn": "yellow",
+    "modify": "cyan",
+    "pass": "green",
+    "skipped": "bright_black",
+}
+_OUTCOME_COLORS = {"block": "red", "modify": "cyan", "allow": "green"}
+
+
+def _use_color(ctx: click.Context) -> bool:
+    """Color when asked (`--color` via click) or when writing to a terminal."""
+    return ctx.color if ctx.color is not None else sys.stdout.isatty()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="guardrails-rules")
+def main() -> None:
+    """Policy-as-code guardrails for LLM applications."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.pass_context
+def check(ctx: click.Context, paths: tuple[Path, ...], fmt: str) -> None:
+    """Check rules files or directories; exit 1 if any has errors."""
+    diags = check_paths(list(paths))
+    if fmt == "json":
+        click.echo(render_json(diags))
+    elif diags:
+        click.echo(render_text(diags, color=_use_color(ctx)))
+    else:
+        click.echo("ok: no problems found")
+    ctx.exit(1 if has_errors(diags) else 0)
+
+
+@main.command("eval")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--hook", required=True, help="hook to evaluate, e.g. generation_pre_call")
+@click.option(
+    "--payload",
+    required=True,
+    type=click.File("r"),
+    help="JSON file of facts, or - for standard input",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--shadow", is_flag=True, help="turn every block into a would-block")
+@click.pass_context
+def eval_(ctx: click.Context, path: Path, hook: str, payload: Any, fmt: str, shadow: bool) -> None:
+    """Evaluate the rules at PATH for one hook call."""
+    try:
+        policy = load(path, shadow=shadow)
+    except RulesError as err:
+        click.echo(render_text(err.diagnostics, color=_use_color(ctx)), err=True)
+        ctx.exit(1)
+    if hook not in DEFAULT_CATALOG:
+        suggestion = DEFAULT_CATALOG.suggest(hook)
+        raise click.BadParameter(
+            f"unknown hook {hook!r}" + (f"; did you mean {suggestion!r}?" if suggestion else ""),
+            param_hint="--hook",
+        )
+    try:
+        facts = json.load(payload)
+    except json.JSONDecodeError as err:
+        click.echo(f"error: payload is not valid JSON: {err}", err=True)
+        ctx.exit(1)
+    if not isinstance(facts, dict):
+        click.echo("error: payload must be a JSON object of facts", err=True)
+        ctx.exit(1)
+    verdict = policy.evaluate(hook, facts)
+    if fmt == "json":
+        click.echo(json.dumps(verdict.to_dict(), indent=2, sort_keys=False))
+    else:
+        click.echo(format_verdict(verdict, color=_use_color(ctx)))
+
+
+def format_verdict(verdict: Verdict, color: bool = False) -> str:
+    def style(text: str, fg: str) -> str:
+        return click.style(text, fg=fg) if color else text
+
+    head = style(verdict.outcome.upper(), _OUTCOME_COLORS[verdict.outcome])
+    lines = [f"{verdict.hook}: {head}"]
+    if verdict.blocked_by:
+        lines[0] += f" by {verdict.blocked_by} [{verdict.code}] {verdict.reason}"
+    if not verdict.rules:
+        lines.append("  (no rules on this hook)")
+    width = max((len(r.rule_id) for r in verdict.rules), default=0)
+    for r in verdict.rules:
+        detail = ""
+        if r.code:
+            detail = f" [{r.code}] {r.reason or ''}"
+        if r.changes:
+            detail += " changed " + ", ".join(r.changes)
+        mark = style(f"{r.verdict:<11}", _VERDICT_COLORS[r.verdict])
+        lines.append(f"  {r.rule_id:<{width}}  {mark} {r.mode}/{r.priority}{detail}")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("hook", required=False)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def hooks(hook: str | None, fmt: str) -> None:
+    """List the hooks rules can use, or the facts of one HOOK."""
+    if hook is not None and hook not in DEFAULT_CATALOG:
+        suggestion = DEFAULT_CATALOG.suggest(hook)
+        raise click.BadParameter(
+            f"unknown hook {hook!r}" + (f"; did you mean {suggestion!r}?" if suggestion else ""),
+            param_hint="HOOK",
+        )
+    specs = [DEFAULT_CATALOG[hook]] if hook else list(DEFAULT_CATALOG)
+    if fmt == "json":
+        click.echo(json.dumps([_hook_json(s) for s in specs], indent=2))
+        return
+    if hook is None:
+        width = max(len(s.name) for s in specs)
+        for spec in specs:
+            writable = ", ".join(spec.writable_facts) or "-"
+            click.echo(f"{spec.name:<{width}}  {spec.origin:<11}  writable: {writable}")
+        return
+    spec = specs[0]
+    click.echo(f"{spec.name} ({spec.origin})")
+    width = max(len(p) for p in spec.facts)
+    for path, fact in sorted(
+        spec.facts.items(), key=lambda kv: (kv[1].kind != "normalized", kv[0])
+    ):
+        flag = "writable" if fact.writable else ""
+        doc = f"  {fact.doc}" if fact.doc else ""
+        click.echo(f"  {path:<{width}}  {fact.type!s:<10} {fact.kind:<10} {flag:<8}{doc}")
+
+
+def _hook_json(spec: HookSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "origin": spec.origin,
+        "facts": {
+            p: {"type": str(f.type), "writable": f.writable, "kind": f.kind, "doc": f.doc}
+            for p, f in sorted(spec.facts.items())
+        },
+    }
