@@ -18,7 +18,7 @@ from .check import ir
 from .check.catalog import DEFAULT_CATALOG, Catalog
 from .check.rules import check_modules
 from .compile.loader import compile_rules
-from .diagnostics import Diagnostic, GuardrailsError, RulesError, Severity, has_errors
+from .diagnostics import Diagnostic, GuardrailsError, RulesError, Severity, has_errors, sort_key
 from .runtime import engine
 from .runtime.facts import Tokenizer
 from .runtime.program import RuleProgram
@@ -102,14 +102,14 @@ def _front_end(
         modules.append(module)
         diags.extend(parse_diags)
     ruleset, check_diags = check_modules(modules, catalog)
-    return ruleset, diags + check_diags
+    return ruleset, sorted(diags + check_diags, key=sort_key)
 
 
 def check(paths: Paths, *, catalog: Catalog | None = None) -> list[Diagnostic]:
     """Every diagnostic for the rules at `paths` (errors and warnings); never raises."""
     files, diags = _sources(paths)
     _, more = _front_end(files, catalog or DEFAULT_CATALOG)
-    return diags + more
+    return sorted(diags + more, key=sort_key)
 
 
 def load(

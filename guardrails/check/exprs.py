@@ -37,8 +37,15 @@ _STRING_OPS = {"startswith", "endswith"}
 
 
 class ExprChecker:
-    def __init__(self, hook: HookSpec, lets: LetTable, diags: list[Diagnostic]) -> None:
+    def __init__(
+        self,
+        hook: HookSpec,
+        lets: LetTable,
+        diags: list[Diagnostic],
+        elsewhere: Callable[[str], list[str]] | None = None,
+    ) -> None:
         self.hook = hook
+        self.elsewhere = elsewhere or (lambda _fact: [])
         self.lets = lets
         self.diags = diags
 
@@ -108,6 +115,13 @@ class ExprChecker:
                 keys.append((node.name, node.span))
             else:
                 key = node.index
+                if (
+                    isinstance(key, ast.Unary)
+                    and key.op == "-"
+                    and isinstance(key.operand, ast.Literal)
+                    and type(key.operand.value) is int
+                ):
+                    key = ast.Literal(-key.operand.value, span=key.span)
                 if not (
                     isinstance(key, ast.Literal)
                     and isinstance(key.value, str | int)
@@ -161,6 +175,16 @@ class ExprChecker:
     def _unknown(self, root: ast.Name, path: tuple[PathKey, ...], span: Span) -> None:
         dotted = ".".join(str(k) for k in path if isinstance(k, str))
         facts = list(self.hook.facts)
+        other_hooks = self.elsewhere(dotted)
+        if other_hooks and not difflib.get_close_matches(dotted, facts, n=1, cutoff=0.7):
+            shown = ", ".join(other_hooks[:4]) + (", ..." if len(other_hooks) > 4 else "")
+            self.error(
+                "GR0202" if len(path) == 1 else "GR0201",
+                f"'{dotted}' is not a fact of hook {self.hook.name}",
+                span,
+                hint=f"'{dotted}' exists on {shown}",
+            )
+            return
         if len(path) == 1:
             candidates = facts + list(self.lets.lets)
             close = difflib.get_close_matches(root.name, candidates, n=1, cutoff=0.7)
@@ -472,6 +496,7 @@ def _mismatch_hint(lt: Type, rt: Type) -> str | None:
 
 
 def _facts_hint(hook: HookSpec) -> str:
-    names = sorted(hook.facts)
+    order = {"normalized": 0, "context": 1, "field": 2}
+    names = sorted(hook.facts, key=lambda n: (order[hook.facts[n].kind], n))
     shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
     return f"facts on {hook.name}: {shown} (see `guardrails hooks {hook.name}`)"

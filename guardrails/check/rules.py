@@ -37,6 +37,9 @@ class _RuleChecker:
     def error(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
         self.diags.append(Diagnostic(code, Severity.ERROR, message, span, hint))
 
+    def hooks_with_fact(self, fact: str) -> list[str]:
+        return [h.name for h in self.catalog if fact in h.facts]
+
     def rule_id(self, rule: ast.Rule) -> str:
         if rule.name is not None:
             return rule.name.name
@@ -146,7 +149,7 @@ class _RuleChecker:
     def _body(
         self, rule: ast.Rule, hook: HookSpec, mode: str, diags: list[Diagnostic]
     ) -> tuple[ir.IR | None, tuple[ir.Action, ...]]:
-        exprs = ExprChecker(hook, self.lets, diags)
+        exprs = ExprChecker(hook, self.lets, diags, self.hooks_with_fact)
         parts: list[ir.IR] = []
         if rule.when:
             parts.append(exprs.condition(rule.when[0]))
@@ -168,7 +171,7 @@ class _RuleChecker:
             if action.kind == "block" and mode not in ir.BLOCKING_MODES:
                 exprs.error(
                     "GR0231",
-                    f"a {mode} rule cannot block: cpex ignores its violations",
+                    f"{_article(mode)} {mode} rule cannot block: cpex ignores its violations",
                     action.span,
                     hint="use mode sequential (or concurrent) to block, audit to record a "
                     "would-block, or `warn`",
@@ -182,7 +185,7 @@ class _RuleChecker:
         if mode not in ir.MODIFYING_MODES:
             exprs.error(
                 "GR0232",
-                f"`{verb}` in a {mode} rule has no effect: cpex discards its changes",
+                f"`{verb}` in {_article(mode)} {mode} rule has no effect: cpex discards its changes",
                 action.span,
                 hint="use mode transform (or sequential) for rules that change the payload",
             )
@@ -193,7 +196,8 @@ class _RuleChecker:
             if target_type is not None and not assignable(value.type, target_type):
                 exprs.error(
                     "GR0234",
-                    f"cannot set {_dotted(action.target)} ({target_type}) to a {value.type}",
+                    f"cannot set {_dotted(action.target)} ({target_type}) to a value of type "
+                    f"{value.type}",
                     action.value.span,
                 )
             return ir.SetAction(path, value)
@@ -235,6 +239,10 @@ class _RuleChecker:
             return None
         spec, rest = resolved
         return descend(spec.type, rest)
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
 
 
 def _dotted(path: ast.Path) -> str:

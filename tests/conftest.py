@@ -1,0 +1,29 @@
+"""Shared helpers: load rules from text, collect diagnostics from text."""
+
+from __future__ import annotations
+
+import pytest
+
+import guardrails
+from guardrails.check.catalog import DEFAULT_CATALOG
+from guardrails.diagnostics import Diagnostic
+from guardrails.policy import _front_end
+from guardrails.source import SourceFile
+
+
+def diagnostics_for(text: str, filename: str = "t.rules") -> list[Diagnostic]:
+    _, diags = _front_end([SourceFile(filename, text)], DEFAULT_CATALOG)
+    return diags
+
+
+@pytest.fixture
+def diags():
+    return diagnostics_for
+
+
+@pytest.fixture
+def policy_from():
+    def make(text: str, **kwargs: object) -> guardrails.Policy:
+        return guardrails.loads(text, "t.rules", **kwargs)  # type: ignore[arg-type]
+
+    return make

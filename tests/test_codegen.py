@@ -1,0 +1,106 @@
+"""The code generator: complete, injection-proof, and sandboxed."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+import pytest
+
+import guardrails
+from guardrails.check import exprs, ir
+from guardrails.compile import codegen
+from guardrails.syntax import ast
+
+
+def _members(union: object) -> list[type]:
+    return list(typing.get_args(union))
+
+
+def test_every_expression_node_has_a_checker():
+    for cls in _members(ast.Expr):
+        assert hasattr(exprs.ExprChecker, f"check_{cls.__name__}"), cls
+
+
+def test_every_ir_node_has_an_emitter():
+    for cls in _members(ir.IR):
+        assert hasattr(codegen.Generator, f"emit_{cls.__name__}"), cls
+
+
+def test_every_builtin_has_a_runtime_function():
+    from guardrails.runtime import EXPORTS
+    from guardrails.runtime.facts import make_bindings
+
+    names = set(EXPORTS) | set(make_bindings(None))
+    for name in exprs.BUILTINS:
+        if name == "exists":
+            continue
+        assert codegen._CALLS[name] in names, name
+    for func in codegen._CALLS.values():
+        assert func in names, func
+
+
+def test_missing_emitter_raises_instead_of_emitting_nothing():
+    @dataclasses.dataclass(frozen=True)
+    class Alien:
+        type: object = None
+
+    with pytest.raises(NotImplementedError):
+        codegen.Generator().emit(Alien())  # type: ignore[arg-type]
+
+
+HOSTILE = [
+    "'); import os; os.system('x'); ('",
+    '"""',
+    "\\",
+    "{__import__('os')}",
+    "line\nbreak",
+    "\x00\x7f",
+]
+
+
+@pytest.mark.parametrize("payload", HOSTILE)
+def test_user_strings_cannot_inject_code(payload):
+    literal = '"' + payload.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\x00", "\\x00") + '"'
+    text = (
+        f"rule r on tool_pre_invoke when tool.name == {literal} "
+        f"block {literal} code C\n"
+        f"rule t on tool_pre_invoke mode transform set tool.args.note = {literal}\n"
+    )
+    policy = guardrails.loads(text, "evil'\n\"file.rules")
+    v = policy.evaluate("tool_pre_invoke", {"tool": {"name": payload, "args": {}}})
+    assert v.outcome == "block" and v.reason == payload
+    v = policy.evaluate("tool_pre_invoke", {"tool": {"name": "other", "args": {}}})
+    assert v.payload["tool"]["args"]["note"] == payload
+
+
+def test_generated_code_has_no_builtins():
+    policy = guardrails.loads("on generation_pre_call when tokens > 1 block")
+    fn = policy.programs("generation_pre_call")[0].fn
+    assert fn.__globals__["__builtins__"] == {}
+    assert "import" not in policy.generated_source
+
+
+def test_rule_functions_are_named_by_allocator_not_by_rule_name():
+    policy = guardrails.loads("rule __import__ on generation_pre_call block")
+    assert "def _r0(f, c):" in policy.generated_source
+    assert "def __import__" not in policy.generated_source
+
+
+def test_traceback_shows_generated_source_via_linecache():
+    import linecache
+
+    policy = guardrails.loads("rule r on generation_pre_call when tokens > 1 block")
+    fn = policy.programs("generation_pre_call")[0].fn
+    filename = fn.__code__.co_filename
+    assert filename.startswith("<guardrails:")
+    assert "def _r0" in "".join(linecache.getlines(filename))
+
+
+def test_constants_are_folded_from_lets():
+    policy = guardrails.loads(
+        "let big = 4000\nlet names = ['a', 'b']\n"
+        "on tool_pre_invoke when tool.name in names and len(tool.name) < big block\n"
+    )
+    assert "big" not in policy.generated_source
+    assert "4000" in policy.generated_source

@@ -1,0 +1,151 @@
+"""Broken rule texts: each gives a stable code at an exact line and column."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import pytest
+
+import guardrails
+from guardrails.diagnostics import CODES
+
+from .conftest import diagnostics_for
+
+# (id, text, code, line, column, words that must appear in message or hint)
+CASES = [
+    ("missing_action", "rule a on generation_pre_call when tokens > 3\n", "GR0106", 1, 46, "no action"),
+    ("keyword_typo", "rule a on generation_pre_call whn tokens > 3 block\n", "GR0100", 1, 31, "did you mean 'when'"),
+    ("single_equals", 'on generation_pre_call when model = "x" block\n', "GR0100", 1, 35, "=="),
+    ("unterminated_string", 'on generation_pre_call when model == "gpt block\n', "GR0103", 1, 38, "unterminated string"),
+    ("unterminated_regex", "on generation_pre_call when prompt matches /abc block\n", "GR0103", 1, 44, "unterminated regex"),
+    ("ampersands", "on generation_pre_call when tokens > 3 && tokens < 9 block\n", "GR0102", 1, 40, "use 'and'"),
+    ("eof_in_expression", "on generation_pre_call when tokens >", "GR0101", 1, 37, "expected an expression"),
+    ("bad_escape", 'on generation_pre_call when prompt contains "a\\qb" block\n', "GR0103", 1, 47, "\\q"),
+    ("unknown_hook", "on generation_precall when tokens > 3 block\n", "GR0200", 1, 4, "did you mean 'generation_pre_call'"),
+    ("unknown_dotted_fact", 'on tool_pre_invoke when tool.nme == "x" block\n', "GR0201", 1, 25, "did you mean 'tool.name'"),
+    ("unknown_name", "on generation_pre_call when tokns > 3 block\n", "GR0202", 1, 29, "did you mean 'tokens'"),
+    ("fact_of_other_hook", 'on tool_pre_invoke when output contains "x" block\n', "GR0202", 1, 25, "exists on agent_post_invoke"),
+    ("str_vs_int_order", 'on generation_pre_call when tokens > "many" block\n', "GR0210", 1, 36, "int > str"),
+    ("str_vs_int_eq", 'on generation_pre_call when tokens == "5" block\n', "GR0210", 1, 36, "always false"),
+    ("bool_vs_int", "on generation_pre_call when tool_calls == 1 block\n", "GR0210", 1, 40, "not numbers"),
+    ("arith_types", "on generation_pre_call when prompt - 1 > 3 block\n", "GR0210", 1, 36, "str and int"),
+    ("matches_int", "on generation_pre_call when tokens matches /3/ block\n", "GR0210", 1, 29, "found int"),
+    ("not_boolean", "on generation_pre_call when tokens block\n", "GR0211", 1, 29, "boolean"),
+    ("not_writable", 'rule r on generation_pre_call mode transform when tokens > 1 set model = "x"\n', "GR0233", 1, 66, "model_options"),
+    ("observe_only_hook", 'rule r on generation_post_call mode transform set output = "x"\n', "GR0233", 1, 51, "observe-only"),
+    ("block_in_transform", "rule r on generation_pre_call mode transform when tokens > 1 block\n", "GR0231", 1, 62, "cannot block"),
+    ("block_in_fire_and_forget", "rule r on generation_pre_call mode fire_and_forget when tokens > 1 block\n", "GR0231", 1, 68, "cannot block"),
+    ("set_in_audit", "rule r on generation_pre_call mode audit set model_options.temperature = 0.5\n", "GR0232", 1, 42, "discards"),
+    ("redact_in_concurrent", "rule r on tool_pre_invoke mode concurrent redact tool.args /x/\n", "GR0232", 1, 43, "discards"),
+    ("set_wrong_type", "rule r on generation_pre_call mode transform set model_options = 3\n", "GR0234", 1, 66, "map"),
+    ("invalid_regex", "on generation_pre_call when prompt matches /a(b/ block\n", "GR0220", 1, 46, "missing )"),
+    ("invalid_regex_flag", "on generation_pre_call when prompt matches /ab/q block\n", "GR0220", 1, 48, "flag 'q'"),
+    ("pattern_not_constant", "on generation_pre_call when prompt matches model block\n", "GR0221", 1, 44, "constant"),
+    ("duplicate_rule_id", "rule a on generation_pre_call block\nrule a on tool_pre_invoke block\n", "GR0205", 2, 6, "t.rules:1:6"),
+    ("unknown_let", 'on generation_pre_call when model in allowed_modls block\nlet allowed_models = ["x"]\n', "GR0202", 1, 38, "did you mean 'allowed_models'"),
+    ("unknown_function", "on generation_pre_call when lenght(prompt) > 3 block\n", "GR0203", 1, 29, "did you mean 'len'"),
+    ("wrong_arity", "on generation_pre_call when len(prompt, model) > 3 block\n", "GR0204", 1, 29, "takes 1 argument, got 2"),
+    ("unknown_mode", "rule r on generation_pre_call mode sequental block\n", "GR0230", 1, 36, "did you mean 'sequential'"),
+    ("no_hook", "rule r when true block\n", "GR0208", 1, 6, "on HOOK"),
+    ("two_when_clauses", "rule r on generation_pre_call when true when false block\n", "GR0209", 1, 46, "and"),
+    ("let_cycle", "let a = b\nlet b = a\non generation_pre_call when model in a block\n", "GR0240", 1, 5, "a -> b -> a"),
+    ("let_not_constant", "let a = tokens\non generation_pre_call when a block\n", "GR0241", 1, 9, "constant"),
+    ("let_shadows_fact", 'let prompt = "x"\non generation_pre_call when model == prompt block\n', "GR0207", 1, 5, "fact"),
+    ("duplicate_let", "let a = 1\nlet a = 2\non generation_pre_call when tokens > a block\n", "GR0206", 2, 5, "t.rules:1:5"),
+    ("index_not_literal", "on tool_pre_invoke when tool.args[tool.name] == 1 block\n", "GR0213", 1, 35, "literal"),
+    ("tab_and_non_ascii", "# héllo wörld\n\ton generation_pre_call when tokéns > 3 block\n", "GR0102", 2, 33, "'é'"),
+    ("crlf_file", 'rule a\r\n  on generation_pre_call\r\n  when tokens > "x"\r\n  block\r\n', "GR0210", 3, 15, "int > str"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "line", "column", "words"),
+    [case[1:] for case in CASES],
+    ids=[case[0] for case in CASES],
+)
+def test_broken_rule_reports_code_and_position(text, code, line, column, words):
+    diags = [d for d in diagnostics_for(text) if d.severity is guardrails.Severity.ERROR]
+    assert [(d.code, d.line, d.column) for d in diags] == [(code, line, column)]
+    rendered = diags[0].render()
+    assert words in f"{diags[0].message} {diags[0].hint}"
+    assert rendered.startswith(f"t.rules:{line}:{column}: error[{code}]: ")
+    assert code in CODES
+
+
+def test_every_error_of_a_file_in_one_pass():
+    text = (
+        "on generation_precall when tokens > 3 block\n"  # unknown hook
+        'on generation_pre_call when tokens > "x" block\n'  # type mismatch
+        "rule r on generation_pre_call whn true block\n"  # syntax error
+        "on tool_pre_invoke when tool.nme == 1 block\n"  # unknown fact, after the syntax error
+    )
+    codes = [(d.code, d.line) for d in diagnostics_for(text)]
+    assert codes == [("GR0200", 1), ("GR0210", 2), ("GR0100", 3), ("GR0201", 4)]
+
+
+def test_errors_in_several_files_in_one_load(tmp_path):
+    (tmp_path / "a.rules").write_text("on generation_precall block\n")
+    (tmp_path / "b.rules").write_text("on generation_pre_call when tokens > 'x' block\n")
+    with pytest.raises(guardrails.RulesError) as info:
+        guardrails.load(tmp_path)
+    found = [(d.code, d.file.rsplit("/", 1)[-1]) for d in info.value.diagnostics]
+    assert found == [("GR0200", "a.rules"), ("GR0210", "b.rules")]
+
+
+def test_rendering_has_source_line_caret_and_hint():
+    (diag,) = diagnostics_for('on tool_pre_invoke when tool.nme == "x" block\n')
+    lines = diag.render().splitlines()
+    assert lines[0] == (
+        "t.rules:1:25: error[GR0201]: unknown fact 'tool.nme' on hook tool_pre_invoke"
+    )
+    assert lines[1] == '1 | on tool_pre_invoke when tool.nme == "x" block'
+    caret_line = lines[2]
+    assert caret_line.index("^") == len("1 | ") + 24
+    assert caret_line.strip() == "^" * len("tool.nme")
+    assert lines[3] == "  = hint: did you mean 'tool.name'?"
+
+
+def test_caret_under_tab_indented_source_lines_up():
+    (diag,) = diagnostics_for("\ton generation_pre_call when tokens > 'x' block\n")
+    _, source, caret = diag.render().splitlines()[:3]
+    assert source.index(">") == caret.index("^")
+
+
+def test_rules_error_str_pickle_and_json():
+    with pytest.raises(guardrails.RulesError) as info:
+        guardrails.loads("on generation_precall block\non tool_pre_invoke when x block\n", "p.rules")
+    err = info.value
+    text = str(err)
+    assert "p.rules:1:4: error[GR0200]" in text
+    assert "p.rules:2:25: error[GR0202]" in text
+    assert text.endswith("2 errors, 0 warnings")
+    again = pickle.loads(pickle.dumps(err))
+    assert [d.code for d in again.diagnostics] == ["GR0200", "GR0202"]
+    data = json.loads(json.dumps(err.errors()))
+    assert data[0]["code"] == "GR0200"
+    assert (data[0]["file"], data[0]["line"], data[0]["column"]) == ("p.rules", 1, 4)
+    assert {"code", "file", "line", "column", "message", "severity", "hint"} <= set(data[0])
+
+
+def test_warnings_do_not_stop_a_load():
+    policy = guardrails.loads("let spare = 1\non generation_pre_call when tokens > 3 block\n")
+    assert [d.code for d in policy.warnings] == ["GR0300"]
+
+
+def test_missing_path_and_empty_directory(tmp_path):
+    assert [d.code for d in guardrails.check(tmp_path / "nope.rules")] == ["GR0104"]
+    assert [d.code for d in guardrails.check(tmp_path)] == ["GR0105"]
+
+
+def test_invalid_utf8_is_a_diagnostic(tmp_path):
+    bad = tmp_path / "bad.rules"
+    bad.write_bytes(b"on generation_pre_call when prompt contains '\xff' block\n")
+    (diag,) = guardrails.check(bad)
+    assert diag.code == "GR0104"
+    assert "UTF-8" in diag.message
+
+
+def test_codes_are_unique_and_documented():
+    assert all(code.startswith("GR") and len(code) == 6 for code in CODES)
+    assert all(CODES.values())
