@@ -17,8 +17,16 @@ def write(tmp: Path, name: str, text: str) -> Path:
 
 
 def test_load_directory_in_sorted_path_order_with_shared_lets(tmp_path):
-    write(tmp_path, "b/second.rules", "rule second on tool_pre_invoke when tool.name in blocked block\n")
-    write(tmp_path, "a_first.rules", "let blocked = ['shell']\nrule first on tool_pre_invoke priority 1 warn\n")
+    write(
+        tmp_path,
+        "b/second.rules",
+        "rule second on tool_pre_invoke when tool.name in blocked block\n",
+    )
+    write(
+        tmp_path,
+        "a_first.rules",
+        "let blocked = ['shell']\nrule first on tool_pre_invoke priority 1 warn\n",
+    )
     write(tmp_path, "c.rules", "on tool_pre_invoke when tool.name == 'x' block\n")
     write(tmp_path, "notes.txt", "not a rules file")
     policy = guardrails.load(tmp_path)
@@ -100,7 +108,9 @@ def test_register_custom_hook_with_payload_model():
     with pytest.raises(guardrails.RulesError, match="GR0210"):
         guardrails.loads("on moderation_result when score > 'x' block", catalog=catalog)
     with pytest.raises(guardrails.RulesError, match="GR0233"):
-        guardrails.loads("rule r on moderation_result mode transform set score = 1.0", catalog=catalog)
+        guardrails.loads(
+            "rule r on moderation_result mode transform set score = 1.0", catalog=catalog
+        )
 
 
 def test_register_hook_validation():

@@ -61,7 +61,14 @@ HOSTILE = [
 
 @pytest.mark.parametrize("payload", HOSTILE)
 def test_user_strings_cannot_inject_code(payload):
-    literal = '"' + payload.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\x00", "\\x00") + '"'
+    literal = (
+        '"'
+        + payload.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("\n", "\\n")
+        .replace("\x00", "\\x00")
+        + '"'
+    )
     text = (
         f"rule r on tool_pre_invoke when tool.name == {literal} "
         f"block {literal} code C\n"

@@ -114,7 +114,9 @@ def test_caret_under_tab_indented_source_lines_up():
 
 def test_rules_error_str_pickle_and_json():
     with pytest.raises(guardrails.RulesError) as info:
-        guardrails.loads("on generation_precall block\non tool_pre_invoke when x block\n", "p.rules")
+        guardrails.loads(
+            "on generation_precall block\non tool_pre_invoke when x block\n", "p.rules"
+        )
     err = info.value
     text = str(err)
     assert "p.rules:1:4: error[GR0200]" in text

@@ -117,7 +117,9 @@ def test_redact_strings_and_nested_values(policy_from):
 
 
 def test_audit_block_is_would_block_and_allows(policy_from):
-    policy = policy_from("rule a on generation_pre_call mode audit when tokens > 1 block 'r' code C")
+    policy = policy_from(
+        "rule a on generation_pre_call mode audit when tokens > 1 block 'r' code C"
+    )
     v = policy.evaluate(HOOK, {"tokens": 5})
     assert v.outcome == "allow" and v.blocked_by is None
     (result,) = v.would_block
@@ -175,7 +177,10 @@ def test_rule_error_fails_closed_in_blocking_and_transform_modes(policy_from):
     [
         ("rule r on generation_pre_call mode audit when prompt contains 'x' block", False),
         ("rule r on generation_pre_call when prompt contains 'x' warn", False),
-        ("rule r on generation_pre_call mode enforce_ignore_error when prompt contains 'x' block", False),
+        (
+            "rule r on generation_pre_call mode enforce_ignore_error when prompt contains 'x' block",
+            False,
+        ),
         ("rule r on generation_pre_call mode fire_and_forget when prompt contains 'x' warn", False),
         ("rule r on generation_pre_call when prompt contains 'x' block", True),
     ],

@@ -78,7 +78,9 @@ def _assert_spans(node: object) -> None:
 
 
 def test_one_liner_builds_the_expected_ast():
-    (rule,) = parse(SourceFile("g.rules", "on generation_pre_call when tokens > 4000 block"))[0].items
+    (rule,) = parse(SourceFile("g.rules", "on generation_pre_call when tokens > 4000 block"))[
+        0
+    ].items
     assert isinstance(rule, ast.Rule)
     assert rule.name is None
     assert [h.name for h in rule.hooks[0]] == ["generation_pre_call"]

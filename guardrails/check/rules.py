@@ -185,7 +185,8 @@ class _RuleChecker:
         if mode not in ir.MODIFYING_MODES:
             exprs.error(
                 "GR0232",
-                f"`{verb}` in {_article(mode)} {mode} rule has no effect: cpex discards its changes",
+                f"`{verb}` in {_article(mode)} {mode} rule has no effect: "
+                "cpex discards its changes",
                 action.span,
                 hint="use mode transform (or sequential) for rules that change the payload",
             )

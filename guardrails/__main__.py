@@ -1,0 +1,5 @@
+"""`python -m guardrails` runs the CLI."""
+
+from .cli import main
+
+main()
