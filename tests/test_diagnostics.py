@@ -151,3 +151,11 @@ def test_invalid_utf8_is_a_diagnostic(tmp_path):
 def test_codes_are_unique_and_documented():
     assert all(code.startswith("GR") and len(code) == 6 for code in CODES)
     assert all(CODES.values())
+
+
+def test_language_doc_lists_every_code():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "language.md").read_text()
+    listed = {line.split("|")[1].strip() for line in doc.splitlines() if line.startswith("| GR")}
+    assert listed == set(CODES)
