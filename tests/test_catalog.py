@@ -40,6 +40,15 @@ def _concrete(annotation: object) -> str | None:
     return None if t.is_any else t.kind
 
 
+def _assert_types_agree(hook: str, payload_cls: type) -> None:
+    """Where the real annotation is a concrete type, the catalog says the same."""
+    spec = DEFAULT_CATALOG[hook]
+    for name, info in payload_cls.model_fields.items():  # type: ignore[attr-defined]
+        kind = _concrete(info.annotation)
+        if kind is not None and spec.fields[name].kind != "any":
+            assert spec.fields[name].kind == kind, (hook, name)
+
+
 def test_catalog_matches_mellea_payload_classes_and_policy_table():
     pytest.importorskip("mellea")
     from mellea.plugins.policies import MELLEA_HOOK_PAYLOAD_POLICIES
@@ -54,11 +63,7 @@ def test_catalog_matches_mellea_payload_classes_and_policy_table():
         writable = {n for n, e in ours.items() if e.endswith("!")}
         policy = MELLEA_HOOK_PAYLOAD_POLICIES.get(hook)
         assert writable == set(policy.writable_fields if policy else ()), hook
-        spec = DEFAULT_CATALOG[hook]
-        for name, info in payload_cls.model_fields.items():
-            kind = _concrete(info.annotation)
-            if kind is not None and spec.fields[name].kind != "any":
-                assert spec.fields[name].kind == kind, (hook, name)
+        _assert_types_agree(hook, payload_cls)
 
 
 def test_catalog_matches_cpex_builtin_payload_classes():
@@ -71,11 +76,7 @@ def test_catalog_matches_cpex_builtin_payload_classes():
         assert payload_cls is not None, hook
         ours = {e.split(":")[0] for e in entries}
         assert set(payload_cls.model_fields) == ours, hook
-        spec = DEFAULT_CATALOG[hook]
-        for name, info in payload_cls.model_fields.items():
-            kind = _concrete(info.annotation)
-            if kind is not None and spec.fields[name].kind != "any":
-                assert spec.fields[name].kind == kind, (hook, name)
+        _assert_types_agree(hook, payload_cls)
 
 
 def test_catalog_copy_is_independent():
