@@ -22,6 +22,7 @@ from .diagnostics import Diagnostic, GuardrailsError, RulesError, Severity, has_
 from .runtime import engine
 from .runtime.facts import Tokenizer
 from .runtime.program import RuleProgram
+from .runtime.records import Recorder, Sink
 from .runtime.verdict import Verdict
 from .source import SourceFile
 from .syntax import ast
@@ -118,14 +119,16 @@ def load(
     shadow: bool | Iterable[str] = False,
     catalog: Catalog | None = None,
     tokenizer: Tokenizer | None = None,
+    sinks: Sequence[Sink] = (),
 ) -> Policy:
     """Load a rules file or directory (every `*.rules` under it, in sorted path order).
 
     `shadow=True` turns every block into a would-block; a list of rule ids or globs
-    does so for the matching rules only. Raises `RulesError` with every diagnostic.
+    does so for the matching rules only. `sinks` receive a decision record for every
+    rule that fires. Raises `RulesError` with every diagnostic.
     """
     files, diags = _sources(paths)
-    return _build(files, diags, shadow, catalog, tokenizer)
+    return _build(files, diags, shadow, catalog, tokenizer, sinks)
 
 
 def loads(
@@ -135,9 +138,10 @@ def loads(
     shadow: bool | Iterable[str] = False,
     catalog: Catalog | None = None,
     tokenizer: Tokenizer | None = None,
+    sinks: Sequence[Sink] = (),
 ) -> Policy:
     """Load rules from a string (tests, notebooks); `filename` is used in diagnostics."""
-    return _build([SourceFile(filename, text)], [], shadow, catalog, tokenizer)
+    return _build([SourceFile(filename, text)], [], shadow, catalog, tokenizer, sinks)
 
 
 def _build(
@@ -146,6 +150,7 @@ def _build(
     shadow: bool | Iterable[str],
     catalog: Catalog | None,
     tokenizer: Tokenizer | None,
+    sinks: Sequence[Sink],
 ) -> Policy:
     cat = catalog or DEFAULT_CATALOG
     ruleset, more = _front_end(files, cat)
@@ -155,7 +160,8 @@ def _build(
     digest = ruleset_hash(ruleset.sources)
     programs, source = compile_rules(ruleset, digest, tokenizer)
     warnings = [d for d in diags if d.severity is Severity.WARNING]
-    return Policy(programs, cat, digest, _shadow_ids(shadow, programs), source, warnings)
+    shadowed = _shadow_ids(shadow, programs)
+    return Policy(programs, cat, digest, shadowed, source, warnings, Recorder(sinks))
 
 
 def ruleset_hash(sources: Iterable[tuple[str, str]]) -> str:
@@ -203,6 +209,7 @@ class Policy:
         shadowed: frozenset[str],
         generated_source: str,
         warnings: Sequence[Diagnostic] = (),
+        recorder: Recorder | None = None,
     ) -> None:
         self._programs = tuple(programs)
         self._catalog = catalog
@@ -210,6 +217,7 @@ class Policy:
         self.shadowed = shadowed
         self.generated_source = generated_source
         self.warnings = tuple(warnings)
+        self.recorder = recorder or Recorder()
         by_hook: dict[str, list[RuleProgram]] = {}
         for prog in self._programs:
             for hook in prog.hooks:
@@ -259,7 +267,42 @@ class Policy:
                 f"unknown hook {hook!r}"
                 + (f"; did you mean {s!r}?" if (s := self._catalog.suggest(hook)) else "")
             )
-        return engine.evaluate(hook, self._by_hook.get(hook, ()), facts, self.shadowed)
+        verdict = engine.evaluate(
+            hook, self._by_hook.get(hook, ()), facts, self.shadowed, self.ruleset_hash
+        )
+        if verdict.records and self.recorder:
+            self.recorder.emit(verdict.records)
+        return verdict
+
+    # ---- decision records ----
+
+    def flush(self) -> None:
+        """Wait until every decision record so far is written by every sink."""
+        self.recorder.flush()
+
+    def close(self) -> None:
+        """Flush and close the sinks (a JSON Lines file, say)."""
+        self.recorder.close()
+
+    # ---- cpex binding (imports cpex only when called) ----
+
+    def plugins(self) -> list[Any]:
+        """cpex Plugins: one per (mode, priority) group, covering all the group's hooks."""
+        from .adapters.cpex import build_plugins
+
+        return build_plugins(self)
+
+    async def manager(self, timeout: float = 30) -> Any:
+        """A new, initialized cpex `TenantPluginManager` holding this policy's plugins."""
+        from .adapters.cpex import new_manager
+
+        return await new_manager(self, timeout=timeout)
+
+    def register(self, manager: Any) -> list[Any]:
+        """Register this policy's plugins in an initialized cpex manager; returns them."""
+        from .adapters.cpex import register_plugins
+
+        return register_plugins(self, manager)
 
     def __repr__(self) -> str:
         return f"<Policy {len(self._programs)} rules, {self.ruleset_hash[:12]}>"

@@ -32,6 +32,31 @@ def _runtime_actions(rule: ir.CheckedRule) -> tuple[RuntimeAction, ...]:
     return tuple(out)
 
 
+def _reads(node: ir.IR | None, out: set[str]) -> None:
+    if isinstance(node, ir.FactRef):
+        root = node.path[0]
+        if isinstance(root, str):
+            out.add(root)
+            if node.derived == "tokens":
+                out.add("prompt")
+    elif isinstance(node, ir.Op | ir.ListOf):
+        for child in node.args if isinstance(node, ir.Op) else node.items:
+            _reads(child, out)
+
+
+def reads_of(rule: ir.CheckedRule) -> frozenset[str]:
+    """Top-level facts a rule reads, including facts its writes start from."""
+    out: set[str] = set()
+    _reads(rule.condition, out)
+    for action in rule.actions:
+        if isinstance(action, ir.SetAction):
+            _reads(action.value, out)
+            out.add(str(action.path[0]))
+        elif isinstance(action, ir.RedactAction):
+            out.add(str(action.path[0]))
+    return frozenset(out)
+
+
 def compile_rules(
     ruleset: ir.CheckedRuleset, ruleset_hash: str, tokenizer: Tokenizer | None = None
 ) -> tuple[list[RuleProgram], str]:
@@ -62,6 +87,7 @@ def compile_rules(
                 priority=rule.priority,
                 actions=_runtime_actions(rule),
                 fn=fn,
+                reads=reads_of(rule),
             )
         )
     return programs, source

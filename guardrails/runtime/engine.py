@@ -18,6 +18,7 @@ from typing import Any
 
 from .ops import RuleTypeError, get, type_name
 from .program import Assign, Redact, RuleProgram
+from .records import make_records
 from .verdict import ERROR_CODE, Outcome, RuleResult, RuleVerdict, Verdict
 
 _FAILS_CLOSED_MODES = frozenset({"sequential", "transform", "concurrent"})
@@ -51,14 +52,22 @@ def evaluate(
     programs: Sequence[RuleProgram],
     facts: object,
     shadowed: Collection[str] = frozenset(),
+    ruleset: str = "",
+    input_error: Exception | None = None,
+    request_id: object = None,
 ) -> Verdict:
-    """`programs` must be the hook's rules already sorted by `RuleProgram.sort_key`."""
-    bad_input: Exception | None = None
-    if isinstance(facts, Mapping):
+    """`programs` must be the hook's rules already sorted by `RuleProgram.sort_key`.
+
+    `input_error` is set by a host adapter whose fact extraction failed: every rule
+    then gets an `error` verdict (and the call fails closed).
+    """
+    bad_input: Exception | None = input_error
+    if isinstance(facts, Mapping) and bad_input is None:
         original: dict[str, Any] = dict(facts)
     else:
         original = {}
-        bad_input = RuleTypeError(f"facts must be a mapping, got {type_name(facts)}")
+        if bad_input is None:
+            bad_input = RuleTypeError(f"facts must be a mapping, got {type_name(facts)}")
     work = original
     cache: dict[str, Any] = {}
     faf_cache: dict[str, Any] = {}
@@ -118,6 +127,8 @@ def evaluate(
 
     outcome: Outcome = "block" if blocked is not None else "modify" if modified else "allow"
     payload: Mapping[str, Any] = work if modified else (facts if bad_input is None else {})  # type: ignore[assignment]
+    if request_id is None:
+        request_id = original.get("request_id")
     return Verdict(
         hook=hook,
         outcome=outcome,
@@ -126,6 +137,7 @@ def evaluate(
         reason=blocked.reason if blocked else None,
         payload=payload,
         rules=tuple(results),
+        records=make_records(results, ruleset, request_id),
     )
 
 

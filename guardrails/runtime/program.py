@@ -55,6 +55,7 @@ class RuleProgram:
     priority: int
     actions: tuple[RuntimeAction, ...]
     fn: RuleFn
+    reads: frozenset[str] = frozenset()  # top-level facts the rule reads (for lazy extraction)
 
     @property
     def location(self) -> str:

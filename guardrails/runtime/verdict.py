@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from .records import DecisionRecord
 
 RuleVerdict = Literal["pass", "block", "warn", "modify", "would_block", "error", "skipped"]
 Outcome = Literal["allow", "block", "modify"]
@@ -52,6 +55,7 @@ class Verdict:
     reason: str | None
     payload: Mapping[str, Any]
     rules: tuple[RuleResult, ...]
+    records: tuple[DecisionRecord, ...] = ()  # one per rule that fired
 
     @property
     def allowed(self) -> bool:
@@ -84,6 +88,7 @@ class Verdict:
             "reason": self.reason,
             "payload": _jsonable(self.payload),
             "rules": [r.to_dict() for r in self.rules],
+            "records": [r.to_dict() for r in self.records],
         }
 
 

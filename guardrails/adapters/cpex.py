@@ -1,0 +1,233 @@
+"""The cpex binding: a Policy as cpex Plugins, one per (mode, priority) group.
+
+cpex costs ~25-40 µs per plugin per call, so rules are fused: every rule with the
+same mode and priority runs inside one plugin, in load order, for all the hooks
+they name. The plugin's `PluginConfig` carries that mode and priority, so ordering
+against anyone else's plugins is exactly cpex's.
+
+Fail closed: a blocking group is registered with `on_error=fail`; a rule error in a
+sequential or concurrent group is a block with code GUARDRAIL_ERROR, and in a
+transform group (which cpex does not let block) the handler raises, which cpex turns
+into a `PluginError` for the caller. Audit and fire-and-forget groups use
+`on_error=ignore`: they never stop a call.
+
+Every decision goes to the policy's sinks and into `PluginResult.metadata` under
+`"guardrails:<plugin name>"` (cpex merges metadata even for audit plugins, which is
+how a caller sees would-blocks); `decisions(result)` collects them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from cpex.framework import (
+    GlobalContext,
+    HookPayloadPolicy,
+    Plugin,
+    PluginConfig,
+    PluginContext,
+    PluginResult,
+    PluginViolation,
+    TenantPluginManager,
+)
+from cpex.framework.models import Config
+
+from ..diagnostics import GuardrailsError
+from ..runtime import engine
+from ..runtime.program import RuleProgram
+from ..runtime.verdict import Verdict
+from .payloads import extract_facts, write_back
+
+if TYPE_CHECKING:
+    from ..policy import Policy
+
+METADATA_PREFIX = "guardrails:"
+_NON_BLOCKING = frozenset({"audit", "fire_and_forget"})
+
+
+class RuleFailure(GuardrailsError):
+    """Raised inside a transform plugin whose rule failed, so cpex aborts the call."""
+
+
+def _group_name(policy: Policy, mode: str, priority: int) -> str:
+    return f"guardrails[{policy.ruleset_hash[:8]}]:{mode}@{priority}"
+
+
+class RulesPlugin(Plugin):
+    """One (mode, priority) group of compiled rules, serving every hook they name."""
+
+    def __init__(self, policy: Policy, mode: str, priority: int, programs: Sequence[RuleProgram]):
+        hooks = sorted({h for p in programs for h in p.hooks})
+        config = PluginConfig(
+            name=_group_name(policy, mode, priority),
+            kind=f"{__name__}.RulesPlugin",
+            description=f"{len(programs)} guardrails rule(s): " + ", ".join(p.id for p in programs),
+            hooks=hooks,
+            mode=mode,
+            priority=priority,
+            on_error="ignore" if mode in _NON_BLOCKING else "fail",
+            tags=["guardrails"],
+        )
+        super().__init__(config)
+        self.policy = policy
+        self.programs = tuple(programs)
+        self.group_mode = mode
+        self.metadata_key = METADATA_PREFIX + config.name
+        catalog = policy.catalog
+        for hook in hooks:
+            progs = tuple(sorted((p for p in programs if hook in p.hooks), key=lambda p: p.index))
+            reads = frozenset().union(*(p.reads for p in progs))
+            spec = catalog.get(hook)
+            normalized = (
+                {path.split(".")[0] for path, f in spec.facts.items() if f.kind == "normalized"}
+                if spec
+                else set()
+            )
+            # cpex finds a hook's handler as the attribute named after the hook
+            setattr(self, hook, self._handler(hook, progs, reads, frozenset(normalized)))
+
+    def _handler(
+        self,
+        hook: str,
+        programs: tuple[RuleProgram, ...],
+        reads: frozenset[str],
+        normalized: frozenset[str],
+    ) -> Callable[[Any, PluginContext], Awaitable[PluginResult[Any]]]:
+        async def handle(payload: Any, context: PluginContext) -> PluginResult[Any]:
+            return self.run(hook, programs, reads, normalized, payload, context)
+
+        handle.__name__ = hook
+        return handle
+
+    def run(
+        self,
+        hook: str,
+        programs: tuple[RuleProgram, ...],
+        reads: frozenset[str],
+        normalized: frozenset[str],
+        payload: Any,
+        context: PluginContext | None,
+    ) -> PluginResult[Any]:
+        gctx = context.global_context if context is not None else None
+        error: Exception | None = None
+        facts: dict[str, Any] = {}
+        try:
+            facts = extract_facts(hook, payload, gctx, reads, normalized)
+        except Exception as err:  # a payload we cannot read fails closed, per rule
+            error = err
+        policy = self.policy
+        verdict = engine.evaluate(
+            hook,
+            programs,
+            facts,
+            policy.shadowed,
+            policy.ruleset_hash,
+            input_error=error,
+            request_id=getattr(gctx, "request_id", None),
+        )
+        if verdict.outcome == "modify":
+            try:
+                changes = [c for r in verdict.rules for c in r.changes]
+                new_payload = write_back(payload, verdict.payload, changes)
+            except Exception as err:
+                verdict = engine.evaluate(
+                    hook, programs, facts, policy.shadowed, policy.ruleset_hash,
+                    input_error=err, request_id=getattr(gctx, "request_id", None),
+                )  # fmt: skip
+            else:
+                policy.recorder.emit(verdict.records)
+                return PluginResult(modified_payload=new_payload, metadata=self._metadata(verdict))
+        policy.recorder.emit(verdict.records)
+        if verdict.outcome == "block":
+            if self.group_mode == "transform":
+                raise RuleFailure(verdict.reason or "guardrails rule failed")
+            return PluginResult(
+                continue_processing=False,
+                violation=_violation(verdict, self.policy),
+                metadata=self._metadata(verdict),
+            )
+        return PluginResult(metadata=self._metadata(verdict))
+
+    def _metadata(self, verdict: Verdict) -> dict[str, Any]:
+        if not verdict.records:
+            return {}
+        return {self.metadata_key: [r.to_dict() for r in verdict.records]}
+
+
+def _violation(verdict: Verdict, policy: Policy) -> PluginViolation:
+    blocker = next(r for r in verdict.rules if r.rule_id == verdict.blocked_by)
+    return PluginViolation(
+        reason=verdict.reason or "blocked",
+        description=f"rule {blocker.rule_id} ({blocker.location}) blocked {verdict.hook}",
+        code=verdict.code or "GUARDRAIL_BLOCK",
+        details={
+            "rule": blocker.rule_id,
+            "location": blocker.location,
+            "hook": verdict.hook,
+            "mode": blocker.mode,
+            "priority": blocker.priority,
+            "ruleset": policy.ruleset_hash,
+            **({"error": blocker.error} if blocker.error else {}),
+        },
+    )
+
+
+def build_plugins(policy: Policy) -> list[RulesPlugin]:
+    groups: dict[tuple[str, int], list[RuleProgram]] = {}
+    for hook in policy.hooks:
+        for prog in policy.programs(hook):
+            group = groups.setdefault((prog.mode, prog.priority), [])
+            if prog not in group:
+                group.append(prog)
+    return [
+        RulesPlugin(policy, mode, priority, sorted(progs, key=lambda p: p.index))
+        for (mode, priority), progs in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+    ]
+
+
+def hook_policies(policy: Policy) -> dict[str, HookPayloadPolicy]:
+    """A writable-field policy for every hook the rules use (isolates payloads, too)."""
+    out: dict[str, HookPayloadPolicy] = {}
+    for hook in policy.hooks:
+        spec = policy.catalog.get(hook)
+        writable = spec.writable_fields if spec else frozenset()
+        out[hook] = HookPayloadPolicy(writable_fields=frozenset(writable))
+    return out
+
+
+def register_plugins(policy: Policy, manager: Any) -> list[RulesPlugin]:
+    if not getattr(manager, "initialized", False):
+        raise GuardrailsError(
+            "register() needs an initialized cpex manager: `await manager.initialize()` "
+            "first (initialize() clears anything registered before it)"
+        )
+    plugins = build_plugins(policy)
+    for plugin in plugins:
+        manager._registry.register(plugin)  # no public API for runtime registration in cpex 0.1.4
+    return plugins
+
+
+async def new_manager(policy: Policy, timeout: float = 30) -> TenantPluginManager:
+    manager = TenantPluginManager(
+        Config(plugins=[]),
+        timeout=timeout,  # annotated int in cpex; a float works
+        hook_policies=hook_policies(policy),
+    )
+    await manager.initialize()
+    register_plugins(policy, manager)
+    return manager
+
+
+def decisions(result: PluginResult[Any]) -> list[dict[str, Any]]:
+    """Every guardrails decision record in a cpex result's metadata, in plugin order."""
+    found: list[dict[str, Any]] = []
+    for key, value in (result.metadata or {}).items():
+        if key.startswith(METADATA_PREFIX) and isinstance(value, list):
+            found.extend(value)
+    return found
+
+
+def global_context(request_id: str = "", **fields: Any) -> GlobalContext:
+    """A cpex GlobalContext (convenience for callers and tests)."""
+    return GlobalContext(request_id=request_id, **fields)

@@ -1,0 +1,46 @@
+"""Mellea-specific fact extraction: render the prompt exactly as Mellea's formatter does.
+
+`generation_pre_call` carries the action and the context, not the text; the text a
+FormatterBackend sends is the context's linearized view plus the action, turned into
+chat messages by a `TemplateFormatter` (and a system prompt from the model options).
+The prompt fact is those messages as `role: content` lines, so `tokens` (len/4) is
+Mellea's own estimate.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+
+@functools.lru_cache(maxsize=32)
+def _formatter(model_id: str) -> Any:
+    from mellea.formatters import TemplateFormatter
+
+    return TemplateFormatter(model_id=model_id)
+
+
+def render_messages(payload: Any) -> list[dict[str, str]]:
+    """The chat messages a Mellea FormatterBackend would send for this payload."""
+    from mellea.backends.model_options import ModelOption
+
+    fmt = _formatter(getattr(payload, "model", None) or "")
+    spans: list[Any] = []
+    context = getattr(payload, "context", None)
+    view = getattr(payload, "context_view", None)
+    if view is None and context is not None and hasattr(context, "view_for_generation"):
+        view = context.view_for_generation()
+    spans.extend(view or [])
+    action = getattr(payload, "action", None)
+    if action is not None:
+        spans.append(action)
+    messages = [{"role": m.role, "content": fmt.print(m)} for m in fmt.to_chat_messages(spans)]
+    options = getattr(payload, "model_options", None) or {}
+    system = options.get(ModelOption.SYSTEM_PROMPT, "") if hasattr(options, "get") else ""
+    if system:
+        messages.insert(0, {"role": "system", "content": system})
+    return messages
+
+
+def render_prompt(payload: Any) -> str:
+    return "\n".join(f"{m['role']}: {m['content']}" for m in render_messages(payload))

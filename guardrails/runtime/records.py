@@ -1,0 +1,255 @@
+"""Decision records and the sinks they go to.
+
+Every rule that fires (block, warn, modify, would_block, error) yields one record.
+Writing a record must never slow down or break a hook call: the recorder swallows
+sink failures (and counts them), and the JSON Lines sink hands lines to a writer
+thread. `flush()` waits for everything queued; `close()` flushes and stops. Records
+carry no payload values, only what the rule decided.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import queue
+import threading
+import weakref
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from .verdict import RuleResult
+
+FIRED = frozenset({"block", "warn", "modify", "would_block", "error"})
+_log = logging.getLogger("guardrails.records")
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    rule: str
+    location: str
+    hook: str
+    mode: str
+    priority: int
+    verdict: str
+    code: str | None
+    reason: str | None
+    error: str | None
+    changes: tuple[str, ...]
+    ruleset: str
+    timestamp: str
+    request_id: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "location": self.location,
+            "hook": self.hook,
+            "mode": self.mode,
+            "priority": self.priority,
+            "verdict": self.verdict,
+            "code": self.code,
+            "reason": self.reason,
+            "error": self.error,
+            "changes": list(self.changes),
+            "ruleset": self.ruleset,
+            "timestamp": self.timestamp,
+            "request_id": self.request_id,
+        }
+
+
+def make_records(
+    results: Iterable[RuleResult], ruleset: str, request_id: object
+) -> tuple[DecisionRecord, ...]:
+    fired = [r for r in results if r.verdict in FIRED]
+    if not fired:
+        return ()
+    now = datetime.now(UTC).isoformat(timespec="microseconds")
+    rid = request_id if isinstance(request_id, str) and request_id else None
+    return tuple(
+        DecisionRecord(
+            rule=r.rule_id,
+            location=r.location,
+            hook=r.hook,
+            mode=r.mode,
+            priority=r.priority,
+            verdict=r.verdict,
+            code=r.code,
+            reason=r.reason,
+            error=r.error,
+            changes=r.changes,
+            ruleset=ruleset,
+            timestamp=now,
+            request_id=rid,
+        )
+        for r in fired
+    )
+
+
+class Sink(Protocol):
+    """Where decision records go. `emit` must be cheap; `flush` may wait."""
+
+    def emit(self, record: DecisionRecord) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class MemorySink:
+    """Keeps records in memory (tests, notebooks); `maxlen` bounds it for long runs."""
+
+    def __init__(self, maxlen: int | None = None) -> None:
+        self._records: deque[DecisionRecord] = deque(maxlen=maxlen)
+        self._lock = threading.Lock()
+
+    def emit(self, record: DecisionRecord) -> None:
+        with self._lock:
+            self._records.append(record)
+
+    @property
+    def records(self) -> list[DecisionRecord]:
+        with self._lock:
+            return list(self._records)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class LoggingSink:
+    """One log line per record on `guardrails.decisions` (JSON in the message)."""
+
+    def __init__(
+        self, logger: str | logging.Logger = "guardrails.decisions", level: int = logging.INFO
+    ) -> None:
+        self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
+        self.level = level
+
+    def emit(self, record: DecisionRecord) -> None:
+        if self.logger.isEnabledFor(self.level):
+            self.logger.log(self.level, "%s", json.dumps(record.to_dict(), sort_keys=True))
+
+    def flush(self) -> None:
+        for handler in self.logger.handlers:
+            handler.flush()
+
+    def close(self) -> None:
+        self.flush()
+
+
+_STOP = object()
+
+
+class JsonlSink:
+    """Appends one JSON object per line to a file, from a writer thread.
+
+    `emit` only enqueues, so a slow disk never delays a hook call. The file is
+    flushed whenever the queue runs empty, on `flush()`, and at interpreter exit.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("a", encoding="utf-8")
+        self._queue: queue.Queue[object] = queue.Queue()
+        self.write_errors = 0
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="guardrails-jsonl", daemon=True)
+        self._thread.start()
+        _open_sinks.add(self)
+
+    def emit(self, record: DecisionRecord) -> None:
+        if not self._closed:
+            self._queue.put(record)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is _STOP:
+                    return
+                assert isinstance(item, DecisionRecord)
+                self._file.write(json.dumps(item.to_dict(), sort_keys=True) + "\n")
+                if self._queue.empty():
+                    self._file.flush()
+            except Exception:  # a full disk must not kill the writer
+                self.write_errors += 1
+                if self.write_errors == 1:
+                    _log.exception("cannot write decision record to %s", self.path)
+            finally:
+                self._queue.task_done()
+
+    def flush(self) -> None:
+        """Block until every record emitted so far is written to the file."""
+        if self._closed:
+            return
+        self._queue.join()
+        try:
+            self._file.flush()
+        except Exception:
+            self.write_errors += 1
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self.flush()
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join(timeout=5)
+        self._file.close()
+        _open_sinks.discard(self)
+
+
+_open_sinks: weakref.WeakSet[JsonlSink] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_sinks() -> None:
+    for sink in list(_open_sinks):
+        sink.close()
+
+
+class Recorder:
+    """Fans records out to sinks; a failing sink is counted and skipped, never raised."""
+
+    def __init__(self, sinks: Sequence[Sink] = ()) -> None:
+        self.sinks = tuple(sinks)
+        self.dropped = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.sinks)
+
+    def emit(self, records: Iterable[DecisionRecord]) -> None:
+        for record in records:
+            for sink in self.sinks:
+                try:
+                    sink.emit(record)
+                except Exception:
+                    self.dropped += 1
+                    if self.dropped == 1:
+                        _log.exception("decision sink %r failed; dropping records", sink)
+
+    def flush(self) -> None:
+        for sink in self.sinks:
+            try:
+                sink.flush()
+            except Exception:
+                _log.exception("decision sink %r failed to flush", sink)
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception:
+                _log.exception("decision sink %r failed to close", sink)
