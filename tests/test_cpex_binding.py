@@ -188,9 +188,7 @@ class Renamer(Plugin):
 
 
 def test_writable_field_policy_is_installed_and_honoured():
-    _, manager, _ = make(
-        "rule r on tool_post_invoke mode transform redact tool.output /secret/\n"
-    )
+    _, manager, _ = make("rule r on tool_post_invoke mode transform redact tool.output /secret/\n")
     renamer = Renamer(
         PluginConfig(
             name="renamer",
