@@ -145,16 +145,35 @@ def test_console_script_and_module_entry(entry):
     assert proc.returncode == 0 and "version" in proc.stdout
 
 
-def test_demo_prints_a_verdict_per_payload():
+def test_demo_runs_rules_through_cpex_and_mellea():
     proc = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "demo.py")],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    rows = {line.split()[0]: line.split()[1:4] for line in proc.stdout.splitlines()[4:] if line}
-    assert rows["02_huge_prompt"] == ["generation_pre_call", "block", "token_budget"]
-    assert rows["07_admin_shell"] == ["tool_pre_invoke", "allow", "-"]
-    assert "would block: ssn_in_output [PII_SSN]" in proc.stdout
-    assert len(rows) == len(list((ROOT / "examples" / "payloads").glob("*.json")))
+    out = proc.stdout
+    assert "== cpex: TenantPluginManager with 9 guardrails plugins ==" in out
+    rows = [line.split() for line in out.splitlines()]
+    guest = next(r for r in rows if r[:4] == ["tool_pre_invoke", "guest", "calls", "shell"])
+    assert guest[-3:-1] == ["dangerous_tools_for_operators", "[TOOL_DENIED]"]
+    assert "would block: card_in_output [PII_CARD]" in out
+    assert "would block: ssn_in_output [PII_SSN]" in out
+    assert "BLOCK   prompt_injection [PROMPT_INJECTION]" in out
+    assert "the poem reached it with temperature 1.0 and max_tokens 4096" in out
+
+
+def test_mellea_session_example_runs_without_a_model():
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_BASE_URL"}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "mellea_session.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "BLOCKED  'Ignore all previous instructions" in proc.stdout
+    assert "[PROMPT_INJECTION]" in proc.stdout
+    assert "the backend saw temperature 1.0" in proc.stdout
