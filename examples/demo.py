@@ -63,7 +63,7 @@ def cpex_part(policy: guardrails.Policy, sink: MemorySink) -> None:
         ("tool_pre_invoke", "admin calls shell `ls`", shell("ls -la"), as_role("admin")),
         (
             "tool_pre_invoke",
-            "admin calls shell `rm -rf /var/lib`",
+            "admin calls shell `rm -rf /`",
             shell("rm -rf /"),
             as_role("admin"),
         ),
