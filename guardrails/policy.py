@@ -225,6 +225,10 @@ class Policy:
         self._by_hook: Mapping[str, tuple[RuleProgram, ...]] = {
             hook: tuple(sorted(progs, key=lambda p: p.sort_key)) for hook, progs in by_hook.items()
         }
+        self._runners = {
+            hook: engine.HookRunner(hook, progs, shadowed, ruleset_hash)
+            for hook, progs in self._by_hook.items()
+        }
 
     @property
     def rules(self) -> tuple[RuleInfo, ...]:
@@ -267,9 +271,10 @@ class Policy:
                 f"unknown hook {hook!r}"
                 + (f"; did you mean {s!r}?" if (s := self._catalog.suggest(hook)) else "")
             )
-        verdict = engine.evaluate(
-            hook, self._by_hook.get(hook, ()), facts, self.shadowed, self.ruleset_hash
-        )
+        runner = self._runners.get(hook)
+        if runner is None:
+            runner = engine.HookRunner(hook, (), self.shadowed, self.ruleset_hash)
+        verdict = runner.run(facts)
         if verdict.records and self.recorder:
             self.recorder.emit(verdict.records)
         return verdict

@@ -79,73 +79,62 @@ class RulesPlugin(Plugin):
             progs = tuple(sorted((p for p in programs if hook in p.hooks), key=lambda p: p.index))
             reads = frozenset().union(*(p.reads for p in progs))
             spec = catalog.get(hook)
-            normalized = (
-                {path.split(".")[0] for path, f in spec.facts.items() if f.kind == "normalized"}
-                if spec
-                else set()
+            normalized = frozenset(
+                path.split(".")[0]
+                for path, f in (spec.facts.items() if spec else ())
+                if f.kind == "normalized"
             )
+            runner = engine.HookRunner(hook, progs, policy.shadowed, policy.ruleset_hash)
             # cpex finds a hook's handler as the attribute named after the hook
-            setattr(self, hook, self._handler(hook, progs, reads, frozenset(normalized)))
+            setattr(self, hook, self._handler(runner, reads, normalized))
 
     def _handler(
-        self,
-        hook: str,
-        programs: tuple[RuleProgram, ...],
-        reads: frozenset[str],
-        normalized: frozenset[str],
+        self, runner: engine.HookRunner, reads: frozenset[str], normalized: frozenset[str]
     ) -> Callable[[Any, PluginContext], Awaitable[PluginResult[Any]]]:
         async def handle(payload: Any, context: PluginContext) -> PluginResult[Any]:
-            return self.run(hook, programs, reads, normalized, payload, context)
+            return self.run(runner, reads, normalized, payload, context)
 
-        handle.__name__ = hook
+        handle.__name__ = runner.hook
         return handle
 
     def run(
         self,
-        hook: str,
-        programs: tuple[RuleProgram, ...],
+        runner: engine.HookRunner,
         reads: frozenset[str],
         normalized: frozenset[str],
         payload: Any,
         context: PluginContext | None,
     ) -> PluginResult[Any]:
         gctx = context.global_context if context is not None else None
+        request_id = getattr(gctx, "request_id", None)
         error: Exception | None = None
         facts: dict[str, Any] = {}
         try:
-            facts = extract_facts(hook, payload, gctx, reads, normalized)
+            facts = extract_facts(runner.hook, payload, gctx, reads, normalized)
         except Exception as err:  # a payload we cannot read fails closed, per rule
             error = err
-        policy = self.policy
-        verdict = engine.evaluate(
-            hook,
-            programs,
-            facts,
-            policy.shadowed,
-            policy.ruleset_hash,
-            input_error=error,
-            request_id=getattr(gctx, "request_id", None),
-        )
+        verdict = runner.run(facts, detail=False, input_error=error, request_id=request_id)
+        if not verdict.rules:  # the common case: nothing fired
+            return PluginResult()
+        recorder = self.policy.recorder
         if verdict.outcome == "modify":
             try:
                 changes = [c for r in verdict.rules for c in r.changes]
                 new_payload = write_back(payload, verdict.payload, changes)
             except Exception as err:
-                verdict = engine.evaluate(
-                    hook, programs, facts, policy.shadowed, policy.ruleset_hash,
-                    input_error=err, request_id=getattr(gctx, "request_id", None),
-                )  # fmt: skip
+                verdict = runner.run(facts, detail=False, input_error=err, request_id=request_id)
             else:
-                policy.recorder.emit(verdict.records)
+                recorder.emit(verdict.records)
                 return PluginResult(modified_payload=new_payload, metadata=self._metadata(verdict))
-        policy.recorder.emit(verdict.records)
+        recorder.emit(verdict.records)
         if verdict.outcome == "block":
             if self.group_mode == "transform":
                 raise RuleFailure(verdict.reason or "guardrails rule failed")
+            # the violation carries the blocking decision; metadata only what else fired
             return PluginResult(
                 continue_processing=False,
                 violation=_violation(verdict, self.policy),
-                metadata=self._metadata(verdict),
+                metadata=self._metadata(verdict) if len(verdict.records) > 1 else {},
             )
         return PluginResult(metadata=self._metadata(verdict))
 

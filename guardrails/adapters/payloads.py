@@ -10,16 +10,13 @@ reads are extracted: rendering a Mellea prompt is the expensive one.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from ..runtime.ops import get, text_of
 
 _MELLEA = "mellea."
-
-
-def is_mellea(payload: object) -> bool:
-    return type(payload).__module__.startswith(_MELLEA)
 
 
 def _field(payload: object, name: str) -> Any:
@@ -57,115 +54,132 @@ def _messages_text(messages: Any) -> str | None:
     return "\n".join(parts)
 
 
-# ---- normalized facts, per hook: fact name -> extractor(payload) ----
+# ---- normalized facts: fact name -> factory(payload fields) -> extractor(payload) ----
+#
+# Which payload field a fact comes from is decided once per payload type (the
+# factories), so a hook call only runs the chosen getters.
+
+Extractor = Callable[[Any], Any]
 
 
-def _mellea_prompt(payload: Any) -> str | None:
-    from .mellea import render_prompt
-
-    return render_prompt(payload)
+def _first_field(fields: frozenset[str], *names: str) -> str | None:
+    return next((n for n in names if n in fields), None)
 
 
-def _prompt(payload: Any) -> str | None:
-    if is_mellea(payload):
-        return _mellea_prompt(payload)
-    if _has_field(payload, "messages"):
-        return _messages_text(_field(payload, "messages"))
-    return text_of(_field(payload, "prompt"))
+def _prompt(fields: frozenset[str], mellea: bool) -> Extractor:
+    if mellea and "action" in fields:
+        from .mellea import render_prompt
+
+        return render_prompt
+    if "messages" in fields:
+        return lambda p: _messages_text(p.messages)
+    return lambda p: text_of(getattr(p, "prompt", None))
 
 
-def _post_prompt(payload: Any) -> str | None:
-    return _messages_text(_field(payload, "prompt"))
+def _post_prompt(fields: frozenset[str], mellea: bool) -> Extractor:
+    return lambda p: _messages_text(getattr(p, "prompt", None))
 
 
-def _output(payload: Any) -> str | None:
-    for name in ("model_output", "result"):
-        value = _field(payload, name)
-        if value is not None:
-            text = getattr(value, "value", value)
-            return text if isinstance(text, str) else None
-    outputs = _field(payload, "model_outputs")
-    if outputs:
-        return "\n".join(str(getattr(o, "value", o)) for o in outputs)
-    return _messages_text(_field(payload, "messages"))
+def _output_text(value: Any) -> str | None:
+    text = getattr(value, "value", value)
+    return text if isinstance(text, str) else None
 
 
-def _tool(payload: Any) -> dict[str, Any]:
-    call = _field(payload, "model_tool_call")
-    tool: dict[str, Any] = {}
-    if call is not None:  # Mellea: a ModelToolCall dataclass
-        tool["name"] = getattr(call, "name", None)
-        tool["args"] = _plain(getattr(call, "args", None))
-    else:  # cpex: name/args/result on the payload
-        tool["name"] = _field(payload, "name")
-        tool["args"] = _plain(_field(payload, "args"))
-    if _has_field(payload, "tool_output"):
-        tool["output"] = _plain(_field(payload, "tool_output"))
-    elif _has_field(payload, "result"):
-        tool["output"] = _plain(_field(payload, "result"))
-    return tool
+def _output(fields: frozenset[str], mellea: bool) -> Extractor:
+    name = _first_field(fields, "model_output", "result")
+    if name is not None:
+        return lambda p: _output_text(getattr(p, name))
+    if "model_outputs" in fields:
+        return lambda p: "\n".join(str(getattr(o, "value", o)) for o in p.model_outputs or ())
+    return lambda p: _messages_text(getattr(p, "messages", None))
 
 
-def _model(payload: Any) -> Any:
-    return _field(payload, "model") if _has_field(payload, "model") else _field(payload, "model_id")
+def _tool(fields: frozenset[str], mellea: bool) -> Extractor:
+    output = _first_field(fields, "tool_output", "result")
+
+    def extract(p: Any) -> dict[str, Any]:
+        call = p.model_tool_call if "model_tool_call" in fields else None
+        if call is not None:  # Mellea: a ModelToolCall dataclass
+            tool = {
+                "name": getattr(call, "name", None),
+                "args": _plain(getattr(call, "args", None)),
+            }
+        else:  # cpex: name/args/result on the payload itself
+            tool = {"name": getattr(p, "name", None), "args": _plain(getattr(p, "args", None))}
+        if output is not None:
+            tool["output"] = _plain(getattr(p, output))
+        return tool
+
+    return extract
 
 
-def _provider(payload: Any) -> Any:
-    if _has_field(payload, "provider"):
-        return _field(payload, "provider")
-    return _field(payload, "backend_name")
+def _renamed(*names: str) -> Callable[[frozenset[str], bool], Extractor]:
+    def factory(fields: frozenset[str], mellea: bool) -> Extractor:
+        name = _first_field(fields, *names)
+        return (lambda p: _plain(getattr(p, name))) if name else (lambda p: None)
+
+    return factory
 
 
-def _model_options(payload: Any) -> Any:
-    if _has_field(payload, "model_options"):
-        return _plain(_field(payload, "model_options"))
-    return _plain(_field(payload, "parameters"))
-
-
-_EXTRACTORS: dict[str, Callable[[Any], Any]] = {
+_EXTRACTORS: dict[str, Callable[[frozenset[str], bool], Extractor]] = {
     "prompt": _prompt,
     "output": _output,
     "tool": _tool,
-    "model": _model,
-    "provider": _provider,
-    "model_options": _model_options,
+    "model": _renamed("model", "model_id"),
+    "provider": _renamed("provider", "backend_name"),
+    "model_options": _renamed("model_options", "parameters"),
 }
 _POST_HOOKS = frozenset({"generation_post_call"})
+_CONTEXT = (("user", "user"), ("tenant", "tenant_id"), ("server", "server_id"),
+            ("request_id", "request_id"))  # fmt: skip
+
+Plan = tuple[tuple[str, Callable[[Any], Any]], ...]
+
+
+@functools.lru_cache(maxsize=512)
+def _plan(payload_type: type, hook: str, reads: frozenset[str], normalized: frozenset[str]) -> Plan:
+    """What to read from a payload of this type: decided once per type, not per call."""
+    steps: list[tuple[str, Callable[[Any], Any]]] = []
+    model_fields = getattr(payload_type, "model_fields", None)
+    fields = frozenset(model_fields) if isinstance(model_fields, Mapping) else frozenset()
+    mellea = payload_type.__module__.startswith(_MELLEA)
+    taken: set[str] = set()
+    for root in sorted(normalized):
+        if root in reads or (root == "prompt" and "tokens" in reads):
+            post = root == "prompt" and hook in _POST_HOOKS
+            factory = _post_prompt if post else _EXTRACTORS.get(root)
+            if factory is not None:
+                steps.append((root, factory(fields, mellea)))
+                taken.add(root)
+    for name in sorted((fields & reads) - taken):
+        steps.append((name, functools.partial(_read_field, name)))
+    return tuple(steps)
+
+
+def _read_field(name: str, payload: Any) -> Any:
+    return _plain(getattr(payload, name, None))
 
 
 def extract_facts(
-    hook: str, payload: object, context: object, reads: Collection[str], normalized: Collection[str]
+    hook: str, payload: object, context: object, reads: frozenset[str], normalized: frozenset[str]
 ) -> dict[str, Any]:
     """Facts for the rules of one hook call.
 
     `reads` are the top-level facts the rules read; `normalized` are the hook's
     normalized fact roots. A dict payload is taken as facts as it is.
     """
-    if isinstance(payload, Mapping):
+    if type(payload) is dict or isinstance(payload, Mapping):
         facts = dict(payload)
     else:
-        facts = {}
-        fields = getattr(type(payload), "model_fields", None)
-        if isinstance(fields, Mapping):
-            for name in fields:
-                if name in reads:
-                    facts[name] = _plain(getattr(payload, name, None))
-        for root in normalized:
-            if root in reads or (root == "prompt" and "tokens" in reads):
-                if root == "prompt" and hook in _POST_HOOKS:
-                    facts[root] = _post_prompt(payload)
-                elif root in _EXTRACTORS:
-                    facts[root] = _EXTRACTORS[root](payload)
+        payload_type: Any = type(payload)
+        plan = _plan(payload_type, hook, reads, normalized)
+        facts = {name: get_value(payload) for name, get_value in plan}
     if context is not None:
-        for fact, attr in (
-            ("user", "user"),
-            ("tenant", "tenant_id"),
-            ("server", "server_id"),
-            ("request_id", "request_id"),
-        ):
-            value = getattr(context, attr, None)
-            if value is not None and fact not in facts:
-                facts[fact] = _plain(value)
+        for fact, attr in _CONTEXT:
+            if fact in reads and fact not in facts:
+                value = getattr(context, attr, None)
+                if value is not None:
+                    facts[fact] = _plain(value)
     return facts
 
 

@@ -57,6 +57,37 @@ def reads_of(rule: ir.CheckedRule) -> frozenset[str]:
     return frozenset(out)
 
 
+def _leftmost(node: ir.IR | None) -> ir.IR | None:
+    while isinstance(node, ir.Op) and node.op == "and":
+        node = node.args[0]
+    return node
+
+
+def _index_keys(const: ir.Const) -> frozenset[str | int] | None:
+    values = const.value if isinstance(const.value, tuple) else (const.value,)
+    if values and all(type(v) in (str, int) for v in values):
+        return frozenset(values)
+    return None
+
+
+def index_key_of(
+    rule: ir.CheckedRule,
+) -> tuple[tuple[ir.PathKey, ...], frozenset[str | int]] | None:
+    """`(path, keys)` when the rule's first test is `fact == key` or `fact in [keys]`."""
+    first = _leftmost(rule.condition)
+    if not isinstance(first, ir.Op) or first.op not in ("==", "in"):
+        return None
+    left, right = first.args
+    if first.op == "==" and isinstance(left, ir.Const):
+        left, right = right, left
+    if not isinstance(left, ir.FactRef) or left.derived or not isinstance(right, ir.Const):
+        return None
+    if first.op == "in" and not isinstance(right.value, tuple):
+        return None  # `x in "some text"` is a substring test, not a lookup
+    keys = _index_keys(right)
+    return (left.path, keys) if keys is not None else None
+
+
 def compile_rules(
     ruleset: ir.CheckedRuleset, ruleset_hash: str, tokenizer: Tokenizer | None = None
 ) -> tuple[list[RuleProgram], str]:
@@ -88,6 +119,7 @@ def compile_rules(
                 actions=_runtime_actions(rule),
                 fn=fn,
                 reads=reads_of(rule),
+                index_key=index_key_of(rule),
             )
         )
     return programs, source

@@ -13,10 +13,10 @@ its mode can stop a call in cpex (sequential, transform, concurrent: cpex's defa
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any, cast
 
-from .ops import RuleTypeError, get, type_name
+from .ops import RuleTypeError, get, get_path, type_name
 from .program import Assign, Redact, RuleProgram
 from .records import make_records
 from .verdict import ERROR_CODE, Outcome, RuleResult, RuleVerdict, Verdict
@@ -47,98 +47,170 @@ def describe_error(err: BaseException) -> str:
     return text if len(text) <= _MAX_ERROR_TEXT else text[: _MAX_ERROR_TEXT - 3] + "..."
 
 
+class HookRunner:
+    """The rules of one hook (or of one cpex plugin group on one hook), ready to run.
+
+    `programs` must be sorted by `RuleProgram.sort_key`. Rules whose leftmost
+    condition is an equality (or `in`) test on a fact are indexed by the tested
+    values: in lean mode (`detail=False`, what host adapters use) a rule that cannot
+    match is never called. That is exact, not a heuristic: such a rule would
+    short-circuit to `pass` on its first conjunct, which never raises.
+    """
+
+    def __init__(
+        self,
+        hook: str,
+        programs: Sequence[RuleProgram],
+        shadowed: Collection[str] = frozenset(),
+        ruleset: str = "",
+    ) -> None:
+        self.hook = hook
+        self.programs = tuple(programs)
+        self.shadowed = frozenset(shadowed)
+        self.ruleset = ruleset
+        self._always: list[int] = []
+        self._index: dict[tuple[str | int, ...], dict[str | int, list[int]]] = {}
+        for i, prog in enumerate(self.programs):
+            if prog.index_key is None:
+                self._always.append(i)
+                continue
+            path, keys = prog.index_key
+            table = self._index.setdefault(path, {})
+            for key in keys:
+                table.setdefault(key, []).append(i)
+
+    @property
+    def indexed(self) -> int:
+        return len(self.programs) - len(self._always)
+
+    def candidates(self, facts: Mapping[str, Any]) -> list[int]:
+        """Positions of the rules that can fire on `facts`, in evaluation order."""
+        if not self._index:
+            return list(range(len(self.programs)))
+        found = list(self._always)
+        for path, table in self._index.items():
+            value = get_path(facts, path)
+            if type(value) in _INDEXABLE:
+                hits = table.get(cast("str | int", value))
+                if hits:
+                    found.extend(hits)
+        found.sort()
+        return found
+
+    def run(
+        self,
+        facts: object,
+        *,
+        detail: bool = True,
+        input_error: Exception | None = None,
+        request_id: object = None,
+    ) -> Verdict:
+        """Evaluate the rules on `facts`.
+
+        `detail=True` gives a result for every rule (pass and skipped included);
+        `detail=False` only for rules that fired, and skips rules the index rules out.
+        `input_error` is set by a host adapter whose fact extraction failed: every rule
+        then gets an `error` verdict (and the call fails closed).
+        """
+        hook = self.hook
+        bad_input: Exception | None = input_error
+        if bad_input is None and (type(facts) is dict or isinstance(facts, Mapping)):
+            original: dict[str, Any] = dict(facts)
+        else:
+            original = {}
+            if bad_input is None:
+                bad_input = RuleTypeError(f"facts must be a mapping, got {type_name(facts)}")
+        programs = self.programs
+        if detail or bad_input is not None:
+            order: Iterable[int] = range(len(programs))
+        else:
+            order = self.candidates(original)
+        shadowed = self.shadowed
+        work = original
+        cache: dict[str, Any] = {}
+        faf_cache: dict[str, Any] = {}
+        results: list[RuleResult] = []
+        blocked: RuleResult | None = None
+        modified = False
+
+        for position in order:
+            prog = programs[position]
+            faf = prog.mode == "fire_and_forget"
+            if blocked is not None and not faf:
+                if detail:
+                    results.append(_result(prog, hook, "skipped"))
+                continue
+            shadow = prog.id in shadowed
+            try:
+                if bad_input is not None:
+                    raise bad_input
+                out = prog.fn(original if faf else work, faf_cache if faf else cache)
+                if out is None:
+                    if detail:
+                        results.append(_result(prog, hook, "pass"))
+                    continue
+                block = prog.block
+                if block is not None:
+                    verdict: RuleVerdict = (
+                        "would_block" if shadow or prog.mode == "audit" else "block"
+                    )
+                    result = _result(prog, hook, verdict, block.code, block.reason)
+                    results.append(result)
+                    if verdict == "block":
+                        blocked = result
+                    continue
+                warning = prog.warning
+                code = warning.code if warning else None
+                reason = warning.reason if warning else None
+                if prog.modifies and prog.mode in ("sequential", "transform"):
+                    work, changes = _apply(prog, work, out)
+                    cache.clear()  # derived facts (tokens) may depend on what changed
+                    modified = True
+                    results.append(_result(prog, hook, "modify", code, reason, changes=changes))
+                    continue
+                results.append(_result(prog, hook, "warn", code, reason))
+            except Exception as err:  # fail closed: a broken rule is a decision, not a crash
+                message = describe_error(err)
+                reason = f"rule {prog.id} failed: {message}"
+                result = _result(prog, hook, "error", ERROR_CODE, reason, error=message)
+                results.append(result)
+                if fails_closed(prog, shadow):
+                    blocked = result
+
+        outcome: Outcome = "block" if blocked is not None else "modify" if modified else "allow"
+        payload: Mapping[str, Any]
+        if modified:
+            payload = work
+        elif bad_input is None:
+            payload = facts  # type: ignore[assignment]
+        else:
+            payload = {}
+        if request_id is None:
+            request_id = original.get("request_id")
+        return Verdict(
+            hook=hook,
+            outcome=outcome,
+            blocked_by=blocked.rule_id if blocked else None,
+            code=blocked.code if blocked else None,
+            reason=blocked.reason if blocked else None,
+            payload=payload,
+            rules=tuple(results),
+            records=make_records(results, self.ruleset, request_id) if results else (),
+        )
+
+
+_INDEXABLE = (str, int, float)
+
+
 def evaluate(
     hook: str,
     programs: Sequence[RuleProgram],
     facts: object,
     shadowed: Collection[str] = frozenset(),
     ruleset: str = "",
-    input_error: Exception | None = None,
-    request_id: object = None,
 ) -> Verdict:
-    """`programs` must be the hook's rules already sorted by `RuleProgram.sort_key`.
-
-    `input_error` is set by a host adapter whose fact extraction failed: every rule
-    then gets an `error` verdict (and the call fails closed).
-    """
-    bad_input: Exception | None = input_error
-    if isinstance(facts, Mapping) and bad_input is None:
-        original: dict[str, Any] = dict(facts)
-    else:
-        original = {}
-        if bad_input is None:
-            bad_input = RuleTypeError(f"facts must be a mapping, got {type_name(facts)}")
-    work = original
-    cache: dict[str, Any] = {}
-    faf_cache: dict[str, Any] = {}
-    results: list[RuleResult] = []
-    blocked: RuleResult | None = None
-    modified = False
-
-    for prog in programs:
-        faf = prog.mode == "fire_and_forget"
-        if blocked is not None and not faf:
-            results.append(_result(prog, hook, "skipped"))
-            continue
-        shadow = prog.id in shadowed
-        try:
-            if bad_input is not None:
-                raise bad_input
-            out = prog.fn(original if faf else work, faf_cache if faf else cache)
-            if out is None:
-                results.append(_result(prog, hook, "pass"))
-                continue
-            block = prog.block
-            if block is not None:
-                verdict: RuleVerdict = "would_block" if shadow or prog.mode == "audit" else "block"
-                result = _result(prog, hook, verdict, block.code, block.reason)
-                results.append(result)
-                if verdict == "block":
-                    blocked = result
-                continue
-            if prog.modifies and prog.mode in ("sequential", "transform"):
-                work, changes = _apply(prog, work, out)
-                cache.clear()  # derived facts (tokens) may depend on what changed
-                modified = True
-                warning = prog.warning
-                results.append(
-                    _result(
-                        prog,
-                        hook,
-                        "modify",
-                        warning.code if warning else None,
-                        warning.reason if warning else None,
-                        changes=changes,
-                    )
-                )
-                continue
-            warning = prog.warning
-            results.append(
-                _result(prog, hook, "warn", *((warning.code, warning.reason) if warning else ()))
-            )
-        except Exception as err:  # fail closed: a broken rule is a decision, not a crash
-            message = describe_error(err)
-            closes = fails_closed(prog, shadow)
-            reason = f"rule {prog.id} failed: {message}"
-            result = _result(prog, hook, "error", ERROR_CODE, reason, error=message)
-            results.append(result)
-            if closes:
-                blocked = result
-
-    outcome: Outcome = "block" if blocked is not None else "modify" if modified else "allow"
-    payload: Mapping[str, Any] = work if modified else (facts if bad_input is None else {})  # type: ignore[assignment]
-    if request_id is None:
-        request_id = original.get("request_id")
-    return Verdict(
-        hook=hook,
-        outcome=outcome,
-        blocked_by=blocked.rule_id if blocked else None,
-        code=blocked.code if blocked else None,
-        reason=blocked.reason if blocked else None,
-        payload=payload,
-        rules=tuple(results),
-        records=make_records(results, ruleset, request_id),
-    )
+    """One-off evaluation with full detail (builds a HookRunner each call)."""
+    return HookRunner(hook, programs, shadowed, ruleset).run(facts)
 
 
 def _result(

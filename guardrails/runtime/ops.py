@@ -47,6 +47,8 @@ def _is_number(value: object) -> bool:
 
 def get(value: object, key: str | int) -> object:
     """Null-safe one-step access: a missing key, a wrong container or null give null."""
+    if type(value) is dict:  # the common case, without the ABC check
+        return value.get(key)
     if value is None:
         return None
     if isinstance(value, Mapping):
@@ -68,6 +70,8 @@ def get_path(value: object, keys: Sequence[str | int]) -> object:
 
 
 def eq(a: object, b: object) -> bool:
+    if type(a) is str and type(b) is str:
+        return a == b
     if a is None or b is None:
         return False
     if isinstance(a, bool) or isinstance(b, bool):
@@ -89,6 +93,9 @@ def ne(a: object, b: object) -> bool:
 
 
 def _ordered(a: object, b: object, op: str) -> bool:
+    ta, tb = type(a), type(b)
+    if (ta is int or ta is float) and (tb is int or tb is float):
+        return True
     if (_is_number(a) and _is_number(b)) or (isinstance(a, str) and isinstance(b, str)):
         return True
     raise RuleTypeError(f"cannot compare {type_name(a)} {op} {type_name(b)}")
@@ -163,10 +170,14 @@ def _text_pair(a: object, b: object, op: str) -> bool:
 
 
 def startswith(a: Any, b: Any) -> bool:
+    if type(a) is str and type(b) is str:
+        return a.startswith(b)
     return _text_pair(a, b, "startswith") and bool(a.startswith(b))
 
 
 def endswith(a: Any, b: Any) -> bool:
+    if type(a) is str and type(b) is str:
+        return a.endswith(b)
     return _text_pair(a, b, "endswith") and bool(a.endswith(b))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 PathKey = str | int
@@ -56,6 +56,21 @@ class RuleProgram:
     actions: tuple[RuntimeAction, ...]
     fn: RuleFn
     reads: frozenset[str] = frozenset()  # top-level facts the rule reads (for lazy extraction)
+    # (fact path, keys): the rule's leftmost condition is `path == key` / `path in keys`,
+    # so it cannot fire unless the fact's value is one of the keys (see engine.HookRunner)
+    index_key: tuple[tuple[PathKey, ...], frozenset[str | int]] | None = None
+    # derived once from `actions`, read on every call
+    block: Block | None = field(init=False, compare=False)
+    warning: Block | None = field(init=False, compare=False)
+    modifies: bool = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        blocks = [a for a in self.actions if isinstance(a, Block)]
+        object.__setattr__(self, "block", next((a for a in blocks if a.kind == "block"), None))
+        object.__setattr__(self, "warning", next((a for a in blocks if a.kind == "warn"), None))
+        object.__setattr__(
+            self, "modifies", any(isinstance(a, Assign | Redact) for a in self.actions)
+        )
 
     @property
     def location(self) -> str:
@@ -65,24 +80,6 @@ class RuleProgram:
     def sort_key(self) -> tuple[int, int, int]:
         """cpex order: phase, then priority (lower first), then load order."""
         return (PHASE_ORDER[self.mode], self.priority, self.index)
-
-    @property
-    def block(self) -> Block | None:
-        for action in self.actions:
-            if isinstance(action, Block) and action.kind == "block":
-                return action
-        return None
-
-    @property
-    def warning(self) -> Block | None:
-        for action in self.actions:
-            if isinstance(action, Block) and action.kind == "warn":
-                return action
-        return None
-
-    @property
-    def modifies(self) -> bool:
-        return any(isinstance(a, Assign | Redact) for a in self.actions)
 
     @property
     def warn_only(self) -> bool:

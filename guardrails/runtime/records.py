@@ -14,6 +14,7 @@ import json
 import logging
 import queue
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -28,7 +29,7 @@ FIRED = frozenset({"block", "warn", "modify", "would_block", "error"})
 _log = logging.getLogger("guardrails.records")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # read-only by convention (see RuleResult)
 class DecisionRecord:
     rule: str
     location: str
@@ -41,8 +42,12 @@ class DecisionRecord:
     error: str | None
     changes: tuple[str, ...]
     ruleset: str
-    timestamp: str
+    time: float  # seconds since the epoch; `to_dict` renders it as ISO 8601 (UTC)
     request_id: str | None
+
+    @property
+    def timestamp(self) -> str:
+        return datetime.fromtimestamp(self.time, UTC).isoformat(timespec="microseconds")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,7 +73,7 @@ def make_records(
     fired = [r for r in results if r.verdict in FIRED]
     if not fired:
         return ()
-    now = datetime.now(UTC).isoformat(timespec="microseconds")
+    now = time.time()
     rid = request_id if isinstance(request_id, str) and request_id else None
     return tuple(
         DecisionRecord(
@@ -83,7 +88,7 @@ def make_records(
             error=r.error,
             changes=r.changes,
             ruleset=ruleset,
-            timestamp=now,
+            time=now,
             request_id=rid,
         )
         for r in fired
