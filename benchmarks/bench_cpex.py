@@ -116,6 +116,26 @@ async def main(calls: int, rounds: int) -> None:
             f"  {kind:<6} (a) hand-written {a:7.1f}   (b) 1 rule {b:7.1f}   (c) 1000 rules {c:7.1f}"
             f"   b/a = {b / a:.2f}   c/b = {c / b:.2f}"
         )
+    # shadow and audit: the same rule records a would-block instead of blocking
+    shadow = {
+        "b_enforced": managers["b_rules_1"],
+        "d_shadow": await manager_for(guardrails.loads(RULE, shadow=True).plugins(), policies),
+        "e_audit": await manager_for(
+            guardrails.loads(RULE.replace("when", "mode audit when")).plugins(), policies
+        ),
+    }
+    payload = payloads["block"]
+    medians = {name: [] for name in shadow}
+    for m in shadow.values():
+        await time_calls(m, payload, 200)
+    for _ in range(rounds):
+        for name, m in shadow.items():
+            medians[name].append(statistics.median(await time_calls(m, payload, calls)) / 1000)
+    b, d, e = (statistics.median(medians[n]) for n in ("b_enforced", "d_shadow", "e_audit"))
+    print(
+        f"  block payload: enforced {b:7.1f}   shadow=True {d:7.1f} (d/b = {d / b:.2f})"
+        f"   mode audit {e:7.1f} (e/b = {e / b:.2f})"
+    )
 
 
 if __name__ == "__main__":

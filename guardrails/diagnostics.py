@@ -49,6 +49,7 @@ CODES: dict[str, str] = {
     "GR0232": "set/redact in a mode whose changes are discarded",
     "GR0233": "field is not writable on this hook",
     "GR0234": "set value has the wrong type",
+    "GR0235": "unknown on_error value",
     "GR0240": "let refers to itself",
     "GR0241": "let value must be a constant",
     # warnings (GR03xx)

@@ -283,3 +283,18 @@ def test_mode_aliases():
         "b": ("sequential", "ignore"),
         "c": ("transform", "fail"),
     }
+
+
+def test_on_error_clause():
+    ignore = guardrails.loads(
+        "rule r on generation_pre_call on_error ignore when prompt contains 'x' block\n"
+    )
+    assert ignore.rules[0].on_error == "ignore"
+    v = ignore.evaluate(HOOK, {"prompt": 42})
+    assert v.outcome == "allow" and v.rule("r").verdict == "error"
+    fail = guardrails.loads(
+        "rule r on generation_pre_call on_error fail when prompt contains 'x' block"
+    )
+    assert fail.evaluate(HOOK, {"prompt": 42}).outcome == "block"
+    with pytest.raises(guardrails.RulesError, match="GR0235"):
+        guardrails.loads("rule r on generation_pre_call on_error maybe block")

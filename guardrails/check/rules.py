@@ -49,6 +49,7 @@ class _RuleChecker:
         errors_before = len(self.diags)
         hooks = self._hooks(rule)
         mode, on_error = self._mode(rule)
+        on_error = self._on_error(rule, on_error)
         priority = self._priority(rule)
         self._single(rule.when, "when", "combine the conditions with `and`")
         self._single(rule.unless, "unless", "combine the conditions with `or`")
@@ -140,6 +141,22 @@ class _RuleChecker:
             hint=f"did you mean '{close[0]}'?" if close else "modes: " + ", ".join(known),
         )
         return "sequential", "fail"
+
+    def _on_error(self, rule: ast.Rule, default: str) -> str:
+        for extra in rule.on_errors[1:]:
+            self.error("GR0209", "a rule takes one `on_error` clause", extra.span)
+        if not rule.on_errors:
+            return default
+        ident = rule.on_errors[0]
+        if ident.name not in ("fail", "ignore"):
+            self.error(
+                "GR0235",
+                f"unknown on_error '{ident.name}'",
+                ident.span,
+                hint="on_error is `fail` (an error blocks the call, the default) or `ignore`",
+            )
+            return default
+        return ident.name
 
     def _priority(self, rule: ast.Rule) -> int:
         for _, span in rule.priorities[1:]:

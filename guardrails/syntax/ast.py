@@ -153,6 +153,7 @@ class Rule(Node):
     description: str | None
     hooks: tuple[tuple[Ident, ...], ...]  # one tuple per `on` clause (more than one is an error)
     modes: tuple[Ident, ...]
+    on_errors: tuple[Ident, ...]
     priorities: tuple[tuple[int, Span], ...]
     when: tuple[Expr, ...]
     unless: tuple[Expr, ...]

@@ -112,6 +112,7 @@ class AstBuilder(Transformer[Token, ast.Module]):
     ) -> ast.Rule:
         hooks: list[tuple[ast.Ident, ...]] = []
         modes: list[ast.Ident] = []
+        on_errors: list[ast.Ident] = []
         priorities: list[tuple[int, Span]] = []
         when: list[ast.Expr] = []
         unless: list[ast.Expr] = []
@@ -121,6 +122,8 @@ class AstBuilder(Transformer[Token, ast.Module]):
                 hooks.append(value)
             elif kind == "mode":
                 modes.append(value)
+            elif kind == "on_error":
+                on_errors.append(value)
             elif kind == "priority":
                 priorities.append(value)
             elif kind == "when":
@@ -134,6 +137,7 @@ class AstBuilder(Transformer[Token, ast.Module]):
             desc,
             tuple(hooks),
             tuple(modes),
+            tuple(on_errors),
             tuple(priorities),
             tuple(when),
             tuple(unless),
@@ -151,6 +155,9 @@ class AstBuilder(Transformer[Token, ast.Module]):
 
     def mode_clause(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
         return ("mode", self._ident(children[0]))
+
+    def on_error_clause(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
+        return ("on_error", self._ident(children[0]))
 
     def priority_clause(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
         negative, number = children
