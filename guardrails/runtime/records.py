@@ -246,15 +246,14 @@ class Recorder:
                         _log.exception("decision sink %r failed; dropping records", sink)
 
     def flush(self) -> None:
-        for sink in self.sinks:
-            try:
-                sink.flush()
-            except Exception:
-                _log.exception("decision sink %r failed to flush", sink)
+        self._each("flush")
 
     def close(self) -> None:
+        self._each("close")
+
+    def _each(self, method: str) -> None:
         for sink in self.sinks:
             try:
-                sink.close()
+                getattr(sink, method)()
             except Exception:
-                _log.exception("decision sink %r failed to close", sink)
+                _log.exception("decision sink %r failed to %s", sink, method)
