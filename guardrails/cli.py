@@ -69,8 +69,17 @@ def check(ctx: click.Context, paths: tuple[Path, ...], fmt: str) -> None:
 )
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--shadow", is_flag=True, help="turn every block into a would-block")
+@click.option("--explain", is_flag=True, help="show each sub-condition and the facts it saw")
 @click.pass_context
-def eval_(ctx: click.Context, path: Path, hook: str, payload: Any, fmt: str, shadow: bool) -> None:
+def eval_(
+    ctx: click.Context,
+    path: Path,
+    hook: str,
+    payload: Any,
+    fmt: str,
+    shadow: bool,
+    explain: bool,
+) -> None:
     """Evaluate the rules at PATH for one hook call."""
     try:
         policy = load(path, shadow=shadow)
@@ -92,10 +101,20 @@ def eval_(ctx: click.Context, path: Path, hook: str, payload: Any, fmt: str, sha
         click.echo("error: payload must be a JSON object of facts", err=True)
         ctx.exit(1)
     verdict = policy.evaluate(hook, facts)
+    explanation = None
+    if explain:
+        from .explain import explain as explain_verdict
+
+        explanation = explain_verdict(policy, hook, facts, verdict)
     if fmt == "json":
-        click.echo(json.dumps(verdict.to_dict(), indent=2, sort_keys=False))
+        data = verdict.to_dict()
+        if explanation is not None:
+            data["explanation"] = explanation.splitlines()
+        click.echo(json.dumps(data, indent=2, sort_keys=False))
     else:
         click.echo(format_verdict(verdict, color=_use_color(ctx)))
+        if explanation is not None:
+            click.echo("\n" + explanation)
 
 
 def format_verdict(verdict: Verdict, color: bool = False) -> str:
@@ -118,6 +137,37 @@ def format_verdict(verdict: Verdict, color: bool = False) -> str:
         mark = style(f"{r.verdict:<11}", _VERDICT_COLORS[r.verdict])
         lines.append(f"  {r.rule_id:<{width}}  {mark} {r.mode}/{r.priority}{detail}")
     return "\n".join(lines)
+
+
+@main.command("test")
+@click.argument("rules", required=False, default="rules", type=click.Path(path_type=Path))
+@click.option("--corpus", type=click.Path(path_type=Path), default=Path("tests/corpus"),
+              show_default=True, help="corpus directory: <corpus>/<hook>/<case>.json")  # fmt: skip
+@click.option("--update", is_flag=True, help="rewrite the snapshots (expectations still apply)")
+@click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def test_(
+    ctx: click.Context, rules: Path, corpus: Path, update: bool, pytest_args: tuple[str, ...]
+) -> None:
+    """Run the snapshot corpus for RULES through pytest; the exit code is pytest's.
+
+    Extra arguments after `--` go to pytest (e.g. `-- -k tool_pre_invoke -x`).
+    """
+    import subprocess
+
+    if not corpus.is_dir():
+        click.echo(f"error: corpus directory {corpus} not found", err=True)
+        ctx.exit(4)
+    args = [
+        sys.executable, "-m", "pytest", str(corpus),
+        f"--rootdir={Path.cwd()}",
+        f"--guardrails-rules={rules}", f"--guardrails-corpus={corpus}",
+        "-p", "no:cacheprovider", "-q",
+    ]  # fmt: skip
+    if update:
+        args.append("--snapshot-update")
+    proc = subprocess.run([*args, *pytest_args], check=False)
+    ctx.exit(proc.returncode)
 
 
 @main.command()

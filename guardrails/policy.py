@@ -161,7 +161,10 @@ def _build(
     programs, source = compile_rules(ruleset, digest, tokenizer)
     warnings = [d for d in diags if d.severity is Severity.WARNING]
     shadowed = _shadow_ids(shadow, programs)
-    return Policy(programs, cat, digest, shadowed, source, warnings, Recorder(sinks))
+    policy = Policy(programs, cat, digest, shadowed, source, warnings, Recorder(sinks))
+    policy.checked_rules = {rule.id: rule for rule in ruleset.rules}
+    policy.tokenizer = tokenizer
+    return policy
 
 
 def ruleset_hash(sources: Iterable[tuple[str, str]]) -> str:
@@ -218,6 +221,8 @@ class Policy:
         self.generated_source = generated_source
         self.warnings = tuple(warnings)
         self.recorder = recorder or Recorder()
+        self.checked_rules: Mapping[str, ir.CheckedRule] = {}  # for explanations
+        self.tokenizer: Tokenizer | None = None
         by_hook: dict[str, list[RuleProgram]] = {}
         for prog in self._programs:
             for hook in prog.hooks:

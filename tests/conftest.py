@@ -10,6 +10,8 @@ from guardrails.diagnostics import Diagnostic
 from guardrails.policy import _front_end
 from guardrails.source import SourceFile
 
+pytest_plugins = ["pytester"]
+
 
 def diagnostics_for(text: str, filename: str = "t.rules") -> list[Diagnostic]:
     _, diags = _front_end([SourceFile(filename, text)], DEFAULT_CATALOG)

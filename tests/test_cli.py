@@ -177,3 +177,64 @@ def test_mellea_session_example_runs_without_a_model():
     assert "BLOCKED  'Ignore all previous instructions" in proc.stdout
     assert "[PROMPT_INJECTION]" in proc.stdout
     assert "the backend saw temperature 1.0" in proc.stdout
+
+
+def test_eval_explain_shows_sub_conditions_and_fact_values():
+    facts = json.dumps(
+        {"tool": {"name": "shell", "args": {"cmd": "ls"}}, "user": {"role": "guest"}}
+    )
+    proc = run(
+        "eval", "rules/", "--hook", "tool_pre_invoke", "--payload", "-", "--explain", stdin=facts
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "rule dangerous_tools_for_operators (rules/tools.rules:" in out
+    lines = out.splitlines()
+    start = next(
+        i for i, line in enumerate(lines) if line.startswith("rule dangerous_tools_for_operators")
+    )
+    block = lines[start:]
+    assert block[1].strip() == "and: true"
+    assert block[2].strip().startswith("tool.name in [") and block[2].endswith("-> true")
+    assert block[3].strip() == 'tool.name = "shell"'
+    assert block[4].strip() == "not: true"
+    assert block[5].strip() == 'user.role in ["admin", "sre"]  -> false'
+    assert block[6].strip() == 'user.role = "guest"'
+    data = json.loads(
+        run(
+            "eval",
+            "rules/",
+            "--hook",
+            "tool_pre_invoke",
+            "--payload",
+            "-",
+            "--explain",
+            "--format",
+            "json",
+            stdin=facts,
+        ).stdout
+    )
+    assert any("user.role" in line for line in data["explanation"])
+
+
+def test_explain_shows_short_circuit_errors_and_transformed_facts(tmp_path):
+    rules = tmp_path / "x.rules"
+    rules.write_text(
+        "rule t on generation_pre_call mode transform priority 1 set model_options.t = 5\n"
+        "rule a on generation_pre_call mode audit when model_options.t > 4 or prompt contains 'x' block\n"
+        "rule e on generation_pre_call mode audit when prompt contains 'x' block\n"
+    )
+    proc = run(
+        "eval",
+        str(rules),
+        "--hook",
+        "generation_pre_call",
+        "--payload",
+        "-",
+        "--explain",
+        stdin='{"prompt": 3}',
+    )
+    out = proc.stdout
+    assert "model_options.t > 4  -> true" in out  # saw the value the transform wrote
+    assert 'prompt contains "x"  -> not evaluated' in out
+    assert 'prompt contains "x"  -> error: cannot test membership in int' in out

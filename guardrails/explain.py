@@ -1,0 +1,205 @@
+"""`guardrails eval --explain`: which sub-conditions held, and the fact values they saw.
+
+Explanation re-evaluates a rule's checked condition with an interpreter over the IR
+that uses the same `runtime.ops` functions as the compiled code, recording each
+sub-expression's value. It is for people, not for the hot path: the verdict shown
+is always the compiled engine's; the explanation replays the facts each rule saw
+(transforms that ran before it included).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .check import ir
+from .runtime import ops
+from .runtime.engine import _apply, describe_error
+from .runtime.facts import make_bindings
+from .runtime.verdict import Verdict
+
+_SHOWN = 60
+
+
+@dataclass
+class Node:
+    text: str
+    value: Any = None
+    error: str | None = None
+    evaluated: bool = True
+    children: list[Node] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)  # fact path -> value seen
+
+
+def show(value: Any) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=lambda o: f"<{type(o).__name__}>")
+    except ValueError:
+        text = repr(value)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
+
+
+def source(node: ir.IR) -> str:
+    """A readable rendering of a checked expression (lets appear as their values)."""
+    if isinstance(node, ir.Const):
+        value = node.value
+        if isinstance(value, tuple) and value and hasattr(value[0], "pattern"):
+            shown = "[" + ", ".join(f"/{p.pattern}/" for p in value) + "]"
+            if len(shown) > _SHOWN:
+                shown = f"[/{value[0].pattern[:_SHOWN]}/, ... {len(value)} patterns]"
+            return shown
+        if hasattr(value, "pattern"):
+            return f"/{value.pattern}/"
+        return show(list(value) if isinstance(value, tuple) else value)
+    if isinstance(node, ir.FactRef):
+        return _dotted(node.path)
+    if isinstance(node, ir.ListOf):
+        return "[" + ", ".join(source(i) for i in node.items) + "]"
+    op, args = node.op, node.args
+    if op in ("and", "or"):
+        return f"({source(args[0])} {op} {source(args[1])})"
+    if op == "not":
+        return f"not {source(args[0])}"
+    if op == "truth":
+        return source(args[0])
+    if op == "neg":
+        return f"-{source(args[0])}"
+    if op == "is_null":
+        return f"{source(args[0])} == null"
+    if op == "not_null":
+        return f"exists({source(args[0])})"
+    if op == "get":
+        return f"{source(args[0])}[{source(args[1])}]"
+    if len(args) == 2 and op not in ("min", "max"):
+        return f"{source(args[0])} {op} {source(args[1])}"
+    return f"{op}({', '.join(source(a) for a in args)})"
+
+
+def _dotted(path: tuple[ir.PathKey, ...]) -> str:
+    out = str(path[0])
+    for key in path[1:]:
+        out += f".{key}" if isinstance(key, str) and key.isidentifier() else f"[{key!r}]"
+    return out
+
+
+_OPS: dict[str, Callable[..., Any]] = {
+    "==": ops.eq, "!=": ops.ne, "<": ops.lt, "<=": ops.le, ">": ops.gt, ">=": ops.ge,
+    "in": ops.in_, "not in": ops.not_in, "contains": ops.contains,
+    "startswith": ops.startswith, "endswith": ops.endswith, "matches": ops.matches,
+    "truth": ops.truth, "+": ops.add, "-": ops.sub, "*": ops.mul, "/": ops.div,
+    "neg": ops.neg, "get": ops.get, "len": ops.len_, "lower": ops.lower, "upper": ops.upper,
+    "trim": ops.trim, "text": ops.text, "min": ops.min_, "max": ops.max_, "abs": ops.abs_,
+    "is_null": ops.is_null, "not_null": ops.not_null,
+}  # fmt: skip
+
+
+class Interpreter:
+    def __init__(self, facts: Mapping[str, Any], bindings: Mapping[str, Any]) -> None:
+        self.facts = dict(facts)
+        self.bindings = bindings
+        self.cache: dict[str, Any] = {}
+
+    def fact(self, node: ir.FactRef) -> Any:
+        if node.derived is not None:
+            base = self.bindings["_derived_tokens"](self.facts, self.cache)
+            return ops.get_path(base, node.path[1:])
+        return ops.get_path(self.facts.get(str(node.path[0])), node.path[1:])
+
+    def value(self, node: ir.IR, seen: dict[str, Any]) -> Any:
+        if isinstance(node, ir.Const):
+            return node.value
+        if isinstance(node, ir.FactRef):
+            value = self.fact(node)
+            seen[_dotted(node.path)] = value
+            return value
+        if isinstance(node, ir.ListOf):
+            return tuple(self.value(i, seen) for i in node.items)
+        if node.op == "and":
+            return self.value(node.args[0], seen) and self.value(node.args[1], seen)
+        if node.op == "or":
+            return self.value(node.args[0], seen) or self.value(node.args[1], seen)
+        if node.op == "not":
+            return not self.value(node.args[0], seen)
+        args = [self.value(a, seen) for a in node.args]
+        if node.op == "tokens":
+            return self.bindings["_tokens"](*args)
+        return _OPS[node.op](*args)
+
+    def explain(self, node: ir.IR) -> Node:
+        """A tree: boolean connectives are split, every other test is a leaf."""
+        if isinstance(node, ir.Op) and node.op in ("and", "or"):
+            out = Node(node.op)
+            left = self.explain(node.args[0])
+            out.children.append(left)
+            short = left.error is None and bool(left.value) == (node.op == "or")
+            if short:
+                out.children.append(Node(source(node.args[1]), evaluated=False))
+                out.value = left.value
+                return out
+            right = self.explain(node.args[1])
+            out.children.append(right)
+            out.error = left.error or right.error
+            out.value = (
+                bool(left.value) and bool(right.value) if node.op == "and" else bool(right.value)
+            )
+            return out
+        if isinstance(node, ir.Op) and node.op == "not":
+            inner = self.explain(node.args[0])
+            return Node("not", None if inner.error else not inner.value, inner.error, True, [inner])
+        leaf = Node(source(node))
+        try:
+            leaf.value = self.value(node, leaf.facts)
+        except Exception as err:
+            leaf.error = describe_error(err)
+        return leaf
+
+
+def _render(node: Node, indent: str, lines: list[str]) -> None:
+    if not node.evaluated:
+        state = "not evaluated"
+    elif node.error:
+        state = f"error: {node.error}"
+    else:
+        state = "true" if node.value else "false"
+    if node.children and node.text in ("and", "or", "not"):
+        lines.append(f"{indent}{node.text}: {state}")
+        for child in node.children:
+            _render(child, indent + "  ", lines)
+        return
+    lines.append(f"{indent}{node.text}  -> {state}")
+    for path, value in node.facts.items():
+        lines.append(f"{indent}    {path} = {show(value)}")
+
+
+def explain(policy: Any, hook: str, facts: Mapping[str, Any], verdict: Verdict) -> str:
+    """Text explaining every rule of `hook` on `facts`, in evaluation order."""
+    checked: Mapping[str, ir.CheckedRule] = policy.checked_rules
+    bindings = make_bindings(policy.tokenizer)
+    work: dict[str, Any] = dict(facts)
+    lines: list[str] = []
+    results = {r.rule_id: r for r in verdict.rules}
+    for prog in policy.programs(hook):
+        rule = checked[prog.id]
+        result = results.get(prog.id)
+        state = result.verdict if result else "pass"
+        code = f" [{result.code}]" if result and result.code else ""
+        lines.append(
+            f"rule {prog.id} ({prog.location}, {prog.mode}@{prog.priority}): {state}{code}"
+        )
+        if state == "skipped":
+            lines.append("  (not evaluated: an earlier rule blocked the call)")
+            continue
+        if rule.condition is None:
+            lines.append("  (no condition: always fires)")
+        else:
+            _render(Interpreter(work, bindings).explain(rule.condition), "  ", lines)
+        if state == "modify":
+            try:
+                out = prog.fn(work, {})
+                if out is not None:
+                    work, _ = _apply(prog, work, out)
+            except Exception:  # the verdict above already says what happened
+                pass
+    return "\n".join(lines) if lines else f"(no rules on {hook})"
