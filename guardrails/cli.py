@@ -100,6 +100,11 @@ def eval_(
     if not isinstance(facts, dict):
         click.echo("error: payload must be a JSON object of facts", err=True)
         ctx.exit(1)
+    if "facts" in facts and set(facts) <= {"description", "expect", "facts"}:
+        facts = facts["facts"]  # a corpus case file
+        if not isinstance(facts, dict):
+            click.echo("error: the case's 'facts' must be a JSON object", err=True)
+            ctx.exit(1)
     verdict = policy.evaluate(hook, facts)
     explanation = None
     if explain:

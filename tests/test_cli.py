@@ -238,3 +238,11 @@ def test_explain_shows_short_circuit_errors_and_transformed_facts(tmp_path):
     assert "model_options.t > 4  -> true" in out  # saw the value the transform wrote
     assert 'prompt contains "x"  -> not evaluated' in out
     assert 'prompt contains "x"  -> error: cannot test membership in int' in out
+
+
+def test_eval_accepts_a_corpus_case_file():
+    case = ROOT / "tests" / "corpus" / "tool_pre_invoke" / "guest_shell.json"
+    proc = run(
+        "eval", "rules/", "--hook", "tool_pre_invoke", "--payload", str(case), "--format", "json"
+    )
+    assert json.loads(proc.stdout)["blocked_by"] == "dangerous_tools_for_operators"
