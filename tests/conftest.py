@@ -29,3 +29,18 @@ def policy_from():
         return guardrails.loads(text, "t.rules", **kwargs)  # type: ignore[arg-type]
 
     return make
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Close Mellea's background event loop while the interpreter is still whole.
+
+    Left to its `__del__` at interpreter exit, Mellea 0.8 prints an ignored
+    AttributeError (its module globals are already gone) after pytest's summary.
+    """
+    import sys
+
+    helper = sys.modules.get("mellea.helpers.event_loop_helper")
+    handler = getattr(helper, "__event_loop_handler", None) if helper else None
+    if handler is not None:
+        handler._close_event_loop(join_timeout=1.0)
+        setattr(helper, "__event_loop_handler", None)
