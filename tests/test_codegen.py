@@ -85,6 +85,7 @@ def test_generated_code_has_no_builtins():
     policy = guardrails.loads("on generation_pre_call when tokens > 1 block")
     fn = policy.programs("generation_pre_call")[0].fn
     assert fn.__globals__["__builtins__"] == {}
+    assert not {"__import__", "getattr", "eval", "exec", "open"} & set(fn.__globals__)
     assert "import" not in policy.generated_source
 
 

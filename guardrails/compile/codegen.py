@@ -14,6 +14,7 @@ from typing import Any
 
 from ..check import ir
 from ..runtime.facts import DERIVED_BINDINGS
+from . import fastpath
 
 # IR operator -> runtime function name (see runtime.EXPORTS)
 _CALLS = {
@@ -71,6 +72,7 @@ class Generator:
         self.buf = CodeBuffer()
         self.constants: dict[str, Any] = {}
         self._const_ids: dict[int, str] = {}
+        self._temps = 0
 
     # ---- identifiers and constants ----
 
@@ -82,6 +84,11 @@ class Generator:
             self.constants[name] = value
             self._const_ids[key] = name
         return name
+
+    def temp(self) -> str:
+        """A fresh local for the walrus temporaries of the fast paths."""
+        self._temps += 1
+        return f"_v{self._temps}"
 
     @staticmethod
     def function_name(index: int) -> str:
@@ -125,20 +132,21 @@ class Generator:
     def emit_FactRef(self, node: ir.FactRef) -> str:
         head, rest = node.path[0], node.path[1:]
         if node.derived is not None:
-            base = f"{DERIVED_BINDINGS[node.derived]}(f, c)"
+            base = fastpath.derived(self, node.derived, DERIVED_BINDINGS[node.derived])
             rest = node.path[len(node.derived.split(".")) :]
         else:
             base = f"f.get({head!r})"
-        if not rest:
-            return base
-        if len(rest) == 1:
-            return f"_get({base}, {rest[0]!r})"
-        return f"_get_path({base}, {tuple(rest)!r})"
+        return fastpath.path(self, base, rest)
 
     def emit_ListOf(self, node: ir.ListOf) -> str:
         return "(" + "".join(f"{self.emit(i)}, " for i in node.items) + ")"
 
     def emit_Op(self, node: ir.Op) -> str:
+        inline = fastpath.compare(self, node)
+        if inline is not None:
+            return inline
+        if node.op == "truth":
+            return fastpath.truth(self, node)
         op, args = node.op, [self.emit(a) for a in node.args]
         if op == "and":
             return f"({args[0]} and {args[1]})"

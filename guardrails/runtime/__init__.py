@@ -12,6 +12,13 @@ from typing import Any
 from . import ops
 
 EXPORTS: dict[str, Any] = {
+    # the type guards of compile/fastpath.py (generated code has no other builtins)
+    "type": type,
+    "int": int,
+    "float": float,
+    "str": str,
+    "bool": bool,
+    "dict": dict,
     "_get": ops.get,
     "_get_path": ops.get_path,
     "_eq": ops.eq,

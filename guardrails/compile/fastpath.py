@@ -1,0 +1,116 @@
+"""Inline fast paths for the common checks, with the runtime function as the fallback.
+
+`tokens > 4000` compiles to
+
+    (_v0 > 4000) if type(_v0 := <tokens>) is int or type(_v0) is float else _gt(_v0, 4000)
+
+so a value of the expected type is compared by Python directly, and every other value
+(null, a bool, a string, a host object) goes to `runtime.ops`, which decides exactly
+as before. The guard tests the *exact* type, so semantics cannot change: the fast
+branch only runs where Python's operator and ours agree.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..check import ir
+
+if TYPE_CHECKING:
+    from .codegen import Generator
+
+_NUMERIC_OPS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "==", "!=": "!="}
+_MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+_SLOW = {
+    "<": "_lt", "<=": "_le", ">": "_gt", ">=": "_ge", "==": "_eq", "!=": "_ne",
+    "in": "_in", "not in": "_not_in", "contains": "_contains",
+    "startswith": "_startswith", "endswith": "_endswith",
+}  # fmt: skip
+
+
+def _scalar(node: ir.IR) -> object:
+    """The constant's value when it is a plain number or string, else a sentinel."""
+    if isinstance(node, ir.Const) and type(node.value) in (int, float, str):
+        return node.value
+    return _NO
+
+
+_NO = object()
+
+
+def compare(gen: Generator, node: ir.Op) -> str | None:
+    op = node.op
+    if op not in _SLOW or len(node.args) != 2:
+        return None
+    left, right = node.args
+    if op in ("in", "not in") and isinstance(right, ir.Const):
+        return _membership(gen, op, left, right)
+    if op == "contains" and _scalar(right) is not _NO and type(_scalar(right)) is str:
+        var = gen.temp()
+        value = _scalar(right)
+        return (
+            f"(({value!r} in {var}) if type({var} := {gen.emit(left)}) is str "
+            f"else _contains({var}, {value!r}))"
+        )
+    const, other, flipped = _scalar(right), left, False
+    if const is _NO:
+        const, other, flipped = _scalar(left), right, True
+    if const is _NO or op not in _NUMERIC_OPS and op not in ("startswith", "endswith"):
+        return None
+    if flipped and op in ("startswith", "endswith"):
+        return None
+    var = gen.temp()
+    slow_args = f"{const!r}, {var}" if flipped else f"{var}, {const!r}"
+    slow = f"{_SLOW[op]}({slow_args})"
+    if isinstance(const, str):
+        guard = f"type({var} := {gen.emit(other)}) is str"
+        if op in ("startswith", "endswith"):
+            fast = f"{var}.{op}({const!r})"
+        else:
+            py = _MIRROR[op] if flipped else _NUMERIC_OPS[op]
+            fast = f"{var} {py} {const!r}"
+    else:
+        guard = f"type({var} := {gen.emit(other)}) is int or type({var}) is float"
+        py = _MIRROR[op] if flipped else _NUMERIC_OPS[op]
+        fast = f"{var} {py} {const!r}"
+    return f"(({fast}) if {guard} else {slow})"
+
+
+def _membership(gen: Generator, op: str, item: ir.IR, container: ir.Const) -> str | None:
+    values = container.value
+    if isinstance(values, str):  # `x in "text"`: a substring test
+        var = gen.temp()
+        py = "in" if op == "in" else "not in"
+        return (
+            f"(({var} {py} {values!r}) if type({var} := {gen.emit(item)}) is str "
+            f"else {_SLOW[op]}({var}, {values!r}))"
+        )
+    if not isinstance(values, tuple) or not values or not all(type(v) is str for v in values):
+        return None
+    table = gen.hoist(frozenset(values))
+    original = gen.hoist(values)
+    var = gen.temp()
+    py = "in" if op == "in" else "not in"
+    return (
+        f"(({var} {py} {table}) if type({var} := {gen.emit(item)}) is str "
+        f"else {_SLOW[op]}({var}, {original}))"
+    )
+
+
+def truth(gen: Generator, node: ir.Op) -> str:
+    var = gen.temp()
+    return f"({var} if type({var} := {gen.emit(node.args[0])}) is bool else _truth({var}))"
+
+
+def path(gen: Generator, base: str, keys: tuple[ir.PathKey, ...]) -> str:
+    """`base[k1][k2]...`, null-safe: dicts inline, everything else through `_get`."""
+    for key in keys:
+        var = gen.temp()
+        base = f"({var}.get({key!r}) if type({var} := {base}) is dict else _get({var}, {key!r}))"
+    return base
+
+
+def derived(gen: Generator, fact: str, binding: str) -> str:
+    """A derived fact: the given value when present, else the (cached) derivation."""
+    var = gen.temp()
+    return f"({var} if ({var} := f.get({fact!r})) is not None else {binding}(f, c))"
