@@ -21,7 +21,9 @@ CONSTS = [3, 2.5, -1, "ab", ""]
 
 values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=5),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
     max_leaves=5,
 )
 
@@ -33,16 +35,22 @@ def _policies() -> dict[tuple[str, object, bool], guardrails.Policy]:
             if op in ("startswith", "endswith", "contains") and not isinstance(const, str):
                 continue
             lit = repr(const) if isinstance(const, str) else str(const)
-            out[(op, const, False)] = guardrails.loads(f"rule r on fp_probe when a {op} {lit} block", catalog=CATALOG)
+            out[(op, const, False)] = guardrails.loads(
+                f"rule r on fp_probe when a {op} {lit} block", catalog=CATALOG
+            )
             if op in ("<", "<=", ">", ">=", "==", "!="):
-                out[(op, const, True)] = guardrails.loads(f"rule r on fp_probe when {lit} {op} a block", catalog=CATALOG)
+                out[(op, const, True)] = guardrails.loads(
+                    f"rule r on fp_probe when {lit} {op} a block", catalog=CATALOG
+                )
     return out
 
 
 POLICIES = _policies()
 LISTS = {
     "in": guardrails.loads("rule r on fp_probe when a in ['x', 'yz', ''] block", catalog=CATALOG),
-    "not in": guardrails.loads("rule r on fp_probe when a not in ['x', 'yz', ''] block", catalog=CATALOG),
+    "not in": guardrails.loads(
+        "rule r on fp_probe when a not in ['x', 'yz', ''] block", catalog=CATALOG
+    ),
 }
 
 
@@ -66,8 +74,12 @@ def test_comparisons_with_constants(value):
 @given(values)
 def test_membership_in_constant_lists(value):
     table = ("x", "yz", "")
-    assert LISTS["in"].evaluate("fp_probe", {"a": value}).rule("r").verdict == _expected(ops.in_, value, table)
-    assert LISTS["not in"].evaluate("fp_probe", {"a": value}).rule("r").verdict == _expected(ops.not_in, value, table)
+    assert LISTS["in"].evaluate("fp_probe", {"a": value}).rule("r").verdict == _expected(
+        ops.in_, value, table
+    )
+    assert LISTS["not in"].evaluate("fp_probe", {"a": value}).rule("r").verdict == _expected(
+        ops.not_in, value, table
+    )
 
 
 def test_edge_values_explicitly():
@@ -76,5 +88,7 @@ def test_edge_values_explicitly():
                            (True, "error"), (None, "pass"), ("4", "error"), (4.5, "block")]:  # fmt: skip
         assert policy.evaluate("fp_probe", {"a": value}).rule("r").verdict == verdict, value
     eq = POLICIES[("==", 3, False)]
-    assert eq.evaluate("fp_probe", {"a": True}).rule("r").verdict == "pass"  # true is not 3... nor 1
+    assert (
+        eq.evaluate("fp_probe", {"a": True}).rule("r").verdict == "pass"
+    )  # true is not 3... nor 1
     assert eq.evaluate("fp_probe", {"a": 3.0}).rule("r").verdict == "block"

@@ -55,22 +55,28 @@ def compare(gen: Generator, node: ir.Op) -> str | None:
     const, other, flipped = _scalar(right), left, False
     if const is _NO:
         const, other, flipped = _scalar(left), right, True
-    if const is _NO or op not in _NUMERIC_OPS and op not in ("startswith", "endswith"):
+    if const is _NO or (op not in _NUMERIC_OPS and op not in ("startswith", "endswith")):
         return None
     if flipped and op in ("startswith", "endswith"):
         return None
     var = gen.temp()
-    slow_args = f"{const!r}, {var}" if flipped else f"{var}, {const!r}"
+    probe = gen.emit(other)
+    slow_value = var
+    if isinstance(other, ir.FactRef) and other.derived is not None and len(other.path) == 1:
+        # A given value of the right type is the derived fact's value; anything else
+        # (absent included) takes the slow path, which derives it.
+        probe, slow_value = f"f.get({other.derived!r})", gen.emit(other)
+    slow_args = f"{const!r}, {slow_value}" if flipped else f"{slow_value}, {const!r}"
     slow = f"{_SLOW[op]}({slow_args})"
     if isinstance(const, str):
-        guard = f"type({var} := {gen.emit(other)}) is str"
+        guard = f"type({var} := {probe}) is str"
         if op in ("startswith", "endswith"):
             fast = f"{var}.{op}({const!r})"
         else:
             py = _MIRROR[op] if flipped else _NUMERIC_OPS[op]
             fast = f"{var} {py} {const!r}"
     else:
-        guard = f"type({var} := {gen.emit(other)}) is int or type({var}) is float"
+        guard = f"type({var} := {probe}) is int or type({var}) is float"
         py = _MIRROR[op] if flipped else _NUMERIC_OPS[op]
         fast = f"{var} {py} {const!r}"
     return f"(({fast}) if {guard} else {slow})"

@@ -13,12 +13,12 @@ its mode can stop a call in cpex (sequential, transform, concurrent: cpex's defa
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, cast
 
-from .ops import RuleTypeError, get, get_path, type_name
+from .ops import RuleTypeError, get, type_name
 from .program import Assign, Redact, RuleProgram
-from .records import make_records
 from .verdict import ERROR_CODE, Outcome, RuleResult, RuleVerdict, Verdict
 
 _FAILS_CLOSED_MODES = frozenset({"sequential", "transform", "concurrent"})
@@ -87,15 +87,18 @@ class HookRunner:
         """Positions of the rules that can fire on `facts`, in evaluation order."""
         if not self._index:
             return list(range(len(self.programs)))
-        found = list(self._always)
+        found: list[int] = []
         for path, table in self._index.items():
-            value = get_path(facts, path)
+            value: Any = facts
+            for key in path:
+                value = value.get(key) if type(value) is dict else get(value, key)
             if type(value) in _INDEXABLE:
                 hits = table.get(cast("str | int", value))
                 if hits:
-                    found.extend(hits)
-        found.sort()
-        return found
+                    found = found + hits if found else hits
+        if not self._always:
+            return sorted(found) if len(self._index) > 1 else found
+        return sorted(self._always + found) if found else self._always
 
     def run(
         self,
@@ -114,8 +117,10 @@ class HookRunner:
         """
         hook = self.hook
         bad_input: Exception | None = input_error
-        if bad_input is None and (type(facts) is dict or isinstance(facts, Mapping)):
-            original: dict[str, Any] = dict(facts)
+        if bad_input is None and type(facts) is dict:
+            original: dict[str, Any] = facts  # never mutated: changes are copy-on-write
+        elif bad_input is None and isinstance(facts, Mapping):
+            original = dict(facts)
         else:
             original = {}
             if bad_input is None:
@@ -195,7 +200,9 @@ class HookRunner:
             reason=blocked.reason if blocked else None,
             payload=payload,
             rules=tuple(results),
-            records=make_records(results, self.ruleset, request_id) if results else (),
+            ruleset=self.ruleset,
+            time=time.time() if results else 0.0,
+            request_id=request_id,
         )
 
 

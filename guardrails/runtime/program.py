@@ -63,18 +63,16 @@ class RuleProgram:
     block: Block | None = field(init=False, compare=False)
     warning: Block | None = field(init=False, compare=False)
     modifies: bool = field(init=False, compare=False)
+    location: str = field(init=False, compare=False)  # "file:line"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "location", f"{self.file}:{self.line}")
         blocks = [a for a in self.actions if isinstance(a, Block)]
         object.__setattr__(self, "block", next((a for a in blocks if a.kind == "block"), None))
         object.__setattr__(self, "warning", next((a for a in blocks if a.kind == "warn"), None))
         object.__setattr__(
             self, "modifies", any(isinstance(a, Assign | Redact) for a in self.actions)
         )
-
-    @property
-    def location(self) -> str:
-        return f"{self.file}:{self.line}"
 
     @property
     def sort_key(self) -> tuple[int, int, int]:

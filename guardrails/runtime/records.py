@@ -68,12 +68,13 @@ class DecisionRecord:
 
 
 def make_records(
-    results: Iterable[RuleResult], ruleset: str, request_id: object
+    results: Iterable[RuleResult], ruleset: str, request_id: object, now: float | None = None
 ) -> tuple[DecisionRecord, ...]:
     fired = [r for r in results if r.verdict in FIRED]
     if not fired:
         return ()
-    now = time.time()
+    if now is None:
+        now = time.time()
     rid = request_id if isinstance(request_id, str) and request_id else None
     return tuple(
         DecisionRecord(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -57,7 +57,21 @@ class Verdict:
     reason: str | None
     payload: Mapping[str, Any]
     rules: tuple[RuleResult, ...]
-    records: tuple[DecisionRecord, ...] = ()  # one per rule that fired
+    # what decision records need besides the rules; records are built on first use,
+    # so a hook call that nobody records pays nothing for them
+    ruleset: str = ""
+    time: float = 0.0
+    request_id: object = None
+    _records: tuple[DecisionRecord, ...] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def records(self) -> tuple[DecisionRecord, ...]:
+        """One decision record per rule that fired."""
+        if self._records is None:
+            from .records import make_records
+
+            self._records = make_records(self.rules, self.ruleset, self.request_id, self.time)
+        return self._records
 
     @property
     def allowed(self) -> bool:
