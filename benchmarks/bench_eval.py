@@ -128,8 +128,8 @@ def w2(calls: int, rounds: int) -> None:
         return (
             p["tokens"] > 4000
             and p["model_options"]["temperature"] > 0.7
-            and not (p["user"]["role"] == "admin")
-        )  # noqa: SIM201  (the rule says `not (... == ...)`)
+            and not (p["user"]["role"] == "admin")  # noqa: SIM201 (as the rule says it)
+        )
 
     rule = ('rule r on generation_pre_call when tokens > 4000 and model_options.temperature > 0.7 '
             'and not (user.role == "admin") block')  # fmt: skip

@@ -1,0 +1,141 @@
+"""W6-W8: load time, `guardrails check` cold start, memory of compiled rules.
+
+    python benchmarks/bench_load.py
+
+W6 times `guardrails.loads` (parse + check + compile) of 100, 1000 and 10,000 rules in
+one process (the parser built beforehand) and prints the growth per 10x. W7 runs
+`guardrails check` on 100 rules in fresh processes against `python -c pass` measured in
+the same run, and checks that cpex was never imported. W8 measures, in a fresh
+process, the memory retained and the peak while loading 10,000 rules (tracemalloc)
+and the process's peak RSS growth.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import guardrails
+from guardrails.syntax.parser import get_parser
+
+HOOKS = ["tool_pre_invoke", "generation_pre_call", "generation_post_call"]
+
+
+def ruleset(n: int) -> str:
+    """A realistic mix: equality, membership, numeric and regex rules over three hooks."""
+    lines = ['let roles = ["admin", "sre"]', r"let ssn = /\b\d{3}-\d{2}-\d{4}\b/"]
+    for i in range(n):
+        kind = i % 4
+        if kind == 0:
+            lines.append(
+                f'rule r{i} on tool_pre_invoke when tool.name == "tool_{i}" unless user.role in roles block "r{i}" code C{i}'
+            )
+        elif kind == 1:
+            lines.append(
+                f"rule r{i} on generation_pre_call priority {i % 50} when tokens > {1000 + i} warn"
+            )
+        elif kind == 2:
+            lines.append(
+                f"rule r{i} on generation_post_call mode audit when output matches ssn and len(output) > {i} block"
+            )
+        else:
+            lines.append(
+                f"rule r{i} on generation_pre_call mode transform when model_options.temperature > {i % 10 / 10} set model_options.temperature = 0.5"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def w6() -> None:
+    get_parser()
+    print(
+        "W6 load (parse + check + compile), in process   (target: 1000 rules <= 0.5 s, linear growth)"
+    )
+    previous = None
+    for n in (100, 1000, 10_000):
+        text = ruleset(n)
+        runs = []
+        for _ in range(3 if n < 10_000 else 1):
+            start = time.perf_counter()
+            guardrails.loads(text, "w6.rules")
+            runs.append(time.perf_counter() - start)
+        seconds = statistics.median(runs)
+        growth = f"   x{seconds / previous:5.1f} for 10x rules" if previous else ""
+        print(f"    {n:>6} rules  {seconds:7.3f} s   {seconds / n * 1e6:6.0f} µs/rule{growth}")
+        previous = seconds
+
+
+def _wall(cmd: list[str], runs: int = 5) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(cmd, check=False, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def w7() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        rules = Path(tmp) / "r.rules"
+        rules.write_text(ruleset(100))
+        exe = Path(sys.executable).with_name("guardrails")
+        cli = [str(exe)] if exe.exists() else [sys.executable, "-m", "guardrails"]
+        baseline = _wall([sys.executable, "-c", "pass"])
+        check = _wall([*cli, "check", str(rules)])
+        probe = subprocess.run(
+            [sys.executable, "-c",
+             "import sys\nfrom guardrails.cli import main\n"
+             f"try:\n    main(['check', {str(rules)!r}])\nexcept SystemExit:\n    pass\n"
+             "print(json.dumps(sorted(m for m in ('cpex', 'mellea') if m in sys.modules)))".replace(
+                 "print(", "import json; print(")],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        hosts = json.loads(probe.stdout.strip().splitlines()[-1])
+    print(
+        "W7 `guardrails check` cold start, 100 rules   (target: <= 0.5 s wall, cpex not imported)"
+    )
+    print(f"    python -c pass             {baseline:7.3f} s")
+    print(
+        f"    guardrails check           {check:7.3f} s   ({check / baseline:4.1f}x bare interpreter)"
+    )
+    print(f"    host libraries imported:   {hosts or 'none'}")
+
+
+def w8() -> None:
+    code = (
+        "import json, resource, sys, tracemalloc\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "from bench_load import ruleset\n"
+        "import guardrails\n"
+        "from guardrails.syntax.parser import get_parser\n"
+        "get_parser()\n"
+        "text = ruleset(10000)\n"
+        "rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "tracemalloc.start()\n"
+        "policy = guardrails.loads(text)\n"
+        "current, peak = tracemalloc.get_traced_memory()\n"
+        "tracemalloc.stop()\n"
+        "rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(json.dumps([current, peak, (rss1 - rss0) * 1024, len(policy.rules)]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent)],
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    current, peak, rss, count = json.loads(out.stdout.strip().splitlines()[-1])
+    mb = 1024 * 1024
+    print("W8 memory of 10,000 compiled rules   (target: <= 50 MB)")
+    print(
+        f"    retained after load (tracemalloc)  {current / mb:6.1f} MB  ({current / count / 1024:.1f} KB/rule)"
+    )
+    print(f"    peak during load (tracemalloc)     {peak / mb:6.1f} MB")
+    print(f"    peak RSS growth of the process     {rss / mb:6.1f} MB")
+
+
+if __name__ == "__main__":
+    print(f"Python {sys.version.split()[0]}")
+    w6()
+    w7()
+    w8()
