@@ -4,7 +4,8 @@
 
 (a) a hand-written cpex plugin doing the check `name == "shell" and cmd startswith "rm"`;
 (b) our plugin for the one rule doing the same check;
-(c) our plugins for 1000 rules in one (mode, priority) group, the same rule among them.
+(c) our plugins for 1000 rules in one (mode, priority) group, the same rule among them
+(and the same with 100 rules).
 
 All three managers get the same HookPayloadPolicy (ours installs one per hook), so
 the ratio measures our plugin, not cpex's copy-on-write. Each case is timed per call
@@ -71,12 +72,16 @@ async def time_calls(m: TenantPluginManager, payload: Any, n: int) -> list[int]:
 async def main(calls: int, rounds: int) -> None:
     logging.getLogger("cpex").setLevel(logging.ERROR)
     one = guardrails.loads(RULE, "bench.rules")
-    many_text = "".join(
-        f'rule r{i} on tool_pre_invoke when tool.name == "tool_{i}" and tool.args.cmd startswith "rm" block\n'
-        for i in range(999)
-    )
-    many = guardrails.loads(many_text + RULE, "bench.rules")
-    assert len(many.plugins()) == 1
+
+    def group_of(n: int) -> guardrails.Policy:
+        text = "".join(
+            f'rule r{i} on tool_pre_invoke when tool.name == "tool_{i}" and tool.args.cmd startswith "rm" block\n'
+            for i in range(n - 1)
+        )
+        return guardrails.loads(text + RULE, "bench.rules")
+
+    hundred, many = group_of(100), group_of(1000)
+    assert len(many.plugins()) == 1 and len(hundred.plugins()) == 1
     policies = hook_policies(one)
     hand = HandWritten(
         PluginConfig(name="hand", kind="bench.HandWritten", hooks=["tool_pre_invoke"])
@@ -84,6 +89,7 @@ async def main(calls: int, rounds: int) -> None:
     managers = {
         "a_handwritten": await manager_for([hand], policies),
         "b_rules_1": await manager_for(one.plugins(), policies),
+        "b100_rules_100": await manager_for(hundred.plugins(), policies),
         "c_rules_1000": await manager_for(many.plugins(), policies),
     }
     payloads = {
@@ -112,9 +118,10 @@ async def main(calls: int, rounds: int) -> None:
                 medians[name].append(statistics.median(await time_calls(m, payload, calls)) / 1000)
         result = {name: statistics.median(v) for name, v in medians.items()}
         a, b, c = result["a_handwritten"], result["b_rules_1"], result["c_rules_1000"]
+        h = result["b100_rules_100"]
         print(
-            f"  {kind:<6} (a) hand-written {a:7.1f}   (b) 1 rule {b:7.1f}   (c) 1000 rules {c:7.1f}"
-            f"   b/a = {b / a:.2f}   c/b = {c / b:.2f}"
+            f"  {kind:<6} (a) hand-written {a:7.1f}   (b) 1 rule {b:7.1f}   100 rules {h:7.1f}"
+            f"   (c) 1000 rules {c:7.1f}   b/a = {b / a:.2f}   100/b = {h / b:.2f}   c/b = {c / b:.2f}"
         )
     # shadow and audit: the same rule records a would-block instead of blocking
     shadow = {

@@ -297,7 +297,7 @@ class Policy:
         if runner is None:
             runner = engine.HookRunner(hook, (), self.shadowed, self.ruleset_hash)
         verdict = runner.run(facts)
-        if verdict.records and self.recorder:
+        if self.recorder and verdict.records:
             self.recorder.emit(verdict.records)
         return verdict
 

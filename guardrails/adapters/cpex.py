@@ -124,9 +124,11 @@ class RulesPlugin(Plugin):
             except Exception as err:
                 verdict = runner.run(facts, detail=False, input_error=err, request_id=request_id)
             else:
-                recorder.emit(verdict.records)
+                if recorder:
+                    recorder.emit(verdict.records)
                 return PluginResult(modified_payload=new_payload, metadata=self._metadata(verdict))
-        recorder.emit(verdict.records)
+        if recorder:  # records are built only for someone who keeps them
+            recorder.emit(verdict.records)
         if verdict.outcome == "block":
             if self.group_mode == "transform":
                 raise RuleFailure(verdict.reason or "guardrails rule failed")
@@ -134,7 +136,7 @@ class RulesPlugin(Plugin):
             return PluginResult(
                 continue_processing=False,
                 violation=_violation(verdict, self.policy),
-                metadata=self._metadata(verdict) if len(verdict.records) > 1 else {},
+                metadata=self._metadata(verdict) if len(verdict.rules) > 1 else {},
             )
         return PluginResult(metadata=self._metadata(verdict))
 
