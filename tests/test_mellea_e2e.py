@@ -196,3 +196,20 @@ def test_start_session_with_plugins_against_openai_stub(policy_and_sink, stub_se
         ("asked_password", "block"),
         ("cool_down", "modify"),
     ]
+
+
+def test_one_prompt_render_per_hook_call_across_rule_groups():
+    from guardrails.adapters import mellea as mellea_adapter
+
+    policy = guardrails.loads(
+        "rule a on generation_pre_call priority 1 when tokens > 100000 block\n"
+        "rule b on generation_pre_call priority 2 when prompt contains 'zzz' block\n"
+        "rule c on generation_pre_call mode audit when tokens > 99999 block\n"
+    )
+    assert len(policy.plugins()) == 3  # three cpex plugins read prompt or tokens
+    with plugin_scope(*policy.plugins()):
+        session = MelleaSession(CannedBackend(["ok"]))
+        before = mellea_adapter.renders
+        session.instruct("hello", strategy=None)
+        session.instruct("hello again", strategy=None)
+    assert mellea_adapter.renders - before == 2  # one render per generation_pre_call

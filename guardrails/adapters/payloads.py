@@ -173,7 +173,13 @@ def extract_facts(
     else:
         payload_type: Any = type(payload)
         plan = _plan(payload_type, hook, reads, normalized)
-        facts = {name: get_value(payload) for name, get_value in plan}
+        shared = _shared_state(payload_type, context)
+        facts = {}
+        for name, get_value in plan:
+            if name == "prompt" and shared is not None:
+                facts[name] = _shared_prompt(shared, hook, payload, get_value)
+            else:
+                facts[name] = get_value(payload)
     if context is not None:
         for fact, attr in _CONTEXT:
             if fact in reads and fact not in facts:
@@ -181,6 +187,32 @@ def extract_facts(
                 if value is not None:
                     facts[fact] = _plain(value)
     return facts
+
+
+# A Mellea hook call runs one cpex plugin per rule group, each on its own deep copy of
+# the payload, so the prompt would be rendered once per group. The GlobalContext of
+# that one call is shared (cpex merges plugin state back into it), so the first
+# plugin leaves the rendered prompt there for the others. Mellea builds a new
+# GlobalContext for every hook call; the key also holds what could change the text
+# within one call (the model and its options).
+_STATE_KEY = "guardrails.rendered_prompt"
+
+
+def _shared_state(payload_type: type, context: object) -> dict[str, Any] | None:
+    if not payload_type.__module__.startswith(_MELLEA):
+        return None
+    state = getattr(context, "state", None)
+    return state if isinstance(state, dict) else None
+
+
+def _shared_prompt(state: dict[str, Any], hook: str, payload: Any, render: Extractor) -> Any:
+    key = (hook, getattr(payload, "model", None), repr(getattr(payload, "model_options", None)))
+    cached = state.get(_STATE_KEY)
+    if isinstance(cached, tuple) and len(cached) == 2 and cached[0] == key:
+        return cached[1]
+    text = render(payload)
+    state[_STATE_KEY] = (key, text)
+    return text
 
 
 # ---- writing rule changes back onto the payload ----
