@@ -209,7 +209,7 @@ def test_one_prompt_render_per_hook_call_across_rule_groups():
     assert len(policy.plugins()) == 3  # three cpex plugins read prompt or tokens
     with plugin_scope(*policy.plugins()):
         session = MelleaSession(CannedBackend(["ok"]))
-        before = mellea_adapter.renders
+        before = mellea_adapter.RENDERS[0]
         session.instruct("hello", strategy=None)
         session.instruct("hello again", strategy=None)
-    assert mellea_adapter.renders - before == 2  # one render per generation_pre_call
+    assert mellea_adapter.RENDERS[0] - before == 2  # one render per generation_pre_call

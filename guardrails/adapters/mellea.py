@@ -42,10 +42,9 @@ def render_messages(payload: Any) -> list[dict[str, str]]:
     return messages
 
 
-renders = 0  # how many prompts were rendered (structural tests count them)
+RENDERS = [0]  # how many prompts were rendered (structural tests count them)
 
 
 def render_prompt(payload: Any) -> str:
-    global renders
-    renders += 1
+    RENDERS[0] += 1
     return "\n".join(f"{m['role']}: {m['content']}" for m in render_messages(payload))
