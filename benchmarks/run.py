@@ -1,0 +1,33 @@
+"""Every benchmark, one after the other, each in its own process:
+
+    python benchmarks/run.py            # W1-W8 (a few minutes on 2 cores)
+    python benchmarks/run.py --quick    # fewer calls, for a smoke run
+
+See docs/performance.md for what each workload measures and the targets.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    quick = "--quick" in sys.argv
+    runs = [
+        ["bench_eval.py", *(["--calls", "2000", "--rounds", "3"] if quick else [])],
+        ["bench_cpex.py", *(["--calls", "500", "--rounds", "3"] if quick else [])],
+        ["bench_load.py"],
+    ]
+    status = 0
+    for script, *args in runs:
+        print(f"\n$ python benchmarks/{script} {' '.join(args)}".rstrip(), flush=True)
+        status |= subprocess.run([sys.executable, str(HERE / script), *args], check=False).returncode
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
