@@ -25,7 +25,9 @@ def main() -> int:
     status = 0
     for script, *args in runs:
         print(f"\n$ python benchmarks/{script} {' '.join(args)}".rstrip(), flush=True)
-        status |= subprocess.run([sys.executable, str(HERE / script), *args], check=False).returncode
+        status |= subprocess.run(
+            [sys.executable, str(HERE / script), *args], check=False
+        ).returncode
     return status
 
 

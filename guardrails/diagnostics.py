@@ -43,6 +43,7 @@ CODES: dict[str, str] = {
     # regexes (GR022x)
     "GR0220": "invalid regex",
     "GR0221": "regex must be a constant",
+    "GR0222": "regex needs backtracking (RE2 cannot run it)",
     # rules vs modes and payloads (GR023x)
     "GR0230": "unknown mode",
     "GR0231": "block in a mode that cannot block",

@@ -125,6 +125,8 @@ class Interpreter:
         args = [self.value(a, seen) for a in node.args]
         if node.op == "tokens":
             return self.bindings["_tokens"](*args)
+        if node.op == "matches":
+            return self.bindings["_matches"](*args)
         return _OPS[node.op](*args)
 
     def explain(self, node: ir.IR) -> Node:
@@ -176,7 +178,7 @@ def _render(node: Node, indent: str, lines: list[str]) -> None:
 def explain(policy: Any, hook: str, facts: Mapping[str, Any], verdict: Verdict) -> str:
     """Text explaining every rule of `hook` on `facts`, in evaluation order."""
     checked: Mapping[str, ir.CheckedRule] = policy.checked_rules
-    bindings = make_bindings(policy.tokenizer)
+    bindings = make_bindings(policy.tokenizer, policy.max_match_chars)
     work: dict[str, Any] = dict(facts)
     lines: list[str] = []
     results = {r.rule_id: r for r in verdict.rules}

@@ -23,6 +23,7 @@ from .compile.loader import compile_rules
 from .diagnostics import Diagnostic, GuardrailsError, RulesError, Severity, has_errors, sort_key
 from .runtime import engine
 from .runtime.facts import Tokenizer
+from .runtime.ops import DEFAULT_MAX_MATCH_CHARS
 from .runtime.program import RuleProgram
 from .runtime.records import Recorder, Sink
 from .runtime.verdict import Verdict
@@ -136,15 +137,17 @@ def load(
     catalog: Catalog | None = None,
     tokenizer: Tokenizer | None = None,
     sinks: Sequence[Sink] = (),
+    max_match_chars: int = DEFAULT_MAX_MATCH_CHARS,
 ) -> Policy:
     """Load a rules file or directory (every `*.rules` under it, in sorted path order).
 
     `shadow=True` turns every block into a would-block; a list of rule ids or globs
     does so for the matching rules only. `sinks` receive a decision record for every
-    rule that fires. Raises `RulesError` with every diagnostic.
+    rule that fires. Text longer than `max_match_chars` is not matched or redacted: the
+    rule gets an `error` verdict (fail closed). Raises `RulesError` with every diagnostic.
     """
     files, diags = _sources(paths)
-    return _build(files, diags, shadow, catalog, tokenizer, sinks)
+    return _build(files, diags, shadow, catalog, tokenizer, sinks, max_match_chars)
 
 
 def loads(
@@ -155,9 +158,12 @@ def loads(
     catalog: Catalog | None = None,
     tokenizer: Tokenizer | None = None,
     sinks: Sequence[Sink] = (),
+    max_match_chars: int = DEFAULT_MAX_MATCH_CHARS,
 ) -> Policy:
     """Load rules from a string (tests, notebooks); `filename` is used in diagnostics."""
-    return _build([SourceFile(filename, text)], [], shadow, catalog, tokenizer, sinks)
+    return _build(
+        [SourceFile(filename, text)], [], shadow, catalog, tokenizer, sinks, max_match_chars
+    )
 
 
 def _build(
@@ -167,6 +173,7 @@ def _build(
     catalog: Catalog | None,
     tokenizer: Tokenizer | None,
     sinks: Sequence[Sink],
+    max_match_chars: int = DEFAULT_MAX_MATCH_CHARS,
 ) -> Policy:
     cat = catalog or DEFAULT_CATALOG
     with _no_gc():
@@ -175,12 +182,13 @@ def _build(
         if has_errors(diags):
             raise RulesError(diags)
         digest = ruleset_hash(ruleset.sources)
-        programs, source = compile_rules(ruleset, digest, tokenizer)
+        programs, source = compile_rules(ruleset, digest, tokenizer, max_match_chars)
     warnings = [d for d in diags if d.severity is Severity.WARNING]
     shadowed = _shadow_ids(shadow, programs)
     policy = Policy(programs, cat, digest, shadowed, source, warnings, Recorder(sinks))
     policy.checked_rules = {rule.id: rule for rule in ruleset.rules}
     policy.tokenizer = tokenizer
+    policy.max_match_chars = max_match_chars
     return policy
 
 
@@ -240,6 +248,7 @@ class Policy:
         self.recorder = recorder or Recorder()
         self.checked_rules: Mapping[str, ir.CheckedRule] = {}  # for explanations
         self.tokenizer: Tokenizer | None = None
+        self.max_match_chars = DEFAULT_MAX_MATCH_CHARS
         by_hook: dict[str, list[RuleProgram]] = {}
         for prog in self._programs:
             for hook in prog.hooks:

@@ -41,6 +41,8 @@ CASES = [
     ("set_wrong_type", "rule r on generation_pre_call mode transform set model_options = 3\n", "GR0234", 1, 66, "map"),
     ("invalid_regex", "on generation_pre_call when prompt matches /a(b/ block\n", "GR0220", 1, 46, "missing )"),
     ("invalid_regex_flag", "on generation_pre_call when prompt matches /ab/q block\n", "GR0220", 1, 48, "flag 'q'"),
+    ("regex_backreference", "on generation_pre_call when prompt matches /(a)\\1/ block\n", "GR0222", 1, 48, "backreferences"),
+    ("regex_lookahead", "on generation_pre_call when prompt matches /x(?=y)/ block\n", "GR0222", 1, 46, "lookahead"),
     ("pattern_not_constant", "on generation_pre_call when prompt matches model block\n", "GR0221", 1, 44, "constant"),
     ("duplicate_rule_id", "rule a on generation_pre_call block\nrule a on tool_pre_invoke block\n", "GR0205", 2, 6, "t.rules:1:6"),
     ("unknown_let", 'on generation_pre_call when model in allowed_modls block\nlet allowed_models = ["x"]\n', "GR0202", 1, 38, "did you mean 'allowed_models'"),

@@ -7,16 +7,16 @@ walk). Type errors name both operand types and point at the operator.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Callable
 
 from ..diagnostics import Diagnostic, Severity
+from ..runtime.ops import Regex
 from ..source import Span
 from ..syntax import ast
 from .catalog import FactSpec, HookSpec
 from .ir import IR, Const, FactRef, ListOf, Op, PathKey
 from .names import LetTable, literal_const
-from .regexes import compile_regex
+from .regexes import compile_regex, is_regex
 from .types import (
     ANY,
     BOOL,
@@ -286,11 +286,11 @@ class ExprChecker:
 
     def pattern(self, node: ast.Expr) -> Const:
         """A constant regex, string or list of them -> Const(tuple of compiled patterns)."""
-        patterns: list[re.Pattern[str]] = []
+        patterns: list[Regex] = []
         ok = self._collect_patterns(node, patterns)
         return Const(tuple(patterns) if ok else (), REGEX)
 
-    def _collect_patterns(self, node: ast.Expr, out: list[re.Pattern[str]]) -> bool:
+    def _collect_patterns(self, node: ast.Expr, out: list[Regex]) -> bool:
         if isinstance(node, ast.RegexLit):
             pattern = compile_regex(node.pattern, node.flags, node.span, self.diags)
             if pattern is not None:
@@ -307,7 +307,7 @@ class ExprChecker:
             const = self.lets.value(node.name)
             values = const.value if isinstance(const.value, tuple) else (const.value,)
             for value in values:
-                if isinstance(value, re.Pattern):
+                if is_regex(value):
                     out.append(value)
                 elif isinstance(value, str):
                     pattern = compile_regex(value, "", node.span, self.diags, body_offset=0)

@@ -7,9 +7,9 @@ Nothing here refers back to the syntax tree except spans, kept for error message
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from ..runtime.ops import Regex
 from ..source import Span
 from .types import Type
 
@@ -18,7 +18,7 @@ PathKey = str | int
 
 @dataclass(frozen=True, slots=True)
 class Const:
-    value: object  # int | float | str | bool | None | tuple | re.Pattern | tuple[re.Pattern]
+    value: object  # int | float | str | bool | None | tuple | Regex | tuple[Regex, ...]
     type: Type
 
 
@@ -63,7 +63,7 @@ class SetAction:
 @dataclass(frozen=True, slots=True)
 class RedactAction:
     path: tuple[PathKey, ...]
-    patterns: tuple[re.Pattern[str], ...]
+    patterns: tuple[Regex, ...]
     replacement: str
 
 

@@ -8,14 +8,13 @@ refer to a let defined later or in another file; a cycle is a diagnostic.
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import dataclass, field
 
 from ..diagnostics import Diagnostic, Severity
 from ..syntax import ast
 from . import hookdefs
 from .ir import Const
-from .regexes import compile_regex
+from .regexes import compile_regex, is_regex
 from .types import ANY, BOOL, FLOAT, INT, NULL, REGEX, STR, Type, join, list_of
 
 _BAD = Const(None, ANY)  # stands in for a let that failed, to avoid cascades
@@ -149,6 +148,6 @@ def literal_const(value: object) -> Const:
         return Const(value, FLOAT)
     if isinstance(value, str):
         return Const(value, STR)
-    if isinstance(value, re.Pattern):
+    if is_regex(value):
         return Const(value, REGEX)
     return Const(value, ANY)

@@ -1,29 +1,52 @@
-"""Regex literals and pattern operands: compiled once, at check time.
+"""Regex literals and pattern operands: checked and compiled once, at load time, for RE2.
 
-A pattern error is a diagnostic pointing into the literal, not a run-time surprise.
+Payloads are untrusted, so no payload may make a rule take super-linear time: rules
+run on RE2 (`google-re2`), whose matching is linear in the text. A pattern is first
+parsed by Python's `re` (its errors carry a position), then compiled by RE2; what
+RE2 cannot run (backreferences, lookaround, possessive/atomic groups) is a load-time
+diagnostic pointing at the construct, never a silent fallback to backtracking.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
+
+import re2
 
 from ..diagnostics import Diagnostic, Severity
+from ..runtime.ops import Regex
 from ..source import Span
 
-_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
+_PY_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
+_FLAG_HINT = "flags are i (ignore case), m (multiline), s (dot matches newline), x (verbose)"
+
+
+def _options() -> Any:
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print every rejected pattern to stderr
+    return options
+
+
+_RE2_OPTIONS = _options()
+REGEX_TYPE: type = type(re2.compile("", _RE2_OPTIONS))
+
+
+def is_regex(value: object) -> bool:
+    return isinstance(value, REGEX_TYPE)
 
 
 def compile_regex(
     pattern: str, flags: str, span: Span, diags: list[Diagnostic], body_offset: int = 1
-) -> re.Pattern[str] | None:
-    """Compile `pattern`; on error report GR0220 at the offending character.
+) -> Regex | None:
+    """Compile `pattern` for RE2; on error report at the offending character.
 
     `body_offset` is where the pattern text starts inside `span` (1 for `/.../` and
-    for quoted strings), so `re.error.pos` maps onto a column in the source.
+    for quoted strings), so positions map onto columns in the source.
     """
-    value = 0
+    py_flags = 0
     for i, flag in enumerate(flags):
-        if flag not in _FLAGS:
+        if flag not in _PY_FLAGS:
             flag_pos = span.end - len(flags) + i
             diags.append(
                 Diagnostic(
@@ -31,23 +54,77 @@ def compile_regex(
                     Severity.ERROR,
                     f"unknown regex flag '{flag}'",
                     span.file.span(flag_pos, flag_pos + 1),
-                    hint="flags are i (ignore case), m (multiline), s (dot matches newline), "
-                    "x (verbose)",
+                    hint=_FLAG_HINT,
                 )
             )
             return None
-        value |= _FLAGS[flag]
+        py_flags |= _PY_FLAGS[flag]
+
+    def at(pos: int) -> Span:
+        start = min(span.start + body_offset + max(pos, 0), span.end)
+        return span.file.span(start, min(start + 1, span.end))
+
     try:
-        return re.compile(pattern, value)
+        re.compile(pattern, py_flags)
     except re.error as err:
-        pos = err.pos if err.pos is not None else 0
-        start = min(span.start + body_offset + pos, span.end)
+        diags.append(
+            Diagnostic("GR0220", Severity.ERROR, f"invalid regex: {err.msg}", at(err.pos or 0))
+        )
+        return None
+    body = strip_verbose(pattern) if "x" in flags else pattern
+    inline = "".join(f for f in flags if f in "ims")
+    try:
+        return re2.compile((f"(?{inline})" if inline else "") + body, _RE2_OPTIONS)
+    except re2.error as err:
+        message = err.args[0].decode() if err.args and isinstance(err.args[0], bytes) else str(err)
+        fragment = message.rsplit(": ", 1)[-1]
+        pos = pattern.find(fragment) if fragment else -1
         diags.append(
             Diagnostic(
-                "GR0220",
+                "GR0222",
                 Severity.ERROR,
-                f"invalid regex: {err.msg}",
-                span.file.span(start, min(start + 1, span.end)),
+                f"regex needs backtracking, which rules do not run: {message}",
+                at(pos if pos >= 0 else 0),
+                hint=_re2_hint(message),
             )
         )
         return None
+
+
+def _re2_hint(message: str) -> str:
+    if "escape" in message and any(f"\\{d}" in message for d in "123456789"):
+        return "backreferences are not supported (matching stays linear in the text)"
+    if "(?=" in message or "(?!" in message or "(?<" in message:
+        return (
+            "lookahead/lookbehind are not supported: match the wider text, and test the "
+            "rest with another condition (`and not x matches /.../`)"
+        )
+    return "patterns run on RE2 (linear time); see https://github.com/google/re2/wiki/Syntax"
+
+
+def strip_verbose(pattern: str) -> str:
+    """The `x` flag done here (RE2 has none): drop whitespace and #-comments outside
+    character classes, keeping escaped characters."""
+    out: list[str] = []
+    in_class = False
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+            out.append(ch)
+        elif ch == "[":
+            in_class = True
+            out.append(ch)
+        elif ch == "#":
+            while i < len(pattern) and pattern[i] != "\n":
+                i += 1
+            continue
+        elif not ch.isspace():
+            out.append(ch)
+        i += 1
+    return "".join(out)

@@ -14,11 +14,12 @@ from typing import Any
 from ..check import ir
 from ..runtime import EXPORTS
 from ..runtime.facts import Tokenizer, make_bindings
+from ..runtime.ops import DEFAULT_MAX_MATCH_CHARS
 from ..runtime.program import Assign, Block, Redact, RuleFn, RuleProgram, RuntimeAction
 from .codegen import Generator, generate
 
 
-def _runtime_actions(rule: ir.CheckedRule) -> tuple[RuntimeAction, ...]:
+def _runtime_actions(rule: ir.CheckedRule, max_chars: int) -> tuple[RuntimeAction, ...]:
     out: list[RuntimeAction] = []
     value_index = 0
     for action in rule.actions:
@@ -28,7 +29,7 @@ def _runtime_actions(rule: ir.CheckedRule) -> tuple[RuntimeAction, ...]:
             out.append(Assign(action.path, value_index))
             value_index += 1
         else:
-            out.append(Redact(action.path, action.patterns, action.replacement))
+            out.append(Redact(action.path, action.patterns, action.replacement, max_chars))
     return tuple(out)
 
 
@@ -89,7 +90,10 @@ def index_key_of(
 
 
 def compile_rules(
-    ruleset: ir.CheckedRuleset, ruleset_hash: str, tokenizer: Tokenizer | None = None
+    ruleset: ir.CheckedRuleset,
+    ruleset_hash: str,
+    tokenizer: Tokenizer | None = None,
+    max_match_chars: int = DEFAULT_MAX_MATCH_CHARS,
 ) -> tuple[list[RuleProgram], str]:
     """Compile every rule; returns the programs (in load order) and the generated source."""
     source, constants = generate(ruleset.rules)
@@ -98,7 +102,7 @@ def compile_rules(
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     namespace: dict[str, Any] = {"__builtins__": {}}
     namespace.update(EXPORTS)
-    namespace.update(make_bindings(tokenizer))
+    namespace.update(make_bindings(tokenizer, max_match_chars))
     namespace.update(constants)
     exec(code, namespace)  # the source is ours: user values only enter through repr()
     programs: list[RuleProgram] = []
@@ -116,7 +120,7 @@ def compile_rules(
                 mode=rule.mode,
                 on_error=rule.on_error,
                 priority=rule.priority,
-                actions=_runtime_actions(rule),
+                actions=_runtime_actions(rule, max_match_chars),
                 fn=fn,
                 reads=reads_of(rule),
                 index_key=index_key_of(rule),

@@ -35,7 +35,6 @@ EXPORTS: dict[str, Any] = {
     "_contains": ops.contains,
     "_startswith": ops.startswith,
     "_endswith": ops.endswith,
-    "_matches": ops.matches,
     "_add": ops.add,
     "_sub": ops.sub,
     "_mul": ops.mul,

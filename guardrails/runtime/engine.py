@@ -12,12 +12,11 @@ its mode can stop a call in cpex (sequential, transform, concurrent: cpex's defa
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, cast
 
-from .ops import RuleTypeError, get, type_name
+from .ops import Regex, RuleTypeError, check_size, get, type_name
 from .program import Assign, Redact, RuleProgram
 from .verdict import ERROR_CODE, Outcome, RuleResult, RuleVerdict, Verdict
 
@@ -255,7 +254,8 @@ def _apply(
             current = facts
             for key in action.path:
                 current = get(current, key)  # type: ignore[assignment]
-            facts = assign(facts, action.path, redact(current, action.patterns, action.replacement))
+            new = redact(current, action.patterns, action.replacement, action.max_chars)
+            facts = assign(facts, action.path, new)
         else:
             continue
         changes.append(".".join(str(k) for k in action.path))
@@ -295,14 +295,17 @@ def assign(root: dict[str, Any], path: Sequence[str | int], value: Any) -> dict[
     return new_root
 
 
-def redact(value: Any, patterns: tuple[re.Pattern[str], ...], replacement: str) -> Any:
+def redact(
+    value: Any, patterns: tuple[Regex, ...], replacement: str, max_chars: int = 1_000_000
+) -> Any:
     """Replace every match in a string, or in every string inside lists and maps."""
     if isinstance(value, str):
+        check_size(value, max_chars)
         for pattern in patterns:
             value = pattern.sub(lambda _m: replacement, value)
         return value
     if isinstance(value, Mapping):
-        return {k: redact(v, patterns, replacement) for k, v in value.items()}
+        return {k: redact(v, patterns, replacement, max_chars) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [redact(v, patterns, replacement) for v in value]
+        return [redact(v, patterns, replacement, max_chars) for v in value]
     return value

@@ -10,14 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .ops import estimate_tokens, text_of
+from .ops import DEFAULT_MAX_MATCH_CHARS, Regex, estimate_tokens, matches, text_of
 
 Tokenizer = Callable[[str], int]
 
 
-def make_bindings(tokenizer: Tokenizer | None) -> dict[str, Any]:
-    """Names generated code uses for derived facts and the `tokens()` built-in."""
+def make_bindings(
+    tokenizer: Tokenizer | None, max_match_chars: int = DEFAULT_MAX_MATCH_CHARS
+) -> dict[str, Any]:
+    """Names generated code uses whose behaviour depends on how the policy was loaded:
+    derived facts and `tokens()` (the tokenizer), `matches` (the text size cap)."""
     count = tokenizer or estimate_tokens
+
+    def matches_capped(text: object, patterns: tuple[Regex, ...]) -> bool:
+        return matches(text, patterns, max_match_chars)
 
     def tokens_of(value: object) -> int | None:
         text = text_of(value)
@@ -31,7 +37,7 @@ def make_bindings(tokenizer: Tokenizer | None) -> dict[str, Any]:
             c["tokens"] = tokens_of(f.get("prompt"))
         return c["tokens"]
 
-    return {"_tokens": tokens_of, "_derived_tokens": derive_tokens}
+    return {"_tokens": tokens_of, "_derived_tokens": derive_tokens, "_matches": matches_capped}
 
 
 DERIVED_BINDINGS = {"tokens": "_derived_tokens"}

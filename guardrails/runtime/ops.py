@@ -14,13 +14,30 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 
 class RuleTypeError(Exception):
     """A value of the wrong type reached an operator at run time."""
+
+
+class RuleLimitError(RuleTypeError):
+    """A value went over a configured limit (the text size cap for regex matching)."""
+
+
+class Regex(Protocol):
+    """A compiled pattern: RE2's in production (see check/regexes.py), `re`'s in a pinch."""
+
+    @property
+    def pattern(self) -> str: ...
+
+    def search(self, text: str) -> object | None: ...
+
+    def sub(self, repl: Callable[[Any], str], text: str) -> str: ...
+
+
+DEFAULT_MAX_MATCH_CHARS = 1_000_000
 
 
 def type_name(value: object) -> str:
@@ -181,11 +198,21 @@ def endswith(a: Any, b: Any) -> bool:
     return _text_pair(a, b, "endswith") and bool(a.endswith(b))
 
 
-def matches(text: object, patterns: tuple[re.Pattern[str], ...]) -> bool:
+def check_size(text: str, limit: int) -> None:
+    if len(text) > limit:
+        raise RuleLimitError(
+            f"text of {len(text)} characters is over the {limit}-character limit for matching"
+        )
+
+
+def matches(
+    text: object, patterns: tuple[Regex, ...], limit: int = DEFAULT_MAX_MATCH_CHARS
+) -> bool:
     if text is None:
         return False
     if not isinstance(text, str):
         raise RuleTypeError(f"matches needs a string, got {type_name(text)}")
+    check_size(text, limit)
     return any(p.search(text) is not None for p in patterns)
 
 

@@ -6,10 +6,11 @@ checker's IR) so that `guardrails.runtime` depends on nothing but the standard l
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from .ops import DEFAULT_MAX_MATCH_CHARS, Regex
 
 PathKey = str | int
 RuleFn = Callable[[dict[str, Any], dict[str, Any]], "tuple[Any, ...] | None"]
@@ -34,8 +35,9 @@ class Assign:
 @dataclass(frozen=True, slots=True)
 class Redact:
     path: tuple[PathKey, ...]
-    patterns: tuple[re.Pattern[str], ...]
+    patterns: tuple[Regex, ...]
     replacement: str
+    max_chars: int = DEFAULT_MAX_MATCH_CHARS
 
 
 RuntimeAction = Block | Assign | Redact
