@@ -1,6 +1,6 @@
 """Every benchmark, one after the other, each in its own process:
 
-    python benchmarks/run.py            # W1-W8 (a few minutes on 2 cores)
+    python benchmarks/run.py            # W1-W8 and the hostile-regex check (a few minutes on 2 cores)
     python benchmarks/run.py --quick    # fewer calls, for a smoke run
 
 See docs/performance.md for what each workload measures and the targets.
@@ -21,6 +21,7 @@ def main() -> int:
         ["bench_eval.py", *(["--calls", "2000", "--rounds", "3"] if quick else [])],
         ["bench_cpex.py", *(["--calls", "500", "--rounds", "3"] if quick else [])],
         ["bench_load.py"],
+        ["bench_regex.py"],
     ]
     status = 0
     for script, *args in runs:
