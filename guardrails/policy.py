@@ -31,6 +31,8 @@ from .source import SourceFile
 from .syntax import ast
 from .syntax.parser import parse
 
+DEFAULT_TIME_BUDGET_MS = 250.0
+
 PathLike = str | Path
 Paths = PathLike | Sequence[PathLike]
 
@@ -138,16 +140,19 @@ def load(
     tokenizer: Tokenizer | None = None,
     sinks: Sequence[Sink] = (),
     max_match_chars: int = DEFAULT_MAX_MATCH_CHARS,
+    time_budget_ms: float | None = DEFAULT_TIME_BUDGET_MS,
 ) -> Policy:
     """Load a rules file or directory (every `*.rules` under it, in sorted path order).
 
     `shadow=True` turns every block into a would-block; a list of rule ids or globs
     does so for the matching rules only. `sinks` receive a decision record for every
     rule that fires. Text longer than `max_match_chars` is not matched or redacted: the
-    rule gets an `error` verdict (fail closed). Raises `RulesError` with every diagnostic.
+    rule gets an `error` verdict (fail closed), and so does a rule that finishes after
+    the hook call's rules have used up `time_budget_ms` (None: no budget). Raises
+    `RulesError` with every diagnostic.
     """
     files, diags = _sources(paths)
-    return _build(files, diags, shadow, catalog, tokenizer, sinks, max_match_chars)
+    return _build(files, diags, shadow, catalog, tokenizer, sinks, max_match_chars, time_budget_ms)
 
 
 def loads(
@@ -159,11 +164,13 @@ def loads(
     tokenizer: Tokenizer | None = None,
     sinks: Sequence[Sink] = (),
     max_match_chars: int = DEFAULT_MAX_MATCH_CHARS,
+    time_budget_ms: float | None = DEFAULT_TIME_BUDGET_MS,
 ) -> Policy:
     """Load rules from a string (tests, notebooks); `filename` is used in diagnostics."""
     return _build(
-        [SourceFile(filename, text)], [], shadow, catalog, tokenizer, sinks, max_match_chars
-    )
+        [SourceFile(filename, text)], [], shadow, catalog, tokenizer, sinks, max_match_chars,
+        time_budget_ms,
+    )  # fmt: skip
 
 
 def _build(
@@ -174,6 +181,7 @@ def _build(
     tokenizer: Tokenizer | None,
     sinks: Sequence[Sink],
     max_match_chars: int = DEFAULT_MAX_MATCH_CHARS,
+    time_budget_ms: float | None = DEFAULT_TIME_BUDGET_MS,
 ) -> Policy:
     cat = catalog or DEFAULT_CATALOG
     with _no_gc():
@@ -185,7 +193,8 @@ def _build(
         programs, source = compile_rules(ruleset, digest, tokenizer, max_match_chars)
     warnings = [d for d in diags if d.severity is Severity.WARNING]
     shadowed = _shadow_ids(shadow, programs)
-    policy = Policy(programs, cat, digest, shadowed, source, warnings, Recorder(sinks))
+    budget = time_budget_ms / 1000 if time_budget_ms is not None else None
+    policy = Policy(programs, cat, digest, shadowed, source, warnings, Recorder(sinks), budget)
     policy.checked_rules = {rule.id: rule for rule in ruleset.rules}
     policy.tokenizer = tokenizer
     policy.max_match_chars = max_match_chars
@@ -238,6 +247,7 @@ class Policy:
         generated_source: str,
         warnings: Sequence[Diagnostic] = (),
         recorder: Recorder | None = None,
+        time_budget: float | None = None,
     ) -> None:
         self._programs = tuple(programs)
         self._catalog = catalog
@@ -256,8 +266,9 @@ class Policy:
         self._by_hook: Mapping[str, tuple[RuleProgram, ...]] = {
             hook: tuple(sorted(progs, key=lambda p: p.sort_key)) for hook, progs in by_hook.items()
         }
+        self.time_budget = time_budget  # seconds per hook call, or None
         self._runners = {
-            hook: engine.HookRunner(hook, progs, shadowed, ruleset_hash)
+            hook: engine.HookRunner(hook, progs, shadowed, ruleset_hash, time_budget)
             for hook, progs in self._by_hook.items()
         }
 

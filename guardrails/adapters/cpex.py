@@ -50,23 +50,36 @@ class RuleFailure(GuardrailsError):
     """Raised inside a transform plugin whose rule failed, so cpex aborts the call."""
 
 
-def _group_name(policy: Policy, mode: str, priority: int) -> str:
-    return f"guardrails[{policy.ruleset_hash[:8]}]:{mode}@{priority}"
+def _group_name(policy: Policy, mode: str, priority: int, on_error: str) -> str:
+    suffix = "!ignore" if on_error == "ignore" and mode not in _NON_BLOCKING else ""
+    return f"guardrails[{policy.ruleset_hash[:8]}]:{mode}@{priority}{suffix}"
 
 
 class RulesPlugin(Plugin):
-    """One (mode, priority) group of compiled rules, serving every hook they name."""
+    """One (mode, priority) group of compiled rules, serving every hook they name.
 
-    def __init__(self, policy: Policy, mode: str, priority: int, programs: Sequence[RuleProgram]):
+    Rules that opt out of failing closed (`on_error ignore`) get a group of their own
+    at the same mode and priority, so cpex's plugin-level `on_error` (which also
+    decides what a cpex timeout does) matches what the rules say.
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        mode: str,
+        priority: int,
+        programs: Sequence[RuleProgram],
+        on_error: str = "fail",
+    ):
         hooks = sorted({h for p in programs for h in p.hooks})
         config = PluginConfig(
-            name=_group_name(policy, mode, priority),
+            name=_group_name(policy, mode, priority, on_error),
             kind=f"{__name__}.RulesPlugin",
             description=f"{len(programs)} guardrails rule(s): " + ", ".join(p.id for p in programs),
             hooks=hooks,
             mode=mode,
             priority=priority,
-            on_error="ignore" if mode in _NON_BLOCKING else "fail",
+            on_error="ignore" if mode in _NON_BLOCKING else on_error,
             tags=["guardrails"],
         )
         super().__init__(config)
@@ -84,7 +97,9 @@ class RulesPlugin(Plugin):
                 for path, f in (spec.facts.items() if spec else ())
                 if f.kind == "normalized"
             )
-            runner = engine.HookRunner(hook, progs, policy.shadowed, policy.ruleset_hash)
+            runner = engine.HookRunner(
+                hook, progs, policy.shadowed, policy.ruleset_hash, policy.time_budget
+            )
             # cpex finds a hook's handler as the attribute named after the hook
             setattr(self, hook, self._handler(runner, reads, normalized))
 
@@ -165,15 +180,18 @@ def _violation(verdict: Verdict, policy: Policy) -> PluginViolation:
 
 
 def build_plugins(policy: Policy) -> list[RulesPlugin]:
-    groups: dict[tuple[str, int], list[RuleProgram]] = {}
+    groups: dict[tuple[str, int, str], list[RuleProgram]] = {}
     for hook in policy.hooks:
         for prog in policy.programs(hook):
-            group = groups.setdefault((prog.mode, prog.priority), [])
+            on_error = "ignore" if prog.mode in _NON_BLOCKING else prog.on_error
+            group = groups.setdefault((prog.mode, prog.priority, on_error), [])
             if prog not in group:
                 group.append(prog)
     return [
-        RulesPlugin(policy, mode, priority, sorted(progs, key=lambda p: p.index))
-        for (mode, priority), progs in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+        RulesPlugin(policy, mode, priority, sorted(progs, key=lambda p: p.index), on_error)
+        for (mode, priority, on_error), progs in sorted(
+            groups.items(), key=lambda kv: (kv[0][1], kv[0][0], kv[0][2])
+        )
     ]
 
 

@@ -16,9 +16,14 @@ import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, cast
 
-from .ops import Regex, RuleTypeError, check_size, get, type_name
+from .ops import Regex, RuleLimitError, RuleTypeError, check_size, get, type_name
 from .program import Assign, Redact, RuleProgram
 from .verdict import ERROR_CODE, Outcome, RuleResult, RuleVerdict, Verdict
+
+
+class RuleBudgetError(RuleLimitError):
+    """The rules of one hook call took longer than the policy's time budget."""
+
 
 _FAILS_CLOSED_MODES = frozenset({"sequential", "transform", "concurrent"})
 _MAX_ERROR_TEXT = 200
@@ -62,8 +67,10 @@ class HookRunner:
         programs: Sequence[RuleProgram],
         shadowed: Collection[str] = frozenset(),
         ruleset: str = "",
+        time_budget: float | None = None,
     ) -> None:
         self.hook = hook
+        self.time_budget = time_budget  # seconds for one hook call's rules; None: no limit
         self.programs = tuple(programs)
         self.shadowed = frozenset(shadowed)
         self.ruleset = ruleset
@@ -137,6 +144,9 @@ class HookRunner:
         blocked: RuleResult | None = None
         modified = False
 
+        budget = self.time_budget
+        deadline = time.perf_counter() + budget if budget is not None else None
+
         for position in order:
             prog = programs[position]
             faf = prog.mode == "fire_and_forget"
@@ -149,6 +159,11 @@ class HookRunner:
                 if bad_input is not None:
                     raise bad_input
                 out = prog.fn(original if faf else work, faf_cache if faf else cache)
+                if deadline is not None and time.perf_counter() > deadline:
+                    raise RuleBudgetError(
+                        f"the hook call's rules ran over their time budget of "
+                        f"{budget * 1000:.0f} ms"  # type: ignore[operator]
+                    )
                 if out is None:
                     if detail:
                         results.append(_result(prog, hook, "pass"))
