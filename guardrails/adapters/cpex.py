@@ -18,7 +18,7 @@ how a caller sees would-blocks); `decisions(result)` collects them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from cpex.framework import (
@@ -34,8 +34,8 @@ from cpex.framework import (
 from cpex.framework.models import Config
 
 from ..diagnostics import GuardrailsError
+from ..loading import Compiled, GroupKey
 from ..runtime import engine
-from ..runtime.program import RuleProgram
 from ..runtime.verdict import Verdict
 from .payloads import extract_facts, write_back
 
@@ -50,9 +50,10 @@ class RuleFailure(GuardrailsError):
     """Raised inside a transform plugin whose rule failed, so cpex aborts the call."""
 
 
-def _group_name(policy: Policy, mode: str, priority: int, on_error: str) -> str:
+def _group_name(ruleset_hash: str, key: GroupKey) -> str:
+    mode, priority, on_error = key
     suffix = "!ignore" if on_error == "ignore" and mode not in _NON_BLOCKING else ""
-    return f"guardrails[{policy.ruleset_hash[:8]}]:{mode}@{priority}{suffix}"
+    return f"guardrails[{ruleset_hash[:8]}]:{mode}@{priority}{suffix}"
 
 
 class RulesPlugin(Plugin):
@@ -61,22 +62,22 @@ class RulesPlugin(Plugin):
     Rules that opt out of failing closed (`on_error ignore`) get a group of their own
     at the same mode and priority, so cpex's plugin-level `on_error` (which also
     decides what a cpex timeout does) matches what the rules say.
+
+    The plugin reads its rules from the policy at call time, pinned per hook call: the
+    first guardrails plugin of a call records the policy's current version in the
+    call's `GlobalContext.state`, and the later ones use that version, so a reload in
+    the middle of a call cannot mix two versions in one call.
     """
 
-    def __init__(
-        self,
-        policy: Policy,
-        mode: str,
-        priority: int,
-        programs: Sequence[RuleProgram],
-        on_error: str = "fail",
-    ):
-        hooks = sorted({h for p in programs for h in p.hooks})
+    def __init__(self, policy: Policy, key: GroupKey, compiled: Compiled) -> None:
+        mode, priority, on_error = key
+        runners = compiled.groups[key]
+        ids = sorted({p.id for r in runners.values() for p in r.programs})
         config = PluginConfig(
-            name=_group_name(policy, mode, priority, on_error),
+            name=_group_name(compiled.ruleset_hash, key),
             kind=f"{__name__}.RulesPlugin",
-            description=f"{len(programs)} guardrails rule(s): " + ", ".join(p.id for p in programs),
-            hooks=hooks,
+            description=f"{len(ids)} guardrails rule(s): " + ", ".join(ids),
+            hooks=sorted(runners),
             mode=mode,
             priority=priority,
             on_error="ignore" if mode in _NON_BLOCKING else on_error,
@@ -84,48 +85,64 @@ class RulesPlugin(Plugin):
         )
         super().__init__(config)
         self.policy = policy
-        self.programs = tuple(programs)
+        self.key = key
+        self.ruleset_hash = compiled.ruleset_hash
         self.group_mode = mode
         self.metadata_key = METADATA_PREFIX + config.name
-        catalog = policy.catalog
-        for hook in hooks:
-            progs = tuple(sorted((p for p in programs if hook in p.hooks), key=lambda p: p.index))
-            reads = frozenset().union(*(p.reads for p in progs))
-            spec = catalog.get(hook)
-            normalized = frozenset(
-                path.split(".")[0]
-                for path, f in (spec.facts.items() if spec else ())
-                if f.kind == "normalized"
-            )
-            runner = engine.HookRunner(
-                hook, progs, policy.shadowed, policy.ruleset_hash, policy.time_budget
-            )
+        self._pin = f"guardrails.version:{id(policy)}"
+        self._done = f"guardrails.done:{id(policy)}"
+        self._plans: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
+        for hook in runners:
             # cpex finds a hook's handler as the attribute named after the hook
-            setattr(self, hook, self._handler(runner, reads, normalized))
+            setattr(self, hook, self._handler(hook))
 
-    def _handler(
-        self, runner: engine.HookRunner, reads: frozenset[str], normalized: frozenset[str]
-    ) -> Callable[[Any, PluginContext], Awaitable[PluginResult[Any]]]:
+    def _handler(self, hook: str) -> Callable[[Any, PluginContext], Awaitable[PluginResult[Any]]]:
         async def handle(payload: Any, context: PluginContext) -> PluginResult[Any]:
-            return self.run(runner, reads, normalized, payload, context)
+            return self.run(hook, payload, context)
 
-        handle.__name__ = runner.hook
+        handle.__name__ = hook
         return handle
 
-    def run(
-        self,
-        runner: engine.HookRunner,
-        reads: frozenset[str],
-        normalized: frozenset[str],
-        payload: Any,
-        context: PluginContext | None,
-    ) -> PluginResult[Any]:
+    def _version(self, gctx: Any) -> Compiled | None:
+        """The version this call runs on; None if this group already ran in this call."""
+        policy = self.policy
+        state = getattr(gctx, "state", None)
+        if not isinstance(state, dict):
+            return policy.compiled
+        pinned = state.get(self._pin)
+        compiled = policy.version(pinned) if isinstance(pinned, str) else None
+        if compiled is None:
+            compiled = policy.compiled
+            state[self._pin] = compiled.ruleset_hash
+        done = state.get(self._done, ())
+        mark = (compiled.ruleset_hash, self.key)
+        if mark in done:  # during a reload both versions' plugins can be registered
+            return None
+        state[self._done] = (*done, mark)
+        return compiled
+
+    def _facts_plan(self, runner: engine.HookRunner) -> tuple[frozenset[str], frozenset[str]]:
+        plan = self._plans.get(id(runner))
+        if plan is None:
+            reads = frozenset().union(*(p.reads for p in runner.programs))
+            spec = self.policy.catalog.get(runner.hook)
+            facts = spec.facts.items() if spec else ()
+            normalized = frozenset(p.split(".")[0] for p, f in facts if f.kind == "normalized")
+            plan = self._plans[id(runner)] = (reads, normalized)
+        return plan
+
+    def run(self, hook: str, payload: Any, context: PluginContext | None) -> PluginResult[Any]:
         gctx = context.global_context if context is not None else None
+        compiled = self._version(gctx)
+        runner = compiled.groups.get(self.key, {}).get(hook) if compiled is not None else None
+        if runner is None:
+            return PluginResult()
+        reads, normalized = self._facts_plan(runner)
         request_id = getattr(gctx, "request_id", None)
         error: Exception | None = None
         facts: dict[str, Any] = {}
         try:
-            facts = extract_facts(runner.hook, payload, gctx, reads, normalized)
+            facts = extract_facts(hook, payload, gctx, reads, normalized)
         except Exception as err:  # a payload we cannot read fails closed, per rule
             error = err
         verdict = runner.run(facts, detail=False, input_error=error, request_id=request_id)
@@ -180,19 +197,9 @@ def _violation(verdict: Verdict, policy: Policy) -> PluginViolation:
 
 
 def build_plugins(policy: Policy) -> list[RulesPlugin]:
-    groups: dict[tuple[str, int, str], list[RuleProgram]] = {}
-    for hook in policy.hooks:
-        for prog in policy.programs(hook):
-            on_error = "ignore" if prog.mode in _NON_BLOCKING else prog.on_error
-            group = groups.setdefault((prog.mode, prog.priority, on_error), [])
-            if prog not in group:
-                group.append(prog)
-    return [
-        RulesPlugin(policy, mode, priority, sorted(progs, key=lambda p: p.index), on_error)
-        for (mode, priority, on_error), progs in sorted(
-            groups.items(), key=lambda kv: (kv[0][1], kv[0][0], kv[0][2])
-        )
-    ]
+    compiled = policy.compiled
+    keys = sorted(compiled.groups, key=lambda k: (k[1], k[0], k[2]))
+    return [RulesPlugin(policy, key, compiled) for key in keys]
 
 
 def hook_policies(policy: Policy) -> dict[str, HookPayloadPolicy]:
@@ -217,6 +224,29 @@ def register_plugins(policy: Policy, manager: Any) -> list[RulesPlugin]:
     return plugins
 
 
+def resync(policy: Policy, manager: Any) -> None:
+    """After a reload: register the new version's plugins, then drop the old ones.
+
+    In between, a call may see both; the per-call version pin and the "already ran"
+    marks in `RulesPlugin._version` keep it on one version, each group run once.
+    """
+    registry = manager._registry
+    old = [
+        name
+        for name, ref in list(registry._plugins.items())
+        if isinstance(ref.plugin, RulesPlugin)
+        and ref.plugin.policy is policy
+        and ref.plugin.ruleset_hash != policy.ruleset_hash
+    ]
+    current = {p.name for p in build_plugins(policy)}
+    for plugin in build_plugins(policy):
+        if plugin.name not in registry._plugins:
+            registry.register(plugin)
+    for name in old:
+        if name not in current:
+            registry.unregister(name)
+
+
 async def new_manager(policy: Policy, timeout: float = 30) -> TenantPluginManager:
     manager = TenantPluginManager(
         Config(plugins=[]),
@@ -224,7 +254,7 @@ async def new_manager(policy: Policy, timeout: float = 30) -> TenantPluginManage
         hook_policies=hook_policies(policy),
     )
     await manager.initialize()
-    register_plugins(policy, manager)
+    policy.register(manager)
     return manager
 
 
