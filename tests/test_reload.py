@@ -1,0 +1,159 @@
+"""Atomic reload: every hook call sees exactly one complete version of the rules."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from cpex.framework import GlobalContext, ToolPreInvokePayload
+
+import guardrails
+from guardrails.adapters.cpex import decisions
+from guardrails.runtime.records import MemorySink
+
+logging.getLogger("cpex").setLevel(logging.ERROR)
+
+V1 = (
+    "rule g1 on tool_pre_invoke priority 10 warn 'v1' code V1\n"
+    "rule g2 on tool_pre_invoke priority 20 warn 'v1' code V1\n"
+)
+V2 = (
+    "rule g1 on tool_pre_invoke priority 10 warn 'v2' code V2\n"
+    "rule g2 on tool_pre_invoke priority 20 warn 'v2' code V2\n"
+    "rule g3 on tool_pre_invoke priority 30 warn 'v2' code V2\n"
+)
+BROKEN = "rule g1 on tool_pre_invok warn\n"
+
+
+def test_reload_from_files_swaps_and_a_broken_edit_keeps_the_old_rules(tmp_path):
+    rules = tmp_path / "r.rules"
+    rules.write_text(V1)
+    sink = MemorySink()
+    policy = guardrails.load(tmp_path, sinks=[sink])
+    h1 = policy.ruleset_hash
+    policy.evaluate("tool_pre_invoke", {})
+    rules.write_text(V2)
+    compiled = policy.reload()
+    assert compiled.ruleset_hash == policy.ruleset_hash != h1
+    assert [r.id for r in policy.rules] == ["g1", "g2", "g3"]
+    rules.write_text(BROKEN)
+    with pytest.raises(guardrails.RulesError, match="GR0200"):
+        policy.reload()
+    assert [r.id for r in policy.rules] == ["g1", "g2", "g3"]  # the last good version
+    policy.evaluate("tool_pre_invoke", {})
+    hashes = [r.ruleset for r in sink.records]
+    assert hashes[:2] == [h1, h1] and set(hashes[2:]) == {compiled.ruleset_hash}
+
+
+def test_reload_of_a_policy_from_a_string():
+    policy = guardrails.loads(V1)
+    with pytest.raises(guardrails.GuardrailsError, match="pass the new text"):
+        policy.reload()
+    policy.reload(V2)
+    assert len(policy.rules) == 3
+    same = policy.compiled
+    assert policy.reload(V2) is same  # unchanged text: nothing to swap
+
+
+def test_concurrent_evaluations_during_reloads_each_see_one_version():
+    policy = guardrails.loads(V1)
+    hashes = {guardrails.loads(V1).ruleset_hash: "V1", guardrails.loads(V2).ruleset_hash: "V2"}
+    stop = threading.Event()
+    problems: list[str] = []
+    calls = [0]
+
+    def caller() -> None:
+        while not stop.is_set():
+            verdict = policy.evaluate("tool_pre_invoke", {})
+            codes = {r.code for r in verdict.rules}
+            version = hashes[verdict.ruleset]
+            expected = 2 if version == "V1" else 3
+            if codes != {version} or len(verdict.rules) != expected:
+                problems.append(f"{version}: {[(r.rule_id, r.code) for r in verdict.rules]}")
+            calls[0] += 1
+
+    threads = [threading.Thread(target=caller) for _ in range(3)]
+    for t in threads:
+        t.start()
+    reloads = 0
+    for i in range(200):
+        policy.reload(V2 if i % 2 == 0 else V1)
+        reloads += 1
+    stop.set()
+    for t in threads:
+        t.join()
+    assert reloads == 200 and calls[0] > 0
+    assert problems == []
+
+
+def test_cpex_calls_during_reloads_each_see_one_version():
+    policy = guardrails.loads(V1)
+    hashes = {guardrails.loads(V1).ruleset_hash: "V1", guardrails.loads(V2).ruleset_hash: "V2"}
+
+    async def scenario() -> tuple[int, list[str]]:
+        manager = await policy.manager()
+        problems: list[str] = []
+        done = 0
+
+        async def call(i: int) -> None:
+            nonlocal done
+            result, _ = await manager.invoke_hook(
+                "tool_pre_invoke", ToolPreInvokePayload(name="t", args={}), GlobalContext(request_id=str(i))
+            )
+            records = decisions(result)
+            versions = {hashes[r["ruleset"]] for r in records}
+            codes = {r["code"] for r in records}
+            rules = sorted(r["rule"] for r in records)
+            ok = (versions, codes, rules) in (
+                ({"V1"}, {"V1"}, ["g1", "g2"]),
+                ({"V2"}, {"V2"}, ["g1", "g2", "g3"]),
+            )
+            if not ok:
+                problems.append(f"call {i}: {versions} {codes} {rules}")
+            done += 1
+
+        async def reloader() -> None:
+            for i in range(100):
+                policy.reload(V2 if i % 2 == 0 else V1)
+                await asyncio.sleep(0)
+
+        await asyncio.gather(reloader(), *(call(i) for i in range(300)))
+        return done, problems
+
+    done, problems = asyncio.run(scenario())
+    assert done == 300
+    assert problems == []
+
+
+def test_watch_reloads_on_file_change_and_survives_a_broken_edit(tmp_path: Path):
+    rules = tmp_path / "r.rules"
+    rules.write_text(V1)
+    policy = guardrails.load(tmp_path)
+    reloaded: list[str] = []
+    failed: list[Exception] = []
+    watcher = policy.watch(
+        on_reload=lambda c: reloaded.append(c.ruleset_hash), on_error=failed.append, debounce_ms=50
+    )
+    try:
+        time.sleep(0.3)
+        rules.write_text(V2)
+        _wait(lambda: reloaded)
+        assert len(policy.rules) == 3
+        rules.write_text(BROKEN)
+        _wait(lambda: failed)
+        assert isinstance(failed[0], guardrails.RulesError)
+        assert len(policy.rules) == 3  # still the last good version
+    finally:
+        watcher.stop()
+
+
+def _wait(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("the watcher did not react in time")
+        time.sleep(0.05)
