@@ -159,3 +159,49 @@ def test_verdict_to_dict_includes_records():
     data = policy.evaluate("generation_pre_call", {"tokens": 11}).to_dict()
     assert [r["rule"] for r in data["records"]] == ["big"]
     json.dumps(data)
+
+
+def test_jsonl_rotates_by_size(tmp_path):
+    from guardrails.runtime.records import read_records
+
+    path = tmp_path / "d.jsonl"
+    sink = JsonlSink(path, max_bytes=2000, backups=3)
+    policy = guardrails.loads(RULES, sinks=[sink])
+    for _ in range(60):
+        policy.evaluate("generation_pre_call", {"tokens": 11})
+    policy.close()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["d.jsonl", "d.jsonl.1", "d.jsonl.2", "d.jsonl.3"]  # the oldest rotated away
+    assert sink.rotations >= 3
+    for name in files:
+        assert (tmp_path / name).stat().st_size <= 2000 + 600  # one record past the limit at most
+        assert all(r["rule"] == "big" for r in read_records(tmp_path / name))
+
+
+def test_records_survive_a_killed_process_and_the_reader_tolerates_a_torn_line(tmp_path):
+    import signal
+    import time as _time
+
+    from guardrails.runtime.records import ReadStats, read_records
+
+    path = tmp_path / "killed.jsonl"
+    code = (
+        "import guardrails, sys, time\n"
+        "from guardrails.runtime.records import JsonlSink\n"
+        f"p = guardrails.loads({RULES!r}, sinks=[JsonlSink(sys.argv[1])])\n"
+        "print('ready', flush=True)\n"
+        "while True:\n"
+        "    p.evaluate('generation_pre_call', {'tokens': 11})\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    _time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    with path.open("a") as fh:  # and a line torn in half, as a kill mid-write leaves
+        fh.write('{"rule": "big", "verdict": "blo')
+    stats = ReadStats()
+    records = list(read_records(path, stats))
+    assert len(records) > 100
+    assert all(r["rule"] == "big" and r["verdict"] == "block" for r in records)
+    assert stats.skipped == [stats.records + len(stats.skipped)]  # only the torn last line

@@ -17,8 +17,8 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -160,16 +160,32 @@ _STOP = object()
 class JsonlSink:
     """Appends one JSON object per line to a file, from a writer thread.
 
-    `emit` only enqueues, so a slow disk never delays a hook call. The file is
-    flushed whenever the queue runs empty, on `flush()`, and at interpreter exit.
+    `emit` only enqueues, so a slow disk never delays a hook call. The writer flushes
+    whenever its queue runs empty and at least every `flush_interval` seconds under
+    sustained load; `flush()` waits for everything emitted so far, and open sinks
+    flush at interpreter exit. A process killed mid-write can leave at most a
+    truncated last line, which `read_records` skips. With `max_bytes`, the file is
+    rotated like logging's RotatingFileHandler: `path` -> `path.1` -> ... `path.N`.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_bytes: int | None = None,
+        backups: int = 5,
+        flush_interval: float = 1.0,
+    ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self.backups = max(1, backups)
+        self.flush_interval = flush_interval
         self._file = self.path.open("a", encoding="utf-8")
+        self._size = self._file.tell()
         self._queue: queue.Queue[object] = queue.Queue()
         self.write_errors = 0
+        self.rotations = 0
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="guardrails-jsonl", daemon=True)
         self._thread.start()
@@ -180,21 +196,42 @@ class JsonlSink:
             self._queue.put(record)
 
     def _run(self) -> None:
+        last_flush = time.monotonic()
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=self.flush_interval)
+            except queue.Empty:
+                continue
             try:
                 if item is _STOP:
                     return
                 assert isinstance(item, DecisionRecord)
-                self._file.write(json.dumps(item.to_dict(), sort_keys=True) + "\n")
-                if self._queue.empty():
+                line = json.dumps(item.to_dict(), sort_keys=True) + "\n"
+                self._file.write(line)
+                self._size += len(line.encode())
+                now = time.monotonic()
+                if self._queue.empty() or now - last_flush >= self.flush_interval:
                     self._file.flush()
+                    last_flush = now
+                if self.max_bytes is not None and self._size >= self.max_bytes:
+                    self._rotate()
             except Exception:  # a full disk must not kill the writer
                 self.write_errors += 1
                 if self.write_errors == 1:
                     _log.exception("cannot write decision record to %s", self.path)
             finally:
                 self._queue.task_done()
+
+    def _rotate(self) -> None:
+        self._file.close()
+        for i in range(self.backups - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{i}")
+            if older.exists():
+                older.replace(self.path.with_name(f"{self.path.name}.{i + 1}"))
+        self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+        self._file = self.path.open("a", encoding="utf-8")
+        self._size = 0
+        self.rotations += 1
 
     def flush(self) -> None:
         """Block until every record emitted so far is written to the file."""
@@ -215,6 +252,35 @@ class JsonlSink:
         self._thread.join(timeout=5)
         self._file.close()
         _open_sinks.discard(self)
+
+
+@dataclass
+class ReadStats:
+    records: int = 0
+    skipped: list[int] = field(default_factory=list)  # line numbers that were not records
+
+
+def read_records(path: str | Path, stats: ReadStats | None = None) -> Iterator[dict[str, Any]]:
+    """Decision records from a JSON Lines file, tolerating damage.
+
+    A line that is not a complete JSON object (typically the last line of a process
+    killed mid-write) is skipped and its number noted in `stats.skipped`.
+    """
+    stats = stats if stats is not None else ReadStats()
+    with Path(path).open(encoding="utf-8", errors="replace") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                stats.skipped.append(number)
+                continue
+            if not isinstance(record, dict):
+                stats.skipped.append(number)
+                continue
+            stats.records += 1
+            yield record
 
 
 _open_sinks: weakref.WeakSet[JsonlSink] = weakref.WeakSet()
