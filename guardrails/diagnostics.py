@@ -24,6 +24,8 @@ CODES: dict[str, str] = {
     "GR0104": "rules file cannot be read",
     "GR0105": "no .rules files found",
     "GR0106": "rule has no action",
+    "GR0107": "expression nested too deeply",
+    "GR0108": "rules file too large",
     # names and structure (GR02xx)
     "GR0200": "unknown hook",
     "GR0201": "unknown fact or field for this hook",

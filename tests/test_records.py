@@ -193,7 +193,9 @@ def test_records_survive_a_killed_process_and_the_reader_tolerates_a_torn_line(t
         "while True:\n"
         "    p.evaluate('generation_pre_call', {'tokens': 11})\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
     _time.sleep(0.5)
     proc.send_signal(signal.SIGKILL)

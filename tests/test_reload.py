@@ -102,7 +102,9 @@ def test_cpex_calls_during_reloads_each_see_one_version():
         async def call(i: int) -> None:
             nonlocal done
             result, _ = await manager.invoke_hook(
-                "tool_pre_invoke", ToolPreInvokePayload(name="t", args={}), GlobalContext(request_id=str(i))
+                "tool_pre_invoke",
+                ToolPreInvokePayload(name="t", args={}),
+                GlobalContext(request_id=str(i)),
             )
             records = decisions(result)
             versions = {hashes[r["ruleset"]] for r in records}

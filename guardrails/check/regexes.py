@@ -10,6 +10,7 @@ diagnostic pointing at the construct, never a silent fallback to backtracking.
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Any
 
 import re2
@@ -65,7 +66,9 @@ def compile_regex(
         return span.file.span(start, min(start + 1, span.end))
 
     try:
-        re.compile(pattern, py_flags)
+        with warnings.catch_warnings():  # e.g. "possible set difference": RE2 decides
+            warnings.simplefilter("ignore")
+            re.compile(pattern, py_flags)
     except re.error as err:
         diags.append(
             Diagnostic("GR0220", Severity.ERROR, f"invalid regex: {err.msg}", at(err.pos or 0))

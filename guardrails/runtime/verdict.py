@@ -108,14 +108,29 @@ class Verdict:
         }
 
 
-def _jsonable(value: Any) -> Any:
-    """Payload values as JSON-ready data; anything exotic becomes its type name."""
+_MAX_DEPTH = 100
+
+
+def _jsonable(value: Any, depth: int = 0) -> Any:
+    """Payload values as JSON-ready data; anything exotic becomes its type name, and
+    anything nested deeper than 100 levels is cut (payloads are untrusted)."""
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
+    if depth >= _MAX_DEPTH and isinstance(value, Mapping | list | tuple):
+        return "<nested too deep>"
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {_key(k): _jsonable(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v, depth + 1) for v in value]
     return f"<{type(value).__name__}>"
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    try:
+        return str(key)
+    except Exception:
+        return f"<{type(key).__name__}>"

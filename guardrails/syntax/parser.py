@@ -15,10 +15,10 @@ import re
 from importlib import resources
 from pathlib import Path
 
-from lark import Lark
+from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedInput
 
-from ..diagnostics import Diagnostic
+from ..diagnostics import Diagnostic, Severity
 from ..source import SourceFile
 from . import ast
 from .build import build
@@ -80,12 +80,62 @@ def _blank(text: str, start: int, end: int) -> str:
     return head + text[start:end] + tail
 
 
+MAX_FILE_CHARS = 5_000_000  # a rules file larger than this is refused, not parsed
+MAX_DEPTH = 100  # nesting levels of one item's syntax tree (CPython's own limit is 200)
+
+
+def _too_deep(tree: Tree[Token]) -> Tree[Token] | None:
+    """The first subtree nested deeper than MAX_DEPTH, found without recursion."""
+    stack: list[tuple[Tree[Token], int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return node
+        stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
+    return None
+
+
+def _build_items(tree: Tree[Token], file: SourceFile, diags: list[Diagnostic]) -> list[ast.Item]:
+    """Build the AST of every top-level item that is not nested too deeply."""
+    kept: list[Tree[Token] | Token] = []
+    for child in tree.children:
+        deep = _too_deep(child) if isinstance(child, Tree) else None
+        if deep is None:
+            kept.append(child)
+            continue
+        meta = deep.meta
+        start = 0 if meta.empty else meta.start_pos
+        diags.append(
+            Diagnostic(
+                "GR0107",
+                Severity.ERROR,
+                f"expression nested more than {MAX_DEPTH} levels deep",
+                file.span(start, start + 1),
+                hint="split it with `let` names or into several rules",
+            )
+        )
+    built, build_diags = build(Tree(tree.data, kept, tree.meta), file)
+    diags.extend(build_diags)
+    return list(built)
+
+
 def parse(file: SourceFile) -> tuple[ast.Module, list[Diagnostic]]:
     """Parse one file; never raises for bad input."""
     parser = get_parser()
     text = file.text
     items: list[ast.Item] = []
     diags: list[Diagnostic] = []
+    if len(text) > MAX_FILE_CHARS:
+        diags.append(
+            Diagnostic(
+                "GR0108",
+                Severity.ERROR,
+                f"rules file is {len(text):,} characters; the limit is {MAX_FILE_CHARS:,}",
+                file.span(0, 0),
+                hint="split the rules over several files",
+            )
+        )
+        return ast.Module(file, ()), diags
     pos = 0
     while pos <= len(text):
         try:
@@ -103,9 +153,7 @@ def parse(file: SourceFile) -> tuple[ast.Module, list[Diagnostic]]:
                 break
             pos = nxt.start()
             continue
-        built, build_diags = build(tree, file)
-        items.extend(built)
-        diags.extend(build_diags)
+        items.extend(_build_items(tree, file, diags))
         break
     return ast.Module(file, tuple(items)), diags
 
@@ -122,6 +170,4 @@ def _parse_quietly(
         tree = parser.parse(_blank(file.text, start, end))
     except UnexpectedInput:
         return ()
-    built, build_diags = build(tree, file)
-    diags.extend(build_diags)
-    return built
+    return tuple(_build_items(tree, file, diags))
