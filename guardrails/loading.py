@@ -21,6 +21,7 @@ from .check.rules import check_modules
 from .compile.loader import compile_rules
 from .diagnostics import Diagnostic, GuardrailsError, RulesError, Severity, has_errors, sort_key
 from .runtime import engine
+from .runtime.capture import Capture
 from .runtime.facts import Tokenizer
 from .runtime.ops import DEFAULT_MAX_MATCH_CHARS
 from .runtime.program import RuleProgram
@@ -45,6 +46,7 @@ class Options:
     tokenizer: Tokenizer | None = None
     max_match_chars: int = DEFAULT_MAX_MATCH_CHARS
     time_budget_ms: float | None = DEFAULT_TIME_BUDGET_MS
+    capture: Capture | None = None
 
     @property
     def time_budget(self) -> float | None:

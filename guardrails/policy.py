@@ -9,6 +9,8 @@ version running. `check()` never raises on bad rules (for the CLI and editors).
 from __future__ import annotations
 
 import threading
+import time
+import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,10 +30,11 @@ from .loading import (
     compile_sources,
 )
 from .runtime import engine
+from .runtime.capture import Capture
 from .runtime.facts import Tokenizer
 from .runtime.ops import DEFAULT_MAX_MATCH_CHARS
 from .runtime.program import RuleProgram
-from .runtime.records import Recorder, Sink
+from .runtime.records import CallRecord, Recorder, Sink
 from .runtime.verdict import Verdict
 from .source import SourceFile
 
@@ -67,6 +70,7 @@ def load(
     sinks: Sequence[Sink] = (),
     max_match_chars: int = DEFAULT_MAX_MATCH_CHARS,
     time_budget_ms: float | None = DEFAULT_TIME_BUDGET_MS,
+    capture: Capture | bool | None = None,
 ) -> Policy:
     """Load a rules file or directory (every `*.rules` under it, in sorted path order).
 
@@ -74,10 +78,12 @@ def load(
     does so for the matching rules only. `sinks` receive a decision record for every
     rule that fires. Text longer than `max_match_chars` is not matched or redacted: the
     rule gets an `error` verdict (fail closed), and so does a rule that finishes after
-    the hook call's rules have used up `time_budget_ms` (None: no budget). Raises
+    the hook call's rules have used up `time_budget_ms` (None: no budget). With
+    `capture` (True, or a `Capture` saying what to mask), every hook call also writes a
+    call record with its masked facts, for `guardrails report` and `replay`. Raises
     `RulesError` with every diagnostic.
     """
-    options = _options(shadow, catalog, tokenizer, max_match_chars, time_budget_ms)
+    options = _options(shadow, catalog, tokenizer, max_match_chars, time_budget_ms, capture)
     files, diags = _sources(paths)
     return Policy(compile_sources(files, diags, options), options, Recorder(sinks), paths=paths)
 
@@ -92,9 +98,10 @@ def loads(
     sinks: Sequence[Sink] = (),
     max_match_chars: int = DEFAULT_MAX_MATCH_CHARS,
     time_budget_ms: float | None = DEFAULT_TIME_BUDGET_MS,
+    capture: Capture | bool | None = None,
 ) -> Policy:
     """Load rules from a string (tests, notebooks); `filename` is used in diagnostics."""
-    options = _options(shadow, catalog, tokenizer, max_match_chars, time_budget_ms)
+    options = _options(shadow, catalog, tokenizer, max_match_chars, time_budget_ms, capture)
     compiled = compile_sources([SourceFile(filename, text)], [], options)
     return Policy(compiled, options, Recorder(sinks), filename=filename)
 
@@ -105,11 +112,37 @@ def _options(
     tokenizer: Tokenizer | None,
     max_match_chars: int,
     time_budget_ms: float | None,
+    capture: Capture | bool | None = None,
 ) -> Options:
     frozen_shadow = shadow if isinstance(shadow, bool) else (
         (shadow,) if isinstance(shadow, str) else tuple(shadow)
     )  # fmt: skip
-    return Options(frozen_shadow, catalog, tokenizer, max_match_chars, time_budget_ms)
+    chosen = Capture() if capture is True else capture or None
+    return Options(frozen_shadow, catalog, tokenizer, max_match_chars, time_budget_ms, chosen)
+
+
+def new_call_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def call_record(
+    verdict: Verdict, facts: object, capture: Capture, call_id: str, duration_ms: float
+) -> CallRecord:
+    from .runtime.capture import mask_facts
+
+    request_id = facts.get("request_id") if isinstance(facts, Mapping) else None
+    return CallRecord(
+        hook=verdict.hook,
+        ruleset=verdict.ruleset,
+        time=time.time(),
+        request_id=request_id if isinstance(request_id, str) else None,
+        call_id=call_id,
+        outcome=verdict.outcome,
+        blocked_by=verdict.blocked_by,
+        code=verdict.code,
+        duration_ms=duration_ms,
+        facts=mask_facts(facts, capture) if isinstance(facts, Mapping) else None,
+    )
 
 
 class Policy:
@@ -224,9 +257,19 @@ class Policy:
                     + (f"; did you mean {suggestion!r}?" if suggestion else "")
                 )
             runner = engine.HookRunner(hook, (), compiled.shadowed, compiled.ruleset_hash)
-        verdict = runner.run(facts)
-        if self.recorder and verdict.records:
+        capture = self.options.capture
+        if capture is None:
+            verdict = runner.run(facts)
+            if self.recorder and verdict.records:
+                self.recorder.emit(verdict.records)
+            return verdict
+        call_id = new_call_id()
+        start = time.perf_counter()
+        verdict = runner.run(facts, call_id=call_id)
+        elapsed = (time.perf_counter() - start) * 1000
+        if self.recorder:
             self.recorder.emit(verdict.records)
+            self.recorder.emit([call_record(verdict, facts, capture, call_id, elapsed)])
         return verdict
 
     # ---- reload ----

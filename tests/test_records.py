@@ -41,8 +41,8 @@ def test_one_record_per_rule_that_fired_with_all_fields():
     assert datetime.fromisoformat(warm.timestamp).tzinfo is not None
     assert records[1].changes == ("model_options.t",)
     assert set(warm.to_dict()) == {
-        "rule", "location", "hook", "mode", "priority", "verdict", "code", "reason",
-        "error", "changes", "ruleset", "timestamp", "request_id",
+        "kind", "rule", "location", "hook", "mode", "priority", "verdict", "code", "reason",
+        "error", "changes", "ruleset", "timestamp", "request_id", "call_id",
     }  # fmt: skip
 
 

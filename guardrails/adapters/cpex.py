@@ -18,6 +18,7 @@ how a caller sees would-blocks); `decisions(result)` collects them.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +36,10 @@ from cpex.framework.models import Config
 
 from ..diagnostics import GuardrailsError
 from ..loading import Compiled, GroupKey
+from ..policy import new_call_id
 from ..runtime import engine
+from ..runtime.capture import mask_facts
+from ..runtime.records import CallRecord
 from ..runtime.verdict import Verdict
 from .payloads import extract_facts, write_back
 
@@ -91,6 +95,7 @@ class RulesPlugin(Plugin):
         self.metadata_key = METADATA_PREFIX + config.name
         self._pin = f"guardrails.version:{id(policy)}"
         self._done = f"guardrails.done:{id(policy)}"
+        self._call = f"guardrails.call:{id(policy)}"
         self._plans: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
         for hook in runners:
             # cpex finds a hook's handler as the attribute named after the hook
@@ -103,23 +108,49 @@ class RulesPlugin(Plugin):
         handle.__name__ = hook
         return handle
 
-    def _version(self, gctx: Any) -> Compiled | None:
-        """The version this call runs on; None if this group already ran in this call."""
+    def _version(self, gctx: Any) -> tuple[Compiled | None, str | None, bool]:
+        """(version this call runs on, its call id, whether this is the call's first
+        guardrails plugin); version None if this group already ran in this call."""
         policy = self.policy
         state = getattr(gctx, "state", None)
         if not isinstance(state, dict):
-            return policy.compiled
+            return policy.compiled, None, True
         pinned = state.get(self._pin)
         compiled = policy.version(pinned) if isinstance(pinned, str) else None
+        first = compiled is None
         if compiled is None:
             compiled = policy.compiled
             state[self._pin] = compiled.ruleset_hash
+            if policy.options.capture is not None:
+                state[self._call] = new_call_id()
         done = state.get(self._done, ())
         mark = (compiled.ruleset_hash, self.key)
         if mark in done:  # during a reload both versions' plugins can be registered
-            return None
+            return None, None, False
         state[self._done] = (*done, mark)
-        return compiled
+        call_id = state.get(self._call)
+        return compiled, call_id if isinstance(call_id, str) else None, first
+
+    def _capture(
+        self, compiled: Compiled, hook: str, payload: Any, gctx: Any, call_id: str
+    ) -> None:
+        """The call record of this hook call, with every fact the hook's rules read."""
+        capture = self.policy.options.capture
+        runner = compiled.runners.get(hook)
+        if capture is None or runner is None or not self.policy.recorder:
+            return
+        reads, normalized = self._facts_plan(runner)
+        try:
+            facts = extract_facts(hook, payload, gctx, reads, normalized)
+        except Exception:
+            facts = {}
+        record = CallRecord(
+            hook=hook, ruleset=compiled.ruleset_hash, time=time.time(),
+            request_id=getattr(gctx, "request_id", None) or None, call_id=call_id,
+            outcome="", blocked_by=None, code=None, duration_ms=0.0,
+            facts=mask_facts(facts, capture),
+        )  # fmt: skip
+        self.policy.recorder.emit([record])
 
     def _facts_plan(self, runner: engine.HookRunner) -> tuple[frozenset[str], frozenset[str]]:
         plan = self._plans.get(id(runner))
@@ -133,7 +164,9 @@ class RulesPlugin(Plugin):
 
     def run(self, hook: str, payload: Any, context: PluginContext | None) -> PluginResult[Any]:
         gctx = context.global_context if context is not None else None
-        compiled = self._version(gctx)
+        compiled, call_id, first = self._version(gctx)
+        if compiled is not None and first and call_id is not None:
+            self._capture(compiled, hook, payload, gctx, call_id)
         runner = compiled.groups.get(self.key, {}).get(hook) if compiled is not None else None
         if runner is None:
             return PluginResult()
@@ -145,7 +178,9 @@ class RulesPlugin(Plugin):
             facts = extract_facts(hook, payload, gctx, reads, normalized)
         except Exception as err:  # a payload we cannot read fails closed, per rule
             error = err
-        verdict = runner.run(facts, detail=False, input_error=error, request_id=request_id)
+        verdict = runner.run(
+            facts, detail=False, input_error=error, request_id=request_id, call_id=call_id
+        )
         if not verdict.rules:  # the common case: nothing fired
             return PluginResult()
         recorder = self.policy.recorder
@@ -154,7 +189,9 @@ class RulesPlugin(Plugin):
                 changes = [c for r in verdict.rules for c in r.changes]
                 new_payload = write_back(payload, verdict.payload, changes)
             except Exception as err:
-                verdict = runner.run(facts, detail=False, input_error=err, request_id=request_id)
+                verdict = runner.run(
+                    facts, detail=False, input_error=err, request_id=request_id, call_id=call_id
+                )
             else:
                 if recorder:
                     recorder.emit(verdict.records)

@@ -113,6 +113,7 @@ class HookRunner:
         detail: bool = True,
         input_error: Exception | None = None,
         request_id: object = None,
+        call_id: str | None = None,
     ) -> Verdict:
         """Evaluate the rules on `facts`.
 
@@ -217,6 +218,7 @@ class HookRunner:
             ruleset=self.ruleset,
             time=time.time() if results else 0.0,
             request_id=request_id,
+            call_id=call_id,
         )
 
 

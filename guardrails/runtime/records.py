@@ -44,6 +44,7 @@ class DecisionRecord:
     ruleset: str
     time: float  # seconds since the epoch; `to_dict` renders it as ISO 8601 (UTC)
     request_id: str | None
+    call_id: str | None = None  # links the decisions of one hook call to its call record
 
     @property
     def timestamp(self) -> str:
@@ -51,6 +52,7 @@ class DecisionRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "kind": "decision",
             "rule": self.rule,
             "location": self.location,
             "hook": self.hook,
@@ -64,11 +66,53 @@ class DecisionRecord:
             "ruleset": self.ruleset,
             "timestamp": self.timestamp,
             "request_id": self.request_id,
+            "call_id": self.call_id,
         }
 
 
+@dataclass(slots=True)
+class CallRecord:
+    """One hook call, written when capture is on: what rollout tools replay and count.
+
+    `facts` are the facts the rules saw, masked (see runtime/capture.py), or None.
+    """
+
+    hook: str
+    ruleset: str
+    time: float
+    request_id: str | None
+    call_id: str
+    outcome: str
+    blocked_by: str | None
+    code: str | None
+    duration_ms: float
+    facts: dict[str, Any] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "call",
+            "hook": self.hook,
+            "ruleset": self.ruleset,
+            "timestamp": datetime.fromtimestamp(self.time, UTC).isoformat(timespec="microseconds"),
+            "request_id": self.request_id,
+            "call_id": self.call_id,
+            "outcome": self.outcome,
+            "blocked_by": self.blocked_by,
+            "code": self.code,
+            "duration_ms": round(self.duration_ms, 4),
+            "facts": self.facts,
+        }
+
+
+Record = DecisionRecord | CallRecord
+
+
 def make_records(
-    results: Iterable[RuleResult], ruleset: str, request_id: object, now: float | None = None
+    results: Iterable[RuleResult],
+    ruleset: str,
+    request_id: object,
+    now: float | None = None,
+    call_id: str | None = None,
 ) -> tuple[DecisionRecord, ...]:
     fired = [r for r in results if r.verdict in FIRED]
     if not fired:
@@ -91,6 +135,7 @@ def make_records(
             ruleset=ruleset,
             time=now,
             request_id=rid,
+            call_id=call_id,
         )
         for r in fired
     )
@@ -99,7 +144,7 @@ def make_records(
 class Sink(Protocol):
     """Where decision records go. `emit` must be cheap; `flush` may wait."""
 
-    def emit(self, record: DecisionRecord) -> None: ...
+    def emit(self, record: Record) -> None: ...
 
     def flush(self) -> None: ...
 
@@ -110,17 +155,23 @@ class MemorySink:
     """Keeps records in memory (tests, notebooks); `maxlen` bounds it for long runs."""
 
     def __init__(self, maxlen: int | None = None) -> None:
-        self._records: deque[DecisionRecord] = deque(maxlen=maxlen)
+        self._records: deque[Record] = deque(maxlen=maxlen)
         self._lock = threading.Lock()
 
-    def emit(self, record: DecisionRecord) -> None:
+    def emit(self, record: Record) -> None:
         with self._lock:
             self._records.append(record)
 
     @property
     def records(self) -> list[DecisionRecord]:
+        """The decision records (call records are in `calls`)."""
         with self._lock:
-            return list(self._records)
+            return [r for r in self._records if isinstance(r, DecisionRecord)]
+
+    @property
+    def calls(self) -> list[CallRecord]:
+        with self._lock:
+            return [r for r in self._records if isinstance(r, CallRecord)]
 
     def clear(self) -> None:
         with self._lock:
@@ -142,7 +193,7 @@ class LoggingSink:
         self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
         self.level = level
 
-    def emit(self, record: DecisionRecord) -> None:
+    def emit(self, record: Record) -> None:
         if self.logger.isEnabledFor(self.level):
             self.logger.log(self.level, "%s", json.dumps(record.to_dict(), sort_keys=True))
 
@@ -191,7 +242,7 @@ class JsonlSink:
         self._thread.start()
         _open_sinks.add(self)
 
-    def emit(self, record: DecisionRecord) -> None:
+    def emit(self, record: Record) -> None:
         if not self._closed:
             self._queue.put(record)
 
@@ -205,7 +256,7 @@ class JsonlSink:
             try:
                 if item is _STOP:
                     return
-                assert isinstance(item, DecisionRecord)
+                assert isinstance(item, DecisionRecord | CallRecord)
                 line = json.dumps(item.to_dict(), sort_keys=True) + "\n"
                 self._file.write(line)
                 self._size += len(line.encode())
@@ -302,7 +353,7 @@ class Recorder:
     def __bool__(self) -> bool:
         return bool(self.sinks)
 
-    def emit(self, records: Iterable[DecisionRecord]) -> None:
+    def emit(self, records: Iterable[Record]) -> None:
         for record in records:
             for sink in self.sinks:
                 try:

@@ -62,6 +62,7 @@ class Verdict:
     ruleset: str = ""
     time: float = 0.0
     request_id: object = None
+    call_id: str | None = None
     _records: tuple[DecisionRecord, ...] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -70,7 +71,9 @@ class Verdict:
         if self._records is None:
             from .records import make_records
 
-            self._records = make_records(self.rules, self.ruleset, self.request_id, self.time)
+            self._records = make_records(
+                self.rules, self.ruleset, self.request_id, self.time, self.call_id
+            )
         return self._records
 
     @property

@@ -1,0 +1,198 @@
+"""Rollout tools on generated decision logs: capture and masking, report, replay, promote."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cpex.framework import GlobalContext, ToolPreInvokePayload
+
+import guardrails
+from guardrails.rollout import cases_from_corpus, cases_from_log, replay, report
+from guardrails.runtime.capture import Capture
+from guardrails.runtime.records import JsonlSink, MemorySink, read_records
+
+logging.getLogger("cpex").setLevel(logging.ERROR)
+
+RULES = """# budget rules, with comments that promotion must keep
+rule budget on generation_pre_call priority 10
+  when tokens > 100 block "too long" code BUDGET
+
+# a new rule, in shadow first
+rule long_words on generation_pre_call
+  mode audit   # promote me when the rate is known
+  when prompt contains "supercalifragilistic" block "odd word" code ODD
+
+rule never on tool_pre_invoke when tool.name == "nothing-calls-this" block
+"""
+SECRET = "my password is hunter2 supercalifragilistic"
+
+
+def write_log(tmp: Path, capture: Capture | bool = True, n_odd: int = 3, n_long: int = 2, n_plain: int = 15) -> tuple[Path, Path]:
+    rules = tmp / "rules"
+    rules.mkdir(exist_ok=True)
+    (rules / "budget.rules").write_text(RULES)
+    log = tmp / "decisions.jsonl"
+    policy = guardrails.load(rules, sinks=[JsonlSink(log)], capture=capture)
+    for _ in range(n_odd):
+        policy.evaluate("generation_pre_call", {"prompt": SECRET})
+    for _ in range(n_long):
+        policy.evaluate("generation_pre_call", {"prompt": "x" * 500})
+    for i in range(n_plain):
+        policy.evaluate("generation_pre_call", {"prompt": f"plain prompt {i}"})
+    policy.close()
+    return rules, log
+
+
+def test_call_records_mask_text_by_default(tmp_path):
+    _, log = write_log(tmp_path)
+    text = log.read_text()
+    assert "hunter2" not in text and "supercalifragilistic" not in text
+    calls = [r for r in read_records(log) if r["kind"] == "call"]
+    assert len(calls) == 20
+    prompt = calls[0]["facts"]["prompt"]
+    assert prompt["__masked__"].startswith("sha256:") and prompt["length"] == len(SECRET)
+    decisions = [r for r in read_records(log) if r["kind"] == "decision"]
+    assert {d["call_id"] for d in decisions} <= {c["call_id"] for c in calls}
+
+
+def test_capture_configuration_masks_drops_and_keeps():
+    sink = MemorySink()
+    policy = guardrails.loads(RULES, sinks=[sink], capture=Capture(mask=("user.email",), drop=("secret",)))
+    policy.evaluate("generation_pre_call", {"prompt": "p", "user": {"email": "a@b.c", "role": "x"}, "secret": 1})
+    (call,) = sink.calls
+    assert call.facts["prompt"] == "p"
+    assert call.facts["user"]["role"] == "x" and "__masked__" in call.facts["user"]["email"]
+    assert "secret" not in call.facts
+    counts_only = MemorySink()
+    guardrails.loads(RULES, sinks=[counts_only], capture=Capture(facts=False)).evaluate("generation_pre_call", {"prompt": "p"})
+    assert counts_only.calls[0].facts is None
+    nothing = MemorySink()
+    guardrails.loads(RULES, sinks=[nothing]).evaluate("generation_pre_call", {"prompt": "p"})
+    assert nothing.calls == []  # capture is opt-in
+
+
+def test_report_counts_rates_and_never_fired(tmp_path):
+    rules, log = write_log(tmp_path)
+    rep = report([log], guardrails.load(rules))
+    rows = {(r.rule, r.hook): r for r in rep.rules}
+    odd = rows[("long_words", "generation_pre_call")]
+    assert (odd.evaluations, odd.fires["would_block"], odd.codes["ODD"]) == (20, 3, 3)
+    assert odd.rate == pytest.approx(3 / 20)
+    budget = rows[("budget", "generation_pre_call")]
+    assert (budget.fires["block"], budget.rate) == (2, pytest.approx(2 / 20))
+    never = rows[("never", "tool_pre_invoke")]
+    assert (never.fired, never.evaluations, never.rate) == (0, 0, None)
+    assert odd.first is not None and odd.first <= odd.last
+    assert rep.calls == {"generation_pre_call": 20}
+
+
+def test_report_cli_text_json_and_torn_lines(tmp_path):
+    rules, log = write_log(tmp_path)
+    with log.open("a") as fh:
+        fh.write('{"kind": "decision", "rule": "bud')  # a torn last line
+    out = subprocess.run([sys.executable, "-m", "guardrails", "report", str(log), "--rules", str(rules)],
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert "never fired (dead or untested): never" in out
+    assert "1 unreadable lines skipped" in out
+    row = next(line for line in out.splitlines() if line.startswith("long_words"))
+    assert "15.00%" in row and "ODD" in row
+    data = json.loads(subprocess.run([sys.executable, "-m", "guardrails", "report", str(log), "--format", "json"],
+                                     capture_output=True, text=True, check=True).stdout)  # fmt: skip
+    assert data["calls"] == {"generation_pre_call": 20}
+
+
+def test_replay_against_the_recorded_outcomes(tmp_path):
+    rules, log = write_log(tmp_path, capture=Capture(mask=()))
+    candidate = guardrails.loads(RULES.replace("tokens > 100", "tokens > 3"))
+    result = replay(candidate, cases_from_log([log]))
+    # hand count: 15 plain prompts of 15-16 chars are 4 tokens > 3 -> newly blocked;
+    # the 3 odd prompts (43 chars, 11 tokens) too; the 2 long ones were blocked already
+    assert result.cases == 20 and result.not_replayable == 0
+    kinds = sorted(c.kind for c in result.changes)
+    assert kinds == ["newly_blocked"] * 18
+    assert result.by_rule() == {"budget": {"newly_blocked": 18}}
+    looser = replay(guardrails.loads(RULES.replace("tokens > 100", "tokens > 1000")), cases_from_log([log]))
+    assert sorted(c.kind for c in looser.changes) == ["newly_allowed", "newly_allowed"]
+    same = replay(guardrails.load(rules), cases_from_log([log]))
+    assert same.changes == []
+
+
+def test_replay_skips_calls_whose_read_facts_are_masked(tmp_path):
+    _, log = write_log(tmp_path)  # prompt masked: every budget/long_words case reads it
+    result = replay(guardrails.loads(RULES), cases_from_log([log]))
+    assert (result.cases, result.not_replayable) == (0, 20)
+
+
+def test_replay_cli_with_baseline_and_corpus(tmp_path):
+    rules, log = write_log(tmp_path, capture=Capture(mask=()))
+    candidate = tmp_path / "candidate"
+    candidate.mkdir()
+    (candidate / "budget.rules").write_text(RULES.replace("tokens > 100", "tokens > 3"))
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "guardrails", "replay", *args], capture_output=True, text=True)
+
+    changed = run(str(candidate), "--decisions", str(log))
+    assert changed.returncode == 1 and "newly_blocked 18" in changed.stdout
+    assert run(str(rules), "--decisions", str(log)).returncode == 0
+    assert run(str(candidate), "--decisions", str(log), "--baseline", str(candidate)).returncode == 0
+    corpus = tmp_path / "corpus" / "generation_pre_call"
+    corpus.mkdir(parents=True)
+    (corpus / "short.json").write_text('{"facts": {"prompt": "abcdefghijklmnop"}}')
+    data = json.loads(run(str(candidate), "--corpus", str(tmp_path / "corpus"), "--baseline", str(rules), "--format", "json").stdout)
+    assert data["changed"] == 1 and data["changes"][0]["kind"] == "newly_blocked"
+    assert len(cases_from_corpus(tmp_path / "corpus")) == 1
+    assert run(str(candidate), "--corpus", str(tmp_path / "corpus")).returncode == 2  # needs --baseline
+
+
+def test_promote_gates_and_rewrites_only_the_mode(tmp_path):
+    rules, log = write_log(tmp_path)
+    source = rules / "budget.rules"
+    before = source.read_text()
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "guardrails", "promote", "long_words", "--rules", str(rules),
+                               "--decisions", str(log), *args], capture_output=True, text=True)  # fmt: skip
+
+    too_high = run("--max-rate", "0.10", "--min-samples", "10")
+    assert too_high.returncode == 1 and "15.00% is over --max-rate 10.00%" in too_high.stdout
+    too_few = run("--max-rate", "0.5", "--min-samples", "100")
+    assert too_few.returncode == 1 and "only 20 evaluations" in too_few.stdout
+    dry = run("--max-rate", "0.2", "--min-samples", "10", "--dry-run")
+    assert dry.returncode == 0 and "-  mode audit   # promote me" in dry.stdout and "+  mode sequential   # promote me" in dry.stdout
+    assert source.read_text() == before
+    done = run("--max-rate", "0.2", "--min-samples", "10")
+    assert done.returncode == 0
+    after = source.read_text()
+    assert after == before.replace("mode audit   # promote me", "mode sequential   # promote me")
+    policy = guardrails.load(rules)
+    assert {r.id: r.mode for r in policy.rules}["long_words"] == "sequential"
+    again = run("--max-rate", "0.2", "--min-samples", "10")
+    assert again.returncode == 2 and "not in audit mode" in again.stderr
+
+
+def test_cpex_capture_links_decisions_to_one_call_record(tmp_path):
+    sink = MemorySink()
+    policy = guardrails.loads(
+        "rule a on tool_pre_invoke priority 1 when tool.name == 'x' warn\n"
+        "rule b on tool_pre_invoke priority 2 mode audit when tool.name == 'x' block\n",
+        sinks=[sink], capture=True,
+    )  # fmt: skip
+
+    async def call() -> None:
+        manager = await policy.manager()
+        await manager.invoke_hook("tool_pre_invoke", ToolPreInvokePayload(name="x", args={"k": "v"}), GlobalContext(request_id="r"))
+
+    asyncio.run(call())
+    (record,) = sink.calls
+    assert record.facts == {"tool": {"name": "x", "args": {"k": "v"}}}
+    assert {d.call_id for d in sink.records} == {record.call_id}
+    assert sorted(d.rule for d in sink.records) == ["a", "b"]
+    cases = cases_from_log([])
+    assert cases == []
