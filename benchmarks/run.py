@@ -22,6 +22,7 @@ def main() -> int:
         ["bench_cpex.py", *(["--calls", "500", "--rounds", "3"] if quick else [])],
         ["bench_load.py"],
         ["bench_regex.py"],
+        ["bench_report.py", *(["--records", "100000"] if quick else [])],
     ]
     status = 0
     for script, *args in runs:

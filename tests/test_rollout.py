@@ -33,7 +33,9 @@ rule never on tool_pre_invoke when tool.name == "nothing-calls-this" block
 SECRET = "my password is hunter2 supercalifragilistic"
 
 
-def write_log(tmp: Path, capture: Capture | bool = True, n_odd: int = 3, n_long: int = 2, n_plain: int = 15) -> tuple[Path, Path]:
+def write_log(
+    tmp: Path, capture: Capture | bool = True, n_odd: int = 3, n_long: int = 2, n_plain: int = 15
+) -> tuple[Path, Path]:
     rules = tmp / "rules"
     rules.mkdir(exist_ok=True)
     (rules / "budget.rules").write_text(RULES)
@@ -63,14 +65,20 @@ def test_call_records_mask_text_by_default(tmp_path):
 
 def test_capture_configuration_masks_drops_and_keeps():
     sink = MemorySink()
-    policy = guardrails.loads(RULES, sinks=[sink], capture=Capture(mask=("user.email",), drop=("secret",)))
-    policy.evaluate("generation_pre_call", {"prompt": "p", "user": {"email": "a@b.c", "role": "x"}, "secret": 1})
+    policy = guardrails.loads(
+        RULES, sinks=[sink], capture=Capture(mask=("user.email",), drop=("secret",))
+    )
+    policy.evaluate(
+        "generation_pre_call", {"prompt": "p", "user": {"email": "a@b.c", "role": "x"}, "secret": 1}
+    )
     (call,) = sink.calls
     assert call.facts["prompt"] == "p"
     assert call.facts["user"]["role"] == "x" and "__masked__" in call.facts["user"]["email"]
     assert "secret" not in call.facts
     counts_only = MemorySink()
-    guardrails.loads(RULES, sinks=[counts_only], capture=Capture(facts=False)).evaluate("generation_pre_call", {"prompt": "p"})
+    guardrails.loads(RULES, sinks=[counts_only], capture=Capture(facts=False)).evaluate(
+        "generation_pre_call", {"prompt": "p"}
+    )
     assert counts_only.calls[0].facts is None
     nothing = MemorySink()
     guardrails.loads(RULES, sinks=[nothing]).evaluate("generation_pre_call", {"prompt": "p"})
@@ -117,7 +125,9 @@ def test_replay_against_the_recorded_outcomes(tmp_path):
     kinds = sorted(c.kind for c in result.changes)
     assert kinds == ["newly_blocked"] * 18
     assert result.by_rule() == {"budget": {"newly_blocked": 18}}
-    looser = replay(guardrails.loads(RULES.replace("tokens > 100", "tokens > 1000")), cases_from_log([log]))
+    looser = replay(
+        guardrails.loads(RULES.replace("tokens > 100", "tokens > 1000")), cases_from_log([log])
+    )
     assert sorted(c.kind for c in looser.changes) == ["newly_allowed", "newly_allowed"]
     same = replay(guardrails.load(rules), cases_from_log([log]))
     assert same.changes == []
@@ -136,19 +146,35 @@ def test_replay_cli_with_baseline_and_corpus(tmp_path):
     (candidate / "budget.rules").write_text(RULES.replace("tokens > 100", "tokens > 3"))
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "guardrails", "replay", *args], capture_output=True, text=True)
+        return subprocess.run(
+            [sys.executable, "-m", "guardrails", "replay", *args], capture_output=True, text=True
+        )
 
     changed = run(str(candidate), "--decisions", str(log))
     assert changed.returncode == 1 and "newly_blocked 18" in changed.stdout
     assert run(str(rules), "--decisions", str(log)).returncode == 0
-    assert run(str(candidate), "--decisions", str(log), "--baseline", str(candidate)).returncode == 0
+    assert (
+        run(str(candidate), "--decisions", str(log), "--baseline", str(candidate)).returncode == 0
+    )
     corpus = tmp_path / "corpus" / "generation_pre_call"
     corpus.mkdir(parents=True)
     (corpus / "short.json").write_text('{"facts": {"prompt": "abcdefghijklmnop"}}')
-    data = json.loads(run(str(candidate), "--corpus", str(tmp_path / "corpus"), "--baseline", str(rules), "--format", "json").stdout)
+    data = json.loads(
+        run(
+            str(candidate),
+            "--corpus",
+            str(tmp_path / "corpus"),
+            "--baseline",
+            str(rules),
+            "--format",
+            "json",
+        ).stdout
+    )
     assert data["changed"] == 1 and data["changes"][0]["kind"] == "newly_blocked"
     assert len(cases_from_corpus(tmp_path / "corpus")) == 1
-    assert run(str(candidate), "--corpus", str(tmp_path / "corpus")).returncode == 2  # needs --baseline
+    assert (
+        run(str(candidate), "--corpus", str(tmp_path / "corpus")).returncode == 2
+    )  # needs --baseline
 
 
 def test_promote_gates_and_rewrites_only_the_mode(tmp_path):
@@ -165,7 +191,11 @@ def test_promote_gates_and_rewrites_only_the_mode(tmp_path):
     too_few = run("--max-rate", "0.5", "--min-samples", "100")
     assert too_few.returncode == 1 and "only 20 evaluations" in too_few.stdout
     dry = run("--max-rate", "0.2", "--min-samples", "10", "--dry-run")
-    assert dry.returncode == 0 and "-  mode audit   # promote me" in dry.stdout and "+  mode sequential   # promote me" in dry.stdout
+    assert (
+        dry.returncode == 0
+        and "-  mode audit   # promote me" in dry.stdout
+        and "+  mode sequential   # promote me" in dry.stdout
+    )
     assert source.read_text() == before
     done = run("--max-rate", "0.2", "--min-samples", "10")
     assert done.returncode == 0
@@ -187,7 +217,11 @@ def test_cpex_capture_links_decisions_to_one_call_record(tmp_path):
 
     async def call() -> None:
         manager = await policy.manager()
-        await manager.invoke_hook("tool_pre_invoke", ToolPreInvokePayload(name="x", args={"k": "v"}), GlobalContext(request_id="r"))
+        await manager.invoke_hook(
+            "tool_pre_invoke",
+            ToolPreInvokePayload(name="x", args={"k": "v"}),
+            GlobalContext(request_id="r"),
+        )
 
     asyncio.run(call())
     (record,) = sink.calls
@@ -196,3 +230,42 @@ def test_cpex_capture_links_decisions_to_one_call_record(tmp_path):
     assert sorted(d.rule for d in sink.records) == ["a", "b"]
     cases = cases_from_log([])
     assert cases == []
+
+
+def test_otel_metrics_sink_counts_fires_calls_and_latency():
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from guardrails.adapters.otel import OtelMetricsSink
+
+    reader = InMemoryMetricReader()
+    sink = OtelMetricsSink(MeterProvider(metric_readers=[reader]))
+    policy = guardrails.loads(RULES, sinks=[sink], capture=Capture(facts=False))
+    for prompt in ("x" * 500, "x" * 500, SECRET, "plain"):
+        policy.evaluate("generation_pre_call", {"prompt": prompt})
+    points: dict[str, dict[tuple, float]] = {}
+    for rm in reader.get_metrics_data().resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                for point in metric.data.data_points:
+                    key = tuple(sorted(point.attributes.items()))
+                    points.setdefault(metric.name, {})[key] = (
+                        getattr(point, "value", None) or point.count
+                    )
+    fires = {
+        dict(k)["rule"] + "/" + dict(k)["verdict"]: v
+        for k, v in points["guardrails.rule.fires"].items()
+    }
+    assert fires == {"budget/block": 2, "long_words/would_block": 1}
+    calls = {dict(k)["outcome"]: v for k, v in points["guardrails.hook.calls"].items()}
+    assert calls == {"block": 2, "allow": 2}
+    (count,) = points["guardrails.hook.duration"].values()
+    assert count == 4
+
+
+def test_metrics_cost_nothing_unless_used():
+    code = "import sys, guardrails; guardrails.loads('on generation_pre_call block'); print('opentelemetry' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "False"
