@@ -44,13 +44,28 @@ def main() -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "sarif", "github"]), default="text"
+)
 @click.pass_context
 def check(ctx: click.Context, paths: tuple[Path, ...], fmt: str) -> None:
-    """Check rules files or directories; exit 1 if any has errors."""
+    """Check rules files or directories; exit 1 if any has errors.
+
+    --format sarif for code scanning and editors; github for workflow annotations.
+    """
     diags = check_paths(list(paths))
     if fmt == "json":
         click.echo(render_json(diags))
+    elif fmt == "sarif":
+        from . import __version__
+        from .reporters import render_sarif
+
+        click.echo(render_sarif(diags, __version__))
+    elif fmt == "github":
+        from .reporters import render_github
+
+        if diags:
+            click.echo(render_github(diags))
     elif diags:
         click.echo(render_text(diags, color=_use_color(ctx)))
     else:
