@@ -117,9 +117,12 @@ class Diagnostic:
         if span.end_line != span.line:
             width = max(1, len(src) - (span.column - 1))
         gutter = f"{span.line} | "
+        shown = src.expandtabs()
+        if color:
+            shown = _highlighted(shown)
         lines = [
             head,
-            f"{gutter}{src.expandtabs()}",
+            f"{gutter}{shown}",
             " " * len(gutter)
             + " " * pad
             + ("^" * width if not color else _style("^" * width, "red")),
@@ -127,6 +130,14 @@ class Diagnostic:
         if self.hint:
             lines.append(f"  = hint: {self.hint}")
         return "\n".join(lines)
+
+
+def _highlighted(line: str) -> str:
+    try:
+        from .highlight import highlight_line
+    except ImportError:  # Pygments is optional for the core
+        return line
+    return highlight_line(line)
 
 
 def _style(text: str, color: str) -> str:

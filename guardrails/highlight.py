@@ -1,0 +1,66 @@
+"""A Pygments lexer for `.rules` files (registered as the `rules` lexer by entry point).
+
+The CLI uses it to colour the source line of a diagnostic on a terminal; editors and
+documentation tools that use Pygments find it by name or by the `.rules` extension.
+"""
+
+from __future__ import annotations
+
+from pygments.lexer import RegexLexer, bygroups, words
+from pygments.token import (
+    Comment,
+    Keyword,
+    Name,
+    Number,
+    Operator,
+    Punctuation,
+    String,
+    Text,
+    Whitespace,
+)
+
+KEYWORDS = ("rule", "on", "mode", "priority", "on_error", "when", "unless", "let", "with", "code")
+ACTIONS = ("block", "warn", "set", "redact")
+OPERATORS = ("and", "or", "not", "in", "contains", "startswith", "endswith", "matches")
+CONSTANTS = ("true", "false", "null")
+
+
+class RulesLexer(RegexLexer):
+    name = "guardrails rules"
+    aliases = ["rules", "guardrails"]  # noqa: RUF012  (Pygments' class-attribute API)
+    filenames = ["*.rules"]  # noqa: RUF012
+
+    tokens = {  # noqa: RUF012
+        "root": [
+            (r"\s+", Whitespace),
+            (r"#.*?$", Comment.Single),
+            (r'"(\\\\.|[^"\\\\\n])*"', String.Double),
+            (r"'(\\\\.|[^'\\\\\n])*'", String.Single),
+            (r"/(\\\\.|[^/\\\\\n])+/[a-z]*", String.Regex),
+            (
+                r"(rule)(\s+)([A-Za-z_]\w*)",
+                bygroups(Keyword.Declaration, Whitespace, Name.Function),
+            ),
+            (r"(let)(\s+)([A-Za-z_]\w*)", bygroups(Keyword.Declaration, Whitespace, Name.Variable)),
+            (words(KEYWORDS, suffix=r"\b"), Keyword),
+            (words(ACTIONS, suffix=r"\b"), Keyword.Reserved),
+            (words(OPERATORS, suffix=r"\b"), Operator.Word),
+            (words(CONSTANTS, suffix=r"\b"), Keyword.Constant),
+            (r"\d+\.\d+([eE][+-]?\d+)?|\d+[eE][+-]?\d+", Number.Float),
+            (r"\d+", Number.Integer),
+            (r"[A-Za-z_]\w*(?=\s*\()", Name.Builtin),
+            (r"[A-Za-z_]\w*", Name),
+            (r"==|!=|<=|>=|[<>=+\-*/]", Operator),
+            (r"[()\[\],.]", Punctuation),
+            (r".", Text),
+        ]
+    }
+
+
+def highlight_line(text: str) -> str:
+    """One source line in terminal colours."""
+    from pygments import highlight
+    from pygments.formatters import TerminalFormatter
+
+    colored: str = highlight(text, RulesLexer(), TerminalFormatter())
+    return colored.rstrip("\n")

@@ -1,0 +1,40 @@
+"""Generated documentation stays in sync, and the .rules lexer is registered."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_hooks_doc_is_generated_from_the_catalog():
+    generated = subprocess.run([sys.executable, "-m", "guardrails", "hooks", "--format", "markdown"],
+                               capture_output=True, text=True, check=True).stdout  # fmt: skip
+    committed = (ROOT / "docs" / "hooks.md").read_text()
+    assert committed == generated, "docs/hooks.md is stale: guardrails hooks --format markdown > docs/hooks.md"
+    assert "## tool_pre_invoke" in committed and "| `tool.args` | map | normalized | yes |" in committed
+
+
+def test_pygments_finds_the_rules_lexer_and_tokens_make_sense():
+    from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
+    from pygments.token import Comment, Keyword, Name, Operator, String
+
+    lexer = get_lexer_for_filename("tools.rules")
+    assert type(lexer) is type(get_lexer_by_name("rules"))
+    text = 'rule r on h when tool.name in ["x"] and prompt matches /a+/i block "no" # done\n'
+    tokens = [(t, v) for t, v in lexer.get_tokens(text) if v.strip()]
+    assert (Keyword.Declaration, "rule") in tokens and (Name.Function, "r") in tokens
+    assert (Operator.Word, "in") in tokens and (String.Regex, "/a+/i") in tokens
+    assert (Keyword.Reserved, "block") in tokens and (Comment.Single, "# done") in tokens
+    assert "".join(v for _, v in lexer.get_tokens(text)) == text
+
+
+def test_coloured_diagnostics_highlight_the_source_line():
+    from guardrails.source import SourceFile
+    from guardrails.syntax.parser import parse
+
+    _, diags = parse(SourceFile("t.rules", "on h when x = 1 block\n"))
+    plain, colored = diags[0].render(), diags[0].render(color=True)
+    assert "\x1b[" not in plain and "\x1b[" in colored.splitlines()[1]
