@@ -47,13 +47,14 @@ def main() -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json", "sarif", "github"]), default="text"
 )
+@click.option("--disable", multiple=True, metavar="CODE", help="switch a lint off (repeatable)")
 @click.pass_context
-def check(ctx: click.Context, paths: tuple[Path, ...], fmt: str) -> None:
+def check(ctx: click.Context, paths: tuple[Path, ...], fmt: str, disable: tuple[str, ...]) -> None:
     """Check rules files or directories; exit 1 if any has errors.
 
     --format sarif for code scanning and editors; github for workflow annotations.
     """
-    diags = check_paths(list(paths))
+    diags = check_paths(list(paths), disable=disable)
     if fmt == "json":
         click.echo(render_json(diags))
     elif fmt == "sarif":

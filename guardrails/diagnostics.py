@@ -53,10 +53,16 @@ CODES: dict[str, str] = {
     "GR0233": "field is not writable on this hook",
     "GR0234": "set value has the wrong type",
     "GR0235": "unknown on_error value",
+    "GR0236": "invalid since date",
     "GR0240": "let refers to itself",
     "GR0241": "let value must be a constant",
     # warnings (GR03xx)
     "GR0300": "unused let",
+    "GR0301": "rule can never fire",
+    "GR0302": "rule shadowed by an earlier blocking rule",
+    "GR0303": "same test, conflicting actions",
+    "GR0304": "audit rule older than the allowed age",
+    "GR0305": "two rules of one phase set the same field",
 }
 
 

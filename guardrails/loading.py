@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .check import ir
 from .check.catalog import DEFAULT_CATALOG, Catalog
+from .check.lints import filter_diagnostics, lint
 from .check.rules import check_modules
 from .compile.loader import compile_rules
 from .diagnostics import Diagnostic, GuardrailsError, RulesError, Severity, has_errors, sort_key
@@ -180,15 +181,22 @@ def _front_end(
         modules.append(module)
         diags.extend(parse_diags)
     ruleset, check_diags = check_modules(modules, catalog)
-    return ruleset, sorted(diags + check_diags, key=sort_key)
+    if not has_errors(diags + check_diags):
+        check_diags += lint(ruleset, modules)
+    return ruleset, sorted(filter_diagnostics(diags + check_diags, ()), key=sort_key)
 
 
-def check(paths: Paths, *, catalog: Catalog | None = None) -> list[Diagnostic]:
-    """Every diagnostic for the rules at `paths` (errors and warnings); never raises."""
+def check(
+    paths: Paths, *, catalog: Catalog | None = None, disable: Iterable[str] = ()
+) -> list[Diagnostic]:
+    """Every diagnostic for the rules at `paths` (errors and warnings); never raises.
+
+    `disable` switches lints (warning codes) off; a `# guardrails: ignore[CODE]`
+    comment on the flagged line silences one place."""
     files, diags = _sources(paths)
     with _no_gc():
         _, more = _front_end(files, catalog or DEFAULT_CATALOG)
-    return sorted(diags + more, key=sort_key)
+    return sorted(filter_diagnostics(diags + more, set(disable)), key=sort_key)
 
 
 def compile_sources(files: list[SourceFile], diags: list[Diagnostic], options: Options) -> Compiled:

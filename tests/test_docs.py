@@ -13,8 +13,13 @@ def test_hooks_doc_is_generated_from_the_catalog():
     generated = subprocess.run([sys.executable, "-m", "guardrails", "hooks", "--format", "markdown"],
                                capture_output=True, text=True, check=True).stdout  # fmt: skip
     committed = (ROOT / "docs" / "hooks.md").read_text()
-    assert committed == generated, "docs/hooks.md is stale: guardrails hooks --format markdown > docs/hooks.md"
-    assert "## tool_pre_invoke" in committed and "| `tool.args` | map | normalized | yes |" in committed
+    assert committed == generated, (
+        "docs/hooks.md is stale: guardrails hooks --format markdown > docs/hooks.md"
+    )
+    assert (
+        "## tool_pre_invoke" in committed
+        and "| `tool.args` | map | normalized | yes |" in committed
+    )
 
 
 def test_pygments_finds_the_rules_lexer_and_tokens_make_sense():

@@ -6,6 +6,7 @@ rule ids must be unique across them) and reports every problem it finds in one p
 
 from __future__ import annotations
 
+import datetime
 import difflib
 from collections.abc import Sequence
 
@@ -50,6 +51,7 @@ class _RuleChecker:
         hooks = self._hooks(rule)
         mode, on_error = self._mode(rule)
         on_error = self._on_error(rule, on_error)
+        self._since(rule)
         priority = self._priority(rule)
         self._single(rule.when, "when", "combine the conditions with `and`")
         self._single(rule.unless, "unless", "combine the conditions with `or`")
@@ -157,6 +159,16 @@ class _RuleChecker:
             )
             return default
         return ident.name
+
+    def _since(self, rule: ast.Rule) -> None:
+        if rule.since is None:
+            return
+        text, span = rule.since
+        try:
+            datetime.date.fromisoformat(text)
+        except ValueError:
+            self.error("GR0236", f"invalid since date {text!r}", span,
+                       hint='write the date the rule went into audit as "YYYY-MM-DD"')  # fmt: skip
 
     def _priority(self, rule: ast.Rule) -> int:
         for _, span in rule.priorities[1:]:

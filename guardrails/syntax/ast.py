@@ -154,6 +154,7 @@ class Rule(Node):
     hooks: tuple[tuple[Ident, ...], ...]  # one tuple per `on` clause (more than one is an error)
     modes: tuple[Ident, ...]
     on_errors: tuple[Ident, ...]
+    since: tuple[str, Span] | None  # `since "2026-11-21"`: when the rule went into audit
     priorities: tuple[tuple[int, Span], ...]
     when: tuple[Expr, ...]
     unless: tuple[Expr, ...]

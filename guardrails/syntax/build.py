@@ -126,6 +126,7 @@ class AstBuilder:
         hooks: list[tuple[ast.Ident, ...]] = []
         modes: list[ast.Ident] = []
         on_errors: list[ast.Ident] = []
+        since: tuple[str, Span] | None = None
         priorities: list[tuple[int, Span]] = []
         when: list[ast.Expr] = []
         unless: list[ast.Expr] = []
@@ -137,6 +138,8 @@ class AstBuilder:
                 modes.append(value)
             elif kind == "on_error":
                 on_errors.append(value)
+            elif kind == "since":
+                since = value
             elif kind == "priority":
                 priorities.append(value)
             elif kind == "when":
@@ -151,6 +154,7 @@ class AstBuilder:
             tuple(hooks),
             tuple(modes),
             tuple(on_errors),
+            since,
             tuple(priorities),
             tuple(when),
             tuple(unless),
@@ -171,6 +175,9 @@ class AstBuilder:
 
     def on_error_clause(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
         return ("on_error", self._ident(children[0]))
+
+    def since_clause(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
+        return ("since", (self.decode_string(children[0]), self._tspan(children[0])))
 
     def priority_clause(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
         negative, number = children
