@@ -366,3 +366,38 @@ def promote(
         ctx.exit(1)
     click.echo(result.diff, nl=False)
     click.echo("dry run: nothing written" if dry_run else f"promoted: {result.file} updated")
+
+
+@main.command("fmt")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--check", "check_only", is_flag=True, help="change nothing; exit 1 and show a diff")
+@click.pass_context
+def fmt_(ctx: click.Context, paths: tuple[Path, ...], check_only: bool) -> None:
+    """Rewrite rules files in the canonical layout (comments kept)."""
+    import difflib
+
+    from .fmt import format_text
+
+    files = sorted({f for p in paths for f in ([p] if p.is_file() else sorted(p.rglob("*.rules")))})
+    changed = failed = 0
+    for file in files:
+        text = file.read_text(encoding="utf-8")
+        new, diags = format_text(text, str(file))
+        if new is None:
+            click.echo(render_text(diags, color=_use_color(ctx)), err=True)
+            failed += 1
+            continue
+        if new == text:
+            continue
+        changed += 1
+        if check_only:
+            diff = difflib.unified_diff(text.splitlines(True), new.splitlines(True),
+                                        str(file), f"{file} (formatted)")  # fmt: skip
+            click.echo("".join(diff), nl=False)
+        else:
+            file.write_text(new, encoding="utf-8")
+            click.echo(f"formatted {file}")
+    verb = "would reformat" if check_only else "reformatted"
+    click.echo(f"{changed} file(s) {verb}, {len(files) - changed - failed} unchanged"
+               + (f", {failed} with syntax errors" if failed else ""), err=True)  # fmt: skip
+    ctx.exit(1 if failed or (check_only and changed) else 0)

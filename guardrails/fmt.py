@@ -1,0 +1,302 @@
+"""`guardrails fmt`: one canonical layout for rules files, comments kept.
+
+The formatter prints the AST (so the result parses to the same rules: tested as
+parse(fmt(x)) == parse(x) and fmt(fmt(x)) == fmt(x)) and puts the comments back:
+comments between items stay above the item they precede, a comment on a line inside
+an item follows the clause or action on that line.
+
+Layout: `let`s one per line; one blank line between rules; a named rule has its
+header on the first line and one clause or action per line below, indented two
+spaces; an anonymous rule stays on one line if it fits in 100 columns.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+from lark import Lark, Token
+
+from .diagnostics import Diagnostic
+from .source import SourceFile
+from .syntax import ast
+from .syntax.parser import grammar_text, parse
+
+WIDTH = 100
+INDENT = "  "
+_PREC = {"or": 1, "and": 2, "not": 3, "compare": 4, "+": 5, "-": 5, "*": 6, "/": 6, "neg": 7}
+
+
+# ---- expressions ----
+
+
+def quote(text: str) -> str:
+    out = ['"']
+    for ch in text:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\0":
+            out.append("\\0")
+        elif not ch.isprintable():
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def regex(node: ast.RegexLit) -> str:
+    body: list[str] = []
+    i = 0
+    pattern = node.pattern
+    while i < len(pattern):
+        if pattern[i] == "\\" and i + 1 < len(pattern):
+            body.append(pattern[i : i + 2])
+            i += 2
+            continue
+        body.append("\\/" if pattern[i] == "/" else pattern[i])
+        i += 1
+    return f"/{''.join(body)}/{node.flags}"
+
+
+def _prec(node: ast.Expr) -> int:
+    if isinstance(node, ast.BoolOp):
+        return _PREC[node.op]
+    if isinstance(node, ast.Unary):
+        return _PREC["not"] if node.op == "not" else _PREC["neg"]
+    if isinstance(node, ast.Compare):
+        return _PREC["compare"]
+    if isinstance(node, ast.BinOp):
+        return _PREC[node.op]
+    return 9
+
+
+def expr(node: ast.Expr) -> str:
+    if isinstance(node, ast.Literal):
+        value = node.value
+        if value is None:
+            return "null"
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, str):
+            return quote(value)
+        return repr(value)
+    if isinstance(node, ast.RegexLit):
+        return regex(node)
+    if isinstance(node, ast.ListExpr):
+        return "[" + ", ".join(expr(i) for i in node.items) + "]"
+    if isinstance(node, ast.Name):
+        return node.name
+    if isinstance(node, ast.Attr):
+        return f"{_wrap(node.obj, 9)}.{node.name}"
+    if isinstance(node, ast.Index):
+        return f"{_wrap(node.obj, 9)}[{expr(node.index)}]"
+    if isinstance(node, ast.Call):
+        return f"{node.func.name}({', '.join(expr(a) for a in node.args)})"
+    if isinstance(node, ast.Unary):
+        if node.op == "not":
+            return f"not {_wrap(node.operand, _PREC['not'])}"
+        return f"-{_wrap(node.operand, _PREC['neg'])}"
+    if isinstance(node, ast.BoolOp):
+        p = _PREC[node.op]
+        return f"{_wrap(node.left, p)} {node.op} {_wrap(node.right, p + 1)}"
+    if isinstance(node, ast.Compare):
+        p = _PREC["compare"]
+        return f"{_wrap(node.left, p + 1)} {node.op} {_wrap(node.right, p + 1)}"
+    if isinstance(node, ast.BinOp):
+        p = _PREC[node.op]
+        return f"{_wrap(node.left, p)} {node.op} {_wrap(node.right, p + 1)}"
+    raise NotImplementedError(type(node).__name__)
+
+
+def _wrap(node: ast.Expr, minimum: int) -> str:
+    text = expr(node)
+    return f"({text})" if _prec(node) < minimum else text
+
+
+def path(node: ast.Path) -> str:
+    out = node.root
+    for key in node.keys:
+        if isinstance(key, int):
+            out += f"[{key}]"
+        elif key.isidentifier():
+            out += f".{key}"
+        else:
+            out += f"[{quote(key)}]"
+    return out
+
+
+def action(node: ast.Action) -> str:
+    if isinstance(node, ast.Block):
+        out = node.kind
+        if node.reason is not None:
+            out += f" {quote(node.reason)}"
+        if node.code is not None:
+            out += f" code {node.code.name}"
+        return out
+    if isinstance(node, ast.SetAction):
+        return f"set {path(node.target)} = {expr(node.value)}"
+    out = f"redact {path(node.target)} {expr(node.pattern)}"
+    if node.replacement is not None:
+        out += f" with {quote(node.replacement)}"
+    return out
+
+
+# ---- items ----
+
+
+@dataclass
+class _Line:
+    text: str
+    source_line: int  # where the construct started in the input (for comments)
+    comments: list[str] = field(default_factory=list)
+
+
+def _rule_lines(rule: ast.Rule) -> list[_Line]:
+    parts: list[_Line] = []
+    if rule.hooks:
+        hooks = rule.hooks[0]
+        parts.append(_Line("on " + ", ".join(h.name for h in hooks), hooks[0].span.line))
+    settings: list[tuple[str, int]] = [(f"mode {m.name}", m.span.line) for m in rule.modes]
+    settings += [(f"priority {value}", span.line) for value, span in rule.priorities]
+    settings += [(f"on_error {o.name}", o.span.line) for o in rule.on_errors]
+    if rule.since is not None:
+        settings.append((f"since {quote(rule.since[0])}", rule.since[1].line))
+    if settings:  # mode, priority, on_error and since share one line
+        parts.append(_Line(" ".join(t for t, _ in settings), min(ln for _, ln in settings)))
+    for cond in rule.when:
+        parts.append(_Line(f"when {expr(cond)}", cond.span.line))
+    for cond in rule.unless:
+        parts.append(_Line(f"unless {expr(cond)}", cond.span.line))
+    for act in rule.actions:
+        parts.append(_Line(action(act), act.span.line))
+    if rule.name is not None:
+        header = f"rule {rule.name.name}"
+        if rule.description is not None:
+            header += f" {quote(rule.description)}"
+        return [_Line(header, rule.span.line), *parts]
+    return parts
+
+
+def _let_lines(let: ast.Let) -> list[_Line]:
+    """One line, or a long list one item per line (each item keeps its comment)."""
+    one = _Line(f"let {let.name.name} = {expr(let.value)}", let.span.line)
+    if len(one.text) <= WIDTH or not isinstance(let.value, ast.ListExpr) or not let.value.items:
+        return [one]
+    lines = [_Line(f"let {let.name.name} = [", let.span.line)]
+    lines += [_Line(f"{INDENT}{expr(item)},", item.span.line) for item in let.value.items]
+    lines.append(_Line("]", let.value.span.end_line))
+    return lines
+
+
+# ---- comments ----
+
+
+@functools.cache
+def _comment_lexer() -> Lark:
+    return Lark(grammar_text(), parser="lalr", lexer="contextual", maybe_placeholders=True,
+                propagate_positions=True, lexer_callbacks={"COMMENT": _COLLECTED.append})  # fmt: skip
+
+
+_COLLECTED: list[Token] = []
+
+
+def comments(text: str) -> list[tuple[int, str, bool]]:
+    """(line, comment text, whether code precedes it on its line)."""
+    _COLLECTED.clear()
+    _comment_lexer().parse(text)
+    out = []
+    for tok in _COLLECTED:
+        line = tok.line or 1
+        start = text.rfind("\n", 0, tok.start_pos or 0) + 1
+        out.append((line, str(tok).rstrip(), bool(text[start : tok.start_pos].strip())))
+    return out
+
+
+# ---- the formatter ----
+
+
+def format_text(text: str, filename: str = "<string>") -> tuple[str | None, list[Diagnostic]]:
+    """The canonical text, or None and the syntax errors when the text does not parse."""
+    file = SourceFile(filename, text)
+    module, diags = parse(file)
+    if diags:
+        return None, diags
+    notes = comments(text)
+    items = sorted(module.items, key=lambda i: i.span.start)
+    blocks: list[tuple[ast.Item, list[_Line]]] = []
+    for item in items:
+        lines = _rule_lines(item) if isinstance(item, ast.Rule) else _let_lines(item)
+        blocks.append((item, lines))
+
+    out: list[str] = []
+    pending: list[tuple[int, str]] = []  # comments waiting for the next item
+    notes_iter = iter(sorted(notes))
+    note = next(notes_iter, None)
+    previous: ast.Item | None = None
+    for item, lines in blocks:
+        end_line = item.span.end_line
+        while note is not None and note[0] < item.span.line:
+            pending.append((note[0], note[1]))
+            note = next(notes_iter, None)
+        while note is not None and note[0] <= end_line:
+            target = max((ln for ln in lines if ln.source_line <= note[0]),
+                         key=lambda ln: ln.source_line, default=lines[0])  # fmt: skip
+            target.comments.append(note[1])
+            note = next(notes_iter, None)
+        separate = previous is not None and not (
+            isinstance(previous, ast.Let) and isinstance(item, ast.Let) and not pending
+        )
+        if separate:
+            out.append("")
+        _emit_comments(out, pending, item.span.line)
+        pending = []
+        out.extend(_render_item(item, lines))
+        previous = item
+    while note is not None:
+        pending.append((note[0], note[1]))
+        note = next(notes_iter, None)
+    if pending:
+        if out:
+            out.append("")
+        _emit_comments(out, pending, None)
+    return "\n".join(out).rstrip("\n") + "\n" if out else "", []
+
+
+def _emit_comments(out: list[str], pending: list[tuple[int, str]], item_line: int | None) -> None:
+    """Comment blocks as they were, separated by one blank line where the input had one."""
+    for i, (line, text) in enumerate(pending):
+        if i and line > pending[i - 1][0] + 1:
+            out.append("")
+        out.append(text)
+    if pending and item_line is not None and item_line > pending[-1][0] + 1:
+        out.append("")
+
+
+def _render_item(item: ast.Item, lines: list[_Line]) -> list[str]:
+    def with_comments(text: str, notes: list[str]) -> str:
+        return text + ("  " + "  ".join(notes) if notes else "")
+
+    if isinstance(item, ast.Let):
+        return [with_comments(ln.text, ln.comments) for ln in lines]
+    if item.name is None:
+        one = " ".join(ln.text for ln in lines)
+        notes = [c for ln in lines for c in ln.comments]
+        if len(one) <= WIDTH and len(notes) <= 1:
+            return [with_comments(one, notes)]
+        first, rest = lines[0], lines[1:]
+        return [with_comments(first.text, first.comments)] + [
+            INDENT + with_comments(ln.text, ln.comments) for ln in rest
+        ]
+    header, rest = lines[0], lines[1:]
+    return [with_comments(header.text, header.comments)] + [
+        INDENT + with_comments(ln.text, ln.comments) for ln in rest
+    ]

@@ -1,0 +1,115 @@
+"""`guardrails fmt`: same rules after formatting, a fixed point, comments kept."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from guardrails.fmt import format_text
+from guardrails.source import SourceFile, Span
+from guardrails.syntax.parser import parse
+
+from .test_fuzz import WORDS, mutated_rules
+
+ROOT = Path(__file__).resolve().parents[1]
+RULE_FILES = sorted((ROOT / "rules").glob("*.rules"))
+
+
+def shape(node: Any) -> Any:
+    """The AST without positions, for comparing before and after formatting."""
+    if isinstance(node, Span):
+        return None
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        return (
+            type(node).__name__,
+            *(shape(getattr(node, f.name)) for f in dataclasses.fields(node) if f.name != "span"),
+        )
+    if isinstance(node, tuple | list):
+        return tuple(shape(x) for x in node)
+    return node
+
+
+def items(text: str) -> Any:
+    module, diags = parse(SourceFile("f.rules", text))
+    assert not diags
+    return shape(module.items)
+
+
+def assert_formats_well(text: str) -> str:
+    formatted, diags = format_text(text)
+    assert formatted is not None, diags
+    assert items(formatted) == items(text)
+    again, _ = format_text(formatted)
+    assert again == formatted
+    return formatted
+
+
+def test_project_rules_are_formatted_and_stable():
+    for path in RULE_FILES:
+        text = path.read_text()
+        assert assert_formats_well(text) == text, f"{path} is not formatted"
+
+
+def test_layout_and_comments():
+    text = (
+        "# header\n\n# about a\nlet a=[1,2]   # inline\n"
+        "rule   r 'desc' on h1,h2 when x>1 and not (y or z) mode audit priority 5\n"
+        '  block "no" code C   # why\n'
+        "on h when ((a+b)*c) > -d block\n"
+        "# trailing\n"
+    )
+    out = assert_formats_well(text)
+    assert out == (
+        "# header\n\n# about a\nlet a = [1, 2]  # inline\n\n"
+        'rule r "desc"\n  on h1, h2\n  mode audit priority 5\n  when x > 1 and not (y or z)\n'
+        '  block "no" code C  # why\n\n'
+        "on h when (a + b) * c > -d block\n\n# trailing\n"
+    )
+
+
+def test_strings_regexes_and_precedence_round_trip():
+    text = (
+        "let s = 'it\\'s \\\"q\\\" \\t \\u00e9 \\x00'\n"
+        "let r = /a\\/b\\\\\\/c/ims\n"
+        "on h when a - (b - c) == a - b - c or not a and b block\n"
+        'on h when m["odd key"][0].x in [1, 2.5, null, true] block\n'
+        'rule w on h set a.b[\'c d\'][0] = lower("X") redact t /\\d+/ with "#"\n'
+    )
+    assert_formats_well(text)
+
+
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@FUZZ
+@given(st.one_of(mutated_rules(), st.lists(st.sampled_from(WORDS), max_size=30).map(" ".join)))
+def test_fmt_is_faithful_on_fuzzed_input(text):
+    module, diags = parse(SourceFile("f.rules", text))
+    if diags:
+        assert format_text(text)[0] is None  # no formatting of text that does not parse
+        return
+    assert_formats_well(text)
+
+
+def test_fmt_cli(tmp_path):
+    messy = tmp_path / "m.rules"
+    messy.write_text("on generation_pre_call   when tokens>1 block\n")
+    run = lambda *a: subprocess.run(
+        [sys.executable, "-m", "guardrails", "fmt", *a], capture_output=True, text=True
+    )  # noqa: E731
+    check = run("--check", str(tmp_path))
+    assert check.returncode == 1 and "+on generation_pre_call when tokens > 1 block" in check.stdout
+    assert messy.read_text() == "on generation_pre_call   when tokens>1 block\n"
+    assert run(str(messy)).returncode == 0
+    assert messy.read_text() == "on generation_pre_call when tokens > 1 block\n"
+    assert run("--check", str(messy)).returncode == 0
+    broken = tmp_path / "b.rules"
+    broken.write_text("on h when block\n")
+    bad = run("--check", str(broken))
+    assert bad.returncode == 1 and "error[GR0106]" in bad.stderr
