@@ -202,8 +202,14 @@ def _let_lines(let: ast.Let) -> list[_Line]:
 
 @functools.cache
 def _comment_lexer() -> Lark:
-    return Lark(grammar_text(), parser="lalr", lexer="contextual", maybe_placeholders=True,
-                propagate_positions=True, lexer_callbacks={"COMMENT": _COLLECTED.append})  # fmt: skip
+    return Lark(
+        grammar_text(),
+        parser="lalr",
+        lexer="contextual",
+        maybe_placeholders=True,
+        propagate_positions=True,
+        lexer_callbacks={"COMMENT": _COLLECTED.append},
+    )
 
 
 _COLLECTED: list[Token] = []
