@@ -90,7 +90,7 @@ FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=list(Heal
 @FUZZ
 @given(st.one_of(mutated_rules(), st.lists(st.sampled_from(WORDS), max_size=30).map(" ".join)))
 def test_fmt_is_faithful_on_fuzzed_input(text):
-    module, diags = parse(SourceFile("f.rules", text))
+    _, diags = parse(SourceFile("f.rules", text))
     if diags:
         assert format_text(text)[0] is None  # no formatting of text that does not parse
         return
@@ -100,9 +100,12 @@ def test_fmt_is_faithful_on_fuzzed_input(text):
 def test_fmt_cli(tmp_path):
     messy = tmp_path / "m.rules"
     messy.write_text("on generation_pre_call   when tokens>1 block\n")
-    run = lambda *a: subprocess.run(
-        [sys.executable, "-m", "guardrails", "fmt", *a], capture_output=True, text=True
-    )  # noqa: E731
+
+    def run(*a: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "guardrails", "fmt", *a], capture_output=True, text=True
+        )
+
     check = run("--check", str(tmp_path))
     assert check.returncode == 1 and "+on generation_pre_call when tokens > 1 block" in check.stdout
     assert messy.read_text() == "on generation_pre_call   when tokens>1 block\n"
