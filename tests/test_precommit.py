@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +53,9 @@ def test_hooks_check_and_format_a_sample_repo(tmp_path, head):
     first = run()
     assert first.returncode == 1, first.stdout + first.stderr
     assert "guardrails check" in first.stdout and "guardrails fmt" in first.stdout
-    assert (repo / "rules" / "b.rules").read_text() == "on tool_pre_invoke when tool.name in tools block\n"
+    assert (
+        repo / "rules" / "b.rules"
+    ).read_text() == "on tool_pre_invoke when tool.name in tools block\n"
     git(repo, "add", ".")
     second = run()
     assert second.returncode == 0, second.stdout + second.stderr  # formatted, and the lets resolve
