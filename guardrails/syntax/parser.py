@@ -46,12 +46,12 @@ def _cache_file(grammar: str) -> str | bool:
     """
     if os.environ.get("GUARDRAILS_NO_CACHE"):
         return False
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "guardrails"
     try:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "guardrails"
         base.mkdir(mode=0o700, parents=True, exist_ok=True)
         if base.stat().st_uid != os.getuid() or not os.access(base, os.W_OK):
             return False
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: no home directory to be found
         return False
     import lark
 
