@@ -49,8 +49,9 @@ def _cache_file(grammar: str) -> str | bool:
     try:
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "guardrails"
         base.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if base.stat().st_uid != os.getuid() or not os.access(base, os.W_OK):
-            return False
+        info = base.stat()
+        if info.st_uid != os.getuid() or info.st_mode & 0o022 or not os.access(base, os.W_OK):
+            return False  # someone else could write the pickle: do without the cache
     except (OSError, RuntimeError):  # RuntimeError: no home directory to be found
         return False
     import lark
