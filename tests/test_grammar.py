@@ -131,3 +131,19 @@ def test_grammar_file_is_the_one_the_parser_uses():
 
     repo_grammar = Path(__file__).resolve().parents[1] / "grammar" / "rules.lark"
     assert grammar_text() == repo_grammar.read_text()
+
+
+def test_grammar_cache_location_is_private(tmp_path, monkeypatch):
+    import os
+    import stat
+
+    from guardrails.syntax.parser import _cache_file, grammar_text
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = _cache_file(grammar_text())
+    assert isinstance(path, str) and path.startswith(str(tmp_path / "guardrails"))
+    assert stat.S_IMODE(os.stat(tmp_path / "guardrails").st_mode) == 0o700
+    os.chmod(tmp_path / "guardrails", 0o777)
+    assert _cache_file(grammar_text()) is False  # others could plant a pickle there
+    monkeypatch.setenv("GUARDRAILS_NO_CACHE", "1")
+    assert _cache_file(grammar_text()) is False
