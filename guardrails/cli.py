@@ -401,3 +401,70 @@ def fmt_(ctx: click.Context, paths: tuple[Path, ...], check_only: bool) -> None:
     click.echo(f"{changed} file(s) {verb}, {len(files) - changed - failed} unchanged"
                + (f", {failed} with syntax errors" if failed else ""), err=True)  # fmt: skip
     ctx.exit(1 if failed or (check_only and changed) else 0)
+
+
+@main.command()
+@click.argument("rules", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True
+)
+@click.option("--uds", type=click.Path(path_type=Path), help="serve HTTP on this unix socket")
+@click.option("--port", type=int, default=8000, show_default=True, help="HTTP port on 127.0.0.1")
+@click.option("--shadow", is_flag=True, help="turn every block into a would-block")
+@click.option(
+    "--records", type=click.Path(path_type=Path), help="append decision records (JSON lines)"
+)
+@click.pass_context
+def serve(
+    ctx: click.Context,
+    rules: Path,
+    transport: str,
+    uds: Path | None,
+    port: int,
+    shadow: bool,
+    records: Path | None,
+) -> None:
+    """Serve RULES as cpex external plugins (MCP over stdio or HTTP), one per mode.
+
+    Clients add one `kind: external` entry per mode, named `guardrails-<mode>`
+    (see docs/hosts.md). The rules are checked before the server starts.
+    """
+    import os
+    import tempfile
+
+    try:
+        policy = load(rules, shadow=shadow)
+    except RulesError as err:
+        click.echo(render_text(err.diagnostics), err=True)
+        ctx.exit(1)
+    config = Path(tempfile.mkdtemp(prefix="guardrails-serve-")) / "plugins.yaml"
+    config.write_text(serve_config(policy, rules.resolve(), shadow, records), encoding="utf-8")
+    env = dict(os.environ, PLUGINS_CONFIG_PATH=str(config), PLUGINS_TRANSPORT=transport)
+    if transport == "http":
+        env["PLUGINS_SERVER_HOST"] = "127.0.0.1"
+        env["PLUGINS_SERVER_PORT"] = str(port)
+        if uds is not None:
+            env["PLUGINS_SERVER_UDS"] = str(uds.resolve())
+    module = "cpex.framework.external.mcp.server.runtime"
+    os.execve(sys.executable, [sys.executable, "-m", module], env)
+
+
+def serve_config(policy: Any, rules: Path, shadow: bool, records: Path | None = None) -> str:
+    """A cpex config serving `policy`: one guardrails.cpex.RulesPlugin per mode."""
+    lines = ["plugins:"]
+    extra = f", records: {json.dumps(str(records.resolve()))}" if records else ""
+    modes: dict[str, tuple[set[str], int]] = {}
+    for prog in policy.compiled.programs:
+        hooks, priority = modes.get(prog.mode, (set(), prog.priority))
+        modes[prog.mode] = (hooks | set(prog.hooks), min(priority, prog.priority))
+    for mode, (hooks, priority) in sorted(modes.items()):
+        lines += [
+            f"  - name: guardrails-{mode}",
+            "    kind: guardrails.cpex.RulesPlugin",
+            f"    hooks: [{', '.join(sorted(hooks))}]",
+            f"    mode: {mode}",
+            f"    priority: {priority}",
+            f"    config: {{rules: {json.dumps(str(rules))}, others: skip, "
+            f"shadow: {str(shadow).lower()}{extra}}}",
+        ]
+    return "\n".join(lines) + "\n"

@@ -10,6 +10,7 @@
           rules: rules/          # a file or directory, relative to the working directory
           shadow: false          # or true, or a list of rule ids / globs
           others: error          # rules in another mode: `error` (default) or `skip`
+          records: decisions.jsonl  # optional: append decision records (JSON lines)
 
 How the entry and the rules relate: cpex runs the entry as one plugin at the entry's
 mode and priority, so the entry runs the rules whose mode is the entry's mode, in
@@ -37,6 +38,7 @@ from .diagnostics import GuardrailsError, RulesError
 from .loading import Compiled
 from .policy import Policy, load
 from .runtime.engine import HookRunner
+from .runtime.records import JsonlSink
 
 _log = logging.getLogger("guardrails.cpex")
 _KEY = ("yaml", 0, "fail")
@@ -72,7 +74,8 @@ class RulesPlugin(_GroupPlugin):
         if others not in ("error", "skip"):
             raise GuardrailsError(f"config.others must be 'error' or 'skip', not {others!r}")
         try:
-            policy = load(options["rules"], shadow=options.get("shadow", False))
+            sinks = [JsonlSink(options["records"])] if options.get("records") else []
+            policy = load(options["rules"], shadow=options.get("shadow", False), sinks=sinks)
         except RulesError as err:
             raise GuardrailsError(f"rules at {options['rules']} have errors:\n{err}") from None
         hooks = {str(getattr(h, "value", h)) for h in config.hooks}
