@@ -414,6 +414,7 @@ def fmt_(ctx: click.Context, paths: tuple[Path, ...], check_only: bool) -> None:
 @click.option(
     "--records", type=click.Path(path_type=Path), help="append decision records (JSON lines)"
 )
+@click.option("--watch", is_flag=True, help="reload when a rules file changes")
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -423,6 +424,7 @@ def serve(
     port: int,
     shadow: bool,
     records: Path | None,
+    watch: bool,
 ) -> None:
     """Serve RULES as cpex external plugins (MCP over stdio or HTTP), one per mode.
 
@@ -438,7 +440,9 @@ def serve(
         click.echo(render_text(err.diagnostics), err=True)
         ctx.exit(1)
     config = Path(tempfile.mkdtemp(prefix="guardrails-serve-")) / "plugins.yaml"
-    config.write_text(serve_config(policy, rules.resolve(), shadow, records), encoding="utf-8")
+    config.write_text(
+        serve_config(policy, rules.resolve(), shadow, records, watch), encoding="utf-8"
+    )
     env = dict(os.environ, PLUGINS_CONFIG_PATH=str(config), PLUGINS_TRANSPORT=transport)
     if transport == "http":
         env["PLUGINS_SERVER_HOST"] = "127.0.0.1"
@@ -449,14 +453,21 @@ def serve(
     os.execve(sys.executable, [sys.executable, "-m", module], env)
 
 
-def serve_config(policy: Any, rules: Path, shadow: bool, records: Path | None = None) -> str:
+def serve_config(
+    policy: Any, rules: Path, shadow: bool, records: Path | None = None, watch: bool = False
+) -> str:
     """A cpex config serving `policy`: one guardrails.cpex.RulesPlugin per mode."""
+    from .adapters.cpex import cpex_hooks
+
     lines = ["plugins:"]
     extra = f", records: {json.dumps(str(records.resolve()))}" if records else ""
+    extra += ", watch: true" if watch else ""
     modes: dict[str, tuple[set[str], int]] = {}
     for prog in policy.compiled.programs:
         hooks, priority = modes.get(prog.mode, (set(), prog.priority))
-        modes[prog.mode] = (hooks | set(prog.hooks), min(priority, prog.priority))
+        served = cpex_hooks(policy, dict.fromkeys(prog.hooks))
+        if served:
+            modes[prog.mode] = (hooks | set(served), min(priority, prog.priority))
     for mode, (hooks, priority) in sorted(modes.items()):
         lines += [
             f"  - name: guardrails-{mode}",

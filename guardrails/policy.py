@@ -339,6 +339,13 @@ class Policy:
 
         return build_plugins(self)
 
+    def haystack_hooks(self) -> dict[str, list[Any]]:
+        """Haystack Agent hooks for this policy's rules on Haystack hook points:
+        `Agent(..., hooks=policy.haystack_hooks())` (needs the `haystack` extra)."""
+        from .adapters.haystack import haystack_hooks
+
+        return haystack_hooks(self)
+
     async def manager(self, timeout: float = 30) -> Any:
         """A new, initialized cpex `TenantPluginManager` holding this policy's plugins."""
         from .adapters.cpex import new_manager

@@ -51,6 +51,10 @@ class Watcher:
         self._thread.start()
         self._ready.wait(timeout=5)
 
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)

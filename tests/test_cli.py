@@ -179,6 +179,21 @@ def test_mellea_session_example_runs_without_a_model():
     assert "the backend saw temperature 1.0" in proc.stdout
 
 
+def test_one_rule_blocks_the_shell_in_haystack_mellea_and_a_cpex_yaml_config():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "three_hosts.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("haystack  shell ran 0 time(s)")
+    assert "Blocked by policy: destructive shell command" in lines[0]
+    assert lines[1] == "mellea    blocked [SHELL_DESTRUCTIVE] destructive shell command"
+    assert lines[2] == "cpex yaml blocked [SHELL_DESTRUCTIVE] destructive shell command"
+
+
 def test_eval_explain_shows_sub_conditions_and_fact_values():
     facts = json.dumps(
         {"tool": {"name": "shell", "args": {"cmd": "ls"}}, "user": {"role": "guest"}}

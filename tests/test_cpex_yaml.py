@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +89,38 @@ def test_a_broken_transform_entry_raises(tmp_path):
     except PluginError:
         return
     raise AssertionError("a transform entry that cannot load its rules must stop the call")
+
+
+def test_watch_reloads_the_entry_and_keeps_the_last_good_rules(tmp_path):
+    m = manager(tmp_path, entry("enforce", "sequential", 10, "{rules: RULES, others: skip, watch: true}"))  # fmt: skip
+    plugin = m._registry.get_plugin("enforce").plugin
+    rules = tmp_path / "rules" / "tools.rules"
+    no_search = (
+        'rule no_search on tool_pre_invoke when tool.name == "search" block code NO_SEARCH\n'
+    )
+    try:
+        assert call(m, "search").continue_processing
+        time.sleep(0.3)  # let the watcher start
+        rules.write_text(RULES + no_search)
+        wait(lambda: not call(m, "search").continue_processing)
+        assert call(m, "search").violation.code == "NO_SEARCH"
+        good = plugin.ruleset_hash
+        # an edit that contradicts the entry (a hook it does not list) is refused
+        rules.write_text(RULES + no_search + "rule later2 on tool_post_invoke block\n")
+        wait(lambda: plugin.policy.ruleset_hash != good)
+        assert plugin.ruleset_hash == good
+        assert call(m, "search").violation.code == "NO_SEARCH"
+        # and so is a broken one
+        rules.write_text("on tool_pre_invoke when block\n")
+        wait(lambda: plugin._watcher.failures > 0)
+        assert call(m, "search").violation.code == "NO_SEARCH"
+    finally:
+        asyncio.run(m.shutdown())
+    assert not plugin._watcher.running
+
+
+def wait(condition: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the watcher did not react in time"
+        time.sleep(0.05)

@@ -82,6 +82,42 @@ def test_a_client_in_another_process_gets_blocks_and_modifications(tmp_path):
     assert ("deny_shell", "block") in fired and ("tag", "modify") in fired
 
 
+def test_serve_watch_reloads_changed_rules(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "tools.rules").write_text(RULES)
+
+    async def search(manager: TenantPluginManager) -> Any:
+        result, _ = await manager.invoke_hook(
+            "tool_pre_invoke",
+            ToolPreInvokePayload(name="search", args={}),
+            GlobalContext(request_id="s", user={"role": "guest"}),
+        )
+        return result
+
+    async def scenario() -> tuple[Any, Any]:
+        manager = client(rules, "--watch")
+        await manager.initialize()
+        try:
+            before = await search(manager)
+            (rules / "tools.rules").write_text(
+                RULES + 'rule no_search on tool_pre_invoke when tool.name == "search" block '
+                "code NO_SEARCH\n"
+            )
+            deadline = asyncio.get_running_loop().time() + 15
+            after = await search(manager)
+            while after.continue_processing and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.1)
+                after = await search(manager)
+        finally:
+            await manager.shutdown()
+        return before, after
+
+    before, after = asyncio.run(scenario())
+    assert before.continue_processing is True
+    assert after.continue_processing is False and after.violation.code == "NO_SEARCH"
+
+
 def test_serve_config_has_one_entry_per_mode(tmp_path):
     import guardrails
 

@@ -35,10 +35,16 @@ class FactSpec:
 @dataclass(frozen=True, slots=True)
 class HookSpec:
     name: str
-    origin: str  # mellea | cpex | mellea+cpex | custom
+    origin: str  # mellea | cpex | mellea+cpex | haystack | custom
     fields: Mapping[str, Type]
     writable_fields: frozenset[str]
     facts: Mapping[str, FactSpec] = field(repr=False)
+
+    @property
+    def in_cpex(self) -> bool:
+        """Whether cpex hosts can fire this hook (Haystack's hook points are fired by
+        Haystack's Agent, never by a cpex manager)."""
+        return self.origin != "haystack"
 
     def fact(self, path: str) -> FactSpec | None:
         return self.facts.get(path)
@@ -104,7 +110,8 @@ def _type_from_annotation(annotation: Any) -> Type:
 
 
 class Catalog:
-    """Hooks by name. `Catalog.builtin()` is Mellea's and cpex's hooks; copy to extend."""
+    """Hooks by name. `Catalog.builtin()` is Mellea's, cpex's and Haystack's hooks; copy
+    to extend."""
 
     def __init__(self, hooks: Mapping[str, HookSpec] | None = None) -> None:
         self._hooks: dict[str, HookSpec] = dict(hooks or {})
@@ -124,6 +131,8 @@ class Catalog:
                 entries += hookdefs.CPEX_HOOKS[name]
             normalized = hookdefs.NORMALIZED_FACTS.get(name, ())
             hooks[name] = _build_hook(name, "+".join(origins), entries, normalized)
+        for name, normalized in hookdefs.HAYSTACK_HOOKS.items():
+            hooks[name] = _build_hook(name, "haystack", (), normalized)
         return cls(hooks)
 
     def copy(self) -> Catalog:

@@ -311,6 +311,42 @@ NORMALIZED_FACTS: dict[str, tuple[str, ...]] = {
     "streaming_end": ("model: str", "provider: str"),
 }
 
+# Haystack Agent hook points (haystack-ai 3.4): facts read from the Agent's State by
+# guardrails.adapters.haystack. They have no payload fields, only normalized facts.
+_HS_BASE = (
+    "messages: list",
+    "prompt: str",
+    "tokens: int",
+    "last_message.role: str",
+    "step_count: int",
+    "token_usage: map",
+    "tool_call_counts: map",
+    "exit_reason: str|null",
+)
+_HS_TEXT = (*_HS_BASE, "last_message.text: str|null!")
+HAYSTACK_HOOKS: dict[str, tuple[str, ...]] = {
+    "before_run": _HS_TEXT,
+    "before_llm": _HS_TEXT,
+    "before_tool": (
+        *_HS_BASE,
+        "last_message.text: str|null",
+        "tool.name: str",
+        "tool.args: map!",
+        "tool.id: str|null",
+    ),
+    "after_tool": (
+        *_HS_BASE,
+        "last_message.text: str|null",
+        "tool.name: str",
+        "tool.args: map",
+        "tool.id: str|null",
+        "tool.output: str!",
+        "tool.error: bool",
+    ),
+    "on_exit": _HS_TEXT,
+    "after_run": _HS_TEXT,
+}
+
 # On every hook, from the cpex GlobalContext.
 CONTEXT_FACTS = ("user: any", "tenant: str", "server: str", "request_id: str")
 
@@ -321,6 +357,15 @@ FACT_DOCS: dict[str, str] = {
     "tool.name": "name of the tool being called",
     "tool.args": "arguments of the tool call",
     "tool.output": "result of the tool call",
+    "tool.id": "id of the tool call (Haystack)",
+    "tool.error": "whether the tool call failed (Haystack)",
+    "messages": "the conversation: a list of {role, text} (Haystack)",
+    "last_message.role": "role of the last message: user, assistant, tool, system (Haystack)",
+    "last_message.text": "text of the last message (Haystack); writable where hooks may rewrite it",
+    "step_count": "agent steps taken so far (Haystack)",
+    "token_usage": "cumulative provider token usage (Haystack)",
+    "tool_call_counts": "tool name -> calls made so far (Haystack)",
+    "exit_reason": "why the agent is stopping: text, an exit tool, max_agent_steps, ... (Haystack)",
     "model": "model id",
     "provider": "model provider",
     "model_options": "generation settings (temperature, max_tokens, ...)",

@@ -1,0 +1,270 @@
+"""Haystack Agent hooks from a policy: `Agent(hooks=policy.haystack_hooks())`.
+
+Haystack hooks act only by mutating the Agent's `State`, so each hook point gets one
+`RulesHook` that reads facts from State, runs the point's rules through
+`Policy.evaluate` (records, shadow, fail-closed errors all as in every other host), and
+turns the verdict into the State change that has the intended effect at that point:
+
+- before_run, before_llm: `block` stops the run (`stop_run` = the reason, which becomes
+  `exit_reason`) and adds a final assistant message saying why; `set`/`redact` rewrite
+  `last_message.text`.
+- before_tool: `block` drops the offending tool calls, each paired with an error tool
+  result carrying the reason, so the model is told why; `set` rewrites `tool.args`.
+- after_tool: `block` replaces the tool's result with an error result carrying the
+  reason; `set`/`redact` rewrite `tool.output`.
+- on_exit: `block` refuses the exit: the run continues and the model gets the reason
+  as a user message (bounded by the Agent's `max_agent_steps`).
+- after_run: `block` withholds the final answer: the last message becomes the refusal.
+
+Rules at `before_tool` / `after_tool` run once per tool call / tool result. The haystack
+import happens here, on first use, never in `import guardrails`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from haystack.components.agents.state.state_utils import replace_values
+from haystack.dataclasses import ChatMessage, ToolCall
+
+if TYPE_CHECKING:
+    from ..policy import Policy
+    from ..runtime.verdict import Verdict
+
+HOOK_POINTS = ("before_run", "before_llm", "before_tool", "after_tool", "on_exit", "after_run")
+BLOCKED = "Blocked by policy: "
+_CONTEXT_KEYS = {"user": "user", "tenant": "tenant", "server": "server", "request_id": "request_id"}
+
+
+def haystack_hooks(policy: Policy) -> dict[str, list[RulesHook]]:
+    """One hook per Haystack hook point that has rules (Haystack wants a list per point,
+    and a hook object is not told which point fired it)."""
+    return {point: [RulesHook(policy, point)] for point in HOOK_POINTS if policy.programs(point)}
+
+
+class RulesHook:
+    """The rules of one hook point. Stateless between calls: hook objects are shared by
+    every run and concurrent request, so everything per-run lives in State."""
+
+    def __init__(self, policy: Policy, point: str) -> None:
+        if point not in HOOK_POINTS:
+            raise ValueError(f"{point!r} is not a Haystack hook point; use one of {HOOK_POINTS}")
+        self.policy = policy
+        self.point = point
+        # Haystack checks this at Agent construction, so a hook registered under the
+        # wrong point fails there instead of silently guarding the wrong moment.
+        self.allowed_hook_points = (point,)
+
+    def run(self, state: Any) -> None:
+        if self.point == "before_tool":
+            self._before_tool(state)
+        elif self.point == "after_tool":
+            self._after_tool(state)
+        else:
+            self._on_text(state)
+
+    async def run_async(self, state: Any) -> None:
+        # Evaluation is microseconds of CPU; a worker thread would cost more than it saves.
+        self.run(state)
+
+    def __repr__(self) -> str:
+        return f"RulesHook({self.point!r}, {len(self.policy.programs(self.point))} rules)"
+
+    # ---- the points ----
+
+    def _on_text(self, state: Any) -> None:
+        messages = list(state.data.get("messages") or [])
+        verdict = self.policy.evaluate(self.point, _facts(state, messages))
+        if verdict.outcome == "block":
+            reason = _reason(verdict)
+            note = {"guardrails": {"rule": verdict.blocked_by, "code": verdict.code}}
+            if self.point in ("before_run", "before_llm"):
+                state.set("stop_run", reason)
+                state.set("messages", [ChatMessage.from_assistant(BLOCKED + reason, meta=note)])
+            elif self.point == "on_exit":
+                state.set("messages", [ChatMessage.from_user(f"[policy] {reason}", meta=note)])
+                state.set("continue_run", True)
+            else:  # after_run: the run is over; withhold its answer
+                refusal = ChatMessage.from_assistant(BLOCKED + reason, meta=note)
+                _replace(state, [*messages[:-1], refusal])
+            return
+        if verdict.outcome == "modify" and messages:
+            text = _get(verdict.payload, "last_message", "text")
+            if text != messages[-1].text:
+                _replace(state, [*messages[:-1], _with_text(messages[-1], text)])
+
+    def _before_tool(self, state: Any) -> None:
+        messages = list(state.data.get("messages") or [])
+        pending = messages[-1] if messages else None
+        if pending is None or not pending.tool_calls:
+            return
+        base = _facts(state, messages)
+        kept: list[ToolCall] = []
+        tail: list[ChatMessage] = []
+        changed = False
+        for call in pending.tool_calls:
+            tool = {"name": call.tool_name, "args": dict(call.arguments), "id": call.id}
+            verdict = self.policy.evaluate(self.point, {**base, "tool": tool})
+            if verdict.outcome == "block":
+                changed = True
+                tail += [
+                    ChatMessage.from_assistant(
+                        text=pending.text, meta=pending.meta, tool_calls=[call]
+                    ),
+                    ChatMessage.from_tool(BLOCKED + _reason(verdict), origin=call, error=True),
+                ]
+                continue
+            args = _get(verdict.payload, "tool", "args")
+            if verdict.outcome == "modify" and isinstance(args, dict) and args != call.arguments:
+                changed = True
+                kept.append(ToolCall(tool_name=call.tool_name, arguments=args, id=call.id))
+            else:
+                kept.append(call)
+        if not changed:
+            return
+        # Haystack executes only the last message's calls: allowed ones go last.
+        if kept:
+            tail.append(
+                ChatMessage.from_assistant(text=pending.text, meta=pending.meta, tool_calls=kept)
+            )
+        _replace(state, messages[:-1] + tail)
+
+    def _after_tool(self, state: Any) -> None:
+        messages = list(state.data.get("messages") or [])
+        start = len(messages)
+        while start and messages[start - 1].tool_call_result is not None:
+            start -= 1
+        if start == len(messages):
+            return
+        base = _facts(state, messages)
+        out, changed = messages[:start], False
+        for message in messages[start:]:
+            result = message.tool_call_result
+            output = _result_text(result.result)
+            tool = {
+                "name": result.origin.tool_name,
+                "args": dict(result.origin.arguments),
+                "id": result.origin.id,
+                "output": output,
+                "error": bool(result.error),
+            }
+            verdict = self.policy.evaluate(self.point, {**base, "tool": tool})
+            if verdict.outcome == "block":
+                text, error = BLOCKED + _reason(verdict), True
+            else:
+                text, error = _get(verdict.payload, "tool", "output"), result.error
+            if verdict.outcome in ("block", "modify") and text != output:
+                changed = True
+                out.append(
+                    ChatMessage.from_tool(
+                        str(text), origin=result.origin, error=error, meta=message.meta
+                    )
+                )
+            else:
+                out.append(message)
+        if changed:
+            _replace(state, out)
+
+
+def _facts(state: Any, messages: list[Any]) -> dict[str, Any]:
+    """The facts every Haystack point shares (see hookdefs.HAYSTACK_HOOKS)."""
+    data = state.data
+    rows = [{"role": m.role.value, "text": _message_text(m)} for m in messages]
+    facts: dict[str, Any] = {
+        "messages": rows,
+        "prompt": "\n".join(r["text"] for r in rows if r["text"]),
+        "last_message": rows[-1] if rows else {"role": "", "text": None},
+        "step_count": data.get("step_count", 0),
+        "token_usage": data.get("token_usage") or {},
+        "tool_call_counts": data.get("tool_call_counts") or {},
+        "exit_reason": data.get("exit_reason"),
+    }
+    if data.get("context_tokens"):
+        # the provider's own count of the current context beats an estimate; without
+        # it, `tokens` is derived from `prompt` as on every other hook
+        facts["tokens"] = data["context_tokens"]
+    context = data.get("hook_context")
+    if isinstance(context, Mapping):
+        for key, fact in _CONTEXT_KEYS.items():
+            if key in context:
+                facts[fact] = context[key]
+    return facts
+
+
+def _message_text(message: Any) -> str | None:
+    if message.text is not None:
+        return str(message.text)
+    result = message.tool_call_result
+    return None if result is None else _result_text(result.result)
+
+
+def _result_text(result: Any) -> str:
+    """A tool result as text: a string, or the text parts of a list of content parts."""
+    if isinstance(result, str):
+        return result
+    if isinstance(result, list):
+        return "\n".join(str(p.text) for p in result if getattr(p, "text", None) is not None)
+    return str(result)
+
+
+def _with_text(message: Any, text: Any) -> Any:
+    """`message` with its text replaced, keeping its role, meta and tool calls."""
+    text = None if text is None else str(text)
+    role = message.role.value
+    if message.tool_call_result is not None:
+        result = message.tool_call_result
+        return ChatMessage.from_tool(
+            text or "", origin=result.origin, error=result.error, meta=message.meta
+        )
+    if role == "assistant":
+        return ChatMessage.from_assistant(
+            text=text, meta=message.meta, tool_calls=message.tool_calls or None
+        )
+    if role == "system":
+        return ChatMessage.from_system(text or "", meta=message.meta)
+    return ChatMessage.from_user(text or "", meta=message.meta)
+
+
+def _replace(state: Any, messages: list[Any]) -> None:
+    # `state.set("messages", ...)` appends; replacing needs the handler override.
+    state.set("messages", messages, handler_override=replace_values)
+
+
+def _get(payload: Mapping[str, Any], *path: str) -> Any:
+    value: Any = payload
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
+
+
+def _reason(verdict: Verdict) -> str:
+    return verdict.reason or f"rule {verdict.blocked_by} blocked this ({verdict.code or 'no code'})"
+
+
+class ScriptedChatGenerator:
+    """A Haystack chat generator that replies from a script, for testing rules end to
+    end in a real Agent without a model: each item is a reply text or a ChatMessage
+    (with tool calls, say); the last item repeats. `seen` holds what each call was
+    sent. Replies report `prompt_tokens` of usage, so `tokens` facts are exercised.
+    """
+
+    def __init__(self, script: list[Any], prompt_tokens: int = 100) -> None:
+        if not script:
+            raise ValueError("the script needs at least one reply")
+        self.script = list(script)
+        self.prompt_tokens = prompt_tokens
+        self.calls = 0
+        self.seen: list[list[Any]] = []
+
+    def run(self, messages: list[Any], tools: Any = None, **kwargs: Any) -> dict[str, Any]:
+        self.seen.append(list(messages))
+        item = self.script[min(self.calls, len(self.script) - 1)]
+        self.calls += 1
+        msg = ChatMessage.from_assistant(item) if isinstance(item, str) else item
+        meta = {
+            "finish_reason": "tool_calls" if msg.tool_calls else "stop",
+            "usage": {"prompt_tokens": self.prompt_tokens, "completion_tokens": 10},
+        }
+        reply = ChatMessage.from_assistant(text=msg.text, tool_calls=msg.tool_calls, meta=meta)
+        return {"replies": [reply]}
