@@ -188,3 +188,12 @@ def test_cpex_hosts_ignore_haystack_points():
     assert list(both.haystack_hooks()) == ["before_tool"]
     only_haystack = guardrails.loads('on before_tool when tool.name == "x" block\n')
     assert only_haystack.plugins() == []
+
+
+def test_hook_points_match_the_installed_haystack():
+    from haystack.hooks import VALID_HOOK_POINTS
+
+    from guardrails.adapters.haystack import HOOK_POINTS
+    from guardrails.check.hookdefs import HAYSTACK_HOOKS
+
+    assert set(HOOK_POINTS) == set(VALID_HOOK_POINTS) == set(HAYSTACK_HOOKS)
