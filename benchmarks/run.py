@@ -23,6 +23,10 @@ def main() -> int:
         ["bench_load.py"],
         ["bench_regex.py"],
         ["bench_report.py", *(["--records", "100000"] if quick else [])],
+        [
+            "bench_hosts.py",
+            *(["--runs", "100", "--calls", "100", "--rounds", "3"] if quick else []),
+        ],
     ]
     status = 0
     for script, *args in runs:
