@@ -54,6 +54,7 @@ CODES: dict[str, str] = {
     "GR0234": "set value has the wrong type",
     "GR0235": "unknown on_error value",
     "GR0236": "invalid since date",
+    "GR0237": "continue on a hook with no exit to refuse",
     "GR0240": "let refers to itself",
     "GR0241": "let value must be a constant",
     # warnings (GR03xx)

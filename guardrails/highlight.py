@@ -20,7 +20,7 @@ from pygments.token import (
 )
 
 KEYWORDS = ("rule", "on", "mode", "priority", "on_error", "when", "unless", "let", "with", "code")
-ACTIONS = ("block", "warn", "set", "redact")
+ACTIONS = ("block", "warn", "set", "redact", "continue")
 OPERATORS = ("and", "or", "not", "in", "contains", "startswith", "endswith", "matches")
 CONSTANTS = ("true", "false", "null")
 

@@ -49,6 +49,7 @@ CASES = [
     ("unknown_function", "on generation_pre_call when lenght(prompt) > 3 block\n", "GR0203", 1, 29, "did you mean 'len'"),
     ("wrong_arity", "on generation_pre_call when len(prompt, model) > 3 block\n", "GR0204", 1, 29, "takes 1 argument, got 2"),
     ("unknown_on_error", "rule r on generation_pre_call on_error maybe block\n", "GR0235", 1, 40, "fail"),
+    ("continue_without_exit", "rule r on before_llm continue\n", "GR0237", 1, 22, "on_exit"),
     ("unknown_mode", "rule r on generation_pre_call mode sequental block\n", "GR0230", 1, 36, "did you mean 'sequential'"),
     ("no_hook", "rule r when true block\n", "GR0208", 1, 6, "on HOOK"),
     ("two_when_clauses", "rule r on generation_pre_call when true when false block\n", "GR0209", 1, 46, "and"),

@@ -27,7 +27,7 @@ rule quiet_search on before_tool mode transform when tool.name == "search"
 rule hide_keys on after_tool mode transform redact tool.output /api_key=\\w+/
 rule budget on before_llm when tokens > 3000 block "context budget exceeded" code BUDGET
 rule save_first on on_exit when not ("save" in tool_call_counts and tool_call_counts["save"] > 0)
-  block "call save before you finish" code SAVE_FIRST
+  continue "call save before you finish" code SAVE_FIRST
 rule no_ssn on after_run when last_message.text matches /\\d{3}-\\d{2}-\\d{4}/
   block "answer withheld: it contains an SSN" code PII
 """

@@ -12,7 +12,7 @@ turns the verdict into the State change that has the intended effect at that poi
   result carrying the reason, so the model is told why; `set` rewrites `tool.args`.
 - after_tool: `block` replaces the tool's result with an error result carrying the
   reason; `set`/`redact` rewrite `tool.output`.
-- on_exit: `block` refuses the exit: the run continues and the model gets the reason
+- on_exit: `continue` (or `block`) refuses the exit: the run continues and the model gets the reason
   as a user message (bounded by the Agent's `max_agent_steps`).
 - after_run: `block` withholds the final answer: the last message becomes the refusal.
 

@@ -347,6 +347,9 @@ HAYSTACK_HOOKS: dict[str, tuple[str, ...]] = {
     "after_run": _HS_TEXT,
 }
 
+# Hooks where an agent is about to stop, so `continue` (refuse the exit) means something.
+CONTINUE_HOOKS = frozenset({"on_exit"})
+
 # On every hook, from the cpex GlobalContext.
 CONTEXT_FACTS = ("user: any", "tenant: str", "server: str", "request_id: str")
 

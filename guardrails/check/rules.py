@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from ..diagnostics import Diagnostic, Severity
 from ..source import Span
 from ..syntax import ast
-from . import ir
+from . import hookdefs, ir
 from .catalog import Catalog, HookSpec
 from .exprs import ExprChecker, descend, resolve_fact
 from .names import LetTable
@@ -197,6 +197,8 @@ class _RuleChecker:
     ) -> ir.Action:
         rid = self.rule_id(rule)
         if isinstance(action, ast.Block):
+            if action.kind == "continue":
+                return self._continue(action, hook, mode, rid, exprs)
             if action.kind == "block" and mode not in ir.BLOCKING_MODES:
                 exprs.error(
                     "GR0231",
@@ -211,6 +213,39 @@ class _RuleChecker:
             )
             return ir.BlockAction(action.kind, reason, code)
         verb = "set" if isinstance(action, ast.SetAction) else "redact"
+        return self._change(action, verb, hook, mode, exprs)
+
+    def _continue(
+        self, action: ast.Block, hook: HookSpec, mode: str, rid: str, exprs: ExprChecker
+    ) -> ir.Action:
+        """`continue` refuses an agent's exit: a block of the exit hook, with its own
+        default code, so records and reports count it like any block."""
+        if hook.name not in hookdefs.CONTINUE_HOOKS:
+            exprs.error(
+                "GR0237",
+                f"`continue` on {hook.name} has no effect: only an agent's exit can be refused",
+                action.span,
+                hint="use it on " + ", ".join(sorted(hookdefs.CONTINUE_HOOKS)) + ", or `block`",
+            )
+        if mode not in ir.BLOCKING_MODES:
+            exprs.error(
+                "GR0231",
+                f"{_article(mode)} {mode} rule cannot refuse an exit: cpex ignores its violations",
+                action.span,
+                hint="use mode sequential to continue the run, or audit to record a would-block",
+            )
+        code = action.code.name if action.code else "GUARDRAIL_CONTINUE"
+        reason = action.reason or f"rule {rid} asks the agent to continue"
+        return ir.BlockAction("block", reason, code)
+
+    def _change(
+        self,
+        action: ast.SetAction | ast.Redact,
+        verb: str,
+        hook: HookSpec,
+        mode: str,
+        exprs: ExprChecker,
+    ) -> ir.Action:
         if mode not in ir.MODIFYING_MODES:
             exprs.error(
                 "GR0232",

@@ -115,7 +115,7 @@ class Path(Node):
 class Block(Node):
     """`block` or `warn`: both carry an optional reason and code."""
 
-    kind: str  # "block" | "warn"
+    kind: str  # "block" | "warn" | "continue" (checked into a block of the exit)
     reason: str | None
     code: Ident | None
 

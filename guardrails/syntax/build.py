@@ -213,6 +213,9 @@ class AstBuilder:
     def warn_action(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
         return self._block("warn", meta, children)
 
+    def continue_action(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
+        return self._block("continue", meta, children)
+
     def set_action(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
         target, value = children
         return ("action", ast.SetAction(target, value, span=self._span(meta)))

@@ -26,7 +26,7 @@ _DESCRIPTIONS = {
     "$END": "end of file",
 }
 _EXPR_STARTERS = {"NAME", "INT", "STRING", "REGEX"}
-_ACTIONS = {"block", "warn", "set", "redact"}
+_ACTIONS = {"block", "warn", "set", "redact", "continue"}
 _OPERATORS = {
     "==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/", ".", "[",
     "and", "or", "not", "in", "contains", "startswith", "endswith", "matches",
