@@ -118,6 +118,60 @@ def test_serve_watch_reloads_changed_rules(tmp_path):
     assert after.continue_processing is False and after.violation.code == "NO_SEARCH"
 
 
+def test_many_clients_share_one_http_server_on_a_unix_socket(tmp_path):
+    import subprocess
+    import time
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "tools.rules").write_text(RULES)
+    sock = tmp_path / "guardrails.sock"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "guardrails", "serve", str(rules), "--transport", "http",
+         "--uds", str(sock)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not sock.exists():
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            assert time.monotonic() < deadline, "the server did not open its socket"
+            time.sleep(0.1)
+
+        async def one_client(role: str) -> Any:
+            mcp = MCPClientConfig(proto="STREAMABLEHTTP", url="http://localhost/mcp", uds=str(sock))
+            entry = PluginConfig(
+                name="guardrails-sequential",
+                kind="external",
+                hooks=["tool_pre_invoke"],
+                mode="sequential",
+                priority=10,
+                mcp=mcp,
+            )
+            manager = TenantPluginManager(Config(plugins=[entry]))
+            await manager.initialize()
+            try:
+                result, _ = await manager.invoke_hook(
+                    "tool_pre_invoke",
+                    ToolPreInvokePayload(name="shell", args={}),
+                    GlobalContext(request_id=role, user={"role": role}),
+                )
+            finally:
+                await manager.shutdown()
+            return result
+
+        async def clients() -> list[Any]:
+            return list(await asyncio.gather(one_client("guest"), one_client("admin")))
+
+        guest, admin = asyncio.run(clients())
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert guest.continue_processing is False and guest.violation.code == "NO_SHELL"
+    assert admin.continue_processing is True
+
+
 def test_serve_config_has_one_entry_per_mode(tmp_path):
     import guardrails
 
