@@ -116,6 +116,19 @@ def test_redact_strings_and_nested_values(policy_from):
     assert v.payload["tool"]["args"] == {"q": ["a [REDACTED]", 3]}
 
 
+def test_redact_with_several_patterns_replaces_each_secret_once(policy_from):
+    # the second pattern would match inside the first one's replacement if the
+    # patterns were applied one after another
+    policy = policy_from(
+        "let secrets = [/sk-[a-z0-9]{8,}/, /key=\\S{6,}/, /b+/, /abc/]\n"
+        "rule r on tool_post_invoke mode transform redact tool.output secrets with '[X]'\n"
+    )
+    text = "key=sk-abcdefghij then sk-12345678 and bbb abc end"
+    v = policy.evaluate("tool_post_invoke", {"tool": {"output": text}})
+    # `key=sk-...` overlaps its sk- match: one replacement; so do `abc` and its `b`
+    assert v.payload["tool"]["output"] == "[X] then [X] and [X] [X] end"
+
+
 def test_audit_block_is_would_block_and_allows(policy_from):
     policy = policy_from(
         "rule a on generation_pre_call mode audit when tokens > 1 block 'r' code C"

@@ -318,11 +318,29 @@ def redact(
     """Replace every match in a string, or in every string inside lists and maps."""
     if isinstance(value, str):
         check_size(value, max_chars)
-        for pattern in patterns:
-            value = pattern.sub(lambda _m: replacement, value)
-        return value
+        return _replace_spans(value, patterns, replacement)
     if isinstance(value, Mapping):
         return {k: redact(v, patterns, replacement, max_chars) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact(v, patterns, replacement, max_chars) for v in value]
     return value
+
+
+def _replace_spans(text: str, patterns: tuple[Regex, ...], replacement: str) -> str:
+    """Every pattern matches the original text, and overlapping matches become one
+    replacement: applied one after another, a later pattern could match inside an
+    earlier replacement (`[REDACTED]` itself looks like a `key=...` value)."""
+    spans = sorted(m.span() for p in patterns for m in p.finditer(text) if m.end() > m.start())
+    if not spans:
+        return text
+    out: list[str] = []
+    pos = 0
+    start, end = spans[0]
+    for s, e in spans[1:]:
+        if s < end:
+            end = max(end, e)
+            continue
+        out += (text[pos:start], replacement)
+        pos, start, end = end, s, e
+    out += (text[pos:start], replacement, text[end:])
+    return "".join(out)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 
@@ -34,7 +34,7 @@ class Regex(Protocol):
 
     def search(self, text: str) -> object | None: ...
 
-    def sub(self, repl: Callable[[Any], str], text: str) -> str: ...
+    def finditer(self, text: str) -> Iterator[Any]: ...
 
 
 DEFAULT_MAX_MATCH_CHARS = 1_000_000
