@@ -194,6 +194,44 @@ def test_one_rule_blocks_the_shell_in_haystack_mellea_and_a_cpex_yaml_config():
     assert lines[2] == "cpex yaml blocked [SHELL_DESTRUCTIVE] destructive shell command"
 
 
+def test_haystack_example_blocks_redacts_and_refuses_an_early_exit():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "haystack_agent.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "tool shell: Blocked by policy: destructive shell command" in out
+    assert "host=db.internal [REDACTED SECRET]" in out and "sk-live" not in out
+    assert "user      [policy] call save_result before you answer" in out
+    assert "exit: text, tool calls: {'shell': 0, 'read_config': 1, 'save_result': 1}" in out
+
+
+@pytest.mark.parametrize("config", ["plugins.yaml", "external.yaml"])
+def test_cpex_yaml_example_in_process_and_behind_guardrails_serve(config):
+    env = dict(
+        os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    )
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "cpex" / "run.py"), config],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [" ".join(line.split()) for line in proc.stdout.splitlines()]
+    assert lines == [
+        "tool_pre_invoke search guest allow",
+        "tool_pre_invoke shell guest BLOCK [TOOL_DENIED] tool not allowed for this user",
+        "tool_pre_invoke shell sre allow",
+        "tool_post_invoke read_env sre MODIFY {'name': 'read_env', 'result': 'user=app "
+        "[REDACTED SECRET]'}",
+    ]
+
+
 def test_eval_explain_shows_sub_conditions_and_fact_values():
     facts = json.dumps(
         {"tool": {"name": "shell", "args": {"cmd": "ls"}}, "user": {"role": "guest"}}
