@@ -197,3 +197,23 @@ def test_hook_points_match_the_installed_haystack():
     from guardrails.check.hookdefs import HAYSTACK_HOOKS
 
     assert set(HOOK_POINTS) == set(VALID_HOOK_POINTS) == set(HAYSTACK_HOOKS)
+
+
+def test_prompt_messages_and_estimated_tokens_are_built_when_rules_read_them():
+    rules = (
+        'rule words on before_llm when prompt contains "forbidden" block "no" code WORDS\n'
+        "rule long on before_llm when len(messages) > 2 block 'too long' code LONG\n"
+        "rule big on before_run when tokens > 50 block 'too big' code BIG\n"
+    )
+    policy = guardrails.loads(rules, "lazy.rules")
+    ran: list[Any] = []
+    agent, generator = agent_for(policy, ["ok"], ran)
+    result = agent.run(messages=[ChatMessage.from_user("a forbidden topic")])
+    assert generator.calls == 0 and result["exit_reason"] == "no"
+    agent, generator = agent_for(policy, [call("save", "c1"), call("save", "c2"), "ok"], ran)
+    result = agent.run(messages=[ChatMessage.from_user("hi")])
+    # user, call, result: 3 messages > 2 -> stopped before the second LLM call
+    assert generator.calls == 1 and result["exit_reason"] == "too long"
+    agent, generator = agent_for(policy, ["ok"], ran)
+    result = agent.run(messages=[ChatMessage.from_user("x" * 400)])  # ~100 estimated tokens
+    assert generator.calls == 0 and result["exit_reason"] == "too big"

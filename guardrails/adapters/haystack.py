@@ -55,6 +55,8 @@ class RulesHook:
         # Haystack checks this at Agent construction, so a hook registered under the
         # wrong point fails there instead of silently guarding the wrong moment.
         self.allowed_hook_points = (point,)
+        self._reads_of: object = None
+        self._reads_set: frozenset[str] = frozenset()
 
     def run(self, state: Any) -> None:
         if self.point == "before_tool":
@@ -63,6 +65,15 @@ class RulesHook:
             self._after_tool(state)
         else:
             self._on_text(state)
+
+    def _reads(self) -> frozenset[str]:
+        """The top-level facts this point's rules read, so the conversation-sized ones
+        (`messages`, `prompt`) are built only when a rule needs them."""
+        programs = self.policy.programs(self.point)
+        if self._reads_of is not programs:  # a reload swapped the rules
+            self._reads_of = programs
+            self._reads_set = frozenset().union(*(p.reads for p in programs))
+        return self._reads_set
 
     async def run_async(self, state: Any) -> None:
         # Evaluation is microseconds of CPU; a worker thread would cost more than it saves.
@@ -75,7 +86,7 @@ class RulesHook:
 
     def _on_text(self, state: Any) -> None:
         messages = list(state.data.get("messages") or [])
-        verdict = self.policy.evaluate(self.point, _facts(state, messages))
+        verdict = self.policy.evaluate(self.point, _facts(state, messages, self._reads()))
         if verdict.outcome == "block":
             reason = _reason(verdict)
             note = {"guardrails": {"rule": verdict.blocked_by, "code": verdict.code}}
@@ -99,7 +110,7 @@ class RulesHook:
         pending = messages[-1] if messages else None
         if pending is None or not pending.tool_calls:
             return
-        base = _facts(state, messages)
+        base = _facts(state, messages, self._reads())
         kept: list[ToolCall] = []
         tail: list[ChatMessage] = []
         changed = False
@@ -137,7 +148,7 @@ class RulesHook:
             start -= 1
         if start == len(messages):
             return
-        base = _facts(state, messages)
+        base = _facts(state, messages, self._reads())
         out, changed = messages[:start], False
         for message in messages[start:]:
             result = message.tool_call_result
@@ -167,14 +178,17 @@ class RulesHook:
             _replace(state, out)
 
 
-def _facts(state: Any, messages: list[Any]) -> dict[str, Any]:
-    """The facts every Haystack point shares (see hookdefs.HAYSTACK_HOOKS)."""
+def _facts(state: Any, messages: list[Any], reads: frozenset[str]) -> dict[str, Any]:
+    """The facts every Haystack point shares (see hookdefs.HAYSTACK_HOOKS); the ones
+    linear in the conversation only when `reads` (the rules' top-level facts) needs them."""
     data = state.data
-    rows = [{"role": m.role.value, "text": _message_text(m)} for m in messages]
+    last = messages[-1] if messages else None
     facts: dict[str, Any] = {
-        "messages": rows,
-        "prompt": "\n".join(r["text"] for r in rows if r["text"]),
-        "last_message": rows[-1] if rows else {"role": "", "text": None},
+        "last_message": (
+            {"role": last.role.value, "text": _message_text(last)}
+            if last is not None
+            else {"role": "", "text": None}
+        ),
         "step_count": data.get("step_count", 0),
         "token_usage": data.get("token_usage") or {},
         "tool_call_counts": data.get("tool_call_counts") or {},
@@ -184,6 +198,10 @@ def _facts(state: Any, messages: list[Any]) -> dict[str, Any]:
         # the provider's own count of the current context beats an estimate; without
         # it, `tokens` is derived from `prompt` as on every other hook
         facts["tokens"] = data["context_tokens"]
+    if "messages" in reads or "prompt" in reads or ("tokens" in reads and "tokens" not in facts):
+        rows = [{"role": m.role.value, "text": _message_text(m)} for m in messages]
+        facts["messages"] = rows
+        facts["prompt"] = "\n".join(r["text"] for r in rows if r["text"])
     context = data.get("hook_context")
     if isinstance(context, Mapping):
         for key, fact in _CONTEXT_KEYS.items():
