@@ -457,15 +457,13 @@ def serve_config(
     policy: Any, rules: Path, shadow: bool, records: Path | None = None, watch: bool = False
 ) -> str:
     """A cpex config serving `policy`: one guardrails.cpex.RulesPlugin per mode."""
-    from .adapters.cpex import cpex_hooks
-
     lines = ["plugins:"]
     extra = f", records: {json.dumps(str(records.resolve()))}" if records else ""
     extra += ", watch: true" if watch else ""
     modes: dict[str, tuple[set[str], int]] = {}
     for prog in policy.compiled.programs:
         hooks, priority = modes.get(prog.mode, (set(), prog.priority))
-        served = cpex_hooks(policy, dict.fromkeys(prog.hooks))
+        served = [h for h in prog.hooks if policy.catalog.in_cpex(h)]
         if served:
             modes[prog.mode] = (hooks | set(served), min(priority, prog.priority))
     for mode, (hooks, priority) in sorted(modes.items()):

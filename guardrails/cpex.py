@@ -33,7 +33,7 @@ from typing import Any
 
 from cpex.framework import Plugin, PluginContext, PluginResult, PluginViolation
 
-from .adapters.cpex import METADATA_PREFIX, RuleFailure, cpex_hooks
+from .adapters.cpex import METADATA_PREFIX, RuleFailure
 from .adapters.cpex import RulesPlugin as _GroupPlugin
 from .diagnostics import GuardrailsError, RulesError
 from .loading import Compiled
@@ -135,7 +135,8 @@ def _select(policy: Policy, compiled: Compiled, config: Any, mode: str) -> Compi
     options = dict(config.config or {})
     hooks = {str(getattr(h, "value", h)) for h in config.hooks}
     # rules only another host fires (Haystack hook points) are not this entry's
-    programs = [p for p in compiled.programs if cpex_hooks(policy, dict.fromkeys(p.hooks))]
+    in_cpex = policy.catalog.in_cpex
+    programs = [p for p in compiled.programs if any(map(in_cpex, p.hooks))]
     other = [p.id for p in programs if p.mode != mode]
     if other and options.get("others", "error") == "error":
         raise GuardrailsError(
@@ -143,8 +144,7 @@ def _select(policy: Policy, compiled: Compiled, config: Any, mode: str) -> Compi
             "for their mode and set `others: skip`, or change their mode"
         )
     mine = [p for p in programs if p.mode == mode]
-    used = cpex_hooks(policy, {h: None for p in mine for h in p.hooks})
-    unlisted = sorted(set(used) - hooks)
+    unlisted = sorted({h for p in mine for h in p.hooks if in_cpex(h)} - hooks)
     if unlisted:
         raise GuardrailsError(f"rules use hooks this entry does not list: {', '.join(unlisted)}")
     runners = {

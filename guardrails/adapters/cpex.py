@@ -19,8 +19,8 @@ how a caller sees would-blocks); `decisions(result)` collects them.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from cpex.framework import (
     GlobalContext,
@@ -42,8 +42,6 @@ from ..runtime.capture import mask_facts
 from ..runtime.records import CallRecord
 from ..runtime.verdict import Verdict
 from .payloads import extract_facts, write_back
-
-T = TypeVar("T")
 
 if TYPE_CHECKING:
     from ..policy import Policy
@@ -77,7 +75,8 @@ class RulesPlugin(Plugin):
 
     def __init__(self, policy: Policy, key: GroupKey, compiled: Compiled) -> None:
         mode, priority, on_error = key
-        runners = cpex_hooks(policy, compiled.groups[key])
+        # a rules directory may also serve Haystack agents: cpex never fires those points
+        runners = {h: r for h, r in compiled.groups[key].items() if policy.catalog.in_cpex(h)}
         ids = sorted({p.id for r in runners.values() for p in r.programs})
         config = PluginConfig(
             name=_group_name(compiled.ruleset_hash, key),
@@ -241,21 +240,14 @@ def build_plugins(policy: Policy) -> list[RulesPlugin]:
     return [
         RulesPlugin(policy, key, compiled)
         for key in keys
-        if cpex_hooks(policy, compiled.groups[key])
+        if any(policy.catalog.in_cpex(h) for h in compiled.groups[key])
     ]
-
-
-def cpex_hooks(policy: Policy, hooks: Mapping[str, T]) -> dict[str, T]:
-    """`hooks` without those only another host fires (a rules directory may serve
-    Haystack agents and cpex hosts at once)."""
-    catalog = policy.catalog
-    return {h: v for h, v in hooks.items() if (spec := catalog.get(h)) is None or spec.in_cpex}
 
 
 def hook_policies(policy: Policy) -> dict[str, HookPayloadPolicy]:
     """A writable-field policy for every hook the rules use (isolates payloads, too)."""
     out: dict[str, HookPayloadPolicy] = {}
-    for hook in cpex_hooks(policy, dict.fromkeys(policy.hooks)):
+    for hook in filter(policy.catalog.in_cpex, policy.hooks):
         spec = policy.catalog.get(hook)
         writable = spec.writable_fields if spec else frozenset()
         out[hook] = HookPayloadPolicy(writable_fields=frozenset(writable))

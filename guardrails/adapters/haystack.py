@@ -28,13 +28,16 @@ from typing import TYPE_CHECKING, Any
 from haystack.components.agents.state.state_utils import replace_values
 from haystack.dataclasses import ChatMessage, ToolCall
 
+from ..runtime.ops import get_path
+
 if TYPE_CHECKING:
     from ..policy import Policy
     from ..runtime.verdict import Verdict
 
 HOOK_POINTS = ("before_run", "before_llm", "before_tool", "after_tool", "on_exit", "after_run")
 BLOCKED = "Blocked by policy: "
-_CONTEXT_KEYS = {"user": "user", "tenant": "tenant", "server": "server", "request_id": "request_id"}
+# hook_context keys read as the context facts every hook has
+_CONTEXT_KEYS = ("user", "tenant", "server", "request_id")
 
 
 def haystack_hooks(policy: Policy) -> dict[str, list[RulesHook]]:
@@ -101,7 +104,7 @@ class RulesHook:
                 _replace(state, [*messages[:-1], refusal])
             return
         if verdict.outcome == "modify" and messages:
-            text = _get(verdict.payload, "last_message", "text")
+            text = get_path(verdict.payload, ("last_message", "text"))
             if text != messages[-1].text:
                 _replace(state, [*messages[:-1], _with_text(messages[-1], text)])
 
@@ -126,7 +129,7 @@ class RulesHook:
                     ChatMessage.from_tool(BLOCKED + _reason(verdict), origin=call, error=True),
                 ]
                 continue
-            args = _get(verdict.payload, "tool", "args")
+            args = get_path(verdict.payload, ("tool", "args"))
             if verdict.outcome == "modify" and isinstance(args, dict) and args != call.arguments:
                 changed = True
                 kept.append(ToolCall(tool_name=call.tool_name, arguments=args, id=call.id))
@@ -162,9 +165,10 @@ class RulesHook:
             }
             verdict = self.policy.evaluate(self.point, {**base, "tool": tool})
             if verdict.outcome == "block":
-                text, error = BLOCKED + _reason(verdict), True
+                text: object = BLOCKED + _reason(verdict)
+                error = True
             else:
-                text, error = _get(verdict.payload, "tool", "output"), result.error
+                text, error = get_path(verdict.payload, ("tool", "output")), result.error
             if verdict.outcome in ("block", "modify") and text != output:
                 changed = True
                 out.append(
@@ -204,9 +208,7 @@ def _facts(state: Any, messages: list[Any], reads: frozenset[str]) -> dict[str, 
         facts["prompt"] = "\n".join(r["text"] for r in rows if r["text"])
     context = data.get("hook_context")
     if isinstance(context, Mapping):
-        for key, fact in _CONTEXT_KEYS.items():
-            if key in context:
-                facts[fact] = context[key]
+        facts.update((key, context[key]) for key in _CONTEXT_KEYS if key in context)
     return facts
 
 
@@ -247,13 +249,6 @@ def _with_text(message: Any, text: Any) -> Any:
 def _replace(state: Any, messages: list[Any]) -> None:
     # `state.set("messages", ...)` appends; replacing needs the handler override.
     state.set("messages", messages, handler_override=replace_values)
-
-
-def _get(payload: Mapping[str, Any], *path: str) -> Any:
-    value: Any = payload
-    for key in path:
-        value = value.get(key) if isinstance(value, Mapping) else None
-    return value
 
 
 def _reason(verdict: Verdict) -> str:

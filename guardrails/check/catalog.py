@@ -40,12 +40,6 @@ class HookSpec:
     writable_fields: frozenset[str]
     facts: Mapping[str, FactSpec] = field(repr=False)
 
-    @property
-    def in_cpex(self) -> bool:
-        """Whether cpex hosts can fire this hook (Haystack's hook points are fired by
-        Haystack's Agent, never by a cpex manager)."""
-        return self.origin != "haystack"
-
     def fact(self, path: str) -> FactSpec | None:
         return self.facts.get(path)
 
@@ -152,6 +146,12 @@ class Catalog:
 
     def __getitem__(self, name: str) -> HookSpec:
         return self._hooks[name]
+
+    def in_cpex(self, name: str) -> bool:
+        """Whether a cpex host can fire hook `name`: Haystack's hook points are fired by
+        Haystack's Agent, never by a cpex manager (unknown names: assume it can)."""
+        spec = self._hooks.get(name)
+        return spec is None or spec.origin != "haystack"
 
     def suggest(self, name: str) -> str | None:
         close = difflib.get_close_matches(name, list(self._hooks), n=1, cutoff=0.6)
