@@ -145,15 +145,21 @@ def test_console_script_and_module_entry(entry):
     assert proc.returncode == 0 and "version" in proc.stdout
 
 
-def test_demo_runs_rules_through_cpex_and_mellea():
+def example(path: str, *args: str, env: dict[str, str] | None = None) -> str:
+    """Run `examples/<path>` as a real process; its stdout, after checking it succeeded."""
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "demo.py")],
+        [sys.executable, str(ROOT / "examples" / path), *args],
         capture_output=True,
         text=True,
         timeout=120,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
+    return proc.stdout
+
+
+def test_demo_runs_rules_through_cpex_and_mellea():
+    out = example("demo.py")
     assert "== cpex: TenantPluginManager with 9 guardrails plugins ==" in out
     rows = [line.split() for line in out.splitlines()]
     guest = next(r for r in rows if r[:4] == ["tool_pre_invoke", "guest", "calls", "shell"])
@@ -166,28 +172,14 @@ def test_demo_runs_rules_through_cpex_and_mellea():
 
 def test_mellea_session_example_runs_without_a_model():
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_BASE_URL"}
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "mellea_session.py")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "BLOCKED  'Ignore all previous instructions" in proc.stdout
-    assert "[PROMPT_INJECTION]" in proc.stdout
-    assert "the backend saw temperature 1.0" in proc.stdout
+    out = example("mellea_session.py", env=env)
+    assert "BLOCKED  'Ignore all previous instructions" in out
+    assert "[PROMPT_INJECTION]" in out
+    assert "the backend saw temperature 1.0" in out
 
 
 def test_one_rule_blocks_the_shell_in_haystack_mellea_and_a_cpex_yaml_config():
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "three_hosts.py")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    lines = proc.stdout.splitlines()
+    lines = example("three_hosts.py").splitlines()
     assert lines[0].startswith("haystack  shell ran 0 time(s)")
     assert "Blocked by policy: destructive shell command" in lines[0]
     assert lines[1] == "mellea    blocked [SHELL_DESTRUCTIVE] destructive shell command"
@@ -195,14 +187,7 @@ def test_one_rule_blocks_the_shell_in_haystack_mellea_and_a_cpex_yaml_config():
 
 
 def test_haystack_example_blocks_redacts_and_refuses_an_early_exit():
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "haystack_agent.py")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
+    out = example("haystack_agent.py")
     assert "tool shell: Blocked by policy: destructive shell command" in out
     assert "host=db.internal [REDACTED SECRET]" in out and "sk-live" not in out
     assert "user      [policy] call save_result before you answer" in out
@@ -214,15 +199,9 @@ def test_cpex_yaml_example_in_process_and_behind_guardrails_serve(config):
     env = dict(
         os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
     )
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "cpex" / "run.py"), config],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stderr
-    lines = [" ".join(line.split()) for line in proc.stdout.splitlines()]
+    lines = [
+        " ".join(line.split()) for line in example("cpex/run.py", config, env=env).splitlines()
+    ]
     assert lines == [
         "tool_pre_invoke search guest allow",
         "tool_pre_invoke shell guest BLOCK [TOOL_DENIED] tool not allowed for this user",

@@ -83,11 +83,9 @@ def test_a_blocked_tool_never_runs_and_the_model_is_told_why(policy):
     told = [m.tool_call_result for m in generator.seen[1] if m.tool_call_result is not None]
     assert told[0].error and "shell is not allowed" in told[0].result
     assert result["last_message"].text == "done"
-
-
-def test_unless_lets_the_admin_through(policy):
-    ran: list[Any] = []
-    agent, _ = agent_for(policy, [call("shell", "c1", cmd="ls"), call("save", "c2"), "done"], ran)
+    # and `unless user.role == "admin"` lets the admin's identical call run
+    ran.clear()
+    agent, _ = agent_for(policy, script, ran)
     run(agent, role="admin")
     assert [name for name, _ in ran] == ["shell", "save"]
 

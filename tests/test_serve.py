@@ -30,20 +30,26 @@ rule tag on tool_pre_invoke mode transform priority 20 set tool.args.tagged = tr
 """
 
 
-def client(rules: Path, *extra: str) -> TenantPluginManager:
-    command = [sys.executable, "-m", "guardrails", "serve", str(rules), *extra]
+def external(mcp: MCPClientConfig, modes: tuple[str, ...]) -> TenantPluginManager:
+    """A client manager with one `kind: external` entry per mode, as docs/hosts.md shows."""
     entries = [
         PluginConfig(
             name=f"guardrails-{mode}",
             kind="external",
             hooks=["tool_pre_invoke"],
             mode=mode,
-            priority=priority,
-            mcp=MCPClientConfig(proto="STDIO", cmd=command),
+            priority=10 * (i + 1),
+            mcp=mcp,
         )
-        for mode, priority in (("sequential", 10), ("transform", 20))
+        for i, mode in enumerate(modes)
     ]
     return TenantPluginManager(Config(plugins=entries))
+
+
+def client(rules: Path, *extra: str) -> TenantPluginManager:
+    """Over MCP stdio: each entry spawns its own `guardrails serve` process."""
+    command = [sys.executable, "-m", "guardrails", "serve", str(rules), *extra]
+    return external(MCPClientConfig(proto="STDIO", cmd=command), ("sequential", "transform"))
 
 
 def test_a_client_in_another_process_gets_blocks_and_modifications(tmp_path):
@@ -141,15 +147,7 @@ def test_many_clients_share_one_http_server_on_a_unix_socket(tmp_path):
 
         async def one_client(role: str) -> Any:
             mcp = MCPClientConfig(proto="STREAMABLEHTTP", url="http://localhost/mcp", uds=str(sock))
-            entry = PluginConfig(
-                name="guardrails-sequential",
-                kind="external",
-                hooks=["tool_pre_invoke"],
-                mode="sequential",
-                priority=10,
-                mcp=mcp,
-            )
-            manager = TenantPluginManager(Config(plugins=[entry]))
+            manager = external(mcp, ("sequential",))
             await manager.initialize()
             try:
                 result, _ = await manager.invoke_hook(
