@@ -109,7 +109,7 @@ class RulesPlugin(_GroupPlugin):
             watcher.stop()
         await super().shutdown()
 
-    def _version(self, gctx: Any) -> tuple[Compiled | None, str | None, bool]:
+    def _version(self, gctx: Any, hook: str) -> tuple[Compiled | None, str | None, bool]:
         return self._compiled, None, False  # swapped whole by `watch`; no capture here
 
     def run(self, hook: str, payload: Any, context: PluginContext | None) -> PluginResult[Any]:

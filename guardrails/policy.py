@@ -334,10 +334,14 @@ class Policy:
     # ---- cpex binding (imports cpex only when called) ----
 
     def plugins(self) -> list[Any]:
-        """cpex Plugins: one per (mode, priority) group, covering all the group's hooks."""
+        """cpex Plugins: one per (mode, priority) group, covering all the group's hooks.
+
+        They follow reloads while the new rules fit in their groups and hooks; when a
+        reload needs a group or hook they do not have, they block every call with
+        code GUARDRAIL_STALE until the host takes new ones (never a silent allow)."""
         from .adapters.cpex import build_plugins
 
-        return build_plugins(self)
+        return build_plugins(self, follow=True)
 
     def haystack_hooks(self) -> dict[str, list[Any]]:
         """Haystack Agent hooks for this policy's rules on Haystack hook points:

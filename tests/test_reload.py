@@ -159,3 +159,100 @@ def _wait(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-
         if time.monotonic() > deadline:
             raise AssertionError("the watcher did not react in time")
         time.sleep(0.05)
+
+
+MOVED_OLD = "rule x on tool_pre_invoke priority 10 when tool.name == 'x' block 'old' code OLD\n"
+MOVED_NEW = "rule x on tool_pre_invoke priority 20 when tool.name == 'x' block 'new' code NEW\n"
+
+
+def _blocked(result) -> str | None:  # type: ignore[no-untyped-def]
+    return result.violation.code if result.violation else None
+
+
+def test_a_reload_under_way_never_lets_queued_calls_through():
+    """Old rules block at priority 10, new rules at 20: calls queued before the reload
+    run the old plugins wholly, later calls the new ones; none is allowed."""
+    policy = guardrails.loads(MOVED_OLD)
+
+    async def scenario() -> list[str | None]:
+        manager = await policy.manager()
+
+        async def call(i: int) -> str | None:
+            payload = ToolPreInvokePayload(name="x", args={})
+            result, _ = await manager.invoke_hook(
+                "tool_pre_invoke", payload, GlobalContext(request_id=str(i))
+            )
+            return _blocked(result)
+
+        async def reload_soon() -> None:
+            await asyncio.sleep(0)
+            policy.reload(MOVED_NEW)
+
+        results = await asyncio.gather(reload_soon(), *(call(i) for i in range(200)))
+        return list(results[1:])
+
+    codes = asyncio.run(scenario())
+    assert None not in codes and set(codes) <= {"OLD", "NEW"}
+
+
+def test_reloads_from_a_thread_never_let_calls_through():
+    policy = guardrails.loads(MOVED_OLD)
+    texts = [MOVED_NEW, MOVED_OLD]
+
+    async def scenario() -> list[str | None]:
+        manager = await policy.manager()
+        stop = threading.Event()
+
+        def reloader() -> None:
+            i = 0
+            while not stop.is_set():
+                policy.reload(texts[i % 2])
+                i += 1
+
+        thread = threading.Thread(target=reloader)
+        thread.start()
+        try:
+            codes = []
+            for i in range(1000):
+                payload = ToolPreInvokePayload(name="x", args={})
+                result, _ = await manager.invoke_hook(
+                    "tool_pre_invoke", payload, GlobalContext(request_id=str(i))
+                )
+                codes.append(_blocked(result))
+                if i % 10 == 0:
+                    await asyncio.sleep(0)  # let scheduled swaps run
+        finally:
+            stop.set()
+            await asyncio.to_thread(thread.join)
+        return codes
+
+    codes = asyncio.run(scenario())
+    assert None not in codes and {"OLD", "NEW"} <= set(codes)
+
+
+def test_plugins_handed_to_a_host_follow_a_reload_that_fits_and_fail_closed_when_not():
+    policy = guardrails.loads(MOVED_OLD)
+
+    async def call(manager) -> str | None:  # type: ignore[no-untyped-def]
+        payload = ToolPreInvokePayload(name="x", args={})
+        result, _ = await manager.invoke_hook(
+            "tool_pre_invoke", payload, GlobalContext(request_id="r")
+        )
+        return _blocked(result)
+
+    async def scenario() -> list[str | None]:
+        from cpex.framework import TenantPluginManager
+        from cpex.framework.models import Config
+
+        manager = TenantPluginManager(Config(plugins=[]))
+        await manager.initialize()
+        for plugin in policy.plugins():  # as a host does with plugins it was handed
+            manager._registry.register(plugin)
+        codes = [await call(manager)]
+        policy.reload(MOVED_OLD.replace("'old'", "'old2'").replace("OLD", "OLD2"))
+        codes.append(await call(manager))  # same group: followed
+        policy.reload(MOVED_NEW)
+        codes.append(await call(manager))  # a group the host does not have: stale
+        return codes
+
+    assert asyncio.run(scenario()) == ["OLD", "OLD2", "GUARDRAIL_STALE"]

@@ -18,8 +18,12 @@ how a caller sees would-blocks); `decisions(result)` collects them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cpex.framework import (
@@ -39,6 +43,7 @@ from ..loading import Compiled, GroupKey
 from ..policy import new_call_id
 from ..runtime import engine
 from ..runtime.capture import mask_facts
+from ..runtime.program import PHASE_ORDER
 from ..runtime.records import CallRecord
 from ..runtime.verdict import Verdict
 from .payloads import extract_facts, write_back
@@ -47,7 +52,11 @@ if TYPE_CHECKING:
     from ..policy import Policy
 
 METADATA_PREFIX = "guardrails:"
+STALE_CODE = "GUARDRAIL_STALE"
 _NON_BLOCKING = frozenset({"audit", "fire_and_forget"})
+_SWAP_TIMEOUT = 10.0
+# the loop each managed manager's calls run on, for reloads from other threads
+_LOOPS: weakref.WeakKeyDictionary[Any, asyncio.AbstractEventLoop] = weakref.WeakKeyDictionary()
 
 
 class RuleFailure(GuardrailsError):
@@ -60,6 +69,57 @@ def _group_name(ruleset_hash: str, key: GroupKey) -> str:
     return f"guardrails[{ruleset_hash[:8]}]:{mode}@{priority}{suffix}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """What one hook call of one policy has done so far, in the call's
+    `GlobalContext.state` (cpex merges it back into the caller's context).
+
+    Hosts reuse one GlobalContext for many hook calls (a gateway keeps one per
+    request), so what is there may be left over from an earlier call. It belongs to
+    the current call only if it names the same hook and a group earlier in cpex's
+    order than the one now running: every hook call runs our groups in that order,
+    so a group that finds its own position or a later one there is in a new call.
+    """
+
+    hook: str
+    ruleset: str
+    position: tuple[int, int, str, str]
+    call_id: str | None
+
+
+class PluginSet:
+    """The groups a set of following plugins can serve: (group, hooks) pairs.
+
+    Plugins handed to a host (`policy.plugins()`) outlive reloads. They follow the
+    newest version while its groups fit in the set; a version that needs a group or
+    a hook the host never registered would leave those rules unenforced, so the
+    plugins then block every call (GUARDRAIL_STALE) until the host takes new ones.
+    """
+
+    def __init__(self, shape: Mapping[GroupKey, frozenset[str]]) -> None:
+        self.shape = dict(shape)
+        self._fits: dict[str, bool] = {}
+
+    def fits(self, compiled: Compiled, catalog: Any) -> bool:
+        known = self._fits.get(compiled.ruleset_hash)
+        if known is None:
+            wanted = _shape(compiled, catalog)
+            known = all(hooks <= self.shape.get(key, frozenset()) for key, hooks in wanted.items())
+            self._fits[compiled.ruleset_hash] = known
+        return known
+
+
+def _shape(compiled: Compiled, catalog: Any) -> dict[GroupKey, frozenset[str]]:
+    groups = compiled.groups.items()
+    shape = {key: frozenset(filter(catalog.in_cpex, hooks)) for key, hooks in groups}
+    return {key: hooks for key, hooks in shape.items() if hooks}
+
+
+def _position(key: GroupKey) -> tuple[int, int, str, str]:
+    mode, priority, on_error = key
+    return (PHASE_ORDER[mode], priority, mode, on_error)
+
+
 class RulesPlugin(Plugin):
     """One (mode, priority) group of compiled rules, serving every hook they name.
 
@@ -67,22 +127,26 @@ class RulesPlugin(Plugin):
     at the same mode and priority, so cpex's plugin-level `on_error` (which also
     decides what a cpex timeout does) matches what the rules say.
 
-    The plugin reads its rules from the policy at call time, pinned per hook call: the
-    first guardrails plugin of a call records the policy's current version in the
-    call's `GlobalContext.state`, and the later ones use that version, so a reload in
-    the middle of a call cannot mix two versions in one call.
+    A plugin registered by the policy into a manager is bound to one version: a
+    reload swaps the manager's plugins in one step, and a call already under way
+    keeps the plugins (so the version) it started with. A plugin handed to a host
+    (`follow`) runs the newest version, pinned for the rest of the call by the first
+    of the call's plugins, so a reload in the middle of a call cannot mix versions.
     """
 
-    def __init__(self, policy: Policy, key: GroupKey, compiled: Compiled) -> None:
+    def __init__(
+        self, policy: Policy, key: GroupKey, compiled: Compiled, follow: PluginSet | None = None
+    ) -> None:
         mode, priority, on_error = key
         # a rules directory may also serve Haystack agents: cpex never fires those points
-        runners = {h: r for h, r in compiled.groups[key].items() if policy.catalog.in_cpex(h)}
-        ids = sorted({p.id for r in runners.values() for p in r.programs})
+        hooks = sorted(follow.shape[key]) if follow else _shape(compiled, policy.catalog)[key]
+        runners = compiled.groups[key]
+        ids = sorted({p.id for h in hooks if h in runners for p in runners[h].programs})
         config = PluginConfig(
             name=_group_name(compiled.ruleset_hash, key),
             kind=f"{__name__}.RulesPlugin",
             description=f"{len(ids)} guardrails rule(s): " + ", ".join(ids),
-            hooks=sorted(runners),
+            hooks=sorted(hooks),
             mode=mode,
             priority=priority,
             on_error="ignore" if mode in _NON_BLOCKING else on_error,
@@ -91,14 +155,15 @@ class RulesPlugin(Plugin):
         super().__init__(config)
         self.policy = policy
         self.key = key
+        self.position = _position(key)
+        self.compiled = compiled
+        self.follow = follow
         self.ruleset_hash = compiled.ruleset_hash
         self.group_mode = mode
         self.metadata_key = METADATA_PREFIX + config.name
-        self._pin = f"guardrails.version:{id(policy)}"
-        self._done = f"guardrails.done:{id(policy)}"
         self._call = f"guardrails.call:{id(policy)}"
         self._plans: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
-        for hook in runners:
+        for hook in hooks:
             # cpex finds a hook's handler as the attribute named after the hook
             setattr(self, hook, self._handler(hook))
 
@@ -109,28 +174,28 @@ class RulesPlugin(Plugin):
         handle.__name__ = hook
         return handle
 
-    def _version(self, gctx: Any) -> tuple[Compiled | None, str | None, bool]:
+    def _version(self, gctx: Any, hook: str) -> tuple[Compiled | None, str | None, bool]:
         """(version this call runs on, its call id, whether this is the call's first
-        guardrails plugin); version None if this group already ran in this call."""
+        guardrails plugin); version None when following plugins no longer fit."""
         policy = self.policy
         state = getattr(gctx, "state", None)
         if not isinstance(state, dict):
-            return policy.compiled, None, True
-        pinned = state.get(self._pin)
-        compiled = policy.version(pinned) if isinstance(pinned, str) else None
-        first = compiled is None
-        if compiled is None:
-            compiled = policy.compiled
-            state[self._pin] = compiled.ruleset_hash
-            if policy.options.capture is not None:
-                state[self._call] = new_call_id()
-        done = state.get(self._done, ())
-        mark = (compiled.ruleset_hash, self.key)
-        if mark in done:  # during a reload both versions' plugins can be registered
-            return None, None, False
-        state[self._done] = (*done, mark)
-        call_id = state.get(self._call)
-        return compiled, call_id if isinstance(call_id, str) else None, first
+            state = {}
+        call = state.get(self._call)
+        same = type(call) is _Call and call.hook == hook and call.position < self.position
+        compiled: Compiled | None = self.compiled
+        if self.follow is not None:
+            pinned = policy.version(call.ruleset) if same else None  # type: ignore[union-attr]
+            compiled = pinned or policy.compiled
+            if not self.follow.fits(compiled, policy.catalog):
+                compiled = None
+        if same:
+            call_id = call.call_id  # type: ignore[union-attr]
+        else:
+            call_id = new_call_id() if policy.options.capture is not None else None
+        ruleset = compiled.ruleset_hash if compiled is not None else self.ruleset_hash
+        state[self._call] = _Call(hook, ruleset, self.position, call_id)
+        return compiled, call_id, not same
 
     def _capture(
         self, compiled: Compiled, hook: str, payload: Any, gctx: Any, call_id: str
@@ -165,10 +230,12 @@ class RulesPlugin(Plugin):
 
     def run(self, hook: str, payload: Any, context: PluginContext | None) -> PluginResult[Any]:
         gctx = context.global_context if context is not None else None
-        compiled, call_id, first = self._version(gctx)
-        if compiled is not None and first and call_id is not None:
+        compiled, call_id, first = self._version(gctx, hook)
+        if compiled is None:
+            return self._stale(hook)
+        if first and call_id is not None:
             self._capture(compiled, hook, payload, gctx, call_id)
-        runner = compiled.groups.get(self.key, {}).get(hook) if compiled is not None else None
+        runner = compiled.groups.get(self.key, {}).get(hook)
         if runner is None:
             return PluginResult()
         reads, normalized = self._facts_plan(runner)
@@ -210,6 +277,23 @@ class RulesPlugin(Plugin):
             )
         return PluginResult(metadata=self._metadata(verdict))
 
+    def _stale(self, hook: str) -> PluginResult[Any]:
+        problem = (
+            f"the rules were reloaded into groups or hooks that the plugins handed to this "
+            f"host do not cover; take new ones with policy.plugins() (hook {hook})"
+        )
+        if self.group_mode == "transform":
+            raise RuleFailure(problem)
+        return PluginResult(
+            continue_processing=False,
+            violation=PluginViolation(
+                reason="guardrails plugins are out of date",
+                description=problem,
+                code=STALE_CODE,
+                details={"plugin": self.name, "hook": hook},
+            ),
+        )
+
     def _metadata(self, verdict: Verdict) -> dict[str, Any]:
         if not verdict.records:
             return {}
@@ -234,14 +318,16 @@ def _violation(verdict: Verdict, policy: Policy) -> PluginViolation:
     )
 
 
-def build_plugins(policy: Policy) -> list[RulesPlugin]:
-    compiled = policy.compiled
-    keys = sorted(compiled.groups, key=lambda k: (k[1], k[0], k[2]))
-    return [
-        RulesPlugin(policy, key, compiled)
-        for key in keys
-        if any(policy.catalog.in_cpex(h) for h in compiled.groups[key])
-    ]
+def build_plugins(
+    policy: Policy, compiled: Compiled | None = None, *, follow: bool = False
+) -> list[RulesPlugin]:
+    """Plugins for `compiled` (default: the current version), one per group with cpex
+    hooks; `follow=True` for plugins handed to a host (see `PluginSet`)."""
+    compiled = compiled or policy.compiled
+    shape = _shape(compiled, policy.catalog)
+    plugin_set = PluginSet(shape) if follow else None
+    keys = sorted(shape, key=lambda k: (k[1], k[0], k[2]))
+    return [RulesPlugin(policy, key, compiled, plugin_set) for key in keys]
 
 
 def hook_policies(policy: Policy) -> dict[str, HookPayloadPolicy]:
@@ -263,30 +349,52 @@ def register_plugins(policy: Policy, manager: Any) -> list[RulesPlugin]:
     plugins = build_plugins(policy)
     for plugin in plugins:
         manager._registry.register(plugin)  # no public API for runtime registration in cpex 0.1.4
+    with contextlib.suppress(RuntimeError):  # no loop running: reloads swap in place
+        _LOOPS[manager] = asyncio.get_running_loop()
     return plugins
 
 
 def resync(policy: Policy, manager: Any) -> None:
-    """After a reload: register the new version's plugins, then drop the old ones.
+    """After a reload: swap the manager's plugins for the current version's, in one step.
 
-    In between, a call may see both; the per-call version pin and the "already ran"
-    marks in `RulesPlugin._version` keep it on one version, each group run once.
+    cpex takes a call's plugin list when the call starts, so a call sees either the
+    old plugins or the new ones, never a mix, and each is bound to its version. The
+    swap must not interleave with the loop that runs the calls: from another thread
+    it is handed to that loop and waited for (and done here if that loop does not
+    get to it in time: the swap always installs the version current when it runs,
+    so a late one cannot undo a newer reload).
     """
+    loop = _LOOPS.get(manager)
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if loop is None or loop is running or not loop.is_running():
+        _swap(policy, manager)
+        return
+
+    async def swap() -> None:
+        _swap(policy, manager)
+
+    try:
+        asyncio.run_coroutine_threadsafe(swap(), loop).result(timeout=_SWAP_TIMEOUT)
+    except TimeoutError:
+        _swap(policy, manager)
+
+
+def _swap(policy: Policy, manager: Any) -> None:
     registry = manager._registry
+    new = build_plugins(policy)
     old = [
         name
         for name, ref in list(registry._plugins.items())
-        if isinstance(ref.plugin, RulesPlugin)
-        and ref.plugin.policy is policy
-        and ref.plugin.ruleset_hash != policy.ruleset_hash
+        if isinstance(ref.plugin, RulesPlugin) and ref.plugin.policy is policy
     ]
-    current = {p.name for p in build_plugins(policy)}
-    for plugin in build_plugins(policy):
-        if plugin.name not in registry._plugins:
-            registry.register(plugin)
+    # no await and no callback in here: the event loop sees the registry before or after
     for name in old:
-        if name not in current:
-            registry.unregister(name)
+        registry.unregister(name)
+    for plugin in new:
+        registry.register(plugin)
 
 
 async def new_manager(policy: Policy, timeout: float = 30) -> TenantPluginManager:

@@ -193,8 +193,10 @@ def extract_facts(
 # the payload, so the prompt would be rendered once per group. The GlobalContext of
 # that one call is shared (cpex merges plugin state back into it), so the first
 # plugin leaves the rendered prompt there for the others. Mellea builds a new
-# GlobalContext for every hook call; the key also holds what could change the text
-# within one call (the model and its options).
+# GlobalContext for every hook call, but another host may reuse one for many calls:
+# the key names the payload (its creation time, request and generation ids, which
+# survive cpex's copies) and what could change the text within one call (the model
+# and its options), so a later call never reads an earlier call's prompt.
 _STATE_KEY = "guardrails.rendered_prompt"
 
 
@@ -206,7 +208,14 @@ def _shared_state(payload_type: type, context: object) -> dict[str, Any] | None:
 
 
 def _shared_prompt(state: dict[str, Any], hook: str, payload: Any, render: Extractor) -> Any:
-    key = (hook, getattr(payload, "model", None), repr(getattr(payload, "model_options", None)))
+    key = (
+        hook,
+        repr(getattr(payload, "timestamp", None)),
+        getattr(payload, "request_id", None),
+        getattr(payload, "generation_id", None),
+        getattr(payload, "model", None),
+        repr(getattr(payload, "model_options", None)),
+    )
     cached = state.get(_STATE_KEY)
     if isinstance(cached, tuple) and len(cached) == 2 and cached[0] == key:
         return cached[1]

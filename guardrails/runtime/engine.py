@@ -13,7 +13,7 @@ its mode can stop a call in cpex (sequential, transform, concurrent: cpex's defa
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, cast
 
 from .ops import Regex, RuleLimitError, RuleTypeError, check_size, get, type_name
@@ -133,8 +133,9 @@ class HookRunner:
             if bad_input is None:
                 bad_input = RuleTypeError(f"facts must be a mapping, got {type_name(facts)}")
         programs = self.programs
+        reindex = not detail and bad_input is None and bool(self._index)
         if detail or bad_input is not None:
-            order: Iterable[int] = range(len(programs))
+            order: Sequence[int] = range(len(programs))
         else:
             order = self.candidates(original)
         shadowed = self.shadowed
@@ -148,7 +149,10 @@ class HookRunner:
         budget = self.time_budget
         deadline = time.perf_counter() + budget if budget is not None else None
 
-        for position in order:
+        step = 0
+        while step < len(order):
+            position = order[step]
+            step += 1
             prog = programs[position]
             faf = prog.mode == "fire_and_forget"
             if blocked is not None and not faf:
@@ -187,6 +191,9 @@ class HookRunner:
                     cache.clear()  # derived facts (tokens) may depend on what changed
                     modified = True
                     results.append(_result(prog, hook, "modify", code, reason, changes=changes))
+                    if reindex:  # the index chose on the facts before this change
+                        order = [i for i in self.candidates(work) if i > position]
+                        step = 0
                     continue
                 results.append(_result(prog, hook, "warn", code, reason))
             except Exception as err:  # fail closed: a broken rule is a decision, not a crash
