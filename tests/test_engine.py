@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -212,12 +213,17 @@ def test_facts_that_are_not_a_mapping_fail_closed(policy_from):
     assert "mapping" in v.rule("r").error
 
 
-def test_given_derived_fact_wins_and_tokenizer_is_pluggable():
+def test_a_given_derived_fact_never_undercuts_the_estimate_and_tokenizer_is_pluggable():
     text = "rule r on generation_pre_call when tokens > 3 block\n"
     default = guardrails.loads(text)
     assert default.evaluate(HOOK, {"prompt": "x" * 13}).outcome == "block"  # ceil(13/4) = 4
     assert default.evaluate(HOOK, {"prompt": "x" * 12}).outcome == "allow"  # 3
-    assert default.evaluate(HOOK, {"prompt": "x" * 100, "tokens": 2}).outcome == "allow"
+    assert default.evaluate(HOOK, {"prompt": "x" * 100, "tokens": 2}).outcome == "block"  # 25
+    assert default.evaluate(HOOK, {"prompt": "x", "tokens": 5}).outcome == "block"  # given 5
+    assert default.evaluate(HOOK, {"tokens": 5}).outcome == "block"  # no prompt: the given
+    for bad in (-1, math.nan, math.inf, "5", True):
+        verdict = default.evaluate(HOOK, {"prompt": "x" * 40_000, "tokens": bad})
+        assert verdict.outcome == "block" and verdict.rule("r").verdict == "error", bad
     words = guardrails.loads(text, tokenizer=lambda s: len(s.split()))
     assert words.evaluate(HOOK, {"prompt": "a b c d"}).outcome == "block"
     assert words.evaluate(HOOK, {"prompt": "abcdefghijklmnop"}).outcome == "allow"

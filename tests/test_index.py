@@ -74,3 +74,21 @@ def test_lean_and_detailed_runs_decide_the_same():
         )
         fired = [(x.rule_id, x.verdict) for x in full.rules if x.verdict not in ("pass", "skipped")]
         assert [(x.rule_id, x.verdict) for x in lean.rules] == fired
+
+
+def test_a_nan_fact_is_never_ruled_out_by_the_index():
+    """`temperature == 1.0` on NaN is a type error in the full run; the lean run must
+    not skip the rule (and so allow) because NaN matches no key."""
+    import math
+
+    text = "".join(
+        f"rule r{i} on generation_pre_call when model_options.temperature == {i} block\n"
+        for i in range(5)
+    )
+    policy = guardrails.loads(text)
+    facts = {"model_options": {"temperature": math.nan}}
+    full = policy.evaluate("generation_pre_call", facts)
+    runner = policy.compiled.groups[("sequential", 100, "fail")]["generation_pre_call"]
+    lean = runner.run(facts, detail=False)
+    assert full.outcome == lean.outcome == "block"
+    assert full.blocked_by == lean.blocked_by == "r0" and lean.rules[0].verdict == "error"

@@ -112,9 +112,7 @@ def test_operator(condition, facts, expected):
         "n > 3",
         "n < 3",
         "n == 3",
-        "n != 3",
         "s in ['x']",
-        "s not in ['x']",
         "s contains 'x'",
         "s startswith 'x'",
         "s matches /x/",
@@ -127,6 +125,17 @@ def test_operator(condition, facts, expected):
 )
 def test_null_makes_comparisons_false(condition):
     assert fires(condition, {}) is False
+
+
+@pytest.mark.parametrize("condition", ["n != 3", "s not in ['x']", "not (n == 3)", "a != b"])
+def test_negated_tests_are_true_on_null_so_allow_lists_fail_closed(condition):
+    assert fires(condition, {}) is True
+
+
+def test_a_negated_test_is_exactly_the_negation_of_its_positive_test():
+    for facts in ({}, {"n": 3}, {"n": 4}, {"n": None}):
+        assert fires("n != 3", facts) is (not fires("n == 3", facts))
+        assert fires("n not in [3]", facts) is (not fires("n in [3]", facts))
 
 
 def test_explicit_null_tests():
@@ -189,10 +198,22 @@ def test_error_messages_do_not_leak_payload_values():
     assert secret not in str(verdict.to_dict()["rules"])
 
 
-def test_nan_and_infinity_compare_like_numbers():
-    assert fires("x > 1.0", {"x": math.inf}) is True
-    assert fires("x > 1.0", {"x": math.nan}) is False
-    assert fires("x == x", {"x": math.nan}) is False
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "x > 1.0",
+        "x < 1.0",
+        "x == 1.0",
+        "x != 1",
+        "x in [1, 2]",
+        "x + 1 > 0",
+        "abs(x) > 0",
+        "max(x, 1) > 0",
+    ],
+)
+def test_nan_and_infinity_are_type_errors(condition, value):
+    assert verdict_of(condition, {"x": value}) == "error"
 
 
 def test_host_object_with_broken_eq_is_not_equal():

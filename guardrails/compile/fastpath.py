@@ -2,7 +2,8 @@
 
 `tokens > 4000` compiles to
 
-    (_v0 > 4000) if type(_v0 := <tokens>) is int or type(_v0) is float else _gt(_v0, 4000)
+    (_v0 > 4000) if type(_v0 := <tokens>) is int or (type(_v0) is float and
+    _v0 - _v0 == 0.0) else _gt(_v0, 4000)
 
 so a value of the expected type is compared by Python directly, and every other value
 (null, a bool, a string, a host object) goes to `runtime.ops`, which decides exactly
@@ -62,10 +63,6 @@ def compare(gen: Generator, node: ir.Op) -> str | None:
     var = gen.temp()
     probe = gen.emit(other)
     slow_value = var
-    if isinstance(other, ir.FactRef) and other.derived is not None and len(other.path) == 1:
-        # A given value of the right type is the derived fact's value; anything else
-        # (absent included) takes the slow path, which derives it.
-        probe, slow_value = f"f.get({other.derived!r})", gen.emit(other)
     slow_args = f"{const!r}, {slow_value}" if flipped else f"{slow_value}, {const!r}"
     slow = f"{_SLOW[op]}({slow_args})"
     if isinstance(const, str):
@@ -76,7 +73,9 @@ def compare(gen: Generator, node: ir.Op) -> str | None:
             py = _MIRROR[op] if flipped else _NUMERIC_OPS[op]
             fast = f"{var} {py} {const!r}"
     else:
-        guard = f"type({var} := {probe}) is int or type({var}) is float"
+        # NaN and infinities take the slow path, which rejects them (`x - x` is 0.0
+        # for every finite float and NaN for the others)
+        guard = f"type({var} := {probe}) is int or (type({var}) is float and {var} - {var} == 0.0)"
         py = _MIRROR[op] if flipped else _NUMERIC_OPS[op]
         fast = f"{var} {py} {const!r}"
     return f"(({fast}) if {guard} else {slow})"
@@ -117,6 +116,6 @@ def path(gen: Generator, base: str, keys: tuple[ir.PathKey, ...]) -> str:
 
 
 def derived(gen: Generator, fact: str, binding: str) -> str:
-    """A derived fact: the given value when present, else the (cached) derivation."""
-    var = gen.temp()
-    return f"({var} if ({var} := f.get({fact!r})) is not None else {binding}(f, c))"
+    """A derived fact, computed once per call (runtime/facts.py): a given value never
+    simply wins, since the engine checks it against what it can see."""
+    return f"{binding}(f, c)"

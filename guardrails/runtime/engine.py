@@ -98,6 +98,8 @@ class HookRunner:
             value: Any = facts
             for key in path:
                 value = value.get(key) if type(value) is dict else get(value, key)
+            if type(value) is float and value - value != 0.0:
+                return list(range(len(self.programs)))  # NaN/inf: let the rules error
             if type(value) in _INDEXABLE:
                 hits = table.get(cast("str | int", value))
                 if hits:

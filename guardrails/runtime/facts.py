@@ -1,5 +1,9 @@
-"""Derived facts: values the runtime computes from other facts when the caller did not
-give them. A given value always wins (a corpus case may say `"tokens": 5000`).
+"""Derived facts: values the runtime computes from other facts.
+
+A caller may give one (a corpus case says `"tokens": 5000`; a host knows the real
+count), but a given value never undercuts what the engine can see: `tokens` is the
+larger of the given count and the estimate from `prompt`, and a given count that is
+not a non-negative number (-1, NaN, "5") is a type error, so the call fails closed.
 
 Each derived fact is computed at most once per call (cached in the call's `c` dict)
 and only when some rule reads it.
@@ -10,7 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .ops import DEFAULT_MAX_MATCH_CHARS, Regex, estimate_tokens, matches, text_of
+from .ops import (
+    DEFAULT_MAX_MATCH_CHARS,
+    Regex,
+    RuleTypeError,
+    estimate_tokens,
+    matches,
+    text_of,
+    type_name,
+)
 
 Tokenizer = Callable[[str], int]
 
@@ -30,12 +42,21 @@ def make_bindings(
         return None if text is None else count(text)
 
     def derive_tokens(f: dict[str, Any], c: dict[str, Any]) -> Any:
+        if "tokens" in c:
+            return c["tokens"]
         given = f.get("tokens")
+        estimate = tokens_of(f.get("prompt"))
         if given is not None:
-            return given
-        if "tokens" not in c:
-            c["tokens"] = tokens_of(f.get("prompt"))
-        return c["tokens"]
+            if type(given) is bool or not isinstance(given, int | float) or not given >= 0:
+                raise RuleTypeError(
+                    f"tokens must be a non-negative number, got {type_name(given)}"
+                    + (f" {given!r}" if isinstance(given, int | float) else "")
+                )
+            if isinstance(given, float) and given - given != 0.0:
+                raise RuleTypeError(f"tokens must be a finite number, got {given!r}")
+            estimate = given if estimate is None else max(given, estimate)
+        c["tokens"] = estimate
+        return estimate
 
     return {"_tokens": tokens_of, "_derived_tokens": derive_tokens, "_matches": matches_capped}
 

@@ -1,9 +1,13 @@
 """The DSL's run-time semantics, called by generated code.
 
 Decided here, not inherited from Python:
-- null (a missing fact) makes every comparison false: `null < 3`, `null == 3` and
-  `null != 3` are all false; only `x == null` / `x != null` (compiled to `is_null` /
-  `not_null`) and `exists(x)` test for null.
+- null (a missing fact) makes every positive test false: `null < 3`, `null == 3`,
+  `null in [...]`, `null contains "x"` are all false. The negated tests are exactly
+  their negations, so `null != 3` and `null not in [...]` are true: an allow-list
+  (`model not in approved`) fails closed when the fact is missing. `x == null` /
+  `x != null` (compiled to `is_null` / `not_null`) and `exists(x)` test for null.
+- NaN and infinite numbers are type errors wherever a number is used (fail closed):
+  NaN would make every comparison false, and a cap on `temperature` would never fire.
 - booleans are not numbers: `true == 1` is false and `true < 2` is a type error.
 - numbers compare with numbers, strings with strings; ordering other mixes is a type
   error, which the engine turns into an `error` verdict (never an escaping exception).
@@ -59,7 +63,12 @@ def type_name(value: object) -> str:
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A number rules may use; NaN and infinities raise (see the module docstring)."""
+    if isinstance(value, float):
+        if value - value != 0.0:  # NaN or an infinity, without a call
+            raise RuleTypeError(f"{value!r} is not a usable number")
+        return True
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def get(value: object, key: str | int) -> object:
@@ -93,7 +102,8 @@ def eq(a: object, b: object) -> bool:
         return False
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool) and a is b
-    if _is_number(a) and _is_number(b):
+    numbers = _is_number(a), _is_number(b)  # both checked: NaN raises on either side
+    if all(numbers):
         return a == b
     if type_name(a) != type_name(b):
         return False
@@ -104,15 +114,13 @@ def eq(a: object, b: object) -> bool:
 
 
 def ne(a: object, b: object) -> bool:
-    if a is None or b is None:
-        return False
     return not eq(a, b)
 
 
 def _ordered(a: object, b: object, op: str) -> bool:
     ta, tb = type(a), type(b)
     if (ta is int or ta is float) and (tb is int or tb is float):
-        return True
+        return _is_number(a) and _is_number(b)
     if (_is_number(a) and _is_number(b)) or (isinstance(a, str) and isinstance(b, str)):
         return True
     raise RuleTypeError(f"cannot compare {type_name(a)} {op} {type_name(b)}")
@@ -169,8 +177,6 @@ def in_(item: object, container: object) -> bool:
 
 
 def not_in(item: object, container: object) -> bool:
-    if item is None or container is None:
-        return False
     return not in_(item, container)
 
 
