@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .check import ir
-from .runtime import ops
+from .runtime import ops, text
 from .runtime.engine import _apply, describe_error
 from .runtime.facts import make_bindings
 from .runtime.verdict import Verdict
@@ -90,7 +90,7 @@ _OPS: dict[str, Callable[..., Any]] = {
     "startswith": ops.startswith, "endswith": ops.endswith, "matches": ops.matches,
     "truth": ops.truth, "+": ops.add, "-": ops.sub, "*": ops.mul, "/": ops.div,
     "neg": ops.neg, "get": ops.get, "len": ops.len_, "lower": ops.lower, "upper": ops.upper,
-    "trim": ops.trim, "text": ops.text, "min": ops.min_, "max": ops.max_, "abs": ops.abs_,
+    "trim": ops.trim, "text": text.text, "min": ops.min_, "max": ops.max_, "abs": ops.abs_,
     "is_null": ops.is_null, "not_null": ops.not_null,
 }  # fmt: skip
 

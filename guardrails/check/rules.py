@@ -268,7 +268,11 @@ class _RuleChecker:
             return ir.SetAction(path, value)
         patterns = exprs.pattern(action.pattern)
         assert isinstance(patterns.value, tuple)
-        return ir.RedactAction(path, patterns.value, action.replacement or DEFAULT_REDACTION)
+        return ir.RedactAction(
+            path,
+            patterns.value,
+            DEFAULT_REDACTION if action.replacement is None else action.replacement,
+        )
 
     def _target(
         self, target: ast.Path, hook: HookSpec, exprs: ExprChecker

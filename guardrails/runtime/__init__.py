@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import ops
+from . import ops, text
 
 EXPORTS: dict[str, Any] = {
     # the type guards of compile/fastpath.py (generated code has no other builtins)
@@ -44,7 +44,7 @@ EXPORTS: dict[str, Any] = {
     "_lower": ops.lower,
     "_upper": ops.upper,
     "_trim": ops.trim,
-    "_text": ops.text,
+    "_text": text.text,
     "_min": ops.min_,
     "_max": ops.max_,
     "_abs": ops.abs_,

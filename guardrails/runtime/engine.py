@@ -16,8 +16,9 @@ import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, cast
 
-from .ops import Regex, RuleLimitError, RuleTypeError, check_size, get, type_name
+from .ops import RuleLimitError, RuleTypeError, get, get_path, type_name
 from .program import Assign, Redact, RuleProgram
+from .text import redact
 from .verdict import ERROR_CODE, Outcome, RuleResult, RuleVerdict, Verdict
 
 
@@ -190,14 +191,18 @@ class HookRunner:
                 reason = warning.reason if warning else None
                 if prog.modifies and prog.mode in ("sequential", "transform"):
                     work, changes = _apply(prog, work, out)
-                    cache.clear()  # derived facts (tokens) may depend on what changed
-                    modified = True
-                    results.append(_result(prog, hook, "modify", code, reason, changes=changes))
-                    if reindex:  # the index chose on the facts before this change
-                        order = [i for i in self.candidates(work) if i > position]
-                        step = 0
-                    continue
-                results.append(_result(prog, hook, "warn", code, reason))
+                    if changes:
+                        cache.clear()  # derived facts (tokens) may depend on what changed
+                        modified = True
+                        results.append(_result(prog, hook, "modify", code, reason, changes=changes))
+                        if reindex:  # the index chose on the facts before this change
+                            order = [i for i in self.candidates(work) if i > position]
+                            step = 0
+                        continue
+                if warning is not None or prog.mode not in ("sequential", "transform"):
+                    results.append(_result(prog, hook, "warn", code, reason))
+                elif detail:  # fired, but its actions found nothing to change
+                    results.append(_result(prog, hook, "pass"))
             except Exception as err:  # fail closed: a broken rule is a decision, not a crash
                 message = describe_error(err)
                 reason = f"rule {prog.id} failed: {message}"
@@ -271,21 +276,32 @@ def _result(
 def _apply(
     prog: RuleProgram, facts: dict[str, Any], values: tuple[Any, ...]
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """Apply a rule's set/redact actions copy-on-write; the input dict is never mutated."""
+    """Apply a rule's set/redact actions copy-on-write; the input dict is never mutated.
+
+    Only actions that changed something are reported: a redaction that found nothing
+    (or a missing fact), or a `set` to the value already there, is no change."""
     changes: list[str] = []
     for action in prog.actions:
-        if isinstance(action, Assign):
-            facts = assign(facts, action.path, values[action.value_index])
-        elif isinstance(action, Redact):
-            current = facts
-            for key in action.path:
-                current = get(current, key)  # type: ignore[assignment]
-            new = redact(current, action.patterns, action.replacement, action.max_chars)
-            facts = assign(facts, action.path, new)
-        else:
+        if not isinstance(action, Assign | Redact):
             continue
+        current = get_path(facts, action.path)
+        if isinstance(action, Assign):
+            new = values[action.value_index]
+        else:
+            new = redact(current, action.patterns, action.replacement, action.max_chars)
+        if _same(current, new):
+            continue
+        facts = assign(facts, action.path, new)
         changes.append(".".join(str(k) for k in action.path))
     return facts, tuple(changes)
+
+
+def _same(old: Any, new: Any) -> bool:
+    if old is new:
+        return True
+    if type(old) is not type(new) or type(old) not in (str, int, float, bool):
+        return False
+    return bool(old == new)
 
 
 def assign(root: dict[str, Any], path: Sequence[str | int], value: Any) -> dict[str, Any]:
@@ -319,37 +335,3 @@ def assign(root: dict[str, Any], path: Sequence[str | int], value: Any) -> dict[
         parent[key] = child
         parent = child
     return new_root
-
-
-def redact(
-    value: Any, patterns: tuple[Regex, ...], replacement: str, max_chars: int = 1_000_000
-) -> Any:
-    """Replace every match in a string, or in every string inside lists and maps."""
-    if isinstance(value, str):
-        check_size(value, max_chars)
-        return _replace_spans(value, patterns, replacement)
-    if isinstance(value, Mapping):
-        return {k: redact(v, patterns, replacement, max_chars) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact(v, patterns, replacement, max_chars) for v in value]
-    return value
-
-
-def _replace_spans(text: str, patterns: tuple[Regex, ...], replacement: str) -> str:
-    """Every pattern matches the original text, and overlapping matches become one
-    replacement: applied one after another, a later pattern could match inside an
-    earlier replacement (`[REDACTED]` itself looks like a `key=...` value)."""
-    spans = sorted(m.span() for p in patterns for m in p.finditer(text) if m.end() > m.start())
-    if not spans:
-        return text
-    out: list[str] = []
-    pos = 0
-    start, end = spans[0]
-    for s, e in spans[1:]:
-        if s < end:
-            end = max(end, e)
-            continue
-        out += (text[pos:start], replacement)
-        pos, start, end = end, s, e
-    out += (text[pos:start], replacement, text[end:])
-    return "".join(out)

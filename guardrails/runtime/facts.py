@@ -45,7 +45,7 @@ def make_bindings(
         if "tokens" in c:
             return c["tokens"]
         given = f.get("tokens")
-        estimate = tokens_of(f.get("prompt"))
+        estimate: float | None = tokens_of(f.get("prompt"))
         if given is not None:
             if type(given) is bool or not isinstance(given, int | float) or not given >= 0:
                 raise RuleTypeError(

@@ -16,7 +16,6 @@ Decided here, not inherited from Python:
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
@@ -293,20 +292,6 @@ def _text_fn(name: str, fn: Callable[[str], str]) -> Callable[[object], str | No
 lower = _text_fn("lower", str.lower)
 upper = _text_fn("upper", str.upper)
 trim = _text_fn("trim", str.strip)
-
-
-def text(value: object) -> str | None:
-    """Any value as searchable text: strings as they are, data as canonical JSON."""
-    if value is None or isinstance(value, str):
-        return value
-    try:
-        return json.dumps(value, sort_keys=True, ensure_ascii=False, default=_opaque)
-    except (TypeError, ValueError) as err:
-        raise RuleTypeError(f"cannot turn a {type_name(value)} into text") from err
-
-
-def _opaque(value: object) -> str:
-    raise TypeError(type(value).__name__)
 
 
 def _numbers(name: str, args: tuple[object, ...]) -> list[Any] | None:
