@@ -90,6 +90,7 @@ _OPS: dict[str, Callable[..., Any]] = {
     "startswith": ops.startswith, "endswith": ops.endswith, "matches": ops.matches,
     "truth": ops.truth, "+": ops.add, "-": ops.sub, "*": ops.mul, "/": ops.div,
     "neg": ops.neg, "get": ops.get, "len": ops.len_, "lower": ops.lower, "upper": ops.upper,
+    "normalize": ops.normalize, "basename": ops.basename,
     "trim": ops.trim, "text": text.text, "min": ops.min_, "max": ops.max_, "abs": ops.abs_,
     "is_null": ops.is_null, "not_null": ops.not_null,
 }  # fmt: skip

@@ -160,7 +160,7 @@ def example(path: str, *args: str, env: dict[str, str] | None = None) -> str:
 
 def test_demo_runs_rules_through_cpex_and_mellea():
     out = example("demo.py")
-    assert "== cpex: TenantPluginManager with 9 guardrails plugins ==" in out
+    assert "== cpex: TenantPluginManager with 10 guardrails plugins ==" in out
     rows = [line.split() for line in out.splitlines()]
     guest = next(r for r in rows if r[:4] == ["tool_pre_invoke", "guest", "calls", "shell"])
     assert guest[-3:-1] == ["dangerous_tools_for_operators", "[TOOL_DENIED]"]
@@ -227,11 +227,14 @@ def test_eval_explain_shows_sub_conditions_and_fact_values():
     )
     block = lines[start:]
     assert block[1].strip() == "and: true"
-    assert block[2].strip().startswith("tool.name in [") and block[2].endswith("-> true")
-    assert block[3].strip() == 'tool.name = "shell"'
-    assert block[4].strip() == "not: true"
-    assert block[5].strip() == 'user.role in ["admin", "sre"]  -> false'
-    assert block[6].strip() == 'user.role = "guest"'
+    assert block[2].strip() == "or: true"
+    assert block[3].strip().startswith("normalize(basename(tool.name)) in [")
+    assert block[3].endswith("-> true")
+    assert block[4].strip() == 'tool.name = "shell"'
+    assert block[5].strip().endswith("-> not evaluated")
+    assert block[6].strip() == "not: true"
+    assert block[7].strip() == 'user.role in ["admin", "sre"]  -> false'
+    assert block[8].strip() == 'user.role = "guest"'
     data = json.loads(
         run(
             "eval",

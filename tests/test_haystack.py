@@ -215,3 +215,17 @@ def test_prompt_messages_and_estimated_tokens_are_built_when_rules_read_them():
     agent, generator = agent_for(policy, ["ok"], ran)
     result = agent.run(messages=[ChatMessage.from_user("x" * 400)])  # ~100 estimated tokens
     assert generator.calls == 0 and result["exit_reason"] == "too big"
+
+
+def test_token_usage_has_known_keys_checked_at_load_and_filled_from_the_provider():
+    with pytest.raises(guardrails.RulesError, match=r"did you mean 'token_usage\.total_tokens'"):
+        guardrails.loads("rule r on before_llm when token_usage.totl_tokens > 1 block\n")
+    policy = guardrails.loads(
+        "rule spent on before_llm when token_usage.total_tokens >= 110"
+        ' block "run budget spent" code SPENT\n'
+    )
+    ran: list[Any] = []
+    agent, generator = agent_for(policy, [call("save", "c1"), "done"], ran)
+    result = run(agent)
+    # the first call had no usage yet; the second sees 100 prompt + 10 completion tokens
+    assert generator.calls == 1 and result["exit_reason"] == "run budget spent"

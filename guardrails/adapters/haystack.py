@@ -182,6 +182,26 @@ class RulesHook:
             _replace(state, out)
 
 
+def _usage(raw: Any) -> dict[str, int | None]:
+    """Provider usage in the three keys rules may read (OpenAI-style names; Anthropic's
+    `input_tokens`/`output_tokens` count as prompt/completion)."""
+    usage = raw if isinstance(raw, dict) else {}
+
+    def count(*names: str) -> int | None:
+        for name in names:
+            value = usage.get(name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        return None
+
+    prompt = count("prompt_tokens", "input_tokens")
+    completion = count("completion_tokens", "output_tokens")
+    total = count("total_tokens")
+    if total is None and (prompt is not None or completion is not None):
+        total = (prompt or 0) + (completion or 0)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
+
+
 def _facts(state: Any, messages: list[Any], reads: frozenset[str]) -> dict[str, Any]:
     """The facts every Haystack point shares (see hookdefs.HAYSTACK_HOOKS); the ones
     linear in the conversation only when `reads` (the rules' top-level facts) needs them."""
@@ -194,7 +214,7 @@ def _facts(state: Any, messages: list[Any], reads: frozenset[str]) -> dict[str, 
             else {"role": "", "text": None}
         ),
         "step_count": data.get("step_count", 0),
-        "token_usage": data.get("token_usage") or {},
+        "token_usage": _usage(data.get("token_usage")),
         "tool_call_counts": data.get("tool_call_counts") or {},
         "exit_reason": data.get("exit_reason"),
     }

@@ -42,6 +42,33 @@ def render_messages(payload: Any) -> list[dict[str, str]]:
     return messages
 
 
+@functools.lru_cache(maxsize=1)
+def _sentinels() -> dict[str, str]:
+    """Mellea's own option keys: plain name -> `@@@name@@@`."""
+    from mellea.backends.model_options import ModelOption
+
+    keys = (v for k, v in vars(ModelOption).items() if k.isupper() and isinstance(v, str))
+    return {v.strip("@"): v for v in keys if v.startswith("@@@") and v.endswith("@@@")}
+
+
+def plain_options(options: Any) -> Any:
+    """Model options as rules see them: Mellea's `@@@name@@@` keys under `name`."""
+    if not isinstance(options, dict):
+        return options
+    known = set(_sentinels().values())
+    return {k.strip("@") if k in known else k: v for k, v in options.items()}
+
+
+def mellea_options(options: Any, original: Any) -> Any:
+    """Rule-written options back in the keys the payload had: a plain name goes back to
+    `@@@name@@@` where that is how the original options spelled it."""
+    if not isinstance(options, dict) or not isinstance(original, dict):
+        return options
+    sentinels = _sentinels()
+    back = {n: s for n, s in sentinels.items() if s in original and n not in original}
+    return {back.get(k, k): v for k, v in options.items()}
+
+
 RENDERS = [0]  # how many prompts were rendered (structural tests count them)
 
 

@@ -121,13 +121,24 @@ def _renamed(*names: str) -> Callable[[frozenset[str], bool], Extractor]:
     return factory
 
 
+def _model_options(fields: frozenset[str], mellea: bool) -> Extractor:
+    """Mellea keys its own options `@@@max_new_tokens@@@` (ModelOption): rules read and
+    write them by their plain names (`model_options.max_new_tokens`)."""
+    plain = _renamed("model_options", "parameters")(fields, mellea)
+    if not mellea:
+        return plain
+    from .mellea import plain_options
+
+    return lambda p: plain_options(plain(p))
+
+
 _EXTRACTORS: dict[str, Callable[[frozenset[str], bool], Extractor]] = {
     "prompt": _prompt,
     "output": _output,
     "tool": _tool,
     "model": _renamed("model", "model_id"),
     "provider": _renamed("provider", "backend_name"),
-    "model_options": _renamed("model_options", "parameters"),
+    "model_options": _model_options,
 }
 _POST_HOOKS = frozenset({"generation_post_call"})
 _CONTEXT = (("user", "user"), ("tenant", "tenant_id"), ("server", "server_id"),
@@ -246,6 +257,10 @@ def write_back(payload: Any, facts: Mapping[str, Any], changes: Collection[str])
             _tool_update(payload, value, parts, update)
         elif root == "model_options" and not _has_field(payload, "model_options"):
             update["parameters"] = value
+        elif root == "model_options" and type(payload).__module__.startswith(_MELLEA):
+            from .mellea import mellea_options
+
+            update[root] = mellea_options(value, getattr(payload, root, None))
         elif _has_field(payload, root):
             update[root] = value
         else:

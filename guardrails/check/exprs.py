@@ -427,6 +427,8 @@ BUILTINS: dict[str, tuple[int, int | None, Callable[[ExprChecker, ast.Call, tupl
 BUILTINS = {
     "len": (1, 1, _check_sized),
     "lower": (1, 1, _check_text),
+    "normalize": (1, 1, _check_text),
+    "basename": (1, 1, _check_text),
     "upper": (1, 1, _check_text),
     "trim": (1, 1, _check_text),
     "text": (1, 1, _check_any_to_text),

@@ -319,7 +319,11 @@ _HS_BASE = (
     "tokens: int",
     "last_message.role: str",
     "step_count: int",
-    "token_usage: map",
+    # provider usage, summed over the run; its keys vary by provider, so the adapter
+    # gives these three (absent ones null) and the checker rejects any other key
+    "token_usage.prompt_tokens: int|null",
+    "token_usage.completion_tokens: int|null",
+    "token_usage.total_tokens: int|null",
     "tool_call_counts: map",
     "exit_reason: str|null",
 )
@@ -366,7 +370,9 @@ FACT_DOCS: dict[str, str] = {
     "last_message.role": "role of the last message: user, assistant, tool, system (Haystack)",
     "last_message.text": "text of the last message (Haystack); writable where hooks may rewrite it",
     "step_count": "agent steps taken so far (Haystack)",
-    "token_usage": "cumulative provider token usage (Haystack)",
+    "token_usage.prompt_tokens": "prompt tokens the provider reported so far in the run (Haystack)",
+    "token_usage.completion_tokens": "completion tokens used so far in the run (Haystack)",
+    "token_usage.total_tokens": "tokens used so far: the provider's total or prompt + completion",
     "tool_call_counts": "tool name -> calls made so far (Haystack)",
     "exit_reason": "why the agent is stopping: text, an exit tool, max_agent_steps, ... (Haystack)",
     "model": "model id",

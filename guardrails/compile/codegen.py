@@ -39,6 +39,8 @@ _CALLS = {
     "get": "_get",
     "len": "_len",
     "lower": "_lower",
+    "normalize": "_normalize",
+    "basename": "_basename",
     "upper": "_upper",
     "trim": "_trim",
     "text": "_text",

@@ -42,6 +42,8 @@ EXPORTS: dict[str, Any] = {
     "_neg": ops.neg,
     "_len": ops.len_,
     "_lower": ops.lower,
+    "_normalize": ops.normalize,
+    "_basename": ops.basename,
     "_upper": ops.upper,
     "_trim": ops.trim,
     "_text": text.text,

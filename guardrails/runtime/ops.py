@@ -20,6 +20,8 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
+from .unicode import basename_text, normalize_text
+
 
 class RuleTypeError(Exception):
     """A value of the wrong type reached an operator at run time."""
@@ -290,6 +292,8 @@ def _text_fn(name: str, fn: Callable[[str], str]) -> Callable[[object], str | No
 
 
 lower = _text_fn("lower", str.lower)
+normalize = _text_fn("normalize", normalize_text)
+basename = _text_fn("basename", basename_text)
 upper = _text_fn("upper", str.upper)
 trim = _text_fn("trim", str.strip)
 
