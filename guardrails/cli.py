@@ -409,7 +409,21 @@ def fmt_(ctx: click.Context, paths: tuple[Path, ...], check_only: bool) -> None:
     "--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True
 )
 @click.option("--uds", type=click.Path(path_type=Path), help="serve HTTP on this unix socket")
-@click.option("--port", type=int, default=8000, show_default=True, help="HTTP port on 127.0.0.1")
+@click.option("--host", default="127.0.0.1", show_default=True, help="HTTP address to bind")
+@click.option("--port", type=int, default=8000, show_default=True, help="HTTP port")
+@click.option(
+    "--token-file",
+    type=click.Path(path_type=Path),
+    help="the HTTP token, in a file of mode 0600 (else $GUARDRAILS_SERVE_TOKEN)",
+)
+@click.option(
+    "--token-out",
+    type=click.Path(path_type=Path),
+    help="write the generated token here (mode 0600), not to stderr",
+)
+@click.option(
+    "--no-auth", is_flag=True, help="no token: only with --uds in a directory only you can enter"
+)
 @click.option("--shadow", is_flag=True, help="turn every block into a would-block")
 @click.option(
     "--records", type=click.Path(path_type=Path), help="append decision records (JSON lines)"
@@ -421,7 +435,11 @@ def serve(
     rules: Path,
     transport: str,
     uds: Path | None,
+    host: str,
     port: int,
+    token_file: Path | None,
+    token_out: Path | None,
+    no_auth: bool,
     shadow: bool,
     records: Path | None,
     watch: bool,
@@ -429,28 +447,76 @@ def serve(
     """Serve RULES as cpex external plugins (MCP over stdio or HTTP), one per mode.
 
     Clients add one `kind: external` entry per mode, named `guardrails-<mode>`
-    (see docs/hosts.md). The rules are checked before the server starts.
+    (see docs/hosts.md). The rules are checked before the server starts. Over HTTP
+    every request needs the token (`Authorization: Bearer` or `?access_token=`);
+    without --token-file or $GUARDRAILS_SERVE_TOKEN one is generated, on loopback only.
     """
     import os
     import tempfile
 
+    from .adapters.serve import TOKEN_ENV
+
+    if transport != "http" and (token_file or token_out or no_auth or host != "127.0.0.1"):
+        raise click.UsageError("--host, --token-file, --token-out, --no-auth need --transport http")
     try:
         policy = load(rules, shadow=shadow)
     except RulesError as err:
         click.echo(render_text(err.diagnostics), err=True)
         ctx.exit(1)
+    env = dict(os.environ)
+    token = env.pop(TOKEN_ENV, None)
+    if transport == "http":
+        token = _serve_token(host, port, uds, token_file, token, token_out, no_auth)
     config = Path(tempfile.mkdtemp(prefix="guardrails-serve-")) / "plugins.yaml"
     config.write_text(
         serve_config(policy, rules.resolve(), shadow, records, watch), encoding="utf-8"
     )
-    env = dict(os.environ, PLUGINS_CONFIG_PATH=str(config), PLUGINS_TRANSPORT=transport)
+    env.update(PLUGINS_CONFIG_PATH=str(config), PLUGINS_TRANSPORT=transport)
+    module = ["-m", "cpex.framework.external.mcp.server.runtime"]
     if transport == "http":
-        env["PLUGINS_SERVER_HOST"] = "127.0.0.1"
+        env["PLUGINS_SERVER_HOST"] = host
         env["PLUGINS_SERVER_PORT"] = str(port)
         if uds is not None:
             env["PLUGINS_SERVER_UDS"] = str(uds.resolve())
-    module = "cpex.framework.external.mcp.server.runtime"
-    os.execve(sys.executable, [sys.executable, "-m", module], env)
+        module = ["-m", "guardrails.adapters.serve"]
+        if token is None:
+            module.append("--no-auth")
+        else:
+            env[TOKEN_ENV] = token
+    os.execve(sys.executable, [sys.executable, *module], env)
+
+
+def _serve_token(
+    host: str,
+    port: int,
+    uds: Path | None,
+    token_file: Path | None,
+    env_token: str | None,
+    token_out: Path | None,
+    no_auth: bool,
+) -> str | None:
+    """The HTTP server's token (None for --no-auth), or a usage error saying why not."""
+    import os
+
+    from .adapters.serve import TokenError, choose_token, is_loopback, write_token_file
+
+    where = f"unix socket {uds}" if uds is not None else f"{host}:{port}"
+    try:
+        token, generated = choose_token(host, uds, token_file, env_token, no_auth, token_out)
+        if token is not None and generated and token_out is not None:
+            write_token_file(token_out, token)
+    except TokenError as err:
+        raise click.UsageError(str(err)) from None
+    if generated:
+        shown = f"written to {token_out}" if token_out is not None else token
+        click.echo(f"guardrails serve: generated token for {where}: {shown}", err=True)
+    if uds is None and not is_loopback(host) and not os.environ.get("PLUGINS_SERVER_SSL_ENABLED"):
+        click.echo(
+            f"guardrails serve: warning: {host} is not loopback and TLS is off "
+            "(PLUGINS_SERVER_SSL_*): the token crosses the network in clear text",
+            err=True,
+        )
+    return token
 
 
 def serve_config(

@@ -57,5 +57,7 @@ async def main(config: Path) -> None:
 if __name__ == "__main__":
     logging.getLogger("cpex").setLevel(logging.CRITICAL)
     logging.getLogger("mcp").setLevel(logging.CRITICAL)
+    # an external entry that cannot start must stop us, not be skipped (docs/hosts.md)
+    os.environ.setdefault("PLUGINS_FAIL_ON_PLUGIN_ERROR", "true")
     os.chdir(HERE.parent.parent)
     asyncio.run(main(HERE / (sys.argv[1] if len(sys.argv) > 1 else "plugins.yaml")))
