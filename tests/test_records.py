@@ -207,3 +207,112 @@ def test_records_survive_a_killed_process_and_the_reader_tolerates_a_torn_line(t
     assert len(records) > 100
     assert all(r["rule"] == "big" and r["verdict"] == "block" for r in records)
     assert stats.skipped == [stats.records + len(stats.skipped)]  # only the torn last line
+
+
+def _acknowledged_then_killed(path, sink_args: str, calls: int, facts: str) -> list[str]:
+    """Run a process that prints each request id once its call has returned; kill -9 it
+    as soon as `calls` calls are acknowledged. Returns every acknowledged request id."""
+    import signal
+
+    code = (
+        "import guardrails, sys\n"
+        "from guardrails.runtime.records import JsonlSink\n"
+        f"p = guardrails.loads({RULES!r}, sinks=[JsonlSink(sys.argv[1]{sink_args})])\n"
+        "i = 0\n"
+        "while True:\n"
+        f"    p.evaluate('generation_pre_call', {{{facts}, 'request_id': f'r{{i}}'}})\n"
+        "    print(f'r{i}', flush=True)\n"
+        "    i += 1\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    acked = [proc.stdout.readline().strip() for _ in range(calls)]
+    proc.send_signal(signal.SIGKILL)
+    acked += proc.stdout.read().split()  # printed before the kill landed: acknowledged too
+    proc.wait(timeout=10)
+    assert acked[-1] == f"r{len(acked) - 1}"
+    return acked
+
+
+def test_every_acknowledged_block_survives_kill_9(tmp_path):
+    from guardrails.runtime.records import read_records
+
+    path = tmp_path / "acked.jsonl"
+    acked = _acknowledged_then_killed(path, "", 300, "'tokens': 11")
+    written = {r["request_id"] for r in read_records(path) if r["verdict"] == "block"}
+    assert set(acked) <= written, sorted(set(acked) - written, key=lambda r: int(r[1:]))[:5]
+
+
+def test_with_durable_all_every_acknowledged_record_survives_kill_9(tmp_path):
+    from guardrails.runtime.records import read_records
+
+    path = tmp_path / "all.jsonl"
+    acked = _acknowledged_then_killed(path, ", durable='all'", 300, "'tokens': 7")
+    written = {r["request_id"] for r in read_records(path) if r["verdict"] == "warn"}
+    assert set(acked) <= written
+
+
+def _stalled_sink(path, **kwargs):
+    """A JsonlSink whose writer thread has stopped: only the calling thread writes."""
+    from guardrails.runtime import records
+
+    sink = JsonlSink(path, **kwargs)
+    sink._queue.put(records._STOP)
+    sink._thread.join(timeout=5)
+    assert not sink._thread.is_alive()
+    return sink
+
+
+def test_durable_records_are_written_before_emit_returns(tmp_path):
+    policy = guardrails.loads(RULES)
+    blocked = policy.evaluate("generation_pre_call", {"tokens": 11}).records
+    warned = policy.evaluate("generation_pre_call", {"tokens": 7}).records
+    records = blocked + warned
+    assert [r.verdict for r in records] == ["block", "warn", "would_block"]
+    expected = {
+        "blocks": {"block", "would_block"},
+        "all": {"block", "warn", "would_block"},
+        False: set(),
+    }
+    for durable, verdicts in expected.items():
+        path = tmp_path / f"{durable}.jsonl"
+        sink = _stalled_sink(path, durable=durable)
+        for record in records:
+            sink.emit(record)
+        lines = path.read_text().splitlines()
+        assert {json.loads(line)["verdict"] for line in lines} == verdicts, durable
+        assert len(lines) == len([r for r in records if r.verdict in verdicts])
+
+
+def test_durable_call_records_are_those_of_blocked_calls(tmp_path):
+    from guardrails.runtime.capture import Capture
+
+    path = tmp_path / "calls.jsonl"
+    sink = _stalled_sink(path)
+    policy = guardrails.loads(RULES, sinks=[sink], capture=Capture(facts=False))
+    policy.evaluate("generation_pre_call", {"tokens": 11})
+    policy.evaluate("generation_pre_call", {"tokens": 2})
+    written = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["outcome"] for r in written if r["kind"] == "call"] == ["block"]
+
+
+def test_fsync_makes_each_durable_record_reach_the_disk(tmp_path, monkeypatch):
+    import os
+
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fsync", synced.append)
+    sink = JsonlSink(tmp_path / "f.jsonl", fsync=True)
+    policy = guardrails.loads(RULES, sinks=[sink])
+    policy.evaluate("generation_pre_call", {"tokens": 11})  # block
+    policy.evaluate("generation_pre_call", {"tokens": 7})  # warn, would_block
+    assert synced == [sink._file.fileno()] * 2
+    policy.close()
+
+
+def test_durable_must_be_a_known_level(tmp_path):
+    import pytest
+
+    with pytest.raises(ValueError, match="durable"):
+        JsonlSink(tmp_path / "x.jsonl", durable="sometimes")  # type: ignore[arg-type]

@@ -57,10 +57,11 @@ def test_call_records_mask_text_by_default(tmp_path):
     assert "hunter2" not in text and "supercalifragilistic" not in text
     calls = [r for r in read_records(log) if r["kind"] == "call"]
     assert len(calls) == 20
-    prompt = calls[0]["facts"]["prompt"]
-    assert prompt["__masked__"].startswith("sha256:") and prompt["length"] == len(SECRET)
     decisions = [r for r in read_records(log) if r["kind"] == "decision"]
     assert {d["call_id"] for d in decisions} <= {c["call_id"] for c in calls}
+    odd = {d["call_id"] for d in decisions if d["code"] == "ODD"}  # blocks are written first
+    prompt = next(c["facts"]["prompt"] for c in calls if c["call_id"] in odd)
+    assert prompt["__masked__"].startswith("sha256:") and prompt["length"] == len(SECRET)
 
 
 def test_capture_configuration_masks_drops_and_keeps():

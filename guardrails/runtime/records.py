@@ -1,10 +1,12 @@
 """Decision records and the sinks they go to.
 
 Every rule that fires (block, warn, modify, would_block, error) yields one record.
-Writing a record must never slow down or break a hook call: the recorder swallows
-sink failures (and counts them), and the JSON Lines sink hands lines to a writer
-thread. `flush()` waits for everything queued; `close()` flushes and stops. Records
-carry no payload values, only what the rule decided.
+Writing a record must never break a hook call and must not slow it down beyond what
+was asked for: the recorder swallows sink failures (and counts them), and the JSON
+Lines sink hands lines to a writer thread, except the records it was told to make
+durable, which it writes itself before the call returns. `flush()` waits for
+everything queued; `close()` flushes and stops. Records carry no payload values,
+only what the rule decided.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import os
 import queue
 import threading
 import time
@@ -21,11 +24,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from .verdict import RuleResult
 
 FIRED = frozenset({"block", "warn", "modify", "would_block", "error"})
+# what `JsonlSink(durable="blocks")` writes before the call returns: the verdicts an
+# audit must not lose (a call record counts when the call was blocked)
+DURABLE_VERDICTS = frozenset({"block", "would_block", "error"})
+Durability = Literal["blocks", "all", False]
 _log = logging.getLogger("guardrails.records")
 
 
@@ -209,15 +216,33 @@ _STOP = object()
 
 
 class JsonlSink:
-    """Appends one JSON object per line to a file, from a writer thread.
+    """Appends one JSON object per line to a file, mostly from a writer thread.
 
-    `emit` only enqueues, so a slow disk never delays a hook call. The writer flushes
-    whenever its queue runs empty and at least every `flush_interval` seconds under
-    sustained load; `flush()` waits for everything emitted so far, and open sinks
-    flush at interpreter exit. A process killed mid-write can leave at most a
-    truncated last line, which `read_records` skips. With `max_bytes`, the file is
-    rotated like logging's RotatingFileHandler: `path` -> `path.1` -> ... `path.N`.
+    `durable` says which records are written and flushed to the operating system in
+    the calling thread, before the hook call returns, so that they survive the
+    process being killed (`kill -9`, the OOM killer) once the caller has its verdict:
+
+    - `"blocks"` (the default): decision records whose verdict is block,
+      would_block or error, and call records of blocked calls. These are the audit
+      trail a guardrail exists to keep, they are a minority of calls, and each costs
+      one `write` system call (`benchmarks/bench_records.py`).
+    - `"all"`: every record.
+    - `False`: none; every record goes through the writer thread.
+
+    Everything else is queued: `emit` returns at once, so a slow disk never delays a
+    hook call. The writer flushes whenever its queue runs empty and at least every
+    `flush_interval` seconds under sustained load; `flush()` waits for everything
+    emitted so far, and open sinks flush at interpreter exit. A queued record is lost
+    if the process is killed before the writer flushed it. `fsync=True` also makes
+    the durable records survive an operating-system crash or power loss, at the
+    price of one `fsync` per durable record. Durable records can land before queued
+    records emitted earlier: read the log by `call_id` and `timestamp`, not by line
+    order. A process killed mid-write can leave at most a truncated last line, which
+    `read_records` skips. With `max_bytes`, the file is rotated like logging's
+    RotatingFileHandler: `path` -> `path.1` -> ... `path.N`.
     """
+
+    inline = True  # `emit` never waits on another thread: the recorder calls it in the hook call
 
     def __init__(
         self,
@@ -226,14 +251,21 @@ class JsonlSink:
         max_bytes: int | None = None,
         backups: int = 5,
         flush_interval: float = 1.0,
+        durable: Durability = "blocks",
+        fsync: bool = False,
     ) -> None:
+        if durable not in ("blocks", "all", False):
+            raise ValueError(f"durable must be 'blocks', 'all' or False, not {durable!r}")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
         self.backups = max(1, backups)
         self.flush_interval = flush_interval
+        self.durable = durable
+        self.fsync = fsync
         self._file = self.path.open("a", encoding="utf-8")
         self._size = self._file.tell()
+        self._lock = threading.Lock()  # the file, its size and its rotation
         self._queue: queue.Queue[object] = queue.Queue()
         self.write_errors = 0
         self.rotations = 0
@@ -243,8 +275,35 @@ class JsonlSink:
         _open_sinks.add(self)
 
     def emit(self, record: Record) -> None:
-        if not self._closed:
+        if self._closed:
+            return
+        if self.durable == "all" or (self.durable and _is_durable(record)):
+            self._write_now(record)
+        else:
             self._queue.put(record)
+
+    def _write_now(self, record: Record) -> None:
+        """Write and flush in the calling thread: on disk (or in the OS) on return."""
+        try:
+            line = json.dumps(record.to_dict(), sort_keys=True) + "\n"
+            with self._lock:
+                self._write(line)
+                self._file.flush()  # the queued lines written before it go out too
+                if self.fsync:
+                    os.fsync(self._file.fileno())
+        except Exception:  # a full disk must not break the hook call
+            self._write_failed()
+
+    def _write(self, line: str) -> None:
+        self._file.write(line)
+        self._size += len(line.encode())
+        if self.max_bytes is not None and self._size >= self.max_bytes:
+            self._rotate()
+
+    def _write_failed(self) -> None:
+        self.write_errors += 1
+        if self.write_errors == 1:
+            _log.exception("cannot write decision record to %s", self.path)
 
     def _run(self) -> None:
         last_flush = time.monotonic()
@@ -258,18 +317,14 @@ class JsonlSink:
                     return
                 assert isinstance(item, DecisionRecord | CallRecord)
                 line = json.dumps(item.to_dict(), sort_keys=True) + "\n"
-                self._file.write(line)
-                self._size += len(line.encode())
-                now = time.monotonic()
-                if self._queue.empty() or now - last_flush >= self.flush_interval:
-                    self._file.flush()
-                    last_flush = now
-                if self.max_bytes is not None and self._size >= self.max_bytes:
-                    self._rotate()
+                with self._lock:
+                    self._write(line)
+                    now = time.monotonic()
+                    if self._queue.empty() or now - last_flush >= self.flush_interval:
+                        self._file.flush()
+                        last_flush = now
             except Exception:  # a full disk must not kill the writer
-                self.write_errors += 1
-                if self.write_errors == 1:
-                    _log.exception("cannot write decision record to %s", self.path)
+                self._write_failed()
             finally:
                 self._queue.task_done()
 
@@ -290,7 +345,8 @@ class JsonlSink:
             return
         self._queue.join()
         try:
-            self._file.flush()
+            with self._lock:
+                self._file.flush()
         except Exception:
             self.write_errors += 1
 
@@ -301,8 +357,15 @@ class JsonlSink:
         self._closed = True
         self._queue.put(_STOP)
         self._thread.join(timeout=5)
-        self._file.close()
+        with self._lock:
+            self._file.close()
         _open_sinks.discard(self)
+
+
+def _is_durable(record: Record) -> bool:
+    if isinstance(record, DecisionRecord):
+        return record.verdict in DURABLE_VERDICTS
+    return record.outcome == "block"
 
 
 @dataclass
