@@ -7,10 +7,12 @@ import logging
 import subprocess
 import sys
 import threading
+import time
 from datetime import datetime
 
 import guardrails
-from guardrails.runtime.records import JsonlSink, LoggingSink, MemorySink, Recorder
+from guardrails.runtime.recorder import Recorder
+from guardrails.runtime.records import JsonlSink, LoggingSink, MemorySink
 
 RULES = """
 rule big on generation_pre_call priority 1 when tokens > 10 block "too big" code BIG
@@ -110,6 +112,7 @@ def test_logging_sink(caplog):
     policy = guardrails.loads(RULES, sinks=[LoggingSink()])
     with caplog.at_level(logging.INFO, logger="guardrails.decisions"):
         policy.evaluate("generation_pre_call", {"tokens": 11})
+        policy.flush()  # logging handlers may block: the sink is fed off the hook call
     (entry,) = caplog.records
     assert json.loads(entry.getMessage())["code"] == "BIG"
 
@@ -131,8 +134,8 @@ def test_a_failing_sink_never_breaks_evaluation_or_other_sinks():
     verdict = policy.evaluate("generation_pre_call", {"tokens": 11})
     assert verdict.outcome == "block"
     assert len(good.records) == 1
+    policy.flush()  # a custom sink is fed from the recorder's thread
     assert policy.recorder.dropped == 1
-    policy.flush()
     policy.close()
 
 
@@ -316,3 +319,101 @@ def test_durable_must_be_a_known_level(tmp_path):
 
     with pytest.raises(ValueError, match="durable"):
         JsonlSink(tmp_path / "x.jsonl", durable="sometimes")  # type: ignore[arg-type]
+
+
+class SlowSink:
+    """A custom sink that takes a second per record (a remote collector, say)."""
+
+    def __init__(self) -> None:
+        self.records: list[object] = []
+        self.threads: set[str] = set()
+        self.flushed = 0
+
+    def emit(self, record: object) -> None:
+        time.sleep(1)
+        self.records.append(record)
+        self.threads.add(threading.current_thread().name)
+
+    def flush(self) -> None:
+        self.flushed = len(self.records)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_slow_custom_sink_does_not_stall_the_call_and_flush_waits_for_it():
+    slow, memory = SlowSink(), MemorySink()
+    policy = guardrails.loads(RULES, sinks=[slow, memory])
+    start = time.monotonic()
+    verdict = policy.evaluate("generation_pre_call", {"tokens": 11})
+    assert time.monotonic() - start < 0.5  # not the sink's second
+    assert verdict.outcome == "block"
+    assert memory.records == list(verdict.records)  # built-in in-memory sinks stay inline
+    policy.flush()
+    assert slow.records == list(verdict.records)
+    assert slow.flushed == 1  # its own flush ran after its records
+    assert threading.current_thread().name not in slow.threads
+    policy.close()
+
+
+class GatedSink:
+    """A sink whose `emit` waits until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.gate, self.entered = threading.Event(), threading.Event()
+        self.records: list[object] = []
+
+    def emit(self, record: object) -> None:
+        self.entered.set()
+        self.gate.wait()
+        self.records.append(record)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_full_queue_drops_and_counts_records_instead_of_waiting():
+    gated = GatedSink()
+    recorder = Recorder([gated], max_pending=2)
+    records = guardrails.loads(RULES).evaluate("generation_pre_call", {"tokens": 11}).records
+    recorder.emit(records)  # taken by the sink's thread, which now waits at the gate
+    assert gated.entered.wait(5)
+
+    def burst() -> None:
+        for _ in range(4):  # two fit in the queue, two do not
+            recorder.emit(records)
+
+    caller = threading.Thread(target=burst)
+    caller.start()
+    caller.join(timeout=5)
+    assert not caller.is_alive()  # the caller never waited for the sink
+    assert recorder.dropped == 2 * len(records)
+    gated.gate.set()
+    assert recorder.flush(timeout=5)
+    assert len(gated.records) == 3 * len(records)
+
+
+def test_deferred_sinks_get_their_records_at_exit_and_a_hung_one_cannot_hang_exit(tmp_path):
+    out = tmp_path / "seen.txt"
+    code = (
+        "import guardrails, sys, threading, time\n"
+        "from guardrails.runtime import recorder\n"
+        "recorder.EXIT_TIMEOUT = 1.0\n"
+        "class Slow:\n"
+        "    def emit(self, record):\n"
+        "        time.sleep(0.001)\n"
+        "        with open(sys.argv[1], 'a') as fh: fh.write(record.rule + '\\n')\n"
+        "    def flush(self): pass\n"
+        "    def close(self): pass\n"
+        "class Hung(Slow):\n"
+        "    def emit(self, record): threading.Event().wait()\n"
+        f"p = guardrails.loads({RULES!r}, sinks=[Hung(), Slow()])\n"
+        "for _ in range(200): p.evaluate('generation_pre_call', {'tokens': 11})\n"
+    )
+    start = time.monotonic()
+    subprocess.run([sys.executable, "-c", code, str(out)], check=True, timeout=30)
+    assert time.monotonic() - start < 10  # the hung sink cost at most the exit timeout
+    assert out.read_text().splitlines() == ["big"] * 200  # the other sink was not held back

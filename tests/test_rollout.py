@@ -244,6 +244,7 @@ def test_otel_metrics_sink_counts_fires_calls_and_latency():
     policy = guardrails.loads(RULES, sinks=[sink], capture=Capture(facts=False))
     for prompt in ("x" * 500, "x" * 500, SECRET, "plain"):
         policy.evaluate("generation_pre_call", {"prompt": prompt})
+    policy.flush()  # a sink that is not inline counts from the recorder's thread
     points: dict[str, dict[tuple, float]] = {}
     for rm in reader.get_metrics_data().resource_metrics:
         for sm in rm.scope_metrics:

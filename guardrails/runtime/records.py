@@ -2,9 +2,10 @@
 
 Every rule that fires (block, warn, modify, would_block, error) yields one record.
 Writing a record must never break a hook call and must not slow it down beyond what
-was asked for: the recorder swallows sink failures (and counts them), and the JSON
-Lines sink hands lines to a writer thread, except the records it was told to make
-durable, which it writes itself before the call returns. `flush()` waits for
+was asked for: the recorder (runtime/recorder.py) swallows sink failures (and counts
+them) and feeds sinks that may block from a thread of its own, and the JSON Lines
+sink hands lines to a writer thread, except the records it was told to make durable,
+which it writes itself before the call returns. `flush()` waits for
 everything queued; `close()` flushes and stops. Records carry no payload values,
 only what the rule decided.
 """
@@ -20,7 +21,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -149,7 +150,12 @@ def make_records(
 
 
 class Sink(Protocol):
-    """Where decision records go. `emit` must be cheap; `flush` may wait."""
+    """Where decision records go; `flush` may wait.
+
+    The recorder calls `emit`, `flush` and `close` from its background thread, off
+    the hook call, unless the sink has `inline = True`: then they are called in the
+    hook call, and `emit` must never block (see runtime/recorder.py).
+    """
 
     def emit(self, record: Record) -> None: ...
 
@@ -160,6 +166,8 @@ class Sink(Protocol):
 
 class MemorySink:
     """Keeps records in memory (tests, notebooks); `maxlen` bounds it for long runs."""
+
+    inline = True  # an append under a lock: its records are there when the call returns
 
     def __init__(self, maxlen: int | None = None) -> None:
         self._records: deque[Record] = deque(maxlen=maxlen)
@@ -192,7 +200,11 @@ class MemorySink:
 
 
 class LoggingSink:
-    """One log line per record on `guardrails.decisions` (JSON in the message)."""
+    """One log line per record on `guardrails.decisions` (JSON in the message).
+
+    Not inline: logging handlers can block (sockets, a full pipe), so the recorder
+    calls it from its thread.
+    """
 
     def __init__(
         self, logger: str | logging.Logger = "guardrails.decisions", level: int = logging.INFO
@@ -404,37 +416,3 @@ _open_sinks: weakref.WeakSet[JsonlSink] = weakref.WeakSet()
 def _close_open_sinks() -> None:
     for sink in list(_open_sinks):
         sink.close()
-
-
-class Recorder:
-    """Fans records out to sinks; a failing sink is counted and skipped, never raised."""
-
-    def __init__(self, sinks: Sequence[Sink] = ()) -> None:
-        self.sinks = tuple(sinks)
-        self.dropped = 0
-
-    def __bool__(self) -> bool:
-        return bool(self.sinks)
-
-    def emit(self, records: Iterable[Record]) -> None:
-        for record in records:
-            for sink in self.sinks:
-                try:
-                    sink.emit(record)
-                except Exception:
-                    self.dropped += 1
-                    if self.dropped == 1:
-                        _log.exception("decision sink %r failed; dropping records", sink)
-
-    def flush(self) -> None:
-        self._each("flush")
-
-    def close(self) -> None:
-        self._each("close")
-
-    def _each(self, method: str) -> None:
-        for sink in self.sinks:
-            try:
-                getattr(sink, method)()
-            except Exception:
-                _log.exception("decision sink %r failed to %s", sink, method)
