@@ -5,7 +5,9 @@
 W6 times `guardrails.loads` (parse + check + compile) of 100, 1000 and 10,000 rules in
 one process (the parser built beforehand) and prints the growth per 10x. W7 runs
 `guardrails check` on 100 rules in fresh processes against `python -c pass` measured in
-the same run, and checks that cpex was never imported. W8 measures, in a fresh
+the same run, and checks that cpex was never imported; before it, the grammar cache:
+building the parser against loading it from the per-user JSON cache (and, for
+reference, from Lark's own pickle). W8 measures, in a fresh
 process, the memory retained and the peak while loading 10,000 rules (tracemalloc)
 and the process's peak RSS growth.
 """
@@ -105,6 +107,44 @@ def w7() -> None:
     print(f"    host libraries imported:   {hosts or 'none'}")
 
 
+def grammar_cache_load() -> None:
+    import gc
+    import io
+
+    from lark import Lark
+
+    from guardrails.syntax import grammar_cache
+    from guardrails.syntax.parser import _OPTIONS, build_parser, grammar_text
+
+    grammar = grammar_text()
+    key = grammar_cache.cache_key(grammar, _OPTIONS)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "grammar.json"
+        grammar_cache.save(path, key, build_parser(grammar))
+        pickled = io.BytesIO()
+        build_parser(grammar).save(pickled)
+        runs: dict[str, list[float]] = {"build": [], "json": [], "pickle": []}
+        for _ in range(5):  # interleaved
+            for name, make in (
+                ("build", lambda: build_parser(grammar)),
+                ("json", lambda: grammar_cache.load(path, key)),
+                ("pickle", lambda: Lark.load(io.BytesIO(pickled.getvalue()))),
+            ):
+                gc.collect()  # not the previous case's garbage
+                start = time.perf_counter()
+                assert make() is not None
+                runs[name].append(time.perf_counter() - start)
+        size = path.stat().st_size
+    build, json_load, pickle_load = (statistics.median(runs[n]) * 1000 for n in runs)
+    print("grammar cache: the parser built vs loaded (per process, once)")
+    print(f"    built from the grammar        {build:7.1f} ms")
+    print(
+        f"    loaded from the JSON cache    {json_load:7.1f} ms   ({build / json_load:4.1f}x faster;"
+        f" {size / 1024:.0f} KB)"
+    )
+    print(f"    (Lark's pickle, not used)     {pickle_load:7.1f} ms")
+
+
 def w8() -> None:
     code = (
         "import json, resource, sys, tracemalloc\n"
@@ -137,5 +177,6 @@ def w8() -> None:
 if __name__ == "__main__":
     print(f"Python {sys.version.split()[0]}")
     w6()
+    grammar_cache_load()
     w7()
     w8()

@@ -34,7 +34,8 @@ from .runtime.capture import Capture
 from .runtime.facts import Tokenizer
 from .runtime.ops import DEFAULT_MAX_MATCH_CHARS
 from .runtime.program import RuleProgram
-from .runtime.records import CallRecord, Recorder, Sink
+from .runtime.recorder import Recorder
+from .runtime.records import CallRecord, Sink
 from .runtime.verdict import Verdict
 from .source import SourceFile
 

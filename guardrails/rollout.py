@@ -20,6 +20,7 @@ from .diagnostics import GuardrailsError
 from .policy import Policy, load
 from .runtime.capture import is_masked
 from .runtime.records import ReadStats, read_records
+from .terminal import printable
 
 VERDICTS = ("block", "would_block", "warn", "modify", "error")
 
@@ -140,19 +141,19 @@ def format_report(rep: Report) -> str:
         "top codes",
     )
     rows: list[tuple[str, ...]] = [header]
-    for s in rep.rules:
+    for s in rep.rules:  # every string from the log goes through printable()
         rate = f"{s.rate:.2%}" if s.rate is not None else "n/a"
         rows.append(
             (
-                s.rule,
-                s.hook,
+                printable(s.rule),
+                printable(s.hook),
                 str(s.evaluations),
                 str(s.fired),
                 *(str(s.fires.get(v, 0)) for v in VERDICTS),
                 rate,
-                (s.first or "-")[:19],
-                (s.last or "-")[:19],
-                ",".join(c for c, _ in s.codes.most_common(3)) or "-",
+                printable((s.first or "-")[:19]),
+                printable((s.last or "-")[:19]),
+                ",".join(printable(c) for c, _ in s.codes.most_common(3)) or "-",
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
@@ -170,7 +171,8 @@ def format_report(rep: Report) -> str:
         lines.append("no call records: rates need a log written with load(..., capture=...)")
     if never:
         lines.append(
-            "never fired (dead or untested): " + ", ".join(sorted({s.rule for s in never}))
+            "never fired (dead or untested): "
+            + ", ".join(printable(r) for r in sorted({s.rule for s in never}))
         )
     return "\n".join(lines)
 
@@ -322,11 +324,15 @@ def format_replay(result: ReplayResult, examples: int = 3) -> str:
         f"(a rule reads a masked fact), {len(result.changes)} changed"
     ]
     for rule, kinds in sorted(result.by_rule().items()):
-        lines.append(f"  {rule}: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
+        counts = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
+        lines.append(f"  {printable(rule)}: {counts}")
     for kind in ("newly_blocked", "newly_allowed", "changed_block"):
         shown = [c for c in result.changes if c.kind == kind][:examples]
-        for c in shown:
-            lines.append(f"    {kind}: {c.case} ({c.hook}): {c.before} -> {c.after}")
+        for c in shown:  # case ids, hooks, rules and codes can all come from the log
+            lines.append(
+                f"    {kind}: {printable(c.case)} ({printable(c.hook)}): "
+                f"{printable(c.before)} -> {printable(c.after)}"
+            )
     return "\n".join(lines)
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import pytest
+from lark import Token, Tree
 
 from guardrails.source import SourceFile
 from guardrails.syntax import ast
@@ -137,13 +139,170 @@ def test_grammar_cache_location_is_private(tmp_path, monkeypatch):
     import os
     import stat
 
-    from guardrails.syntax.parser import _cache_file, grammar_text
+    from guardrails.syntax.grammar_cache import cache_path
 
+    monkeypatch.delenv("GUARDRAILS_NO_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    path = _cache_file(grammar_text())
-    assert isinstance(path, str) and path.startswith(str(tmp_path / "guardrails"))
+    path = cache_path("k")
+    assert path is not None and path.parent == tmp_path / "guardrails"
     assert stat.S_IMODE(os.stat(tmp_path / "guardrails").st_mode) == 0o700
     os.chmod(tmp_path / "guardrails", 0o777)
-    assert _cache_file(grammar_text()) is False  # others could plant a pickle there
+    assert cache_path("k") is None  # others could plant a cache there
+    os.chmod(tmp_path / "guardrails", 0o700)
     monkeypatch.setenv("GUARDRAILS_NO_CACHE", "1")
-    assert _cache_file(grammar_text()) is False
+    assert cache_path("k") is None
+
+
+def _planted_pickle(marker) -> bytes:
+    """What Lark's pickle cache would unpickle: here, code that creates `marker`."""
+    import pickle
+
+    class Plant:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    return b"0" * 64 + b"\n" + pickle.dumps(Plant())
+
+
+def test_a_relative_xdg_cache_home_is_ignored_and_a_planted_cache_never_read(tmp_path):
+    """A repository cannot choose where `guardrails check`, run inside it, reads its cache."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    import lark
+
+    from guardrails.syntax.parser import grammar_text
+
+    repo, home = tmp_path / "repo", tmp_path / "home"
+    home.mkdir()
+    planted = repo / "cache" / "guardrails"
+    planted.mkdir(parents=True, mode=0o700)
+    (repo / "r.rules").write_text("rule r on generation_pre_call when tokens > 1 block\n")
+    key = hashlib.sha256(f"{lark.__version__}\0{grammar_text()}".encode()).hexdigest()[:24]
+    marker = tmp_path / "pwned"
+    (planted / f"rules-grammar-{key}.lark").write_bytes(_planted_pickle(marker))
+    before = sorted(p.name for p in planted.iterdir())
+    env = {k: v for k, v in os.environ.items() if k != "GUARDRAILS_NO_CACHE"}
+    env.update(XDG_CACHE_HOME="cache", HOME=str(home))
+    done = subprocess.run([sys.executable, "-m", "guardrails", "check", "r.rules"],
+                          cwd=repo, env=env, capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert not marker.exists()
+    assert sorted(p.name for p in planted.iterdir()) == before  # neither read nor written
+    assert list((home / ".cache" / "guardrails").iterdir())  # the XDG default instead
+
+
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    """A fresh per-user cache directory: (grammar, key, path)."""
+    from guardrails.syntax.grammar_cache import cache_key, cache_path
+    from guardrails.syntax.parser import _OPTIONS, grammar_text
+
+    monkeypatch.delenv("GUARDRAILS_NO_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    grammar = grammar_text()
+    key = cache_key(grammar, _OPTIONS)
+    return grammar, key, cache_path(key)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="chown to another user needs root")
+def test_a_pickle_planted_where_larks_cache_was_is_never_unpickled(tmp_path):
+    """As `guardrails check` runs: someone else's file in our (private) cache dir."""
+    import hashlib
+    import subprocess
+    import sys
+
+    import lark
+
+    from guardrails.syntax.parser import grammar_text
+
+    cache = tmp_path / "xdg" / "guardrails"
+    cache.mkdir(parents=True, mode=0o700)
+    key = hashlib.sha256(f"{lark.__version__}\0{grammar_text()}".encode()).hexdigest()[:24]
+    planted, marker = cache / f"rules-grammar-{key}.lark", tmp_path / "pwned"
+    planted.write_bytes(_planted_pickle(marker))
+    os.chown(planted, 65534, 65534)
+    (tmp_path / "r.rules").write_text("rule r on generation_pre_call when tokens > 1 block\n")
+    env = {k: v for k, v in os.environ.items() if k != "GUARDRAILS_NO_CACHE"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    subprocess.run([sys.executable, "-m", "guardrails", "check", str(tmp_path / "r.rules")],
+                   env=env, check=True, capture_output=True)  # fmt: skip
+    assert not marker.exists()
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="chown to another user needs root")
+def test_a_cache_file_owned_by_another_user_is_refused(private_cache):
+    from guardrails.syntax.grammar_cache import load, save
+    from guardrails.syntax.parser import build_parser, cached_parser
+
+    grammar, key, path = private_cache
+    save(path, key, build_parser(grammar))
+    assert load(path, key) is not None
+    os.chown(path, 65534, 65534)
+    assert load(path, key) is None
+    os.chown(path, os.getuid(), os.getgid())
+    os.chmod(path, 0o666)
+    assert load(path, key) is None  # ours, but anyone could have rewritten it
+    os.chmod(path, 0o600)
+    assert load(path, key) is not None
+    os.chown(path, 65534, 65534)
+    cached_parser(grammar)  # refuses it, builds, and puts its own in its place
+    assert path.stat().st_uid == os.getuid() and load(path, key) is not None
+
+
+def _positions(tree: Tree) -> list[tuple]:
+    out = []
+    for node in tree.iter_subtrees():
+        m = node.meta
+        out.append((node.data, *((m.line, m.column, m.end_pos) if not m.empty else ())))
+    out += [(t.type, t.value, t.line, t.column, t.start_pos, t.end_pos) for t in tree.scan_values(
+        lambda v: isinstance(v, Token))]  # fmt: skip
+    return out
+
+
+def test_the_cache_is_json_and_round_trips_to_the_same_parser(private_cache):
+    import json
+    from pathlib import Path
+
+    from lark.exceptions import UnexpectedInput
+
+    from guardrails.syntax.grammar_cache import load, save
+    from guardrails.syntax.parser import build_parser
+
+    grammar, key, path = private_cache
+    fresh = build_parser(grammar)
+    save(path, key, fresh)
+    assert json.loads(path.read_text())["key"] == key  # data, not a pickle
+    cached = load(path, key)
+    assert cached is not None
+    root = Path(__file__).resolve().parents[1]
+    texts = [p.read_text() for p in sorted((root / "rules").rglob("*.rules"))]
+    assert texts
+    for text in texts:
+        a, b = fresh.parse(text), cached.parse(text)
+        assert a == b and _positions(a) == _positions(b)
+    for bad in ("rule x on h when", "rule on", "let = 3", "rule r on h when a > block"):
+        errors = []
+        for parser in (fresh, cached):
+            with pytest.raises(UnexpectedInput) as info:
+                parser.parse(bad)
+            errors.append((type(info.value), str(info.value), info.value.expected))  # type: ignore[attr-defined]
+        assert errors[0] == errors[1]
+
+
+def test_a_damaged_cache_is_rebuilt(private_cache):
+    from guardrails.syntax.grammar_cache import load
+    from guardrails.syntax.parser import cached_parser
+
+    grammar, key, path = private_cache
+    cached_parser(grammar)
+    good = path.read_text()
+    for damage in ("", "{not json", good[: len(good) // 2], '{"format": 1}', '[1, 2]',
+                   good.replace('"memo":{', '"memo":{"x":0,', 1)):  # fmt: skip
+        path.write_text(damage)
+        assert load(path, key) is None
+        parser = cached_parser(grammar)
+        assert parser.parse("rule r on h when x > 1 block\n").data == "start"
+        assert load(path, key) is not None  # written afresh

@@ -57,10 +57,11 @@ def test_call_records_mask_text_by_default(tmp_path):
     assert "hunter2" not in text and "supercalifragilistic" not in text
     calls = [r for r in read_records(log) if r["kind"] == "call"]
     assert len(calls) == 20
-    prompt = calls[0]["facts"]["prompt"]
-    assert prompt["__masked__"].startswith("sha256:") and prompt["length"] == len(SECRET)
     decisions = [r for r in read_records(log) if r["kind"] == "decision"]
     assert {d["call_id"] for d in decisions} <= {c["call_id"] for c in calls}
+    odd = {d["call_id"] for d in decisions if d["code"] == "ODD"}  # blocks are written first
+    prompt = next(c["facts"]["prompt"] for c in calls if c["call_id"] in odd)
+    assert prompt["__masked__"].startswith("sha256:") and prompt["length"] == len(SECRET)
 
 
 def test_capture_configuration_masks_drops_and_keeps():
@@ -243,6 +244,7 @@ def test_otel_metrics_sink_counts_fires_calls_and_latency():
     policy = guardrails.loads(RULES, sinks=[sink], capture=Capture(facts=False))
     for prompt in ("x" * 500, "x" * 500, SECRET, "plain"):
         policy.evaluate("generation_pre_call", {"prompt": prompt})
+    policy.flush()  # a sink that is not inline counts from the recorder's thread
     points: dict[str, dict[tuple, float]] = {}
     for rm in reader.get_metrics_data().resource_metrics:
         for sm in rm.scope_metrics:
@@ -269,3 +271,61 @@ def test_metrics_cost_nothing_unless_used():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "False"
+
+
+HOSTILE = "\x1b[2J\r\x07\u202e\x9b"  # clear screen, carriage return, bell, bidi override, CSI
+
+
+def _hostile_log(path: Path) -> None:
+    call_id = f"call{HOSTILE}"
+    lines = [
+        {"kind": "call", "hook": "generation_pre_call", "call_id": call_id, "outcome": "block",
+         "timestamp": f"2026-11-21T06:00:00{HOSTILE}", "facts": {"tokens": 1}},
+        {"kind": "decision", "rule": f"règle_日本{HOSTILE}", "hook": f"generation_pre_call{HOSTILE}",
+         "verdict": "block", "code": f"CODE{HOSTILE}", "reason": f"why{HOSTILE}",
+         "timestamp": f"2026-11-21{HOSTILE}", "call_id": call_id, "mode": "sequential"},
+    ]  # fmt: skip
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def _assert_terminal_safe(out: str) -> None:
+    bad = [c for c in out if (ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) <= 0x9F
+           or c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f"]  # fmt: skip
+    assert not bad, bad
+
+
+def test_report_and_replay_escape_control_characters_from_the_log(tmp_path):
+    log = tmp_path / "hostile.jsonl"
+    _hostile_log(log)
+    rules = tmp_path / "r.rules"
+    rules.write_text("rule r on generation_pre_call when tokens > 1000 block\n")
+
+    def run(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "guardrails", *args], capture_output=True)
+        assert done.returncode in (0, 1), done.stderr
+        return done.stdout.decode()  # bytes as written: no newline translation of "\r"
+
+    text = run("report", str(log))
+    _assert_terminal_safe(text)
+    assert "règle_日本\\x1b[2J\\r\\x07\\u202e\\x9b" in text  # visible, and Unicode kept
+    assert "CODE\\x1b[2J" in text and "generation_pre_call\\x1b[2J" in text
+    as_json = run("report", str(log), "--format", "json")
+    _assert_terminal_safe(as_json)
+    assert json.loads(as_json)["rules"][0]["rule"] == f"règle_日本{HOSTILE}"  # exact in JSON
+    replayed = run("replay", str(rules), "--decisions", str(log))
+    _assert_terminal_safe(replayed)
+    assert "newly_allowed: call\\x1b[2J" in replayed and "code CODE\\x1b[2J" in replayed
+    replayed_json = run("replay", str(rules), "--decisions", str(log), "--format", "json")
+    _assert_terminal_safe(replayed_json)
+    assert json.loads(replayed_json)["changes"][0]["case"] == f"call{HOSTILE}"
+
+
+def test_printable_escapes_controls_and_bidi_and_keeps_text():
+    from guardrails.terminal import printable
+
+    assert (
+        printable("a\x00b\tc\nd\x1b[31m\x7f\x85\x9b") == "a\\x00b\\tc\\nd\\x1b[31m\\x7f\\x85\\x9b"
+    )
+    assert printable("\u202eabc\u2066\u200f\u2028") == "\\u202eabc\\u2066\\u200f\\u2028"
+    kept = "é 日本 😀 👩\u200d💻 \\x1b"
+    assert printable(kept) == kept

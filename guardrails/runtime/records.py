@@ -1,10 +1,13 @@
 """Decision records and the sinks they go to.
 
 Every rule that fires (block, warn, modify, would_block, error) yields one record.
-Writing a record must never slow down or break a hook call: the recorder swallows
-sink failures (and counts them), and the JSON Lines sink hands lines to a writer
-thread. `flush()` waits for everything queued; `close()` flushes and stops. Records
-carry no payload values, only what the rule decided.
+Writing a record must never break a hook call and must not slow it down beyond what
+was asked for: the recorder (runtime/recorder.py) swallows sink failures (and counts
+them) and feeds sinks that may block from a thread of its own, and the JSON Lines
+sink hands lines to a writer thread, except the records it was told to make durable,
+which it writes itself before the call returns. `flush()` waits for
+everything queued; `close()` flushes and stops. Records carry no payload values,
+only what the rule decided.
 """
 
 from __future__ import annotations
@@ -12,20 +15,25 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import os
 import queue
 import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from .verdict import RuleResult
 
 FIRED = frozenset({"block", "warn", "modify", "would_block", "error"})
+# what `JsonlSink(durable="blocks")` writes before the call returns: the verdicts an
+# audit must not lose (a call record counts when the call was blocked)
+DURABLE_VERDICTS = frozenset({"block", "would_block", "error"})
+Durability = Literal["blocks", "all", False]
 _log = logging.getLogger("guardrails.records")
 
 
@@ -142,7 +150,12 @@ def make_records(
 
 
 class Sink(Protocol):
-    """Where decision records go. `emit` must be cheap; `flush` may wait."""
+    """Where decision records go; `flush` may wait.
+
+    The recorder calls `emit`, `flush` and `close` from its background thread, off
+    the hook call, unless the sink has `inline = True`: then they are called in the
+    hook call, and `emit` must never block (see runtime/recorder.py).
+    """
 
     def emit(self, record: Record) -> None: ...
 
@@ -153,6 +166,8 @@ class Sink(Protocol):
 
 class MemorySink:
     """Keeps records in memory (tests, notebooks); `maxlen` bounds it for long runs."""
+
+    inline = True  # an append under a lock: its records are there when the call returns
 
     def __init__(self, maxlen: int | None = None) -> None:
         self._records: deque[Record] = deque(maxlen=maxlen)
@@ -185,7 +200,11 @@ class MemorySink:
 
 
 class LoggingSink:
-    """One log line per record on `guardrails.decisions` (JSON in the message)."""
+    """One log line per record on `guardrails.decisions` (JSON in the message).
+
+    Not inline: logging handlers can block (sockets, a full pipe), so the recorder
+    calls it from its thread.
+    """
 
     def __init__(
         self, logger: str | logging.Logger = "guardrails.decisions", level: int = logging.INFO
@@ -209,15 +228,33 @@ _STOP = object()
 
 
 class JsonlSink:
-    """Appends one JSON object per line to a file, from a writer thread.
+    """Appends one JSON object per line to a file, mostly from a writer thread.
 
-    `emit` only enqueues, so a slow disk never delays a hook call. The writer flushes
-    whenever its queue runs empty and at least every `flush_interval` seconds under
-    sustained load; `flush()` waits for everything emitted so far, and open sinks
-    flush at interpreter exit. A process killed mid-write can leave at most a
-    truncated last line, which `read_records` skips. With `max_bytes`, the file is
-    rotated like logging's RotatingFileHandler: `path` -> `path.1` -> ... `path.N`.
+    `durable` says which records are written and flushed to the operating system in
+    the calling thread, before the hook call returns, so that they survive the
+    process being killed (`kill -9`, the OOM killer) once the caller has its verdict:
+
+    - `"blocks"` (the default): decision records whose verdict is block,
+      would_block or error, and call records of blocked calls. These are the audit
+      trail a guardrail exists to keep, they are a minority of calls, and each costs
+      one `write` system call (`benchmarks/bench_records.py`).
+    - `"all"`: every record.
+    - `False`: none; every record goes through the writer thread.
+
+    Everything else is queued: `emit` returns at once, so a slow disk never delays a
+    hook call. The writer flushes whenever its queue runs empty and at least every
+    `flush_interval` seconds under sustained load; `flush()` waits for everything
+    emitted so far, and open sinks flush at interpreter exit. A queued record is lost
+    if the process is killed before the writer flushed it. `fsync=True` also makes
+    the durable records survive an operating-system crash or power loss, at the
+    price of one `fsync` per durable record. Durable records can land before queued
+    records emitted earlier: read the log by `call_id` and `timestamp`, not by line
+    order. A process killed mid-write can leave at most a truncated last line, which
+    `read_records` skips. With `max_bytes`, the file is rotated like logging's
+    RotatingFileHandler: `path` -> `path.1` -> ... `path.N`.
     """
+
+    inline = True  # `emit` never waits on another thread: the recorder calls it in the hook call
 
     def __init__(
         self,
@@ -226,14 +263,21 @@ class JsonlSink:
         max_bytes: int | None = None,
         backups: int = 5,
         flush_interval: float = 1.0,
+        durable: Durability = "blocks",
+        fsync: bool = False,
     ) -> None:
+        if durable not in ("blocks", "all", False):
+            raise ValueError(f"durable must be 'blocks', 'all' or False, not {durable!r}")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
         self.backups = max(1, backups)
         self.flush_interval = flush_interval
+        self.durable = durable
+        self.fsync = fsync
         self._file = self.path.open("a", encoding="utf-8")
         self._size = self._file.tell()
+        self._lock = threading.Lock()  # the file, its size and its rotation
         self._queue: queue.Queue[object] = queue.Queue()
         self.write_errors = 0
         self.rotations = 0
@@ -243,8 +287,35 @@ class JsonlSink:
         _open_sinks.add(self)
 
     def emit(self, record: Record) -> None:
-        if not self._closed:
+        if self._closed:
+            return
+        if self.durable == "all" or (self.durable and _is_durable(record)):
+            self._write_now(record)
+        else:
             self._queue.put(record)
+
+    def _write_now(self, record: Record) -> None:
+        """Write and flush in the calling thread: on disk (or in the OS) on return."""
+        try:
+            line = json.dumps(record.to_dict(), sort_keys=True) + "\n"
+            with self._lock:
+                self._write(line)
+                self._file.flush()  # the queued lines written before it go out too
+                if self.fsync:
+                    os.fsync(self._file.fileno())
+        except Exception:  # a full disk must not break the hook call
+            self._write_failed()
+
+    def _write(self, line: str) -> None:
+        self._file.write(line)
+        self._size += len(line.encode())
+        if self.max_bytes is not None and self._size >= self.max_bytes:
+            self._rotate()
+
+    def _write_failed(self) -> None:
+        self.write_errors += 1
+        if self.write_errors == 1:
+            _log.exception("cannot write decision record to %s", self.path)
 
     def _run(self) -> None:
         last_flush = time.monotonic()
@@ -258,18 +329,14 @@ class JsonlSink:
                     return
                 assert isinstance(item, DecisionRecord | CallRecord)
                 line = json.dumps(item.to_dict(), sort_keys=True) + "\n"
-                self._file.write(line)
-                self._size += len(line.encode())
-                now = time.monotonic()
-                if self._queue.empty() or now - last_flush >= self.flush_interval:
-                    self._file.flush()
-                    last_flush = now
-                if self.max_bytes is not None and self._size >= self.max_bytes:
-                    self._rotate()
+                with self._lock:
+                    self._write(line)
+                    now = time.monotonic()
+                    if self._queue.empty() or now - last_flush >= self.flush_interval:
+                        self._file.flush()
+                        last_flush = now
             except Exception:  # a full disk must not kill the writer
-                self.write_errors += 1
-                if self.write_errors == 1:
-                    _log.exception("cannot write decision record to %s", self.path)
+                self._write_failed()
             finally:
                 self._queue.task_done()
 
@@ -290,7 +357,8 @@ class JsonlSink:
             return
         self._queue.join()
         try:
-            self._file.flush()
+            with self._lock:
+                self._file.flush()
         except Exception:
             self.write_errors += 1
 
@@ -301,8 +369,15 @@ class JsonlSink:
         self._closed = True
         self._queue.put(_STOP)
         self._thread.join(timeout=5)
-        self._file.close()
+        with self._lock:
+            self._file.close()
         _open_sinks.discard(self)
+
+
+def _is_durable(record: Record) -> bool:
+    if isinstance(record, DecisionRecord):
+        return record.verdict in DURABLE_VERDICTS
+    return record.outcome == "block"
 
 
 @dataclass
@@ -341,37 +416,3 @@ _open_sinks: weakref.WeakSet[JsonlSink] = weakref.WeakSet()
 def _close_open_sinks() -> None:
     for sink in list(_open_sinks):
         sink.close()
-
-
-class Recorder:
-    """Fans records out to sinks; a failing sink is counted and skipped, never raised."""
-
-    def __init__(self, sinks: Sequence[Sink] = ()) -> None:
-        self.sinks = tuple(sinks)
-        self.dropped = 0
-
-    def __bool__(self) -> bool:
-        return bool(self.sinks)
-
-    def emit(self, records: Iterable[Record]) -> None:
-        for record in records:
-            for sink in self.sinks:
-                try:
-                    sink.emit(record)
-                except Exception:
-                    self.dropped += 1
-                    if self.dropped == 1:
-                        _log.exception("decision sink %r failed; dropping records", sink)
-
-    def flush(self) -> None:
-        self._each("flush")
-
-    def close(self) -> None:
-        self._each("close")
-
-    def _each(self, method: str) -> None:
-        for sink in self.sinks:
-            try:
-                getattr(sink, method)()
-            except Exception:
-                _log.exception("decision sink %r failed to %s", sink, method)
