@@ -1,0 +1,148 @@
+"""Every host path gives the outcome `Policy.evaluate` gives, on random rules and payloads.
+
+Random rule sets mix modes, priorities, `set`, `redact`, blocks, warnings and rules
+that fail at run time; each payload goes through `evaluate`, a real cpex manager with
+a fresh GlobalContext per call, the same manager with one GlobalContext reused for
+every call (as a gateway does per request), and cpex's YAML loader with one
+`guardrails.cpex.RulesPlugin` entry per mode. All must agree on allow / block (by
+which rule) / the rewritten arguments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from cpex.framework import (
+    GlobalContext,
+    PluginError,
+    TenantPluginManager,
+    ToolPreInvokePayload,
+)
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import guardrails
+
+logging.getLogger("cpex").setLevel(logging.CRITICAL)
+logging.getLogger("guardrails.cpex").setLevel(logging.CRITICAL)
+
+HOOK = "tool_pre_invoke"
+MODES = ("sequential", "transform", "audit", "concurrent", "fire_and_forget")
+CONDITIONS = (
+    "",
+    'when tool.args.cmd == "a"',
+    'when tool.args.cmd != "b"',
+    'when tool.name in ["x", "y"]',
+    'when text(tool.args) contains "b"',
+    "when tool.args.n > 2",
+    'when tool.args.cmd == "a" and tool.args.n < 3',
+    'when normalize(tool.args.cmd) == "c"',
+    "when tool.args.n > 1.5 or tool.args.cmd == null",
+)
+ACTIONS = {
+    "block": 'block "stop" code C_{i}',
+    "warn": 'warn "look" code W_{i}',
+    "set_a": 'set tool.args.cmd = "a"',
+    "set_b": 'set tool.args.cmd = "b"',
+    "set_n": "set tool.args.n = 5",
+    "redact": 'redact tool.args /[ab]/ with "c"',
+}
+CAN_BLOCK = {"sequential", "concurrent", "audit"}
+CAN_CHANGE = {"sequential", "transform"}
+
+
+@st.composite
+def rule_sets(draw: Any) -> str:
+    lines = []
+    for i in range(draw(st.integers(1, 6))):
+        mode = draw(st.sampled_from(MODES))
+        choices = [a for a in ACTIONS if (a != "block" or mode in CAN_BLOCK)]
+        choices = [a for a in choices if not a.startswith(("set", "redact")) or mode in CAN_CHANGE]
+        action = ACTIONS[draw(st.sampled_from(choices))].format(i=i)
+        condition = draw(st.sampled_from(CONDITIONS))
+        priority = draw(st.integers(1, 3))
+        lines.append(f"rule r{i} on {HOOK} mode {mode} priority {priority} {condition} {action}")
+    return "\n".join(lines) + "\n"
+
+
+payloads = st.fixed_dictionaries(
+    {
+        "name": st.sampled_from(["x", "y", "z"]),
+        "args": st.fixed_dictionaries(
+            {},
+            optional={
+                "cmd": st.sampled_from(["a", "b", "c", "Ｃ", "ab"]),
+                "n": st.one_of(st.integers(0, 4), st.sampled_from([2.5, "two"])),
+            },
+        ),
+    }
+)
+
+
+def expected(policy: guardrails.Policy, payload: dict[str, Any]) -> tuple[Any, ...]:
+    verdict = policy.evaluate(HOOK, {"tool": payload})
+    if verdict.outcome == "block":
+        return ("block", verdict.blocked_by)
+    args = verdict.payload["tool"].get("args") if verdict.outcome == "modify" else None
+    return ("allow", args if args != payload["args"] else None)
+
+
+async def through(manager: Any, payload: dict[str, Any], gctx: GlobalContext) -> tuple[Any, ...]:
+    try:
+        result, _ = await manager.invoke_hook(HOOK, ToolPreInvokePayload(**payload), gctx)
+    except PluginError as err:  # a failing transform rule: cpex aborts the call
+        found = re.search(r"rule (\w+) failed", str(err))
+        return ("block", found.group(1) if found else str(err))
+    if not result.continue_processing:
+        return ("block", result.violation.details.get("rule"))
+    modified = result.modified_payload
+    args = dict(modified.args) if modified is not None and modified.args is not None else None
+    return ("allow", args if args != payload["args"] else None)
+
+
+def yaml_manager(folder: Path, text: str) -> Any:
+    (folder / "rules").mkdir(exist_ok=True)
+    (folder / "rules" / "r.rules").write_text(text)
+    entries = "".join(
+        f"  - name: g-{mode}\n    kind: guardrails.cpex.RulesPlugin\n    hooks: [{HOOK}]\n"
+        f"    mode: {mode}\n    priority: 1\n"
+        f"    config: {{rules: {folder / 'rules'}, others: skip}}\n"
+        for mode in sorted({m for m in MODES if f"mode {m} " in text})
+    )
+    (folder / "plugins.yaml").write_text("plugins:\n" + entries)
+    return TenantPluginManager(str(folder / "plugins.yaml"))
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(text=rule_sets(), batch=st.lists(payloads, min_size=1, max_size=4))
+def test_every_host_path_agrees_with_evaluate(tmp_path_factory, text, batch):
+    try:
+        policy = guardrails.loads(text, "r.rules")
+    except guardrails.RulesError:
+        assume(False)
+        return
+    want = [expected(policy, p) for p in batch]
+
+    async def hosts() -> dict[str, list[tuple[Any, ...]]]:
+        manager = await policy.manager(timeout=5)
+        yaml = yaml_manager(tmp_path_factory.mktemp("yaml"), text)
+        await yaml.initialize()
+        reused = GlobalContext(request_id="shared")
+        seen: dict[str, list[tuple[Any, ...]]] = {"fresh": [], "reused": [], "yaml": []}
+        for i, payload in enumerate(batch):
+            seen["fresh"].append(await through(manager, payload, GlobalContext(request_id=str(i))))
+            seen["reused"].append(await through(manager, payload, reused))
+            seen["yaml"].append(await through(yaml, payload, GlobalContext(request_id=str(i))))
+        await yaml.shutdown()
+        return seen
+
+    for host, got in asyncio.run(hosts()).items():
+        assert got == want, f"{host} disagrees with evaluate on\n{text}\n{batch}"
