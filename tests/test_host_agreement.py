@@ -75,7 +75,7 @@ payloads = st.fixed_dictionaries(
         "args": st.fixed_dictionaries(
             {},
             optional={
-                "cmd": st.sampled_from(["a", "b", "c", "Ｃ", "ab"]),
+                "cmd": st.sampled_from(["a", "b", "c", "\uff23", "ab"]),
                 "n": st.one_of(st.integers(0, 4), st.sampled_from([2.5, "two"])),
             },
         ),
