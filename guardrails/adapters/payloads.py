@@ -14,7 +14,7 @@ import functools
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from ..runtime.ops import get, text_of
+from ..runtime.text import message_parts, text_of
 
 _MELLEA = "mellea."
 
@@ -47,9 +47,8 @@ def _messages_text(messages: Any) -> str | None:
         return messages
     parts: list[str] = []
     for msg in messages:
-        content = get(msg, "content") if isinstance(msg, Mapping) else getattr(msg, "content", msg)
-        if isinstance(content, str):
-            role = get(msg, "role") if isinstance(msg, Mapping) else getattr(msg, "role", None)
+        role, content = message_parts(msg)
+        if content is not None:
             parts.append(f"{role}: {content}" if isinstance(role, str) else content)
     return "\n".join(parts)
 

@@ -335,19 +335,3 @@ def abs_(a: Any) -> Any:
 def estimate_tokens(text: str) -> int:
     """Mellea's own estimate: a token is about four characters."""
     return math.ceil(len(text) / 4)
-
-
-def text_of(value: object) -> str | None:
-    """Text of a prompt that may be a string or a list of chat messages."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, list | tuple):
-        parts: list[str] = []
-        for item in value:
-            content = get(item, "content") if isinstance(item, Mapping) else item
-            if isinstance(content, str):
-                parts.append(content)
-            elif content is not None:
-                raise RuleTypeError(f"cannot read text from a {type_name(content)} message")
-        return "\n".join(parts)
-    raise RuleTypeError(f"expected text, got {type_name(value)}")

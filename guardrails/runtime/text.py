@@ -24,25 +24,38 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from .ops import Regex, RuleTypeError, check_size
+from .ops import (
+    DEFAULT_MAX_MATCH_CHARS,
+    Regex,
+    RuleLimitError,
+    RuleTypeError,
+    check_size,
+    type_name,
+)
 
 MAX_DEPTH = 100
 _SCALARS = (int, float, bool)
 
 
-def text(value: object) -> str | None:
+def text(value: object, limit: int = DEFAULT_MAX_MATCH_CHARS) -> str | None:
     """The searchable text of a value (a string is itself; null is null)."""
     if value is None or isinstance(value, str):
         return value
-    return Rendering(value).text
+    return Rendering(value, limit).text
 
 
 class Rendering:
-    """The text of a value plus, per leaf, its span in that text (in walk order)."""
+    """The text of a value plus, per leaf, its span in that text (in walk order).
 
-    def __init__(self, value: object) -> None:
+    Rendering stops as soon as the text passes `limit` characters (a rule error): a
+    value whose parts are shared (`x = [x, x]`, twenty times over) is small in memory
+    but its text doubles with every level, and must not be written out to find that.
+    """
+
+    def __init__(self, value: object, limit: int = DEFAULT_MAX_MATCH_CHARS) -> None:
         self._parts: list[str] = []
         self._size = 0
+        self._limit = limit
         self.spans: list[tuple[int, int]] = []
         self._walk(value, 0, set())
         self.text = "".join(self._parts)
@@ -50,6 +63,10 @@ class Rendering:
     def _emit(self, piece: str) -> None:
         self._parts.append(piece)
         self._size += len(piece)
+        if self._size > self._limit:
+            raise RuleLimitError(
+                f"text of the value is over the {self._limit}-character limit for matching"
+            )
 
     def _leaf(self, piece: str, quoted: bool) -> None:
         if quoted:
@@ -144,6 +161,51 @@ def _safe_str(value: object) -> str:
         return ""
 
 
+# ---- the text of a conversation ----
+
+
+def content_text(content: object) -> str | None:
+    """The text of one message's content, whatever its shape: a string; a list of
+    parts (`{"type": "text", "text": ...}` dicts, cpex `TextContent`, OpenAI's
+    multimodal parts); one such part; or other data, rendered with `text()` so that
+    nothing a host sends is invisible to the rules."""
+    if content is None or isinstance(content, str):
+        return content
+    if isinstance(content, list | tuple):
+        parts = [content_text(part) for part in content]
+        return "\n".join(p for p in parts if p)
+    if isinstance(content, Mapping):
+        inner = content.get("text", content.get("content"))
+        return content_text(inner) if inner is not None else Rendering(content).text
+    inner = getattr(content, "text", None)
+    if isinstance(inner, str):
+        return inner
+    return text(content)
+
+
+def message_parts(message: object) -> tuple[object, str | None]:
+    """(role, text) of a chat message given as a dict or an object."""
+    if isinstance(message, Mapping):
+        return message.get("role"), content_text(message.get("content"))
+    if isinstance(message, str):
+        return None, message
+    role = getattr(message, "role", None)
+    role = getattr(role, "value", role)
+    return role, content_text(getattr(message, "content", message))
+
+
+def text_of(value: object) -> str | None:
+    """Text of a prompt: a string, or the contents of a list of chat messages."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple):
+        texts = (message_parts(item)[1] for item in value)
+        return "\n".join(t for t in texts if t is not None)
+    if isinstance(value, Mapping):  # one message
+        return message_parts(value)[1]
+    raise RuleTypeError(f"expected text or chat messages, got {type_name(value)}")
+
+
 # ---- redaction ----
 
 
@@ -157,8 +219,7 @@ def redact(
     if isinstance(value, str):
         check_size(value, max_chars)
         return replace_spans(value, merged_spans(value, patterns), replacement)
-    rendering = Rendering(value)
-    check_size(rendering.text, max_chars)
+    rendering = Rendering(value, max_chars)
     matches = merged_spans(rendering.text, patterns)
     if not matches:
         return value
