@@ -36,7 +36,12 @@ def render_messages(payload: Any) -> list[dict[str, str]]:
         spans.append(action)
     messages = [{"role": m.role, "content": fmt.print(m)} for m in fmt.to_chat_messages(spans)]
     options = getattr(payload, "model_options", None) or {}
-    system = options.get(ModelOption.SYSTEM_PROMPT, "") if hasattr(options, "get") else ""
+    # `system` is what several backends take for ModelOption.SYSTEM_PROMPT
+    system = (
+        (options.get(ModelOption.SYSTEM_PROMPT) or options.get("system") or "")
+        if hasattr(options, "get")
+        else ""
+    )
     if system:
         messages.insert(0, {"role": "system", "content": system})
     return messages
