@@ -157,3 +157,17 @@ def test_a_resource_content_model_is_redacted_through_a_real_cpex_manager():
     modified = asyncio.run(go())
     assert modified is not None
     assert isinstance(modified.content, Content) and modified.content.text == "the key [KEY]"
+
+
+def test_a_value_with_shared_parts_stops_rendering_at_the_size_cap():
+    """`x = [x, x]` twenty-five times is small in memory and 2**25 leaves as text."""
+    value: object = "a"
+    for _ in range(25):
+        value = [value, value]
+    policy = guardrails.loads(
+        "rule r on tool_post_invoke when text(tool.output) contains 'b' block\n",
+        max_match_chars=10_000,
+    )
+    verdict = out(policy, value)
+    assert verdict.rule("r").verdict == "error" and "limit" in (verdict.rule("r").error or "")
+    assert verdict.outcome == "block"

@@ -43,7 +43,7 @@ from ..loading import Compiled, GroupKey
 from ..policy import new_call_id
 from ..runtime import engine
 from ..runtime.capture import mask_facts
-from ..runtime.program import PHASE_ORDER
+from ..runtime.program import PHASE_ORDER, Assign, Redact
 from ..runtime.records import CallRecord
 from ..runtime.verdict import Verdict
 from .payloads import extract_facts, write_back
@@ -100,10 +100,10 @@ class PluginSet:
         self.shape = dict(shape)
         self._fits: dict[str, bool] = {}
 
-    def fits(self, compiled: Compiled, catalog: Any) -> bool:
+    def fits(self, compiled: Compiled, policy: Policy) -> bool:
         known = self._fits.get(compiled.ruleset_hash)
         if known is None:
-            wanted = _shape(compiled, catalog)
+            wanted = _shape(compiled, policy.catalog)
             known = all(hooks <= self.shape.get(key, frozenset()) for key, hooks in wanted.items())
             self._fits[compiled.ruleset_hash] = known
         return known
@@ -162,6 +162,7 @@ class RulesPlugin(Plugin):
         self.group_mode = mode
         self.metadata_key = METADATA_PREFIX + config.name
         self._call = f"guardrails.call:{id(policy)}"
+        self._records: dict[tuple[str, str], _Call] = {}
         self._plans: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
         for hook in hooks:
             # cpex finds a hook's handler as the attribute named after the hook
@@ -187,14 +188,20 @@ class RulesPlugin(Plugin):
         if self.follow is not None:
             pinned = policy.version(call.ruleset) if same else None  # type: ignore[union-attr]
             compiled = pinned or policy.compiled
-            if not self.follow.fits(compiled, policy.catalog):
+            if not self.follow.fits(compiled, policy):
                 compiled = None
         if same:
             call_id = call.call_id  # type: ignore[union-attr]
         else:
             call_id = new_call_id() if policy.options.capture is not None else None
         ruleset = compiled.ruleset_hash if compiled is not None else self.ruleset_hash
-        state[self._call] = _Call(hook, ruleset, self.position, call_id)
+        if call_id is None:  # immutable, so one record per (hook, version) serves every call
+            record = self._records.get((hook, ruleset))
+            if record is None:
+                record = self._records[(hook, ruleset)] = _Call(hook, ruleset, self.position, None)
+        else:
+            record = _Call(hook, ruleset, self.position, call_id)
+        state[self._call] = record
         return compiled, call_id, not same
 
     def _capture(
@@ -340,11 +347,60 @@ def hook_policies(policy: Policy) -> dict[str, HookPayloadPolicy]:
     return out
 
 
+# payload fields a rule's write to a fact root may land in, by host
+_WRITE_FIELDS = {
+    "tool": frozenset({"args", "model_tool_call", "result", "tool_output"}),
+    "model_options": frozenset({"model_options", "parameters"}),
+}
+
+
+def dropped_writes(policy: Policy, manager: Any) -> list[str]:
+    """Hooks where the manager's payload policy would drop what our rules write.
+
+    cpex keeps a plugin's changes only to fields its `HookPayloadPolicy` for the hook
+    lists (or all fields when there is none and the default is allow); a redaction
+    it drops would reach the host unredacted while our records say `modify`."""
+    executor = getattr(manager, "executor", None)
+    policies = getattr(executor, "hook_policies", None) or {}
+    default = getattr(executor, "default_hook_policy", "allow")
+    deny = str(getattr(default, "value", default)) == "deny"
+    problems: list[str] = []
+    for hook in filter(policy.catalog.in_cpex, policy.hooks):
+        roots = {
+            str(action.path[0])
+            for prog in policy.programs(hook)
+            if prog.mode in ("sequential", "transform")
+            for action in prog.actions
+            if isinstance(action, Assign | Redact)
+        }
+        if not roots:
+            continue
+        hook_policy = policies.get(hook)
+        if hook_policy is None:
+            if deny:
+                problems.append(f"{hook} (no payload policy, and the default is deny)")
+            continue
+        allowed = frozenset(getattr(hook_policy, "writable_fields", ()) or ())
+        blocked = sorted(r for r in roots if not allowed & _WRITE_FIELDS.get(r, frozenset({r})))
+        if blocked:
+            problems.append(f"{hook} (its payload policy does not let {', '.join(blocked)} change)")
+    return problems
+
+
 def register_plugins(policy: Policy, manager: Any) -> list[RulesPlugin]:
     if not getattr(manager, "initialized", False):
         raise GuardrailsError(
             "register() needs an initialized cpex manager: `await manager.initialize()` "
             "first (initialize() clears anything registered before it)"
+        )
+    problems = dropped_writes(policy, manager)
+    if problems:
+        raise GuardrailsError(
+            "this manager would drop what the rules' set/redact write, so a redaction "
+            "would be reported but never reach the host: "
+            + "; ".join(problems)
+            + ". Give the manager a HookPayloadPolicy listing those fields "
+            "(`hook_policies(policy)` builds them), or use `await policy.manager()`"
         )
     plugins = build_plugins(policy)
     for plugin in plugins:

@@ -86,6 +86,8 @@ class HookRunner:
             for key in keys:
                 table.setdefault(key, []).append(i)
 
+        self._reindex = bool(self._index)
+
     @property
     def indexed(self) -> int:
         return len(self.programs) - len(self._always)
@@ -99,12 +101,17 @@ class HookRunner:
             value: Any = facts
             for key in path:
                 value = value.get(key) if type(value) is dict else get(value, key)
-            if type(value) is float and value - value != 0.0:
-                return list(range(len(self.programs)))  # NaN/inf: let the rules error
-            if type(value) in _INDEXABLE:
+            kind = type(value)
+            if kind in _INDEXABLE:
+                if kind is float and value - value != 0.0:
+                    return list(range(len(self.programs)))  # NaN/inf: let the rules error
                 hits = table.get(cast("str | int", value))
                 if hits:
                     found = found + hits if found else hits
+            elif kind is not bool and isinstance(value, _INDEXABLE):
+                # a StrEnum, an IntEnum, a numpy float: equal to a key it may not
+                # hash like, so the index cannot rule anything out
+                return list(range(len(self.programs)))
         if not self._always:
             return sorted(found) if len(self._index) > 1 else found
         return sorted(self._always + found) if found else self._always
@@ -136,7 +143,7 @@ class HookRunner:
             if bad_input is None:
                 bad_input = RuleTypeError(f"facts must be a mapping, got {type_name(facts)}")
         programs = self.programs
-        reindex = not detail and bad_input is None and bool(self._index)
+        reindex = self._reindex and not detail and bad_input is None
         if detail or bad_input is not None:
             order: Sequence[int] = range(len(programs))
         else:
