@@ -7,10 +7,17 @@
 (c) our plugins for 1000 rules in one (mode, priority) group, the same rule among them
 (and the same with 100 rules).
 
-All three managers get the same HookPayloadPolicy (ours installs one per hook), so
-the ratio measures our plugin, not cpex's copy-on-write. Each case is timed per call
+Every timed call gets a fresh `GlobalContext`, as a host such as Mellea builds one per
+hook call, made the same way for every case (the hand-written plugin included) and
+before the clock starts, so its construction is not in any figure. One more case,
+(r) the one rule with a single `GlobalContext` reused for all the calls of a round
+(as a gateway keeps one per request), shows what our per-call state costs there.
+
+All managers get the same HookPayloadPolicy (ours installs one per hook), so the
+ratio measures our plugin, not cpex's copy-on-write. Each case is timed per call
 with perf_counter_ns, the cases interleaved round by round; the figure is the median
-of the round medians. Ratios b/a and c/b are printed (targets: <= 1.2 and <= 1.3).
+of the round medians. Ratios b/a and c/b are printed (targets: <= 1.2 and <= 1.3),
+and r/b.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ import guardrails
 from guardrails.adapters.cpex import hook_policies
 
 RULE = 'rule target on tool_pre_invoke when tool.name == "shell" and tool.args.cmd startswith "rm" block "no rm" code NO_RM\n'
+REUSED = "r_rules_1_reused_context"
 
 
 class HandWritten(Plugin):
@@ -59,13 +67,29 @@ async def manager_for(plugins: list[Any], policies: dict[str, Any]) -> TenantPlu
     return m
 
 
-async def time_calls(m: TenantPluginManager, payload: Any, n: int) -> list[int]:
-    ctx = GlobalContext(request_id="bench")
+def context() -> GlobalContext:
+    """The context of one hook call, built the same way for every case."""
+    return GlobalContext(request_id="bench")
+
+
+async def time_calls(
+    m: TenantPluginManager, payload: Any, n: int, reuse: bool = False
+) -> list[int]:
+    shared = context() if reuse else None
     out = []
     for _ in range(n):
+        ctx = shared if shared is not None else context()  # built before the clock starts
         t0 = time.perf_counter_ns()
         await m.invoke_hook("tool_pre_invoke", payload, ctx)
         out.append(time.perf_counter_ns() - t0)
+    return out
+
+
+async def decisions(m: TenantPluginManager, payload: Any, ctx: GlobalContext, n: int) -> set[Any]:
+    out = set()
+    for _ in range(n):
+        result, _ = await m.invoke_hook("tool_pre_invoke", payload, ctx)
+        out.add((result.continue_processing, result.violation and result.violation.code))
     return out
 
 
@@ -92,6 +116,8 @@ async def main(calls: int, rounds: int) -> None:
         "b100_rules_100": await manager_for(hundred.plugins(), policies),
         "c_rules_1000": await manager_for(many.plugins(), policies),
     }
+    reuse = {name: False for name in managers} | {REUSED: True}
+    managers[REUSED] = managers["b_rules_1"]
     payloads = {
         "allow": ToolPreInvokePayload(name="shell", args={"cmd": "ls -la"}),
         "block": ToolPreInvokePayload(name="shell", args={"cmd": "rm -rf /"}),
@@ -99,29 +125,39 @@ async def main(calls: int, rounds: int) -> None:
     # same decisions everywhere, or the timing means nothing
     for kind, payload in payloads.items():
         outcomes = set()
-        for m in managers.values():
-            result, _ = await m.invoke_hook(
-                "tool_pre_invoke", payload, GlobalContext(request_id="x")
-            )
-            outcomes.add((result.continue_processing, result.violation and result.violation.code))
+        for name, m in managers.items():
+            if not reuse[name]:
+                outcomes |= await decisions(m, payload, context(), 1)
         assert len(outcomes) == 1, (kind, outcomes)
+        # a reused context must not change the decision of any later call
+        again = await decisions(managers[REUSED], payload, context(), 3)
+        if again != outcomes:
+            print(f"  NOTE {kind}: with one context reused, calls after the first decided "
+                  f"{sorted(again - outcomes, key=str)} (rules skipped): the {REUSED} figure "
+                  "does not time the rules")  # fmt: skip
 
     print(
-        f"cpex hook latency, {calls} calls x {rounds} rounds per case (median of round medians, µs)"
+        f"cpex hook latency, {calls} calls x {rounds} rounds per case (median of round medians, µs); "
+        "a fresh GlobalContext per call unless said"
     )
     for kind, payload in payloads.items():
         medians: dict[str, list[float]] = {name: [] for name in managers}
-        for m in managers.values():
-            await time_calls(m, payload, 200)  # warm up
+        for name, m in managers.items():
+            await time_calls(m, payload, 200, reuse[name])  # warm up
         for _ in range(rounds):
             for name, m in managers.items():
-                medians[name].append(statistics.median(await time_calls(m, payload, calls)) / 1000)
+                samples = await time_calls(m, payload, calls, reuse[name])
+                medians[name].append(statistics.median(samples) / 1000)
         result = {name: statistics.median(v) for name, v in medians.items()}
         a, b, c = result["a_handwritten"], result["b_rules_1"], result["c_rules_1000"]
-        h = result["b100_rules_100"]
+        h, r = result["b100_rules_100"], result[REUSED]
         print(
             f"  {kind:<6} (a) hand-written {a:7.1f}   (b) 1 rule {b:7.1f}   100 rules {h:7.1f}"
             f"   (c) 1000 rules {c:7.1f}   b/a = {b / a:.2f}   100/b = {h / b:.2f}   c/b = {c / b:.2f}"
+        )
+        print(
+            f"  {kind:<6} (r) 1 rule, one context reused for {calls} calls {r:7.1f}"
+            f"   r/b = {r / b:.2f}   r/a = {r / a:.2f}"
         )
     # shadow and audit: the same rule records a would-block instead of blocking
     shadow = {

@@ -2,6 +2,7 @@
 
     python benchmarks/run.py            # W1-W8 and the hostile-regex check (a few minutes on 2 cores)
     python benchmarks/run.py --quick    # fewer calls, for a smoke run
+    python benchmarks/run.py bench_eval bench_cpex    # only these scripts (here W1-W5)
 
 See docs/performance.md for what each workload measures and the targets.
 """
@@ -29,6 +30,8 @@ def main() -> int:
             *(["--runs", "100", "--calls", "100", "--rounds", "3"] if quick else []),
         ],
     ]
+    only = {a.removesuffix(".py") for a in sys.argv[1:] if not a.startswith("-")}
+    runs = [run for run in runs if not only or run[0].removesuffix(".py") in only]
     status = 0
     for script, *args in runs:
         print(f"\n$ python benchmarks/{script} {' '.join(args)}".rstrip(), flush=True)

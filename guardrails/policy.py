@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .check import ir
-from .check.catalog import Catalog
+from .check.catalog import DEFAULT_CATALOG, Catalog
 from .diagnostics import Diagnostic, GuardrailsError
 from .loading import (
     DEFAULT_TIME_BUDGET_MS,
@@ -212,8 +212,6 @@ class Policy:
 
     @property
     def catalog(self) -> Catalog:
-        from .check.catalog import DEFAULT_CATALOG
-
         return self.options.catalog or DEFAULT_CATALOG
 
     @property

@@ -20,9 +20,9 @@ from .ops import (
     RuleTypeError,
     estimate_tokens,
     matches,
-    text_of,
     type_name,
 )
+from .text import text, text_of
 
 Tokenizer = Callable[[str], int]
 
@@ -31,7 +31,8 @@ def make_bindings(
     tokenizer: Tokenizer | None, max_match_chars: int = DEFAULT_MAX_MATCH_CHARS
 ) -> dict[str, Any]:
     """Names generated code uses whose behaviour depends on how the policy was loaded:
-    derived facts and `tokens()` (the tokenizer), `matches` (the text size cap)."""
+    derived facts and `tokens()` (the tokenizer), `matches` and `text()` (the text
+    size cap)."""
     count = tokenizer or estimate_tokens
 
     def matches_capped(text: object, patterns: tuple[Regex, ...]) -> bool:
@@ -45,8 +46,19 @@ def make_bindings(
         if "tokens" in c:
             return c["tokens"]
         given = f.get("tokens")
-        estimate: float | None = tokens_of(f.get("prompt"))
-        if given is not None:
+        prompt = f.get("prompt")
+        estimate: float | None
+        if type(prompt) is str:  # the common cases first, exact types only
+            estimate = count(prompt)
+        elif prompt is None:
+            estimate = None
+        else:
+            estimate = tokens_of(prompt)
+        if given is None:
+            pass
+        elif type(given) is int and given >= 0:
+            estimate = given if estimate is None or given > estimate else estimate
+        else:  # anything else given is checked properly (bools, floats, subclasses)
             if type(given) is bool or not isinstance(given, int | float) or not given >= 0:
                 raise RuleTypeError(
                     f"tokens must be a non-negative number, got {type_name(given)}"
@@ -58,7 +70,15 @@ def make_bindings(
         c["tokens"] = estimate
         return estimate
 
-    return {"_tokens": tokens_of, "_derived_tokens": derive_tokens, "_matches": matches_capped}
+    def text_capped(value: object) -> str | None:
+        return text(value, max_match_chars)
+
+    return {
+        "_tokens": tokens_of,
+        "_derived_tokens": derive_tokens,
+        "_matches": matches_capped,
+        "_text": text_capped,
+    }
 
 
 DERIVED_BINDINGS = {"tokens": "_derived_tokens"}
