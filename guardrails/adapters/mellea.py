@@ -22,9 +22,6 @@ def _formatter(model_id: str) -> Any:
 
 def render_messages(payload: Any) -> list[dict[str, str]]:
     """The chat messages a Mellea FormatterBackend would send for this payload."""
-    from mellea.backends.model_options import ModelOption
-
-    fmt = _formatter(getattr(payload, "model", None) or "")
     spans: list[Any] = []
     context = getattr(payload, "context", None)
     view = getattr(payload, "context_view", None)
@@ -34,6 +31,13 @@ def render_messages(payload: Any) -> list[dict[str, str]]:
     action = getattr(payload, "action", None)
     if action is not None:
         spans.append(action)
+    return _messages(payload, spans)
+
+
+def _messages(payload: Any, spans: list[Any]) -> list[dict[str, str]]:
+    from mellea.backends.model_options import ModelOption
+
+    fmt = _formatter(getattr(payload, "model", None) or "")
     messages = [{"role": m.role, "content": fmt.print(m)} for m in fmt.to_chat_messages(spans)]
     options = getattr(payload, "model_options", None) or {}
     # `system` is what several backends take for ModelOption.SYSTEM_PROMPT
@@ -45,6 +49,26 @@ def render_messages(payload: Any) -> list[dict[str, str]]:
     if system:
         messages.insert(0, {"role": "system", "content": system})
     return messages
+
+
+RENDERS = [0]  # how many prompts were rendered (structural tests count them)
+
+
+def render_prompt(payload: Any) -> str:
+    RENDERS[0] += 1
+    return "\n".join(f"{m['role']}: {m['content']}" for m in render_messages(payload))
+
+
+def render_batch_prompt(payload: Any) -> str:
+    """Every prompt of a `generation_batch_pre_call` (one per action, as
+    `generate_from_raw` sends them), so content rules see each one and `tokens`
+    counts them all."""
+    RENDERS[0] += 1
+    prompts = []
+    for action in getattr(payload, "actions", None) or ():
+        lines = (f"{m['role']}: {m['content']}" for m in _messages(payload, [action]))
+        prompts.append("\n".join(lines))
+    return "\n".join(prompts)
 
 
 @functools.lru_cache(maxsize=1)
@@ -74,9 +98,3 @@ def mellea_options(options: Any, original: Any) -> Any:
     return {back.get(k, k): v for k, v in options.items()}
 
 
-RENDERS = [0]  # how many prompts were rendered (structural tests count them)
-
-
-def render_prompt(payload: Any) -> str:
-    RENDERS[0] += 1
-    return "\n".join(f"{m['role']}: {m['content']}" for m in render_messages(payload))

@@ -14,7 +14,7 @@ import functools
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from ..runtime.text import message_parts, text_of
+from ..runtime.text import content_text, message_parts, text_of
 
 _MELLEA = "mellea."
 
@@ -70,6 +70,10 @@ def _prompt(fields: frozenset[str], mellea: bool) -> Extractor:
         from .mellea import render_prompt
 
         return render_prompt
+    if mellea and "actions" in fields:
+        from .mellea import render_batch_prompt
+
+        return render_batch_prompt
     if "messages" in fields:
         return lambda p: _messages_text(p.messages)
     return lambda p: text_of(getattr(p, "prompt", None))
@@ -80,8 +84,15 @@ def _post_prompt(fields: frozenset[str], mellea: bool) -> Extractor:
 
 
 def _output_text(value: Any) -> str | None:
-    text = getattr(value, "value", value)
-    return text if isinstance(text, str) else None
+    """Output text of whatever a host returns: Mellea's thunk (`.value`), a string, a
+    result with `messages` (a prompt fetch), or any other data, rendered whole."""
+    inner = getattr(value, "value", value)
+    if inner is None or isinstance(inner, str):
+        return inner
+    messages = _field(inner, "messages")
+    if isinstance(messages, list | tuple) and messages:
+        return _messages_text(messages)
+    return content_text(inner)
 
 
 def _output(fields: frozenset[str], mellea: bool) -> Extractor:
