@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..check import ir
+from ..runtime.facts import DERIVED_BINDINGS, DERIVED_SOURCES
 
 if TYPE_CHECKING:
     from .codegen import Generator
@@ -63,6 +64,19 @@ def compare(gen: Generator, node: ir.Op) -> str | None:
     var = gen.temp()
     probe = gen.emit(other)
     slow_value = var
+    source = _derived_source(other)
+    if source is not None and not isinstance(const, str):
+        # `tokens > 4000`: a given non-negative int with no prompt to estimate from is
+        # the value; every other case takes the derivation (one type test, not two)
+        assert isinstance(other, ir.FactRef) and other.derived is not None
+        slow_value = f"{DERIVED_BINDINGS[other.derived]}(f, c)"
+        slow_args = f"{const!r}, {slow_value}" if flipped else f"{slow_value}, {const!r}"
+        py = _MIRROR[op] if flipped else _NUMERIC_OPS[op]
+        guard = (
+            f"type({var} := f.get({other.derived!r})) is int and {var} >= 0 "
+            f"and f.get({source!r}) is None"
+        )
+        return f"(({var} {py} {const!r}) if {guard} else {_SLOW[op]}({slow_args}))"
     slow_args = f"{const!r}, {slow_value}" if flipped else f"{slow_value}, {const!r}"
     slow = f"{_SLOW[op]}({slow_args})"
     if isinstance(const, str):
@@ -102,6 +116,12 @@ def _membership(gen: Generator, op: str, item: ir.IR, container: ir.Const) -> st
     )
 
 
+def _derived_source(node: ir.IR) -> str | None:
+    if isinstance(node, ir.FactRef) and node.derived is not None and len(node.path) == 1:
+        return DERIVED_SOURCES.get(node.derived)
+    return None
+
+
 def truth(gen: Generator, node: ir.Op) -> str:
     var = gen.temp()
     return f"({var} if type({var} := {gen.emit(node.args[0])}) is bool else _truth({var}))"
@@ -116,6 +136,14 @@ def path(gen: Generator, base: str, keys: tuple[ir.PathKey, ...]) -> str:
 
 
 def derived(gen: Generator, fact: str, binding: str) -> str:
-    """A derived fact, computed once per call (runtime/facts.py): a given value never
-    simply wins, since the engine checks it against what it can see."""
-    return f"{binding}(f, c)"
+    """A derived fact (runtime/facts.py): a given value never simply wins, since the
+    engine checks it against what it can see. Inline, only the case with nothing to
+    check: a given non-negative int, and no source fact to derive a larger one from."""
+    source = DERIVED_SOURCES.get(fact)
+    if source is None:
+        return f"{binding}(f, c)"
+    var = gen.temp()
+    return (
+        f"({var} if type({var} := f.get({fact!r})) is int and {var} >= 0 "
+        f"and f.get({source!r}) is None else {binding}(f, c))"
+    )

@@ -159,64 +159,66 @@ class HookRunner:
         budget = self.time_budget
         deadline = time.perf_counter() + budget if budget is not None else None
 
-        step = 0
-        while step < len(order):
-            position = order[step]
-            step += 1
-            prog = programs[position]
-            faf = prog.mode == "fire_and_forget"
-            if blocked is not None and not faf:
-                if detail:
-                    results.append(_result(prog, hook, "skipped"))
-                continue
-            shadow = prog.id in shadowed
-            try:
-                if bad_input is not None:
-                    raise bad_input
-                out = prog.fn(original if faf else work, faf_cache if faf else cache)
-                if deadline is not None and time.perf_counter() > deadline:
-                    raise RuleBudgetError(
-                        f"the hook call's rules ran over their time budget of "
-                        f"{budget * 1000:.0f} ms"  # type: ignore[operator]
-                    )
-                if out is None:
+        restart: list[int] | None = []
+        while restart is not None:  # again only when the index must choose anew
+            restart = None
+            for position in order:
+                prog = programs[position]
+                faf = prog.mode == "fire_and_forget"
+                if blocked is not None and not faf:
                     if detail:
-                        results.append(_result(prog, hook, "pass"))
+                        results.append(_result(prog, hook, "skipped"))
                     continue
-                block = prog.block
-                if block is not None:
-                    verdict: RuleVerdict = (
-                        "would_block" if shadow or prog.mode == "audit" else "block"
-                    )
-                    result = _result(prog, hook, verdict, block.code, block.reason)
-                    results.append(result)
-                    if verdict == "block":
-                        blocked = result
-                    continue
-                warning = prog.warning
-                code = warning.code if warning else None
-                reason = warning.reason if warning else None
-                if prog.modifies and prog.mode in ("sequential", "transform"):
-                    work, changes = _apply(prog, work, out)
-                    if changes:
-                        cache.clear()  # derived facts (tokens) may depend on what changed
-                        modified = True
-                        results.append(_result(prog, hook, "modify", code, reason, changes=changes))
-                        if reindex:  # the index chose on the facts before this change
-                            order = [i for i in self.candidates(work) if i > position]
-                            step = 0
+                shadow = prog.id in shadowed
+                try:
+                    if bad_input is not None:
+                        raise bad_input
+                    out = prog.fn(original if faf else work, faf_cache if faf else cache)
+                    if deadline is not None and time.perf_counter() > deadline:
+                        raise RuleBudgetError(
+                            f"the hook call's rules ran over their time budget of "
+                            f"{budget * 1000:.0f} ms"  # type: ignore[operator]
+                        )
+                    if out is None:
+                        if detail:
+                            results.append(_result(prog, hook, "pass"))
                         continue
-                if warning is not None or prog.mode not in ("sequential", "transform"):
-                    results.append(_result(prog, hook, "warn", code, reason))
-                elif detail:  # fired, but its actions found nothing to change
-                    results.append(_result(prog, hook, "pass"))
-            except Exception as err:  # fail closed: a broken rule is a decision, not a crash
-                message = describe_error(err)
-                reason = f"rule {prog.id} failed: {message}"
-                result = _result(prog, hook, "error", ERROR_CODE, reason, error=message)
-                results.append(result)
-                if fails_closed(prog, shadow):
-                    blocked = result
+                    block = prog.block
+                    if block is not None:
+                        verdict: RuleVerdict = (
+                            "would_block" if shadow or prog.mode == "audit" else "block"
+                        )
+                        result = _result(prog, hook, verdict, block.code, block.reason)
+                        results.append(result)
+                        if verdict == "block":
+                            blocked = result
+                        continue
+                    warning = prog.warning
+                    code = warning.code if warning else None
+                    reason = warning.reason if warning else None
+                    if prog.modifies and prog.mode in ("sequential", "transform"):
+                        work, changes = _apply(prog, work, out)
+                        if changes:
+                            cache.clear()  # derived facts (tokens) may depend on what changed
+                            modified = True
+                            results.append(
+                                _result(prog, hook, "modify", code, reason, changes=changes)
+                            )
+                            if reindex:  # the index chose on the facts before this change
+                                restart = order = [i for i in self.candidates(work) if i > position]
+                                break
+                            continue
+                    if warning is not None or prog.mode not in ("sequential", "transform"):
+                        results.append(_result(prog, hook, "warn", code, reason))
+                    elif detail:  # fired, but its actions found nothing to change
+                        results.append(_result(prog, hook, "pass"))
+                except Exception as err:  # fail closed: a broken rule is a decision, not a crash
+                    message = describe_error(err)
+                    reason = f"rule {prog.id} failed: {message}"
+                    result = _result(prog, hook, "error", ERROR_CODE, reason, error=message)
+                    results.append(result)
+                    if fails_closed(prog, shadow):
+                        blocked = result
 
         outcome: Outcome = "block" if blocked is not None else "modify" if modified else "allow"
         payload: Mapping[str, Any]

@@ -82,3 +82,4 @@ def make_bindings(
 
 
 DERIVED_BINDINGS = {"tokens": "_derived_tokens"}
+DERIVED_SOURCES = {"tokens": "prompt"}  # the fact each derived fact is computed from
