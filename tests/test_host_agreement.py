@@ -22,6 +22,7 @@ from cpex.framework import (
     TenantPluginManager,
     ToolPreInvokePayload,
 )
+from cpex.framework.models import Config
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -95,10 +96,12 @@ async def through(manager: Any, payload: dict[str, Any], gctx: GlobalContext) ->
     try:
         result, _ = await manager.invoke_hook(HOOK, ToolPreInvokePayload(**payload), gctx)
     except PluginError as err:  # a failing transform rule: cpex aborts the call
+        if "GUARDRAIL_STALE" in str(err):
+            return ("block", None)
         found = re.search(r"rule (\w+) failed", str(err))
         return ("block", found.group(1) if found else str(err))
     if not result.continue_processing:
-        return ("block", result.violation.details.get("rule"))
+        return ("block", result.violation.details.get("rule"))  # None: GUARDRAIL_STALE
     modified = result.modified_payload
     args = dict(modified.args) if modified is not None and modified.args is not None else None
     return ("allow", args if args != payload["args"] else None)
@@ -146,3 +149,48 @@ def test_every_host_path_agrees_with_evaluate(tmp_path_factory, text, batch):
 
     for host, got in asyncio.run(hosts()).items():
         assert got == want, f"{host} disagrees with evaluate on\n{text}\n{batch}"
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(old=rule_sets(), new=rule_sets(), batch=st.lists(payloads, min_size=4, max_size=12))
+def test_calls_racing_a_reload_are_decided_wholly_by_one_version(old, new, batch):
+    """Calls already queued when a reload lands, and calls after it, each agree with
+    `evaluate` under the old rules or under the new ones: in a manager the policy
+    registered into, and with plugins handed to a host (which may instead refuse
+    with GUARDRAIL_STALE when the new rules no longer fit them)."""
+    try:
+        policy = guardrails.loads(old, "r.rules")
+        under_new = guardrails.loads(new, "r.rules")
+    except guardrails.RulesError:
+        assume(False)
+        return
+    allowed = [[expected(policy, p), expected(under_new, p)] for p in batch]
+    stale = ("block", None)
+
+    async def race() -> tuple[list[Any], list[Any]]:
+        managed = await policy.manager(timeout=5)
+        handed = TenantPluginManager(Config(plugins=[]), timeout=5)
+        await handed.initialize()
+        for plugin in policy.plugins():
+            handed._registry.register(plugin)
+
+        async def reload_soon() -> None:
+            await asyncio.sleep(0)
+            policy.reload(new)
+
+        calls = [through(managed, p, GlobalContext(request_id=str(i))) for i, p in enumerate(batch)]
+        handed_calls = [
+            through(handed, p, GlobalContext(request_id=f"h{i}")) for i, p in enumerate(batch)
+        ]
+        results = await asyncio.gather(reload_soon(), *calls, *handed_calls)
+        return list(results[1 : 1 + len(batch)]), list(results[1 + len(batch) :])
+
+    managed_seen, handed_seen = asyncio.run(race())
+    for i, got in enumerate(managed_seen):
+        assert got in allowed[i], f"managed call {i}: {got} not in {allowed[i]}\n{old}\n{new}"
+    for i, got in enumerate(handed_seen):
+        assert got in allowed[i] or got == stale, f"handed call {i}: {got}\n{old}\n{new}"

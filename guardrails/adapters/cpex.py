@@ -290,7 +290,7 @@ class RulesPlugin(Plugin):
             f"host do not cover; take new ones with policy.plugins() (hook {hook})"
         )
         if self.group_mode == "transform":
-            raise RuleFailure(problem)
+            raise RuleFailure(f"{STALE_CODE}: {problem}")
         return PluginResult(
             continue_processing=False,
             violation=PluginViolation(
