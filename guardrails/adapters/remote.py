@@ -17,10 +17,10 @@ Why not cpex's `kind: external`: cpex 0.1.4's MCP client enters the HTTP transpo
 anyio task group in the task that called `initialize()`. When the server goes away,
 that group cancels its host task, so every later call raises `asyncio.CancelledError`
 (which hosts catching `Exception` do not see, and which cancels the caller's task),
-and the client never reconnects; a server down at start-up makes cpex skip the entry
-and let every call through. Here the MCP session lives in a task of its own
-(`_Session`), so a broken connection ends that task only, and calls see an error
-they can handle.
+and the client never reconnects. At start-up, a server that is down fails
+`initialize()` the same way, and a refused token makes cpex skip the entry and let
+every call through. Here the MCP session lives in a task of its own (`_Session`), so
+a broken connection ends that task only, and calls see an error they can handle.
 
 Fail closed without a server: a call that gets no decision (server down, refused
 token, no answer within `timeout`) blocks with code GUARDRAIL_UNAVAILABLE in a
@@ -35,8 +35,9 @@ Recovery: the next call after a failure opens a new session (after a server rest
 the first call does so at once and is retried on it). While connecting fails, calls
 fail at once and a new attempt is made by the first call after a backoff (0.25 s,
 doubling up to 5 s), so a server that is down costs the host no waiting and comes
-back within the backoff. The token file is read at each connection, so a new token
-(with a restarted server) is picked up without restarting the host.
+back within the backoff; one that accepts connections but does not answer costs the
+call that tries `timeout` seconds. The token file is read at each connection, so a
+new token (with a restarted server) is picked up without restarting the host.
 
 Errors the server reports (an unknown plugin name, a transform rule that failed)
 are raised as cpex `PluginError`, as cpex's own client does; `on_error` decides.
