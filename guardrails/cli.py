@@ -446,10 +446,12 @@ def serve(
 ) -> None:
     """Serve RULES as cpex external plugins (MCP over stdio or HTTP), one per mode.
 
-    Clients add one `kind: external` entry per mode, named `guardrails-<mode>`
-    (see docs/hosts.md). The rules are checked before the server starts. Over HTTP
-    every request needs the token (`Authorization: Bearer` or `?access_token=`);
-    without --token-file or $GUARDRAILS_SERVE_TOKEN one is generated, on loopback only.
+    Clients add one entry per mode: over stdio `kind: external`, named
+    `guardrails-<mode>`; over HTTP `kind: guardrails.adapters.remote.RemoteRules`,
+    which fails closed while the server is away (see docs/hosts.md). The rules are
+    checked before the server starts. Over HTTP every request needs the token
+    (`Authorization: Bearer` or `?access_token=`); without --token-file or
+    $GUARDRAILS_SERVE_TOKEN one is generated, on loopback only.
     """
     import os
     import tempfile

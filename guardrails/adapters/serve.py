@@ -8,10 +8,11 @@ swaps in a subclass of its server class whose Starlette app is wrapped in
 `BearerToken`, and runs it; nothing in cpex is patched on disk, and everything the
 runtime does stays cpex's.
 
-cpex 0.1.4's MCP client sends no headers of its own (`MCPClientConfig` has no field
-for them and rejects credentials in the URL), so besides `Authorization: Bearer` the
-token is accepted as an `access_token` query parameter (RFC 6750 section 2.3), which
-a client can put in its `url:`. The parameter is removed from the request before
+Our client, `guardrails.adapters.remote.RemoteRules`, sends `Authorization: Bearer`.
+cpex 0.1.4's own MCP client (`kind: external`) sends no headers (`MCPClientConfig` has
+no field for them and rejects credentials in the URL), so the token is also accepted
+as an `access_token` query parameter (RFC 6750 section 2.3), which it can put in its
+`url:`. The parameter is removed from the request before
 anything else sees it, so uvicorn's access log does not print it.
 
 The token helpers are standard library only: `guardrails.cli` uses them to validate
