@@ -96,5 +96,3 @@ def mellea_options(options: Any, original: Any) -> Any:
     sentinels = _sentinels()
     back = {n: s for n, s in sentinels.items() if s in original and n not in original}
     return {back.get(k, k): v for k, v in options.items()}
-
-
