@@ -1,4 +1,4 @@
-"""Does a cpex config run its guardrails rules? Checked as a whole, at load.
+"""Does a cpex config run its guardrails rules? The checks behind `check-config`.
 
 cpex lets a call through, with at most a log line, in several configs where our
 rules say it must not: it never calls an entry for a hook the entry does not list,
@@ -15,7 +15,7 @@ entry raises to stop a call. Each problem found here has one of three severities
 - `WARNING`: rules that no entry of this config runs (the entries over them say
   `others: skip`): another host may run them, so this is not refused.
 
-A `check-config` command can report all three.
+`guardrails check-config` reports all three; it exits 1 on the first two.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
-from .diagnostics import RulesError
+from .diagnostics import GuardrailsError, RulesError
 from .loading import Compiled
 from .policy import Policy, load
 from .runtime.program import RuleProgram
@@ -219,3 +220,63 @@ def refusal(problems: Sequence[Problem], source: str | None) -> str:
         lines.append(f"  {entry} ({p.field}): {p.message}")
     lines.append("  (`guardrails check-config CONFIG.yaml` finds these before a host starts)")
     return "\n".join(lines)
+
+
+def check_file(path: Path) -> tuple[list[Problem], list[Any]]:
+    """(problems, entries) of the cpex config file at `path`, read as cpex reads it;
+    rules paths are relative to the working directory."""
+    from cpex.framework.loader.config import ConfigLoader
+
+    if not path.is_file():  # cpex would quietly load no plugins at all
+        raise GuardrailsError(f"{path}: no such file (cpex would load no plugins)")
+    try:
+        config = ConfigLoader.load_config(str(path))
+    except Exception as err:
+        raise GuardrailsError(f"{path}: cpex cannot read it: {err}") from None
+    entries = list(config.plugins or [])
+    return check_entries(entries), entries
+
+
+def entry_lines(text: str) -> list[dict[str, int]]:
+    """For each entry of `plugins`, the line of the entry ("") and of each of its keys;
+    [] when the text is not plain YAML (cpex renders Jinja first)."""
+    import yaml  # type: ignore[import-untyped]
+
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return []
+    if not isinstance(root, yaml.MappingNode):
+        return []
+    for key, node in root.value:
+        if key.value == "plugins" and isinstance(node, yaml.SequenceNode):
+            found = []
+            for item in node.value:
+                lines = {"": item.start_mark.line + 1}
+                if isinstance(item, yaml.MappingNode):
+                    lines |= {str(k.value): k.start_mark.line + 1 for k, _ in item.value}
+                found.append(lines)
+            return found
+    return []
+
+
+def render(path: Path, problems: Sequence[Problem], lines: list[dict[str, int]]) -> list[str]:
+    """`check-config` output: one `FILE:LINE: severity: entry 'name': message` each."""
+    out = []
+    for p in problems:
+        at = lines[p.index] if 0 <= p.index < len(lines) else {}
+        line = at.get(p.field) or at.get("")
+        where = f"{path}:{line}" if line else f"{path}: plugins[{p.index}]"
+        label = "warning" if p.severity == WARNING else "error"
+        first, _, rest = p.message.rstrip().partition("\n")
+        out.append(f"{where}: {label}: entry {p.entry!r}: {first}{_consequence(p)}")
+        out += [f"    {line}" for line in rest.splitlines() if line.strip()]
+    return out
+
+
+def _consequence(problem: Problem) -> str:
+    if problem.severity == REFUSED:
+        return " [cpex initialize() fails on this config]"
+    if problem.severity == BLOCKS:
+        return f" [the entry loads and {effect(problem.mode, 'its hooks')}]"
+    return ""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,8 @@ from cpex.framework.settings import get_startup_settings
 
 from guardrails.cpex import ConfigRefused, RulesPlugin
 from guardrails.cpex_config import KIND, check_entries
+
+ROOT = Path(__file__).resolve().parents[1]
 
 logging.getLogger("cpex").setLevel(logging.CRITICAL)
 logging.getLogger("guardrails.cpex").setLevel(logging.CRITICAL)
@@ -322,3 +326,68 @@ def test_rules_no_entry_runs_are_a_warning_not_a_refusal(tmp_path, caplog):
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("no entry of this config runs the audit rules watch" in w for w in warned)
     assert any("no entry of this config runs the transform rules tag" in w for w in warned)
+
+
+# ---- guardrails check-config ----
+
+
+def check_config(tmp_path: Path, entries: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "rules").mkdir(exist_ok=True)
+    (tmp_path / "rules" / "tools.rules").write_text(RULES)
+    config = tmp_path / "plugins.yaml"
+    config.write_text("plugins:\n" + entries.replace("RULES", str(tmp_path / "rules")))
+    return cli("check-config", str(config))
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "guardrails", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
+def test_check_config_passes_a_config_that_runs_every_rule(tmp_path):
+    proc = cli("check-config", "examples/cpex/plugins.yaml")
+    assert (proc.returncode, proc.stdout) == (
+        0,
+        "examples/cpex/plugins.yaml: ok: 3 guardrails entries\n",
+    )
+    proc = check_config(tmp_path, entry("enforce", "sequential", 10, SKIP) + ALL_MODES)
+    assert proc.returncode == 0 and proc.stdout.endswith("ok: 3 guardrails entries\n")
+    proc = check_config(tmp_path, entry("enforce", "sequential", 10, SKIP))  # warnings only
+    assert proc.returncode == 0, proc.stdout
+    assert proc.stdout.endswith("ok: 1 guardrails entry, 2 warning(s)\n")
+    assert ":7: warning: entry 'enforce': no entry of this config runs the audit rules watch" \
+        in proc.stdout  # fmt: skip
+
+
+def test_check_config_reports_each_problem_at_its_line(tmp_path):
+    proc = check_config(tmp_path,
+        entry("enforce", "sequential", 10, SKIP, hooks="[tool_post_invoke]")  # lines 2-7
+        + entry("enforce", "transform", 20, SKIP).replace("    config:", "    on_error: ignore\n    config:")
+        + entry("shadow", "concurrent", 30, SKIP)  # lines 15-20
+        + entry("missing", "sequential", 40, "{rules: /nowhere}"))  # fmt: skip
+    config = tmp_path / "plugins.yaml"
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert lines[0] == (f"{config}:4: error: entry 'enforce': rules use hooks this entry does not "
+        "list: tool_pre_invoke; cpex never calls the entry for them, so those rules never run "
+        "[cpex initialize() fails on this config]")  # fmt: skip
+    assert lines[1].startswith(f"{config}:7: warning: entry 'enforce': no entry of this config "
+                               "runs the audit rules watch")  # fmt: skip
+    assert lines[2].startswith(f"{config}:8: error: entry 'enforce': plugins[0] has the same name")
+    assert lines[3].startswith(f"{config}:13: error: entry 'enforce': on_error: ignore on a "
+                               "transform entry")  # fmt: skip
+    assert lines[4].startswith(f"{config}:18: error: entry 'shadow': selects no rules")
+    assert lines[5] == (f"{config}:26: error: entry 'missing': rules at /nowhere have errors: "
+        "[the entry loads and blocks every call to its hooks]")  # fmt: skip
+    assert "cannot read /nowhere" in lines[6]
+    assert lines[-1] == f"{config}: 5 error(s), 1 warning(s)"
+
+
+def test_check_config_refuses_what_cpex_would_quietly_load_as_nothing(tmp_path):
+    proc = cli("check-config", str(tmp_path / "none.yaml"))
+    assert proc.returncode == 1 and "no such file (cpex would load no plugins)" in proc.stdout
+    proc = cli("check-config", "examples/cpex/external.yaml")
+    assert proc.returncode == 1 and "no guardrails.cpex.RulesPlugin entry" in proc.stdout
+    (tmp_path / "bad.yaml").write_text("plugins:\n  - name: x\n")
+    proc = cli("check-config", str(tmp_path / "bad.yaml"))
+    assert proc.returncode == 1 and "cpex cannot read it" in proc.stdout
