@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from .check.catalog import DEFAULT_CATALOG, HookSpec
-from .diagnostics import RulesError, has_errors, render_json, render_text
+from .diagnostics import GuardrailsError, RulesError, has_errors, render_json, render_text
 from .policy import check as check_paths
 from .policy import load
 from .runtime.verdict import Verdict
@@ -72,6 +72,39 @@ def check(ctx: click.Context, paths: tuple[Path, ...], fmt: str, disable: tuple[
     else:
         click.echo("ok: no problems found")
     ctx.exit(1 if has_errors(diags) else 0)
+
+
+@main.command("check-config")
+@click.argument("config", type=click.Path(path_type=Path))
+@click.pass_context
+def check_config(ctx: click.Context, config: Path) -> None:
+    """Check the guardrails entries of a cpex plugins config; exit 1 on errors.
+
+    An error is an entry cpex would load without running its rules (the host's
+    `initialize()` fails on those) or one that fails every call. Rules paths are
+    relative to the working directory, as in the host.
+    """
+    from .cpex_config import KIND, WARNING, check_file, entry_lines, render
+
+    try:
+        problems, entries = check_file(config)
+    except GuardrailsError as err:
+        click.echo(f"error: {err}")
+        ctx.exit(1)
+    lines = entry_lines(config.read_text(encoding="utf-8"))
+    for line in render(config, problems, lines if len(lines) == len(entries) else []):
+        click.echo(line)
+    ours = sum(1 for e in entries if e.kind == KIND)
+    errors = sum(1 for p in problems if p.severity != WARNING)
+    warnings = f", {len(problems) - errors} warning(s)" if len(problems) > errors else ""
+    if not ours:
+        click.echo(f"{config}: error: no {KIND} entry: no rules run")
+    elif errors:
+        click.echo(f"{config}: {errors} error(s){warnings}")
+    else:
+        noun = "entry" if ours == 1 else "entries"
+        click.echo(f"{config}: ok: {ours} guardrails {noun}{warnings}")
+    ctx.exit(1 if errors or not ours else 0)
 
 
 @main.command("eval")

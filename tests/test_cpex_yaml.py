@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from cpex.framework import GlobalContext, PluginError, TenantPluginManager, ToolPreInvokePayload
+import pytest
+from cpex.framework import (
+    GlobalContext,
+    Plugin,
+    PluginConfig,
+    PluginError,
+    PluginResult,
+    TenantPluginManager,
+    ToolPreInvokePayload,
+)
+from cpex.framework.models import Config
+from cpex.framework.settings import get_startup_settings
+
+from guardrails.cpex import ConfigRefused, RulesPlugin
+from guardrails.cpex_config import KIND, check_entries
+
+ROOT = Path(__file__).resolve().parents[1]
 
 logging.getLogger("cpex").setLevel(logging.CRITICAL)
 logging.getLogger("guardrails.cpex").setLevel(logging.CRITICAL)
@@ -74,9 +92,8 @@ def test_rules_run_in_their_own_priority_order_inside_the_entry(tmp_path):
 def test_contradictions_and_missing_rules_fail_closed(tmp_path):
     m = manager(tmp_path,
         entry("mixed", "sequential", 10, "{rules: RULES}")  # rules of other modes, not skipped
-        + entry("missing", "sequential", 20, "{rules: /nowhere/at/all}")
-        + entry("unlisted", "sequential", 30, "{rules: RULES, others: skip}", hooks="[tool_post_invoke]"))  # fmt: skip
-    assert m.plugin_count == 3  # nothing was skipped by cpex's fail-open loader
+        + entry("missing", "sequential", 20, "{rules: /nowhere/at/all}"))  # fmt: skip
+    assert m.plugin_count == 2  # nothing was skipped by cpex's fail-open loader
     result = call(m, "ls")
     assert result.continue_processing is False and result.violation.code == "GUARDRAIL_CONFIG"
     assert "rules not in this entry's mode (sequential): tag, watch" in result.violation.description
@@ -124,3 +141,253 @@ def wait(condition: Any, timeout: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the watcher did not react in time"
         time.sleep(0.05)
+
+
+# ---- configs in which cpex would let through calls the rules block ----
+
+
+class RaisesInInit(Plugin):
+    """A plugin that fails to load (kind `tests.test_cpex_yaml.RaisesInInit`)."""
+
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        raise ValueError("cannot start")
+
+
+class RaisesInInitialize(Plugin):
+    async def initialize(self) -> None:
+        raise ValueError("cannot start")
+
+
+class Allows(Plugin):
+    async def tool_pre_invoke(self, payload: Any, context: Any) -> PluginResult[Any]:
+        return PluginResult()
+
+
+def plain_manager(tmp_path: Path, text: str) -> Any:
+    config = tmp_path / "plugins.yaml"
+    config.write_text("plugins:\n" + text)
+    return TenantPluginManager(str(config))
+
+
+@pytest.fixture
+def fail_on_plugin_error(monkeypatch):
+    monkeypatch.setenv("PLUGINS_FAIL_ON_PLUGIN_ERROR", "true")
+    get_startup_settings.cache_clear()
+    yield
+    monkeypatch.undo()
+    get_startup_settings.cache_clear()
+
+
+@pytest.mark.parametrize("kind", ["RaisesInInit", "RaisesInInitialize"])
+def test_cpex_skips_a_plugin_that_fails_to_load_and_lets_calls_through(tmp_path, kind):
+    """What the host sees from cpex's loader: the failure is a log line, not an error."""
+    m = plain_manager(tmp_path, f"  - name: p\n    kind: tests.test_cpex_yaml.{kind}\n"
+                                "    hooks: [tool_pre_invoke]\n")  # fmt: skip
+    asyncio.run(m.initialize())
+    assert (m.initialized, m.plugin_count) == (True, 0)
+    assert call(m, "shell").continue_processing
+
+
+@pytest.mark.usefixtures("fail_on_plugin_error")
+def test_with_fail_on_plugin_error_cpex_raises_instead(tmp_path):
+    m = plain_manager(tmp_path, "  - name: p\n    kind: tests.test_cpex_yaml.RaisesInInit\n"
+                                "    hooks: [tool_pre_invoke]\n")  # fmt: skip
+    with pytest.raises(RuntimeError, match="Plugin initialization failed: p - cannot start"):
+        asyncio.run(m.initialize())
+
+
+def refused(tmp_path: Path, entries: str) -> str:
+    """The message `initialize()` raises with for this config."""
+    with pytest.raises(ConfigRefused) as info:
+        manager(tmp_path, entries)
+    assert "guardrails refuses the cpex config" in str(info.value)
+    return str(info.value)
+
+
+def shell_call_blocked(tmp_path: Path, entries: str) -> bool:
+    return not call(manager(tmp_path, entries), "shell").continue_processing
+
+
+SKIP = "{rules: RULES, others: skip}"
+ALL_MODES = entry("shape", "transform", 20, SKIP) + entry("shadow", "audit", 30, SKIP)
+
+
+def test_an_entry_missing_a_hook_its_rules_use_is_refused(tmp_path):
+    # deny_shell is on tool_pre_invoke: cpex never calls this entry for that hook
+    text = refused(tmp_path, entry("enforce", "sequential", 10, SKIP, hooks="[tool_post_invoke]")
+                   + ALL_MODES)  # fmt: skip
+    assert "plugins[0] 'enforce' (hooks): rules use hooks this entry does not list: " \
+           "tool_pre_invoke" in text  # fmt: skip
+    assert shell_call_blocked(tmp_path, entry("enforce", "sequential", 10, SKIP) + ALL_MODES)
+
+
+def test_an_entry_with_no_hooks_is_refused(tmp_path):
+    text = refused(tmp_path, entry("enforce", "sequential", 10, SKIP, hooks="[]") + ALL_MODES)
+    assert "'enforce' (hooks): lists no hooks: cpex never calls it" in text
+    no_key = entry("enforce", "sequential", 10, SKIP).replace("    hooks: [tool_pre_invoke]\n", "")
+    assert "lists no hooks" in refused(tmp_path, no_key + ALL_MODES)  # cpex's default: []
+
+
+def test_two_entries_with_one_name_are_refused(tmp_path):
+    # cpex would keep the audit entry and drop the enforcing one, with an ERROR log
+    text = refused(tmp_path,
+        entry("guard", "audit", 30, SKIP) + entry("shape", "transform", 20, SKIP)
+        + entry("guard", "sequential", 10, SKIP))  # fmt: skip
+    assert "plugins[2] 'guard' (name): plugins[0] has the same name: cpex loads only the " \
+           "first and drops this one" in text  # fmt: skip
+    # a disabled entry is never registered, so it takes no name
+    other = (
+        "  - name: guard\n    kind: tests.test_cpex_yaml.RaisesInInitialize\n    mode: disabled\n"
+    )
+    assert shell_call_blocked(tmp_path, other + entry("guard", "sequential", 10, SKIP) + ALL_MODES)
+    # a plugin of another kind under our name drops ours just the same
+    taken = "  - name: guard\n    kind: tests.test_cpex_yaml.Allows\n    hooks: [tool_pre_invoke]\n"
+    assert "plugins[1] 'guard' (name)" in refused(tmp_path, taken + entry(
+        "guard", "sequential", 10, SKIP) + ALL_MODES)  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["concurrent", "audit", "fire_and_forget", "permissive"])
+def test_an_entry_whose_mode_selects_no_rules_is_refused(tmp_path, mode):
+    sequential = tmp_path / "sequential.rules"  # only sequential rules: `mode` runs none
+    sequential.write_text(RULES.partition("rule tag")[0])
+    config = f"{{rules: {sequential}, others: skip}}"
+    text = refused(tmp_path, entry("enforce", "sequential", 10, config)
+                   + entry("other", mode, 20, config))  # fmt: skip
+    canonical = "transform" if mode == "permissive" else mode  # cpex's legacy alias
+    assert f"plugins[1] 'other' (mode): selects no rules: the rules at {sequential} have " \
+           f"none in mode {canonical} on a hook cpex fires (theirs: sequential)" in text  # fmt: skip
+    assert shell_call_blocked(tmp_path, entry("enforce", "sequential", 10, config))
+
+
+@pytest.mark.parametrize("on_error", ["ignore", "disable"])
+def test_a_transform_entry_that_ignores_errors_is_refused(tmp_path, on_error):
+    shape = entry("shape", "transform", 20, "{rules: /nowhere, others: skip}")
+    text = refused(tmp_path, shape.replace("    config:", f"    on_error: {on_error}\n    config:"))
+    assert f"'shape' (on_error): on_error: {on_error} on a transform entry" in text
+    # a manager built from a Config object is checked the same way
+    ignoring = Config(plugins=[PluginConfig(name="shape", kind=KIND, hooks=["tool_pre_invoke"],
+        mode="transform", on_error=on_error, config={"rules": "/nowhere"})])  # fmt: skip
+    with pytest.raises(ConfigRefused):
+        asyncio.run(TenantPluginManager(ignoring).initialize())
+
+
+def test_a_refusal_passes_through_cpex_whatever_its_settings(tmp_path, fail_on_plugin_error):
+    """ConfigRefused is a BaseException: cpex's skip-on-error handler does not catch it."""
+    text = refused(tmp_path, entry("enforce", "sequential", 10, SKIP, hooks="[]") + ALL_MODES)
+    assert "lists no hooks" in text
+
+
+def test_an_entry_built_without_a_manager_checks_itself():
+    config = PluginConfig(name="e", kind=KIND, hooks=[], config={"rules": "rules/"})
+    with pytest.raises(ConfigRefused, match="lists no hooks"):
+        RulesPlugin(config)
+
+
+def test_a_check_that_crashes_refuses_the_config(tmp_path, monkeypatch):
+    def crash(entries: Any) -> Any:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr("guardrails.cpex.check_entries", crash)  # cpex would skip the entry
+    assert "the config could not be checked: OSError('disk gone')" in refused(
+        tmp_path, entry("enforce", "sequential", 10, SKIP) + ALL_MODES)  # fmt: skip
+
+
+def test_every_entry_over_rules_that_do_not_load_is_reported():
+    entries = [PluginConfig(name=name, kind=KIND, hooks=["tool_pre_invoke"], mode=mode,
+                            config={"rules": "/nowhere"})
+               for name, mode in (("a", "sequential"), ("b", "audit"))]  # fmt: skip
+    found = check_entries(entries)
+    assert [(p.entry, p.severity, p.field) for p in found] == [
+        ("a", "blocks", "config"),
+        ("b", "blocks", "config"),
+    ]
+
+
+def test_a_failing_entry_logs_what_it_does_to_which_calls(tmp_path, caplog):
+    caplog.set_level(logging.ERROR, logger="guardrails.cpex")
+    manager(tmp_path,
+        entry("enforce", "sequential", 10, "{rules: /nowhere}", hooks="[tool_pre_invoke, agent_pre_invoke]")
+        + entry("shape", "transform", 20, "{rules: /nowhere}")
+        + entry("shadow", "audit", 30, "{rules: /nowhere}"))  # fmt: skip
+    said = [r.getMessage().split(":")[0] for r in caplog.records]
+    assert said == [
+        "guardrails plugin enforce blocks every call to tool_pre_invoke, agent_pre_invoke",
+        "guardrails plugin shape raises on every call to tool_pre_invoke (cpex PluginError)",
+        "guardrails plugin shadow records the problem on every call to tool_pre_invoke; the "
+        "calls go on",
+    ]
+
+
+def test_rules_no_entry_runs_are_a_warning_not_a_refusal(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="guardrails.cpex")
+    m = manager(tmp_path, entry("enforce", "sequential", 10, SKIP))  # another host may run the rest
+    assert m.plugin_count == 1 and not call(m, "shell").continue_processing
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("no entry of this config runs the audit rules watch" in w for w in warned)
+    assert any("no entry of this config runs the transform rules tag" in w for w in warned)
+
+
+# ---- guardrails check-config ----
+
+
+def check_config(tmp_path: Path, entries: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "rules").mkdir(exist_ok=True)
+    (tmp_path / "rules" / "tools.rules").write_text(RULES)
+    config = tmp_path / "plugins.yaml"
+    config.write_text("plugins:\n" + entries.replace("RULES", str(tmp_path / "rules")))
+    return cli("check-config", str(config))
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "guardrails", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
+def test_check_config_passes_a_config_that_runs_every_rule(tmp_path):
+    proc = cli("check-config", "examples/cpex/plugins.yaml")
+    assert (proc.returncode, proc.stdout) == (
+        0,
+        "examples/cpex/plugins.yaml: ok: 3 guardrails entries\n",
+    )
+    proc = check_config(tmp_path, entry("enforce", "sequential", 10, SKIP) + ALL_MODES)
+    assert proc.returncode == 0 and proc.stdout.endswith("ok: 3 guardrails entries\n")
+    proc = check_config(tmp_path, entry("enforce", "sequential", 10, SKIP))  # warnings only
+    assert proc.returncode == 0, proc.stdout
+    assert proc.stdout.endswith("ok: 1 guardrails entry, 2 warning(s)\n")
+    assert ":7: warning: entry 'enforce': no entry of this config runs the audit rules watch" \
+        in proc.stdout  # fmt: skip
+
+
+def test_check_config_reports_each_problem_at_its_line(tmp_path):
+    proc = check_config(tmp_path,
+        entry("enforce", "sequential", 10, SKIP, hooks="[tool_post_invoke]")  # lines 2-7
+        + entry("enforce", "transform", 20, SKIP).replace("    config:", "    on_error: ignore\n    config:")
+        + entry("shadow", "concurrent", 30, SKIP)  # lines 15-20
+        + entry("missing", "sequential", 40, "{rules: /nowhere}"))  # fmt: skip
+    config = tmp_path / "plugins.yaml"
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert lines[0] == (f"{config}:4: error: entry 'enforce': rules use hooks this entry does not "
+        "list: tool_pre_invoke; cpex never calls the entry for them, so those rules never run "
+        "[cpex initialize() fails on this config]")  # fmt: skip
+    assert lines[1].startswith(f"{config}:7: warning: entry 'enforce': no entry of this config "
+                               "runs the audit rules watch")  # fmt: skip
+    assert lines[2].startswith(f"{config}:8: error: entry 'enforce': plugins[0] has the same name")
+    assert lines[3].startswith(f"{config}:13: error: entry 'enforce': on_error: ignore on a "
+                               "transform entry")  # fmt: skip
+    assert lines[4].startswith(f"{config}:18: error: entry 'shadow': selects no rules")
+    assert lines[5] == (f"{config}:26: error: entry 'missing': rules at /nowhere have errors: "
+        "[the entry loads and blocks every call to its hooks]")  # fmt: skip
+    assert "cannot read /nowhere" in lines[6]
+    assert lines[-1] == f"{config}: 5 error(s), 1 warning(s)"
+
+
+def test_check_config_refuses_what_cpex_would_quietly_load_as_nothing(tmp_path):
+    proc = cli("check-config", str(tmp_path / "none.yaml"))
+    assert proc.returncode == 1 and "no such file (cpex would load no plugins)" in proc.stdout
+    proc = cli("check-config", "examples/cpex/external.yaml")
+    assert proc.returncode == 1 and "no guardrails.cpex.RulesPlugin entry" in proc.stdout
+    (tmp_path / "bad.yaml").write_text("plugins:\n  - name: x\n")
+    proc = cli("check-config", str(tmp_path / "bad.yaml"))
+    assert proc.returncode == 1 and "cpex cannot read it" in proc.stdout
