@@ -69,19 +69,27 @@ def mellea(policy: Any) -> str:
     return "allowed"
 
 
-def cpex_yaml() -> str:
+def cpex_yaml(policy: Any) -> str:
     from cpex.framework import GlobalContext, TenantPluginManager, ToolPreInvokePayload
 
+    # one entry per mode, listing every hook its rules use (anything less is refused
+    # at load: see `guardrails check-config`)
+    hooks: dict[str, set[str]] = {}
+    for rule in policy.rules:
+        served = [h for h in rule.hooks if policy.catalog.in_cpex(h)]
+        hooks.setdefault(rule.mode, set()).update(served)
     config = Path(tempfile.mkdtemp(prefix="guardrails-example-")) / "plugins.yaml"
     config.write_text(
         "plugins:\n"
-        "  - name: guardrails\n"
-        "    kind: guardrails.cpex.RulesPlugin\n"
-        "    hooks: [tool_pre_invoke, generation_pre_call, generation_batch_pre_call,"
-        " agent_pre_invoke]\n"
-        "    mode: sequential\n"
-        "    priority: 10\n"
-        f"    config: {{rules: {str(RULES)!r}, others: skip}}\n"
+        + "".join(
+            f"  - name: guardrails-{mode}\n"
+            "    kind: guardrails.cpex.RulesPlugin\n"
+            f"    hooks: [{', '.join(sorted(names))}]\n"
+            f"    mode: {mode}\n"
+            "    priority: 10\n"
+            f"    config: {{rules: {str(RULES)!r}, others: skip}}\n"
+            for mode, names in sorted(hooks.items())
+        )
     )
 
     async def call() -> Any:
@@ -111,7 +119,7 @@ def main() -> None:
     policy = guardrails.load(RULES)
     print(f"haystack  {haystack(policy)}")
     print(f"mellea    {mellea(policy)}")
-    print(f"cpex yaml {cpex_yaml()}")
+    print(f"cpex yaml {cpex_yaml(policy)}")
 
 
 if __name__ == "__main__":
