@@ -256,3 +256,84 @@ def test_plugins_handed_to_a_host_follow_a_reload_that_fits_and_fail_closed_when
         return codes
 
     assert asyncio.run(scenario()) == ["OLD", "OLD2", "GUARDRAIL_STALE"]
+
+
+def test_a_mellea_session_never_passes_a_call_while_its_rules_reload():
+    """Plugins handed to Mellea follow reloads from another thread; every call is
+    stopped by the old rule or the new one, never by neither."""
+    pytest.importorskip("mellea")
+    from mellea import MelleaSession
+    from mellea.plugins import PluginViolationError, plugin_scope
+
+    from guardrails.adapters.canned import CannedBackend
+
+    versions = [
+        "rule p on generation_pre_call when prompt contains 'pw' block 'old' code OLD\n",
+        "rule p on generation_pre_call when prompt contains 'pw' block 'new' code NEW\n",
+    ]
+    policy = guardrails.loads(versions[0])
+    stop = threading.Event()
+
+    def reloader() -> None:
+        i = 0
+        while not stop.is_set():
+            policy.reload(versions[i % 2])
+            i += 1
+            time.sleep(0.001)
+
+    codes: list[str] = []
+    thread = threading.Thread(target=reloader)
+    with plugin_scope(*policy.plugins()):
+        session = MelleaSession(CannedBackend(["reply"]))
+        thread.start()
+        try:
+            for _ in range(60):
+                try:
+                    session.instruct("my pw is hunter2", strategy=None)
+                    codes.append("passed")
+                except PluginViolationError as err:
+                    codes.append(err.code)
+        finally:
+            stop.set()
+            thread.join()
+    assert "passed" not in codes and set(codes) <= {"OLD", "NEW"}
+
+
+def test_a_watched_yaml_entry_never_passes_a_call_while_its_files_change(tmp_path: Path):
+    from cpex.framework import TenantPluginManager
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    versions = [
+        "rule x on tool_pre_invoke when tool.name == 'x' block 'old' code OLD\n",
+        "rule x on tool_pre_invoke when tool.name == 'x' block 'new' code NEW\n",
+    ]
+    (rules / "r.rules").write_text(versions[0])
+    config = tmp_path / "plugins.yaml"
+    config.write_text(
+        "plugins:\n  - name: g\n    kind: guardrails.cpex.RulesPlugin\n"
+        "    hooks: [tool_pre_invoke]\n    mode: sequential\n    priority: 1\n"
+        f"    config: {{rules: {rules}, watch: true}}\n"
+    )
+
+    async def scenario() -> list[str | None]:
+        manager = TenantPluginManager(str(config))
+        await manager.initialize()
+        codes: list[str | None] = []
+        try:
+            await asyncio.sleep(0.3)  # the watcher starts
+            for i in range(40):
+                if i % 8 == 0:
+                    (rules / "r.rules").write_text(versions[(i // 8) % 2 - 1])
+                payload = ToolPreInvokePayload(name="x", args={})
+                result, _ = await manager.invoke_hook(
+                    "tool_pre_invoke", payload, GlobalContext(request_id=str(i))
+                )
+                codes.append(_blocked(result))
+                await asyncio.sleep(0.05)
+        finally:
+            await manager.shutdown()
+        return codes
+
+    codes = asyncio.run(scenario())
+    assert None not in codes and {"OLD", "NEW"} <= set(codes)
