@@ -26,6 +26,7 @@ CODES: dict[str, str] = {
     "GR0106": "rule has no action",
     "GR0107": "expression nested too deeply",
     "GR0108": "rules file too large",
+    "GR0109": "number out of range",
     # names and structure (GR02xx)
     "GR0200": "unknown hook",
     "GR0201": "unknown fact or field for this hook",
