@@ -58,6 +58,7 @@ CODES: dict[str, str] = {
     "GR0237": "continue on a hook with no exit to refuse",
     "GR0240": "let refers to itself",
     "GR0241": "let value must be a constant",
+    "GR0242": "lets nested too deeply",
     # warnings (GR03xx)
     "GR0300": "unused let",
     "GR0301": "rule can never fire",

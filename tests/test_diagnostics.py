@@ -58,6 +58,8 @@ CASES = [
     ("no_hook", "rule r when true block\n", "GR0208", 1, 6, "on HOOK"),
     ("two_when_clauses", "rule r on generation_pre_call when true when false block\n", "GR0209", 1, 46, "and"),
     ("let_cycle", "let a = b\nlet b = a\non generation_pre_call when model in a block\n", "GR0240", 1, 5, "a -> b -> a"),
+    ("let_chain_too_deep", "let a0 = 1\n" + "".join(f"let a{i} = a{i - 1}\n" for i in range(1, 1000)) + "on generation_pre_call when tokens > a999 block\n", "GR0242", 101, 12, "let 'a100'"),
+    ("let_lists_too_deep", "".join(f"let a{i} = [a{i + 1}]\n" for i in range(999)) + "let a999 = 1\non generation_pre_call when tokens in a0 block\n", "GR0242", 950, 13, "let 'a949'"),
     ("let_not_constant", "let a = tokens\non generation_pre_call when a block\n", "GR0241", 1, 9, "constant"),
     ("let_shadows_fact", 'let prompt = "x"\non generation_pre_call when model == prompt block\n', "GR0207", 1, 5, "fact"),
     ("duplicate_let", "let a = 1\nlet a = 2\non generation_pre_call when tokens > a block\n", "GR0206", 2, 5, "t.rules:1:5"),
