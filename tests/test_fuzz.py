@@ -131,6 +131,8 @@ HOSTILE = [
     ("regex_groups", "on generation_pre_call when prompt matches /" + "(" * 600 + "a" + ")" * 600 + "/ block", "GR0220"),
     ("regex_in_let", "let p = /a{99999999999}/\non generation_pre_call when prompt matches p block", "GR0220"),
     ("regex_in_redact", "rule r on tool_post_invoke redact tool.output /x{4294967296}/", "GR0220"),
+    ("regex_lone_surrogate", 'rule r on tool_post_invoke redact tool.output "a\\ud800"', "GR0220"),
+    ("string_escape_past_unicode", 'on generation_pre_call when prompt contains "\\UFFFFFFFF" block', "GR0103"),
     ("int_digits", "on generation_pre_call when tokens > " + "9" * 5000 + " block", "GR0109"),
     ("float_exponent", "on generation_pre_call when tokens > 1e999999 block", "GR0109"),
     ("int_in_let_list", "let xs = [1, " + "9" * 5000 + "]\non generation_pre_call when tokens in xs block", "GR0109"),
@@ -156,6 +158,12 @@ def test_hostile_texts_are_diagnostics_in_load_check_and_reload(text, code, tmp_
     with pytest.raises(guardrails.RulesError):
         policy.reload(text)
     _load_or_diagnose(text)
+
+
+def test_lone_surrogates_in_loads_text_load():
+    # Files are read as UTF-8 and cannot hold one; a str given to loads() can.
+    policy = guardrails.loads('# \ud800\non generation_pre_call when prompt == "\ud800" block')
+    assert policy.evaluate("generation_pre_call", {"prompt": "\ud800"}).outcome == "block"
 
 
 def test_let_chains_up_to_the_limit_load_and_fold():

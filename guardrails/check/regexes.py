@@ -88,6 +88,11 @@ def compile_regex(
     inline = "".join(f for f in flags if f in "ims")
     try:
         return re2.compile((f"(?{inline})" if inline else "") + body, _RE2_OPTIONS)
+    except UnicodeEncodeError as err:  # a lone surrogate, from an escape like "\ud800"
+        message = "invalid regex: a lone surrogate is not text RE2 can match"
+        hint = "RE2 matches UTF-8; write the whole character, e.g. \U0001f600"
+        diags.append(Diagnostic("GR0220", Severity.ERROR, message, at(err.start), hint=hint))
+        return None
     except re2.error as err:
         message = err.args[0].decode() if err.args and isinstance(err.args[0], bytes) else str(err)
         fragment = message.rsplit(": ", 1)[-1]

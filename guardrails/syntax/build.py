@@ -87,15 +87,18 @@ class AstBuilder:
             elif esc in _HEX_ESCAPES:
                 width = _HEX_ESCAPES[esc]
                 digits = raw[i + 2 : i + 2 + width]
+                where = self.file.span(base + i, base + i + 2 + len(digits))
                 try:
                     if len(digits) != width:
                         raise ValueError(digits)
-                    out.append(chr(int(digits, 16)))
+                    code = int(digits, 16)
                 except ValueError:
-                    self._error(
-                        self.file.span(base + i, base + i + 2 + len(digits)),
-                        f"invalid \\{esc} escape: expected {width} hex digits",
-                    )
+                    self._error(where, f"invalid \\{esc} escape: expected {width} hex digits")
+                else:
+                    if code <= sys.maxunicode:
+                        out.append(chr(code))
+                    else:  # chr() would raise ValueError, or OverflowError past 2**31
+                        self._error(where, f"invalid \\{esc} escape: past U+10FFFF")
                 i += 2 + width
             else:
                 self._error(
