@@ -14,7 +14,10 @@ GR0305  two rules of one phase set the same field on the same hook
 
 from __future__ import annotations
 
+import bisect
+import collections
 import datetime
+import itertools
 import math
 import re
 from collections.abc import Collection, Iterable, Sequence
@@ -76,6 +79,99 @@ def _contradictory(condition: ir.IR | None) -> bool:
     return False
 
 
+class _Group:
+    """Blockers with one conjunct set and one hook set, in the order they run."""
+
+    def __init__(self, hooks: frozenset[str]) -> None:
+        self.hooks = hooks
+        self.members: list[tuple[tuple[int, int], int]] = []  # ((priority, index), position)
+        self.orders: list[tuple[int, int]] = []
+        self.first: list[int] = []  # first[i]: lowest position among the i+1 earliest
+
+    def seal(self) -> None:
+        self.members.sort()
+        self.orders = [order for order, _ in self.members]
+        lowest = self.members[0][1]  # a group has a member from the start
+        for _, position in self.members:
+            lowest = min(lowest, position)
+            self.first.append(lowest)
+
+    def first_before(self, order: tuple[int, int]) -> int | None:
+        """Lowest position among the members that run before `order`."""
+        count = bisect.bisect_left(self.orders, order)
+        return self.first[count - 1] if count else None
+
+
+class _BlockerIndex:
+    """Which sequential blocking rule shadows a rule, found without comparing every pair.
+
+    A rule is shadowed by the first blocker (in load order) that runs before it, is on
+    all of its hooks and whose conjuncts are a subset of its own. Blockers are grouped by
+    (conjunct set, hook set); a group is found either by enumerating the subsets of the
+    rule's conjuncts (few, for a short condition) or through the group's rarest
+    conjunct, which the rule must contain. Within a group, a binary search on the run
+    order gives the earliest-loaded member that runs first. A rule costs at most
+    min(2**k, candidates) group lookups (k: its conjuncts that some blocker has), so the
+    lint is linear in rules unless thousands of distinct conjunct sets, each of more
+    than a dozen conjuncts, are made of the same few conjuncts.
+    """
+
+    def __init__(self, rules: Sequence[ir.CheckedRule]) -> None:
+        self.rules = rules
+        numbers: dict[ir.IR, int] = {}  # each conjunct hashed once: IR hashes are not cached
+        self.conjuncts = [
+            frozenset(numbers.setdefault(c, len(numbers)) for c in _conjuncts(rule.condition))
+            if rule.mode == "sequential"
+            else frozenset()
+            for rule in rules
+        ]
+        grouped: dict[frozenset[int], dict[frozenset[str], _Group]] = {}
+        for position, rule in enumerate(rules):
+            if rule.mode == "sequential" and rule.blocks and rule.on_error == "fail":
+                by_hooks = grouped.setdefault(self.conjuncts[position], {})
+                hooks = frozenset(rule.hooks)
+                if hooks not in by_hooks:
+                    by_hooks[hooks] = _Group(hooks)
+                by_hooks[hooks].members.append(((rule.priority, rule.index), position))
+        self.groups = {key: list(by_hooks.values()) for key, by_hooks in grouped.items()}
+        for groups in self.groups.values():
+            for group in groups:
+                group.seal()
+        self.counts = collections.Counter(c for conjuncts in self.groups for c in conjuncts)
+        self.by_rarest: dict[int, list[frozenset[int]]] = {}
+        for conjuncts in self.groups:
+            if conjuncts:
+                rarest = min(conjuncts, key=self.counts.__getitem__)
+                self.by_rarest.setdefault(rarest, []).append(conjuncts)
+
+    def first_shadowing(self, position: int) -> ir.CheckedRule | None:
+        """The blocker that shadows the sequential rule at `position`, if any."""
+        rule = self.rules[position]
+        mine = self.conjuncts[position]
+        hooks = frozenset(rule.hooks)
+        order = (rule.priority, rule.index)
+        shared = [c for c in mine if c in self.counts]  # no blocker has the others
+        candidates = sum(len(self.by_rarest.get(c, ())) for c in shared)
+        subsets: Iterable[frozenset[int]]
+        if len(shared) < 16 and 2 ** len(shared) <= candidates + 1:
+            subsets = (
+                frozenset(combo)
+                for size in range(len(shared) + 1)
+                for combo in itertools.combinations(shared, size)
+            )
+        else:
+            found = [s for c in shared for s in self.by_rarest.get(c, ()) if s <= mine]
+            subsets = [frozenset(), *found]
+        best: int | None = None
+        for conjuncts in subsets:
+            for group in self.groups.get(conjuncts, ()):
+                if hooks <= group.hooks:
+                    first = group.first_before(order)
+                    if first is not None and (best is None or first < best):
+                        best = first
+        return None if best is None else self.rules[best]
+
+
 def _header_span(rule: ir.CheckedRule) -> Span:
     return rule.span.file.span(rule.span.start, rule.span.start + 4)
 
@@ -101,31 +197,19 @@ class _Linter:
         self._audit_age(modules, {r.id: r for r in rules})
 
     def _shadowed(self, rules: Sequence[ir.CheckedRule]) -> None:
-        blockers = [
-            r for r in rules if r.mode == "sequential" and r.blocks and r.on_error == "fail"
-        ]
-        for rule in rules:
+        index = _BlockerIndex(rules)
+        for position, rule in enumerate(rules):
             if rule.mode != "sequential":
                 continue
-            mine = _conjuncts(rule.condition)
-            for earlier in blockers:
-                if earlier is rule or (earlier.priority, earlier.index) >= (
-                    rule.priority,
-                    rule.index,
-                ):
-                    continue
-                if not set(rule.hooks) <= set(earlier.hooks):
-                    continue
-                theirs = _conjuncts(earlier.condition)
-                if all(t in mine for t in theirs):
-                    self.warn(
-                        "GR0302",
-                        f"rule {rule.id} never runs: {earlier.id} ({earlier.location}) blocks "
-                        "first whenever it would fire",
-                        _header_span(rule),
-                        hint=f"give {rule.id} a lower priority than {earlier.id}, or remove it",
-                    )
-                    break
+            earlier = index.first_shadowing(position)
+            if earlier is not None:
+                self.warn(
+                    "GR0302",
+                    f"rule {rule.id} never runs: {earlier.id} ({earlier.location}) blocks "
+                    "first whenever it would fire",
+                    _header_span(rule),
+                    hint=f"give {rule.id} a lower priority than {earlier.id}, or remove it",
+                )
 
     def _conflicts(self, rules: Sequence[ir.CheckedRule]) -> None:
         seen: dict[tuple[object, ...], ir.CheckedRule] = {}
