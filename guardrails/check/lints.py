@@ -17,7 +17,6 @@ from __future__ import annotations
 import bisect
 import collections
 import datetime
-import itertools
 import math
 import re
 from collections.abc import Collection, Iterable, Sequence
@@ -102,18 +101,38 @@ class _Group:
         return self.first[count - 1] if count else None
 
 
+def _shape(node: ir.IR) -> str:
+    """A conjunct with its constants left out: `tool.name == "a"` -> `==(tool.name,_)`."""
+    if isinstance(node, ir.FactRef):
+        return ".".join(str(key) for key in node.path)
+    if isinstance(node, ir.Op):
+        return f"{node.op}({','.join(_shape(arg) for arg in node.args)})"
+    if isinstance(node, ir.ListOf):
+        return f"[{','.join(_shape(item) for item in node.items)}]"
+    return "_"
+
+
+class _Node:
+    """A trie node: the blocker groups whose conjunct set ends here, and longer sets."""
+
+    __slots__ = ("children", "groups")
+
+    def __init__(self) -> None:
+        self.children: dict[int, _Node] = {}
+        self.groups: list[_Group] = []
+
+
 class _BlockerIndex:
     """Which sequential blocking rule shadows a rule, found without comparing every pair.
 
     A rule is shadowed by the first blocker (in load order) that runs before it, is on
     all of its hooks and whose conjuncts are a subset of its own. Blockers are grouped by
-    (conjunct set, hook set); a group is found either by enumerating the subsets of the
-    rule's conjuncts (few, for a short condition) or through the group's rarest
-    conjunct, which the rule must contain. Within a group, a binary search on the run
-    order gives the earliest-loaded member that runs first. A rule costs at most
-    min(2**k, candidates) group lookups (k: its conjuncts that some blocker has), so the
-    lint is linear in rules unless thousands of distinct conjunct sets, each of more
-    than a dozen conjuncts, are made of the same few conjuncts.
+    (conjunct set, hook set), and the conjunct sets are paths of a trie, each sorted in
+    one order. The sets inside a rule's are the paths made only of its conjuncts, so a
+    walk that enters only those children finds them, touching no other branch; within
+    a group, a binary search on the run order gives the earliest-loaded member that
+    runs first. The walk is short unless thousands of blockers test the same facts in
+    different combinations and the rule shares a long prefix with many of them.
     """
 
     def __init__(self, rules: Sequence[ir.CheckedRule]) -> None:
@@ -133,16 +152,20 @@ class _BlockerIndex:
                 if hooks not in by_hooks:
                     by_hooks[hooks] = _Group(hooks)
                 by_hooks[hooks].members.append(((rule.priority, rule.index), position))
-        self.groups = {key: list(by_hooks.values()) for key, by_hooks in grouped.items()}
-        for groups in self.groups.values():
-            for group in groups:
+        # Paths go conjunct by conjunct in one order: tests of one fact together (so
+        # `a == 1` and `a == 2` branch at the same depth), the rarer first.
+        counts = collections.Counter(c for conjuncts in grouped for c in conjuncts)
+        shapes = {c: _shape(conjunct) for conjunct, c in numbers.items() if c in counts}
+        ordered = sorted(shapes, key=lambda c: (shapes[c], counts[c], c))
+        rank = {c: i for i, c in enumerate(ordered)}
+        self.root = _Node()
+        for conjuncts, by_hooks in grouped.items():
+            node = self.root
+            for c in sorted(conjuncts, key=rank.__getitem__):
+                node = node.children.setdefault(c, _Node())
+            node.groups = list(by_hooks.values())
+            for group in node.groups:
                 group.seal()
-        self.counts = collections.Counter(c for conjuncts in self.groups for c in conjuncts)
-        self.by_rarest: dict[int, list[frozenset[int]]] = {}
-        for conjuncts in self.groups:
-            if conjuncts:
-                rarest = min(conjuncts, key=self.counts.__getitem__)
-                self.by_rarest.setdefault(rarest, []).append(conjuncts)
 
     def first_shadowing(self, position: int) -> ir.CheckedRule | None:
         """The blocker that shadows the sequential rule at `position`, if any."""
@@ -150,25 +173,19 @@ class _BlockerIndex:
         mine = self.conjuncts[position]
         hooks = frozenset(rule.hooks)
         order = (rule.priority, rule.index)
-        shared = [c for c in mine if c in self.counts]  # no blocker has the others
-        candidates = sum(len(self.by_rarest.get(c, ())) for c in shared)
-        subsets: Iterable[frozenset[int]]
-        if len(shared) < 16 and 2 ** len(shared) <= candidates + 1:
-            subsets = (
-                frozenset(combo)
-                for size in range(len(shared) + 1)
-                for combo in itertools.combinations(shared, size)
-            )
-        else:
-            found = [s for c in shared for s in self.by_rarest.get(c, ()) if s <= mine]
-            subsets = [frozenset(), *found]
         best: int | None = None
-        for conjuncts in subsets:
-            for group in self.groups.get(conjuncts, ()):
+        todo = [self.root]
+        while todo:
+            node = todo.pop()
+            for group in node.groups:
                 if hooks <= group.hooks:
                     first = group.first_before(order)
                     if first is not None and (best is None or first < best):
                         best = first
+            if len(node.children) <= len(mine):
+                todo.extend(child for c, child in node.children.items() if c in mine)
+            else:
+                todo.extend(node.children[c] for c in mine if c in node.children)
         return None if best is None else self.rules[best]
 
 
