@@ -3,7 +3,10 @@
     python benchmarks/bench_load.py
 
 W6 times `guardrails.loads` (parse + check + compile) of 100, 1000 and 10,000 rules in
-one process (the parser built beforehand) and prints the growth per 10x. W7 runs
+one process (the parser built beforehand), and `guardrails.load` of 50,000 over ten
+files (one file may not pass 5 MB), and prints the growth; it also loads rules that
+all block on one hook, where the shadowing lint (GR0302) once compared every pair of
+rules, with distinct and with shared conjuncts. W7 runs
 `guardrails check` on 100 rules in fresh processes against `python -c pass` measured in
 the same run, and checks that cpex was never imported; before it, the grammar cache:
 building the parser against loading it from the per-user JSON cache (and, for
@@ -20,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import guardrails
@@ -52,23 +56,58 @@ def ruleset(n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def blocking(n: int, shared: bool) -> str:
+    """Sequential blocking rules on one hook: each one a candidate shadow of the next."""
+    lines = []
+    for i in range(n):
+        name, word = (f"t{i % 100}", f"x{i // 100 % 100}") if shared else (f"t{i}", f"x{i}")
+        lines.append(
+            f'rule r{i} on tool_pre_invoke priority {i % 5} when tool.name == "{name}" '
+            f'and tool.args.q contains "{word}" block'
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _load_seconds(text: str, runs: int) -> float:
+    lines = text.splitlines(keepends=True)
+    times = []
+    for _ in range(runs):
+        if len(text) < 4_000_000:
+            start = time.perf_counter()
+            guardrails.loads(text, "w6.rules")
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                step = len(lines) // 10 + 1
+                for k in range(0, len(lines), step):
+                    (Path(tmp) / f"w6_{k:06}.rules").write_text("".join(lines[k : k + step]))
+                start = time.perf_counter()
+                guardrails.load(tmp)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _growth(title: str, make: Callable[[int], str], sizes: Sequence[int]) -> None:
+    print(f"    {title}")
+    previous = None
+    for i, size in enumerate(sizes):
+        seconds = _load_seconds(make(size), 3 if size < 10_000 else 1)
+        growth = ""
+        if previous is not None:
+            growth = f"   x{seconds / previous:5.1f} for {size // sizes[i - 1]}x rules"
+        print(
+            f"    {size:>6} rules  {seconds:7.3f} s   {seconds / size * 1e6:6.0f} µs/rule{growth}"
+        )
+        previous = seconds
+
+
 def w6() -> None:
     get_parser()
     print(
         "W6 load (parse + check + compile), in process   (target: 1000 rules <= 0.5 s, linear growth)"
     )
-    previous = None
-    for n in (100, 1000, 10_000):
-        text = ruleset(n)
-        runs = []
-        for _ in range(3 if n < 10_000 else 1):
-            start = time.perf_counter()
-            guardrails.loads(text, "w6.rules")
-            runs.append(time.perf_counter() - start)
-        seconds = statistics.median(runs)
-        growth = f"   x{seconds / previous:5.1f} for 10x rules" if previous else ""
-        print(f"    {n:>6} rules  {seconds:7.3f} s   {seconds / n * 1e6:6.0f} µs/rule{growth}")
-        previous = seconds
+    _growth("mixed rules (ruleset())", ruleset, (100, 1000, 10_000, 50_000))
+    _growth("blocking, distinct conjuncts", lambda n: blocking(n, False), (1000, 10_000))
+    _growth("blocking, shared conjuncts", lambda n: blocking(n, True), (1000, 10_000))
 
 
 def _wall(cmd: list[str], runs: int = 5) -> float:

@@ -26,6 +26,7 @@ CODES: dict[str, str] = {
     "GR0106": "rule has no action",
     "GR0107": "expression nested too deeply",
     "GR0108": "rules file too large",
+    "GR0109": "number out of range",
     # names and structure (GR02xx)
     "GR0200": "unknown hook",
     "GR0201": "unknown fact or field for this hook",
@@ -57,6 +58,7 @@ CODES: dict[str, str] = {
     "GR0237": "continue on a hook with no exit to refuse",
     "GR0240": "let refers to itself",
     "GR0241": "let value must be a constant",
+    "GR0242": "lets nested too deeply",
     # warnings (GR03xx)
     "GR0300": "unused let",
     "GR0301": "rule can never fire",

@@ -221,9 +221,9 @@ def ruleset_hash(sources: Iterable[tuple[str, str]]) -> str:
     """Stable across runs and machines: sha256 over (file name, text) in load order."""
     h = hashlib.sha256()
     for path, text in sources:
-        h.update(Path(path).name.encode())
+        h.update(Path(path).name.encode(errors="surrogatepass"))
         h.update(b"\0")
-        h.update(text.encode())
+        h.update(text.encode(errors="surrogatepass"))  # `loads()` text may hold any str
         h.update(b"\0")
     return h.hexdigest()
 

@@ -47,6 +47,20 @@ def test_check_reports_errors_with_exit_1(tmp_path):
     assert proc.stdout.rstrip().endswith("2 errors, 0 warnings")
 
 
+def test_check_reports_limits_as_diagnostics_not_tracebacks(tmp_path):
+    bad = tmp_path / "limits.rules"
+    chain = "".join(f"let a{i} = a{i - 1}\n" for i in range(1, 200))
+    bad.write_text(
+        "on generation_pre_call when prompt matches /a{99999999999}/ block\n"
+        f"on generation_pre_call when tokens > {'9' * 5000} block\n"
+        f"let a0 = 1\n{chain}on generation_pre_call when tokens > a199 block\n"
+    )
+    proc = run("check", str(bad))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    for where in ("1:46: error[GR0220]", "2:38: error[GR0109]", "103:12: error[GR0242]"):
+        assert f"{bad}:{where}" in proc.stdout
+
+
 def test_check_json_format(tmp_path):
     bad = tmp_path / "bad.rules"
     bad.write_text("let unused = 1\non generation_precall block\n")

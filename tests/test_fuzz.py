@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cpex.framework import GlobalContext, PluginError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -116,6 +117,90 @@ def test_deep_nesting_and_huge_files_get_diagnostics():
         )
         == 1
     )
+
+
+def _chain(n: int, wrap: str, reverse: bool) -> str:
+    """`let a0 = 1`, `let a1 = a0` ... (or `[a0]`), declared forwards or backwards."""
+    lines = ["let a0 = 1"] + [f"let a{i} = {wrap.format(f'a{i - 1}')}" for i in range(1, n + 1)]
+    return "\n".join(lines[::-1] if reverse else lines) + "\n"
+
+
+HOSTILE = [
+    ("regex_count_overflow", "on generation_pre_call when prompt matches /a{99999999999}/ block", "GR0220"),
+    ("regex_count_digits", "on generation_pre_call when prompt matches 'a{" + "9" * 5000 + "}' block", "GR0220"),
+    ("regex_groups", "on generation_pre_call when prompt matches /" + "(" * 600 + "a" + ")" * 600 + "/ block", "GR0220"),
+    ("regex_in_let", "let p = /a{99999999999}/\non generation_pre_call when prompt matches p block", "GR0220"),
+    ("regex_in_redact", "rule r on tool_post_invoke redact tool.output /x{4294967296}/", "GR0220"),
+    ("regex_lone_surrogate", 'rule r on tool_post_invoke redact tool.output "a\\ud800"', "GR0220"),
+    ("string_escape_past_unicode", 'on generation_pre_call when prompt contains "\\UFFFFFFFF" block', "GR0103"),
+    ("int_digits", "on generation_pre_call when tokens > " + "9" * 5000 + " block", "GR0109"),
+    ("float_exponent", "on generation_pre_call when tokens > 1e999999 block", "GR0109"),
+    ("int_in_let_list", "let xs = [1, " + "9" * 5000 + "]\non generation_pre_call when tokens in xs block", "GR0109"),
+    ("int_priority", "rule r on generation_pre_call priority -" + "9" * 5000 + " block", "GR0109"),
+    ("int_index", "on tool_pre_invoke when tool.args[" + "9" * 5000 + "] == 1 block", "GR0109"),
+    ("let_chain", _chain(1000, "{}", False) + "on generation_pre_call when tokens > a1000 block", "GR0242"),
+    ("let_chain_backwards", _chain(1000, "{}", True) + "on generation_pre_call when tokens > a1000 block", "GR0242"),
+    ("let_list_chain", _chain(1000, "[{}]", False) + "on generation_pre_call when tokens in a1000 block", "GR0242"),
+    ("let_chain_unused", _chain(2000, "[1, {}]", True) + "on generation_pre_call block", "GR0242"),
+    ("let_cycle_long", "".join(f"let a{i} = a{(i + 1) % 3000}\n" for i in range(3000)) + "on generation_pre_call when tokens > a0 block", "GR0240"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "code"), [c[1:] for c in HOSTILE], ids=[c[0] for c in HOSTILE])
+def test_hostile_texts_are_diagnostics_in_load_check_and_reload(text, code, tmp_path):
+    with pytest.raises(guardrails.RulesError) as info:
+        guardrails.loads(text, "h.rules")
+    assert code in [d.code for d in info.value.diagnostics if d.severity.name == "ERROR"]
+    path = tmp_path / "h.rules"
+    path.write_text(text)
+    assert code in [d.code for d in guardrails.check(path)]
+    policy = guardrails.loads("on generation_pre_call when tokens > 1 block")
+    with pytest.raises(guardrails.RulesError):
+        policy.reload(text)
+    _load_or_diagnose(text)
+
+
+def test_lone_surrogates_in_loads_text_load():
+    # Files are read as UTF-8 and cannot hold one; a str given to loads() can.
+    policy = guardrails.loads('# \ud800\non generation_pre_call when prompt == "\ud800" block')
+    assert policy.evaluate("generation_pre_call", {"prompt": "\ud800"}).outcome == "block"
+
+
+def test_let_chains_up_to_the_limit_load_and_fold():
+    for reverse in (False, True):
+        text = _chain(99, "{}", reverse) + "on generation_pre_call when tokens == a99 block"
+        policy = guardrails.loads(text)
+        assert not policy.warnings  # every let of the chain counts as used
+        assert policy.evaluate("generation_pre_call", {"tokens": 1}).outcome == "block"
+    lists = _chain(49, "[{}]", True) + "on generation_pre_call when len(a49) == 1 block"
+    assert guardrails.loads(lists).evaluate("generation_pre_call", {}).outcome == "block"
+
+
+@st.composite
+def limit_probes(draw: st.DrawFn) -> str:
+    """Texts around each load-time limit: big numbers, regex counts and nesting, lets."""
+    digits = st.integers(1, 6000).map(lambda n: "9" * n)
+    kind = draw(st.sampled_from(["int", "float", "count", "groups", "chain", "lists"]))
+    if kind == "int":
+        return f"on generation_pre_call when tokens > {draw(digits)} block"
+    if kind == "float":
+        return f"on generation_pre_call when tokens < -{draw(digits)}.5e{draw(st.integers(0, 10**7))} block"
+    if kind == "count":
+        low, high = draw(st.integers(0, 10**12)), draw(st.one_of(digits, st.just("")))
+        return f"on generation_pre_call when prompt matches /a{{{low},{high}}}/ block"
+    if kind == "groups":
+        n = draw(st.integers(0, 1200))
+        return f"on generation_pre_call when prompt matches /{'(' * n}a{')' * n}/ block"
+    n = draw(st.integers(0, 1500))
+    wrap = "{}" if kind == "chain" else draw(st.sampled_from(["[{}]", "[1, {}, [2]]"]))
+    test = f"tokens == a{n}" if kind == "chain" else f"len(a{n}) > 0"
+    return _chain(n, wrap, draw(st.booleans())) + f"on generation_pre_call when {test} block"
+
+
+@settings(max_examples=min(EXAMPLES, 300), deadline=None, suppress_health_check=list(HealthCheck))
+@given(limit_probes())
+def test_texts_at_the_limits_load_or_get_diagnostics(text):
+    _load_or_diagnose(text)
 
 
 # ---- payloads ----

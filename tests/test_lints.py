@@ -8,10 +8,14 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import guardrails
+from guardrails.check import ir
 from guardrails.check.catalog import DEFAULT_CATALOG
-from guardrails.check.lints import lint
+from guardrails.check.lints import _conjuncts, lint
+from guardrails.check.types import ANY, BOOL, FLOAT
 from guardrails.loading import _front_end
 from guardrails.source import SourceFile
 
@@ -109,3 +113,90 @@ def test_suppression_comment_and_disable(tmp_path):
 
 def test_lints_do_not_run_on_rules_with_errors():
     assert codes("on generation_precall when tokens > 10 and tokens < 5 block") == [("GR0200", 1)]
+
+
+# ---- GR0302 through the blocker index, against the pairwise definition ----
+
+_FILE = SourceFile("p.rules", "rule " * 20)
+_NAN = float("nan")
+
+
+def _atom(i: int) -> ir.IR:
+    fact = ir.FactRef(("tool", "args", f"k{i % 3}"), ANY)
+    if i == 6:  # equal only to itself: another NaN object makes a different constant
+        return ir.Op(">", (fact, ir.Const(float("nan"), FLOAT)), BOOL)
+    value: object = _NAN if i == 5 else (i if i % 2 else f"v{i}")
+    return ir.Op("==", (fact, ir.Const(value, ANY)), BOOL)
+
+
+def _condition(atoms: list[int], right_deep: bool, wrap_or: bool) -> ir.IR | None:
+    parts = [_atom(i) for i in atoms]  # rebuilt each time: equal, not identical
+    if wrap_or and len(parts) >= 2:
+        parts[:2] = [ir.Op("or", (parts[0], parts[1]), BOOL)]
+    if not parts:
+        return None
+    condition = parts[-1] if right_deep else parts[0]
+    for part in reversed(parts[:-1]) if right_deep else parts[1:]:
+        pair = (part, condition) if right_deep else (condition, part)
+        condition = ir.Op("and", pair, BOOL)
+    return condition
+
+
+@st.composite
+def _rulesets(draw: st.DrawFn) -> list[ir.CheckedRule]:
+    rules = []
+    for position in range(draw(st.integers(0, 30))):
+        hooks = draw(st.lists(st.sampled_from(["h1", "h2", "h3"]), min_size=1, max_size=3))
+        kind = draw(st.sampled_from(["block", "block", "warn"]))
+        rules.append(
+            ir.CheckedRule(
+                id=f"r{position}",
+                index=draw(st.one_of(st.just(position), st.integers(0, 30))),
+                description=None,
+                hooks=tuple(hooks),
+                mode=draw(st.sampled_from(["sequential", "sequential", "audit", "transform"])),
+                on_error=draw(st.sampled_from(["fail", "fail", "ignore"])),
+                priority=draw(st.integers(0, 3)),
+                condition=_condition(
+                    draw(st.lists(st.integers(0, 7), max_size=5)),
+                    draw(st.booleans()),
+                    draw(st.booleans()),
+                ),
+                actions=(ir.BlockAction(kind, "r", "C"),),
+                span=_FILE.span(5 * (position % 20), 5 * (position % 20) + 4),
+            )
+        )
+    return rules
+
+
+def _pairwise_shadowed(rules: list[ir.CheckedRule]) -> list[tuple[str, str | None]]:
+    """GR0302 as first written: every rule against every earlier blocker (quadratic)."""
+    out = []
+    blockers = [r for r in rules if r.mode == "sequential" and r.blocks and r.on_error == "fail"]
+    for rule in rules:
+        if rule.mode != "sequential":
+            continue
+        mine = _conjuncts(rule.condition)
+        for earlier in blockers:
+            if earlier is rule or (earlier.priority, earlier.index) >= (rule.priority, rule.index):
+                continue
+            if not set(rule.hooks) <= set(earlier.hooks):
+                continue
+            theirs = _conjuncts(earlier.condition)
+            if all(t in mine for t in theirs):
+                message = (
+                    f"rule {rule.id} never runs: {earlier.id} ({earlier.location}) blocks "
+                    "first whenever it would fire"
+                )
+                out.append(
+                    (message, f"give {rule.id} a lower priority than {earlier.id}, or remove it")
+                )
+                break
+    return out
+
+
+@settings(max_examples=500, deadline=None)
+@given(_rulesets())
+def test_shadowing_index_agrees_with_the_pairwise_definition(rules):
+    found = lint(ir.CheckedRuleset(tuple(rules), ()), [], today=datetime.date(2026, 1, 1))
+    assert [(d.message, d.hint) for d in found if d.code == "GR0302"] == _pairwise_shadowed(rules)

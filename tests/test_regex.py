@@ -71,6 +71,30 @@ def test_backtracking_constructs_are_load_time_errors(pattern, words):
     assert diag.code == "GR0222" and words in (diag.hint or "")
 
 
+@pytest.mark.parametrize(
+    ("pattern", "words"),
+    [
+        ("a{1001}", "count 1001 is over 1000"),
+        ("a{2,99999999999}", "count 99999999999 is over 1000"),  # Python's re: OverflowError
+        ("a{100000000}", "count 100000000 is over 1000"),  # RE2 alone: literal text
+        ("(a{100}){100}", "repetition size"),
+        ("(" * 101 + "a" + ")" * 101, "100 levels"),  # Python's re: RecursionError past ~490
+    ],
+)
+def test_patterns_past_re2s_limits_are_invalid_regexes(pattern, words):
+    with pytest.raises(guardrails.RulesError) as info:
+        guardrails.loads(f"on generation_post_call when output matches '{pattern}' block")
+    (diag,) = info.value.diagnostics
+    assert diag.code == "GR0220" and words in diag.message
+
+
+def test_patterns_at_the_limits_load():
+    text = "a{1000}|[{99999}]|\\{99999}|" + "(" * 100 + "b" + ")" * 100 + "|c # {99999}"
+    policy = guardrails.loads(f"on generation_post_call when output matches /{text}/x block")
+    assert policy.evaluate("generation_post_call", {"output": "a" * 1000}).outcome == "block"
+    assert policy.evaluate("generation_post_call", {"output": "a" * 999}).outcome == "allow"
+
+
 def test_patterns_from_lets_and_strings_use_re2_too():
     with pytest.raises(guardrails.RulesError, match="GR0222"):
         guardrails.loads("let p = '(a)\\\\1'\non generation_post_call when output matches p block")

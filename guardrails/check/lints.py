@@ -14,6 +14,8 @@ GR0305  two rules of one phase set the same field on the same hook
 
 from __future__ import annotations
 
+import bisect
+import collections
 import datetime
 import math
 import re
@@ -76,6 +78,117 @@ def _contradictory(condition: ir.IR | None) -> bool:
     return False
 
 
+class _Group:
+    """Blockers with one conjunct set and one hook set, in the order they run."""
+
+    def __init__(self, hooks: frozenset[str]) -> None:
+        self.hooks = hooks
+        self.members: list[tuple[tuple[int, int], int]] = []  # ((priority, index), position)
+        self.orders: list[tuple[int, int]] = []
+        self.first: list[int] = []  # first[i]: lowest position among the i+1 earliest
+
+    def seal(self) -> None:
+        self.members.sort()
+        self.orders = [order for order, _ in self.members]
+        lowest = self.members[0][1]  # a group has a member from the start
+        for _, position in self.members:
+            lowest = min(lowest, position)
+            self.first.append(lowest)
+
+    def first_before(self, order: tuple[int, int]) -> int | None:
+        """Lowest position among the members that run before `order`."""
+        count = bisect.bisect_left(self.orders, order)
+        return self.first[count - 1] if count else None
+
+
+def _shape(node: ir.IR) -> str:
+    """A conjunct with its constants left out: `tool.name == "a"` -> `==(tool.name,_)`."""
+    if isinstance(node, ir.FactRef):
+        return ".".join(str(key) for key in node.path)
+    if isinstance(node, ir.Op):
+        return f"{node.op}({','.join(_shape(arg) for arg in node.args)})"
+    if isinstance(node, ir.ListOf):
+        return f"[{','.join(_shape(item) for item in node.items)}]"
+    return "_"
+
+
+class _Node:
+    """A trie node: the blocker groups whose conjunct set ends here, and longer sets."""
+
+    __slots__ = ("children", "groups")
+
+    def __init__(self) -> None:
+        self.children: dict[int, _Node] = {}
+        self.groups: list[_Group] = []
+
+
+class _BlockerIndex:
+    """Which sequential blocking rule shadows a rule, found without comparing every pair.
+
+    A rule is shadowed by the first blocker (in load order) that runs before it, is on
+    all of its hooks and whose conjuncts are a subset of its own. Blockers are grouped by
+    (conjunct set, hook set), and the conjunct sets are paths of a trie, each sorted in
+    one order. The sets inside a rule's are the paths made only of its conjuncts, so a
+    walk that enters only those children finds them, touching no other branch; within
+    a group, a binary search on the run order gives the earliest-loaded member that
+    runs first. The walk is short unless thousands of blockers test the same facts in
+    different combinations and the rule shares a long prefix with many of them.
+    """
+
+    def __init__(self, rules: Sequence[ir.CheckedRule]) -> None:
+        self.rules = rules
+        numbers: dict[ir.IR, int] = {}  # each conjunct hashed once: IR hashes are not cached
+        self.conjuncts = [
+            frozenset(numbers.setdefault(c, len(numbers)) for c in _conjuncts(rule.condition))
+            if rule.mode == "sequential"
+            else frozenset()
+            for rule in rules
+        ]
+        grouped: dict[frozenset[int], dict[frozenset[str], _Group]] = {}
+        for position, rule in enumerate(rules):
+            if rule.mode == "sequential" and rule.blocks and rule.on_error == "fail":
+                by_hooks = grouped.setdefault(self.conjuncts[position], {})
+                hooks = frozenset(rule.hooks)
+                if hooks not in by_hooks:
+                    by_hooks[hooks] = _Group(hooks)
+                by_hooks[hooks].members.append(((rule.priority, rule.index), position))
+        # Paths go conjunct by conjunct in one order: tests of one fact together (so
+        # `a == 1` and `a == 2` branch at the same depth), the rarer first.
+        counts = collections.Counter(c for conjuncts in grouped for c in conjuncts)
+        shapes = {c: _shape(conjunct) for conjunct, c in numbers.items() if c in counts}
+        ordered = sorted(shapes, key=lambda c: (shapes[c], counts[c], c))
+        rank = {c: i for i, c in enumerate(ordered)}
+        self.root = _Node()
+        for conjuncts, by_hooks in grouped.items():
+            node = self.root
+            for c in sorted(conjuncts, key=rank.__getitem__):
+                node = node.children.setdefault(c, _Node())
+            node.groups = list(by_hooks.values())
+            for group in node.groups:
+                group.seal()
+
+    def first_shadowing(self, position: int) -> ir.CheckedRule | None:
+        """The blocker that shadows the sequential rule at `position`, if any."""
+        rule = self.rules[position]
+        mine = self.conjuncts[position]
+        hooks = frozenset(rule.hooks)
+        order = (rule.priority, rule.index)
+        best: int | None = None
+        todo = [self.root]
+        while todo:
+            node = todo.pop()
+            for group in node.groups:
+                if hooks <= group.hooks:
+                    first = group.first_before(order)
+                    if first is not None and (best is None or first < best):
+                        best = first
+            if len(node.children) <= len(mine):
+                todo.extend(child for c, child in node.children.items() if c in mine)
+            else:
+                todo.extend(node.children[c] for c in mine if c in node.children)
+        return None if best is None else self.rules[best]
+
+
 def _header_span(rule: ir.CheckedRule) -> Span:
     return rule.span.file.span(rule.span.start, rule.span.start + 4)
 
@@ -101,31 +214,19 @@ class _Linter:
         self._audit_age(modules, {r.id: r for r in rules})
 
     def _shadowed(self, rules: Sequence[ir.CheckedRule]) -> None:
-        blockers = [
-            r for r in rules if r.mode == "sequential" and r.blocks and r.on_error == "fail"
-        ]
-        for rule in rules:
+        index = _BlockerIndex(rules)
+        for position, rule in enumerate(rules):
             if rule.mode != "sequential":
                 continue
-            mine = _conjuncts(rule.condition)
-            for earlier in blockers:
-                if earlier is rule or (earlier.priority, earlier.index) >= (
-                    rule.priority,
-                    rule.index,
-                ):
-                    continue
-                if not set(rule.hooks) <= set(earlier.hooks):
-                    continue
-                theirs = _conjuncts(earlier.condition)
-                if all(t in mine for t in theirs):
-                    self.warn(
-                        "GR0302",
-                        f"rule {rule.id} never runs: {earlier.id} ({earlier.location}) blocks "
-                        "first whenever it would fire",
-                        _header_span(rule),
-                        hint=f"give {rule.id} a lower priority than {earlier.id}, or remove it",
-                    )
-                    break
+            earlier = index.first_shadowing(position)
+            if earlier is not None:
+                self.warn(
+                    "GR0302",
+                    f"rule {rule.id} never runs: {earlier.id} ({earlier.location}) blocks "
+                    "first whenever it would fire",
+                    _header_span(rule),
+                    hint=f"give {rule.id} a lower priority than {earlier.id}, or remove it",
+                )
 
     def _conflicts(self, rules: Sequence[ir.CheckedRule]) -> None:
         seen: dict[tuple[object, ...], ir.CheckedRule] = {}

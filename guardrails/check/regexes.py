@@ -21,6 +21,11 @@ from ..source import Span
 
 _PY_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
 _FLAG_HINT = "flags are i (ignore case), m (multiline), s (dot matches newline), x (verbose)"
+MAX_REPEAT = 1000  # RE2's limit on a counted repetition `{n}`, `{m,n}`
+MAX_GROUP_DEPTH = 100  # Python's parser, which reads the pattern first, recurses per group
+_COUNTED = re.compile(r"\{(\d*)(?:,(\d*))?\}")
+_REPEAT_HINT = f"RE2 repeats an item at most {MAX_REPEAT} times; use + or * for an open-ended count"
+_TOO_LARGE_HINT = "split the pattern into a list of smaller ones (`matches [/a/, /b/]`)"
 
 
 def _options() -> Any:
@@ -65,6 +70,11 @@ def compile_regex(
         start = min(span.start + body_offset + max(pos, 0), span.end)
         return span.file.span(start, min(start + 1, span.end))
 
+    problem = _structure_problem(pattern, "x" in flags)
+    if problem is not None:
+        pos, message, hint = problem
+        diags.append(Diagnostic("GR0220", Severity.ERROR, message, at(pos), hint=hint))
+        return None
     try:
         with warnings.catch_warnings():  # e.g. "possible set difference": RE2 decides
             warnings.simplefilter("ignore")
@@ -78,20 +88,76 @@ def compile_regex(
     inline = "".join(f for f in flags if f in "ims")
     try:
         return re2.compile((f"(?{inline})" if inline else "") + body, _RE2_OPTIONS)
+    except UnicodeEncodeError as err:  # a lone surrogate, from an escape like "\ud800"
+        message = "invalid regex: a lone surrogate is not text RE2 can match"
+        hint = "RE2 matches UTF-8; write the whole character, e.g. \U0001f600"
+        diags.append(Diagnostic("GR0220", Severity.ERROR, message, at(err.start), hint=hint))
+        return None
     except re2.error as err:
         message = err.args[0].decode() if err.args and isinstance(err.args[0], bytes) else str(err)
         fragment = message.rsplit(": ", 1)[-1]
         pos = pattern.find(fragment) if fragment else -1
-        diags.append(
-            Diagnostic(
-                "GR0222",
-                Severity.ERROR,
-                f"regex needs backtracking, which rules do not run: {message}",
-                at(pos if pos >= 0 else 0),
-                hint=_re2_hint(message),
-            )
-        )
+        if "repetition size" in message or "too large" in message:
+            # RE2's size limits, not backtracking: `(a{100}){100}` repeats 10,000 times
+            code, text = "GR0220", f"invalid regex for RE2: {message}"
+            hint = _REPEAT_HINT if "repetition" in message else _TOO_LARGE_HINT
+        else:
+            code = "GR0222"
+            text = f"regex needs backtracking, which rules do not run: {message}"
+            hint = _re2_hint(message)
+        diags.append(Diagnostic(code, Severity.ERROR, text, at(max(pos, 0)), hint=hint))
         return None
+
+
+def _structure_problem(pattern: str, verbose: bool) -> tuple[int, str, str] | None:
+    """(position, message, hint) of a count over RE2's limit or groups nested too deep.
+
+    Found by a scan before Python's parser runs, because that parser raises
+    OverflowError (counts of 2**32 and more), ValueError (counts of more than 4,300
+    digits) or RecursionError (deep groups) with no position, and RE2 itself reads a
+    count of more than 8 digits as literal text, where Python read a repetition.
+    """
+    depth = 0
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "[":
+            i = _class_end(pattern, i)
+            continue
+        if verbose and ch == "#":
+            while i < len(pattern) and pattern[i] != "\n":
+                i += 1
+            continue
+        if ch == "(":
+            depth += 1
+            if depth > MAX_GROUP_DEPTH:
+                message = f"invalid regex: groups nested more than {MAX_GROUP_DEPTH} levels deep"
+                return i, message, "flatten the pattern, or split it into several conditions"
+        elif ch == ")":
+            depth = max(depth - 1, 0)
+        elif ch == "{" and (counted := _COUNTED.match(pattern, i)):
+            for count in counted.groups():
+                if count and (len(count.lstrip("0")) > 4 or int(count) > MAX_REPEAT):
+                    shown = count if len(count) <= 12 else count[:12] + "..."
+                    message = f"invalid regex: repetition count {shown} is over {MAX_REPEAT}"
+                    return i, message, _REPEAT_HINT
+        i += 1
+    return None
+
+
+def _class_end(pattern: str, start: int) -> int:
+    """The index just past the character class opening at `start` (`]` first is literal)."""
+    i = start + 1
+    if i < len(pattern) and pattern[i] == "^":
+        i += 1
+    if i < len(pattern) and pattern[i] == "]":
+        i += 1
+    while i < len(pattern) and pattern[i] != "]":
+        i += 2 if pattern[i] == "\\" else 1
+    return i + 1
 
 
 def _re2_hint(message: str) -> str:

@@ -9,6 +9,8 @@ hide the next.
 
 from __future__ import annotations
 
+import math
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +31,7 @@ _ESCAPES = {
     "'": "'",
 }
 _HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
+_MAX_INT_DIGITS = len(str(int(sys.float_info.max)))  # 309
 
 
 class AstBuilder:
@@ -84,15 +87,18 @@ class AstBuilder:
             elif esc in _HEX_ESCAPES:
                 width = _HEX_ESCAPES[esc]
                 digits = raw[i + 2 : i + 2 + width]
+                where = self.file.span(base + i, base + i + 2 + len(digits))
                 try:
                     if len(digits) != width:
                         raise ValueError(digits)
-                    out.append(chr(int(digits, 16)))
+                    code = int(digits, 16)
                 except ValueError:
-                    self._error(
-                        self.file.span(base + i, base + i + 2 + len(digits)),
-                        f"invalid \\{esc} escape: expected {width} hex digits",
-                    )
+                    self._error(where, f"invalid \\{esc} escape: expected {width} hex digits")
+                else:
+                    if code <= sys.maxunicode:
+                        out.append(chr(code))
+                    else:  # chr() would raise ValueError, or OverflowError past 2**31
+                        self._error(where, f"invalid \\{esc} escape: past U+10FFFF")
                 i += 2 + width
             else:
                 self._error(
@@ -102,6 +108,33 @@ class AstBuilder:
                 )
                 i += 2
         return "".join(out)
+
+    def number_value(self, tok: Token) -> int | float:
+        """An INT or FLOAT token's value; past a 64-bit float's range it is a diagnostic.
+
+        Python would read such a literal as infinity (`1e999`), or refuse to convert it
+        (an integer of more than 4,300 digits raises ValueError)."""
+        text = str(tok)
+        if tok.type == "INT":
+            digits = text.lstrip("0") or "0"
+            value: int | float = int(digits) if len(digits) <= _MAX_INT_DIGITS else math.inf
+            if value <= sys.float_info.max:
+                return value
+        else:
+            value = float(text)
+            if math.isfinite(value):
+                return value
+        shown = text if len(text) <= 20 else f"{text[:12]}... ({len(text)} characters)"
+        self.diagnostics.append(
+            Diagnostic(
+                "GR0109",
+                Severity.ERROR,
+                f"number {shown} is out of range",
+                self._tspan(tok),
+                hint="numbers must lie within ±1.8e308, the range of a 64-bit float",
+            )
+        )
+        return 0
 
     # ---- items ----
 
@@ -181,7 +214,7 @@ class AstBuilder:
 
     def priority_clause(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
         negative, number = children
-        value = int(number)
+        value = int(self.number_value(number))
         return ("priority", (-value if negative is not None else value, self._span(meta)))
 
     def negative(self, meta: Meta, children: list[Token]) -> Token:
@@ -230,7 +263,7 @@ class AstBuilder:
         keys: list[str | int] = []
         for step in steps:
             if step.type == "INT":
-                keys.append(int(step))
+                keys.append(int(self.number_value(step)))
             elif step.type == "STRING":
                 keys.append(self.decode_string(step))
             else:
@@ -290,9 +323,7 @@ class AstBuilder:
         return ast.Literal(self.decode_string(children[0]), span=self._span(meta))
 
     def number(self, meta: Meta, children: list[Token]) -> ast.Expr:
-        tok = children[0]
-        value: int | float = int(tok) if tok.type == "INT" else float(tok)
-        return ast.Literal(value, span=self._span(meta))
+        return ast.Literal(self.number_value(children[0]), span=self._span(meta))
 
     def regex(self, meta: Meta, children: list[Token]) -> ast.Expr:
         raw = str(children[0])
