@@ -102,12 +102,12 @@ class HookRunner:
             for key in path:
                 value = value.get(key) if type(value) is dict else get(value, key)
             kind = type(value)
-            if kind in _INDEXABLE:
-                if kind is float and value - value != 0.0:
-                    return list(range(len(self.programs)))  # NaN/inf: let the rules error
+            if kind is str or kind is int or (kind is float and value - value == 0.0):
                 hits = table.get(cast("str | int", value))
                 if hits:
                     found = found + hits if found else hits
+            elif kind is float:
+                return list(range(len(self.programs)))  # NaN/inf: let the rules error
             elif kind is not bool and isinstance(value, _INDEXABLE):
                 # a StrEnum, an IntEnum, a numpy float: equal to a key it may not
                 # hash like, so the index cannot rule anything out
