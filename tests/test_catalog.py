@@ -22,7 +22,8 @@ def test_normalized_and_context_facts():
     assert pre.facts["model_options"].writable
     assert not pre.facts["model"].writable
     tool = DEFAULT_CATALOG["tool_pre_invoke"]
-    assert tool.facts["tool.args"].writable and not tool.facts["tool.name"].writable
+    assert tool.facts["tool.args"].writable and tool.facts["tool.name"].writable
+    assert not DEFAULT_CATALOG["tool_post_invoke"].facts["tool.name"].writable
     assert tool.origin == "mellea+cpex"
     assert DEFAULT_CATALOG["tool_post_invoke"].facts["tool.output"].writable
     for hook in DEFAULT_CATALOG:

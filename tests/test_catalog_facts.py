@@ -20,6 +20,7 @@ from cpex.framework import (
     AgentPreInvokePayload,
     GlobalContext,
     PromptPosthookPayload,
+    ResourcePostFetchPayload,
 )
 from cpex.framework import ToolPostInvokePayload as CpexToolPost
 from cpex.framework import ToolPreInvokePayload as CpexToolPre
@@ -75,6 +76,9 @@ PAYLOADS: list[tuple[str, str, Callable[[], Any]]] = [
         agent_id="a", messages=[{"role": "assistant", "content": [{"type": "text", "text": "out"}]}])),
     ("prompt_post_fetch", "cpex", lambda: PromptPosthookPayload(
         prompt_id="p", result={"messages": [{"role": "user", "content": {"type": "text", "text": "hi"}}]})),
+    # ContextForge's gateway sends a ResourceContent object (tests/test_gateway_shapes.py)
+    ("resource_post_fetch", "cpex", lambda: ResourcePostFetchPayload(
+        uri="file:///a", content={"type": "resource", "id": "1", "uri": "file:///a", "text": "hi"})),
 ]  # fmt: skip
 
 

@@ -45,7 +45,7 @@ from ..runtime import engine
 from ..runtime.capture import mask_facts
 from ..runtime.program import PHASE_ORDER, Assign, Redact
 from ..runtime.records import CallRecord
-from ..runtime.verdict import Verdict
+from ..runtime.verdict import ERROR_CODE, Verdict
 from .payloads import extract_facts, write_back
 
 if TYPE_CHECKING:
@@ -297,6 +297,7 @@ class RulesPlugin(Plugin):
                 reason="guardrails plugins are out of date",
                 description=problem,
                 code=STALE_CODE,
+                http_status_code=http_status(STALE_CODE),
                 details={"plugin": self.name, "hook": hook},
             ),
         )
@@ -307,12 +308,28 @@ class RulesPlugin(Plugin):
         return {self.metadata_key: [r.to_dict() for r in verdict.records]}
 
 
+# The HTTP status a gateway answers a client with for our violations. ContextForge
+# sends `http_status_code` when set, else its own table of codes, else 200 with a
+# JSON-RPC error: a block must not look like success to an HTTP client.
+_HTTP_STATUS = {ERROR_CODE: 500, STALE_CODE: 503, "GUARDRAIL_UNAVAILABLE": 503,
+                "GUARDRAIL_CONFIG": 503}  # fmt: skip
+BLOCK_HTTP_STATUS = 403
+
+
+def http_status(code: str) -> int:
+    """The `http_status_code` of a violation with this code: 403 for a rule's block,
+    500 for a rule that failed, 503 while the rules cannot be run."""
+    return _HTTP_STATUS.get(code, BLOCK_HTTP_STATUS)
+
+
 def _violation(verdict: Verdict, policy: Policy) -> PluginViolation:
     blocker = next(r for r in verdict.rules if r.rule_id == verdict.blocked_by)
+    code = verdict.code or "GUARDRAIL_BLOCK"
     return PluginViolation(
         reason=verdict.reason or "blocked",
         description=f"rule {blocker.rule_id} ({blocker.location}) blocked {verdict.hook}",
-        code=verdict.code or "GUARDRAIL_BLOCK",
+        code=code,
+        http_status_code=http_status(code),
         details={
             "rule": blocker.rule_id,
             "location": blocker.location,
@@ -349,7 +366,7 @@ def hook_policies(policy: Policy) -> dict[str, HookPayloadPolicy]:
 
 # payload fields a rule's write to a fact root may land in, by host
 _WRITE_FIELDS = {
-    "tool": frozenset({"args", "model_tool_call", "result", "tool_output"}),
+    "tool": frozenset({"args", "model_tool_call", "name", "result", "tool_output"}),
     "model_options": frozenset({"model_options", "parameters"}),
 }
 

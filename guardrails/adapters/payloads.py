@@ -9,6 +9,8 @@ reads are extracted: rendering a Mellea prompt is the expensive one.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import functools
 from collections.abc import Callable, Collection, Mapping
@@ -33,9 +35,36 @@ def _has_field(payload: object, name: str) -> bool:
 
 
 def _plain(value: Any) -> Any:
-    """Mappings as dicts (rules and write-back work on plain data)."""
+    """Mappings as dicts (rules and write-back work on plain data), including a
+    pydantic root model over a dict (cpex's `HttpHeaderPayload`)."""
     if isinstance(value, Mapping):
         return dict(value)
+    root = getattr(value, "root", None)
+    if isinstance(root, Mapping) and callable(getattr(value, "model_dump", None)):
+        return dict(root)
+    return value
+
+
+def _into(current: Any, value: Any) -> Any:
+    """A rule's new value for a payload field, in the class the field held.
+
+    Hosts read the class back: ContextForge's gateway takes `headers.root` (a plain
+    dict there would drop the headers silently) and returns a fetched resource as the
+    object it finds in `content`. A map written over a model is validated into the
+    model's class (a map that does not fit raises, so the rule fails closed instead
+    of reporting a change the host loses); a string written over a model with a
+    `text` field (a resource's contents) becomes its `text`, any `blob` cleared.
+    Other values go in as they are."""
+    model = type(current)
+    validate = getattr(model, "model_validate", None)
+    if value is None or not callable(validate) or isinstance(value, model):
+        return value
+    fields = getattr(model, "model_fields", None) or {}
+    if isinstance(value, str) and "text" in fields:
+        blob = {"blob": None} if "blob" in fields else {}
+        return current.model_copy(update={"text": value, **blob})
+    if isinstance(value, Mapping):
+        return validate(dict(value))
     return value
 
 
@@ -95,7 +124,34 @@ def _output_text(value: Any) -> str | None:
     return content_text(inner)
 
 
+def resource_text(content: Any) -> str | None:
+    """The text of a fetched resource (ContextForge's `ResourceContent`, MCP's
+    `TextResourceContents`/`BlobResourceContents`, or a dict of their fields): its
+    `text`; else its `blob` (raw bytes, or base64 as MCP sends it) when the bytes are
+    UTF-8 text; None for binary data. Anything else is rendered whole."""
+    if content is None or isinstance(content, str):
+        return content
+    text_value = _field(content, "text")
+    if isinstance(text_value, str):
+        return text_value
+    blob = _field(content, "blob")
+    if isinstance(blob, str):
+        encoded: str = blob
+        try:
+            blob = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            return encoded
+    if isinstance(blob, bytes | bytearray):
+        try:
+            return bytes(blob).decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return content_text(content)
+
+
 def _output(fields: frozenset[str], mellea: bool) -> Extractor:
+    if "content" in fields and "uri" in fields:  # resource_post_fetch
+        return lambda p: resource_text(p.content)
     name = _first_field(fields, "model_output", "result")
     if name is not None:
         return lambda p: _output_text(getattr(p, name))
@@ -272,7 +328,7 @@ def write_back(payload: Any, facts: Mapping[str, Any], changes: Collection[str])
 
             update[root] = mellea_options(value, getattr(payload, root, None))
         elif _has_field(payload, root):
-            update[root] = value
+            update[root] = _into(getattr(payload, root, None), value)
         else:
             raise ValueError(f"fact {root!r} has no field to write to on {type(payload).__name__}")
     return payload.model_copy(update=update)
@@ -281,6 +337,11 @@ def write_back(payload: Any, facts: Mapping[str, Any], changes: Collection[str])
 def _tool_update(payload: Any, tool: Any, parts: set[str], update: dict[str, Any]) -> None:
     tool = tool if isinstance(tool, Mapping) else {}
     call = _field(payload, "model_tool_call")
+    if "name" in parts:
+        if call is not None or not _has_field(payload, "name"):
+            # a Mellea ModelToolCall runs its own function, whatever it is named
+            raise ValueError(f"cannot rename the tool call of a {type(payload).__name__}")
+        update["name"] = tool.get("name")
     if "args" in parts and call is not None and _has_field(payload, "model_tool_call"):
         if dataclasses.is_dataclass(call) and not isinstance(call, type):
             update["model_tool_call"] = dataclasses.replace(call, args=tool.get("args"))
@@ -292,4 +353,4 @@ def _tool_update(payload: Any, tool: Any, parts: set[str], update: dict[str, Any
         if _has_field(payload, "tool_output"):
             update["tool_output"] = tool.get("output")
         elif _has_field(payload, "result"):
-            update["result"] = tool.get("output")
+            update["result"] = _into(getattr(payload, "result", None), tool.get("output"))

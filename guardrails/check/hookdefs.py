@@ -218,19 +218,20 @@ MELLEA_HOOKS: dict[str, tuple[str, ...]] = {
 }
 
 # cpex built-in hooks (cpex.framework.hooks.*). cpex itself leaves writability to the
-# host's HookPayloadPolicy; the `!` marks are the fields our binding lets rules write.
+# host's HookPayloadPolicy; the `!` marks are the fields our binding lets rules write,
+# which are the fields ContextForge's gateway 1.0 takes back from a plugin.
 CPEX_HOOKS: dict[str, tuple[str, ...]] = {
-    "tool_pre_invoke": ("name: str", "args: map|null!", "headers: map|null"),
+    "tool_pre_invoke": ("name: str!", "args: map|null!", "headers: map|null!"),
     "tool_post_invoke": ("name: str", "result: any!"),
     "prompt_pre_fetch": ("prompt_id: str", "args: map|null!"),
     "prompt_post_fetch": ("prompt_id: str", "result: any!"),
     "resource_pre_fetch": ("uri: str!", "metadata: map|null!"),
     "resource_post_fetch": ("uri: str", "content: any!"),
     "agent_pre_invoke": (
-        "agent_id: str",
+        "agent_id: str!",
         "messages: list!",
         "tools: list[str]|null!",
-        "headers: map|null",
+        "headers: map|null!",
         "model: str|null!",
         "system_prompt: str|null!",
         "parameters: map|null!",
@@ -298,7 +299,7 @@ NORMALIZED_FACTS: dict[str, tuple[str, ...]] = {
     "generation_post_call": ("prompt: str", "tokens: int", "output: str"),
     "generation_batch_post_call": ("output: str", "model: str", "provider: str"),
     "component_post_success": ("output: str",),
-    "tool_pre_invoke": ("tool.name: str", "tool.args: map!"),
+    "tool_pre_invoke": ("tool.name: str!", "tool.args: map!"),
     "tool_post_invoke": ("tool.name: str", "tool.args: map", "tool.output: any!"),
     "agent_pre_invoke": (
         "prompt: str",
@@ -308,6 +309,7 @@ NORMALIZED_FACTS: dict[str, tuple[str, ...]] = {
     ),
     "agent_post_invoke": ("output: str",),
     "prompt_post_fetch": ("output: str",),
+    "resource_post_fetch": ("output: str",),
     "streaming_end": ("model: str", "provider: str"),
 }
 
@@ -360,7 +362,7 @@ CONTEXT_FACTS = ("user: any", "tenant: str", "server: str", "request_id: str")
 FACT_DOCS: dict[str, str] = {
     "prompt": "text about to be sent to the model",
     "tokens": "estimated tokens of `prompt` (ceil(len/4) unless a tokenizer is given)",
-    "output": "model output text",
+    "output": "model output text; on prompt and resource fetches, the fetched text",
     "tool.name": "name of the tool being called",
     "tool.args": "arguments of the tool call",
     "tool.output": "result of the tool call",
