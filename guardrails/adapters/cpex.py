@@ -364,11 +364,19 @@ def hook_policies(policy: Policy) -> dict[str, HookPayloadPolicy]:
     return out
 
 
-# payload fields a rule's write to a fact root may land in, by host
+# payload fields a rule's write to a fact may land in, by host
 _WRITE_FIELDS = {
-    "tool": frozenset({"args", "model_tool_call", "name", "result", "tool_output"}),
+    "tool.args": frozenset({"args", "model_tool_call"}),
+    "tool.name": frozenset({"name"}),
+    "tool.output": frozenset({"result", "tool_output"}),
     "model_options": frozenset({"model_options", "parameters"}),
 }
+
+
+def _written(path: tuple[Any, ...]) -> str:
+    """The fact a write lands in, as `_WRITE_FIELDS` names it."""
+    root = str(path[0])
+    return f"{root}.{path[1]}" if root == "tool" and len(path) > 1 else root
 
 
 def dropped_writes(policy: Policy, manager: Any) -> list[str]:
@@ -384,7 +392,7 @@ def dropped_writes(policy: Policy, manager: Any) -> list[str]:
     problems: list[str] = []
     for hook in filter(policy.catalog.in_cpex, policy.hooks):
         roots = {
-            str(action.path[0])
+            _written(tuple(action.path))
             for prog in policy.programs(hook)
             if prog.mode in ("sequential", "transform")
             for action in prog.actions
@@ -398,7 +406,9 @@ def dropped_writes(policy: Policy, manager: Any) -> list[str]:
                 problems.append(f"{hook} (no payload policy, and the default is deny)")
             continue
         allowed = frozenset(getattr(hook_policy, "writable_fields", ()) or ())
-        blocked = sorted(r for r in roots if not allowed & _WRITE_FIELDS.get(r, frozenset({r})))
+        blocked = sorted(
+            {r.split(".")[0] for r in roots if not allowed & _WRITE_FIELDS.get(r, frozenset({r}))}
+        )
         if blocked:
             problems.append(f"{hook} (its payload policy does not let {', '.join(blocked)} change)")
     return problems
