@@ -45,7 +45,7 @@ from typing import Any
 
 from cpex.framework import Plugin, PluginContext, PluginManager, PluginResult, PluginViolation
 
-from .adapters.cpex import METADATA_PREFIX, RuleFailure
+from .adapters.cpex import METADATA_PREFIX, RuleFailure, http_status
 from .adapters.cpex import RulesPlugin as _GroupPlugin
 from .cpex_config import (
     KIND,
@@ -179,6 +179,7 @@ class RulesPlugin(_GroupPlugin):
                 description=self.problem,
                 code=CONFIG_ERROR,
                 details={"plugin": self.name, "problem": self.problem},
+                http_status_code=http_status(CONFIG_ERROR),
             ),
         )
 

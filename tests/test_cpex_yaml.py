@@ -96,6 +96,7 @@ def test_contradictions_and_missing_rules_fail_closed(tmp_path):
     assert m.plugin_count == 2  # nothing was skipped by cpex's fail-open loader
     result = call(m, "ls")
     assert result.continue_processing is False and result.violation.code == "GUARDRAIL_CONFIG"
+    assert result.violation.http_status_code == 503  # a gateway client gets no HTTP 200
     assert "rules not in this entry's mode (sequential): tag, watch" in result.violation.description
 
 
