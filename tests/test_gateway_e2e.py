@@ -95,6 +95,26 @@ mcp.run(transport="streamable-http")
 '''
 
 
+def settings(work: Path, plugins: Path) -> dict[str, str]:
+    """The gateway's settings (environment variables) for a throwaway instance in `work`:
+    SQLite there, fresh secrets, no UI, no Redis, our plugins.yaml, loopback upstreams."""
+    return {
+        "JWT_SECRET_KEY": secrets.token_urlsafe(48),
+        "AUTH_ENCRYPTION_SECRET": secrets.token_urlsafe(32),
+        "DATABASE_URL": f"sqlite:///{work / 'gw.db'}",
+        "PLATFORM_ADMIN_EMAIL": "admin@example.com",
+        "PLATFORM_ADMIN_PASSWORD": "Gw-" + secrets.token_urlsafe(16) + "-9z",
+        "MCPGATEWAY_UI_ENABLED": "false",
+        "MCPGATEWAY_ADMIN_API_ENABLED": "true",
+        "CACHE_TYPE": "memory",
+        "REDIS_URL": "",
+        "PLUGINS_ENABLED": "true",
+        "PLUGINS_CONFIG_FILE": str(plugins),
+        "SSRF_ALLOW_LOCALHOST": "true",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -181,21 +201,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     (work / "upstream.py").write_text(UPSTREAM)
 
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    env.update(
-        JWT_SECRET_KEY=secrets.token_urlsafe(48),
-        AUTH_ENCRYPTION_SECRET=secrets.token_urlsafe(32),
-        DATABASE_URL=f"sqlite:///{work / 'gw.db'}",
-        PLATFORM_ADMIN_EMAIL="admin@example.com",
-        PLATFORM_ADMIN_PASSWORD="Gw-" + secrets.token_urlsafe(16) + "-9z",
-        MCPGATEWAY_UI_ENABLED="false",
-        MCPGATEWAY_ADMIN_API_ENABLED="true",
-        CACHE_TYPE="memory",
-        REDIS_URL="",
-        PLUGINS_ENABLED="true",
-        PLUGINS_CONFIG_FILE=str(plugins),
-        SSRF_ALLOW_LOCALHOST="true",
-        PYTHONDONTWRITEBYTECODE="1",
-    )
+    env.update(settings(work, plugins))
     up_port, gw_port = free_port(), free_port()
     up_log, gw_log = work / "upstream.log", work / "gateway.log"
     upstream = [sys.executable, str(work / "upstream.py"), str(up_port)]
@@ -229,14 +235,15 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             stop(process)
 
 
-def decisions(gateway: Gateway, rule: str) -> list[dict[str, Any]]:
-    """The decision records `rule` left; a record may land just after the reply."""
+def decisions(records: Path, rule: str) -> list[dict[str, Any]]:
+    """The decision records `rule` left. Only block records are written before the hook
+    call returns; the rest come from the sink's writer thread, a moment later."""
     deadline = time.monotonic() + 10
     while True:
-        found = [r for r in read_records(gateway.records) if r.get("rule") == rule]
+        found = [r for r in read_records(records) if r.get("rule") == rule]
         if found or time.monotonic() > deadline:
             return found
-        time.sleep(0.1)
+        time.sleep(0.05)
 
 
 def test_a_destructive_shell_call_is_refused_with_the_rules_code(gateway: Gateway) -> None:
@@ -248,7 +255,7 @@ def test_a_destructive_shell_call_is_refused_with_the_rules_code(gateway: Gatewa
     assert error["data"]["plugin_name"] == "guardrails-sequential"
     assert error["data"]["details"]["rule"] == "no_destructive_shell"
     assert "no_destructive_shell" in error["message"]
-    [record] = decisions(gateway, "no_destructive_shell")
+    [record] = decisions(gateway.records, "no_destructive_shell")
     assert record["verdict"] == "block" and record["code"] == "SHELL_DESTRUCTIVE"
     assert record["hook"] == "tool_pre_invoke"
 
@@ -265,7 +272,7 @@ def test_a_key_in_a_tool_result_is_redacted(gateway: Gateway) -> None:
     ], reply
     assert result.get("isError") is False
     assert KEY not in json.dumps(reply)
-    [record] = decisions(gateway, "redact_tool_keys")
+    [record] = decisions(gateway.records, "redact_tool_keys")
     assert record["verdict"] == "modify" and record["changes"] == ["tool.output"]
 
 
@@ -275,7 +282,7 @@ def test_a_fetched_prompt_goes_through_the_rules(gateway: Gateway) -> None:
     assert reply["result"]["messages"] == [
         {"role": "user", "content": {"type": "text", "text": "Deploy to prod with key [AWS KEY]"}}
     ], reply
-    [record] = decisions(gateway, "redact_prompt_keys")
+    [record] = decisions(gateway.records, "redact_prompt_keys")
     assert record["hook"] == "prompt_post_fetch" and record["verdict"] == "modify"
 
 
@@ -284,5 +291,5 @@ def test_a_read_resource_goes_through_the_rules(gateway: Gateway) -> None:
     [content] = reply["result"]["contents"]
     assert content["uri"] == "config://app" and content["text"] == "aws_key = [AWS KEY]", reply
     assert KEY not in json.dumps(reply)
-    [record] = decisions(gateway, "redact_resource_keys")
+    [record] = decisions(gateway.records, "redact_resource_keys")
     assert record["hook"] == "resource_post_fetch" and record["verdict"] == "modify"
