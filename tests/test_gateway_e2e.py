@@ -185,7 +185,7 @@ class Gateway:
         self._ids += 1
         body = {"jsonrpc": "2.0", "id": self._ids, "method": method, "params": params}
         _, reply = request(self.url + "/rpc", body, self.token)
-        assert isinstance(reply, dict), reply
+        assert isinstance(reply, dict), (reply, self.log.read_text()[-4000:])
         return reply
 
 
@@ -229,7 +229,13 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         register = {"name": "upstream", "url": upstream_mcp, "transport": "STREAMABLEHTTP"}
         status, body = request(url + "/gateways", register, token)
         assert status in (200, 201, 202), (status, body, gw_log.read_text()[-4000:])
-        yield Gateway(url, token, records, gw_log)
+        gateway = Gateway(url, token, records, gw_log)
+
+        def federated() -> bool:  # a 202 registers the upstream's tools in the background
+            return {"shell", "read_env"} <= {t["originalName"] for t in gateway.get("/tools")}
+
+        wait_for(federated, processes[1], gw_log, "the upstream's tools")
+        yield gateway
     finally:
         for process in processes:
             stop(process)
