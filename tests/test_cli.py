@@ -241,14 +241,15 @@ def test_eval_explain_shows_sub_conditions_and_fact_values():
     )
     block = lines[start:]
     assert block[1].strip() == "and: true"
-    assert block[2].strip() == "or: true"
-    assert block[3].strip().startswith("normalize(basename(tool.name)) in [")
-    assert block[3].endswith("-> true")
-    assert block[4].strip() == 'tool.name = "shell"'
-    assert block[5].strip().endswith("-> not evaluated")
-    assert block[6].strip() == "not: true"
-    assert block[7].strip() == 'user.role in ["admin", "sre"]  -> false'
-    assert block[8].strip() == 'user.role = "guest"'
+    assert block[2].strip() == block[3].strip() == "or: true"
+    assert block[4].strip().startswith("normalize(basename(tool.name)) in [")
+    assert block[4].endswith("-> true")
+    assert block[5].strip() == 'tool.name = "shell"'
+    assert block[6].strip().endswith("-> not evaluated")
+    assert block[7].strip().endswith("-> not evaluated")
+    assert block[8].strip() == "not: true"
+    assert block[9].strip() == 'user.role in ["admin", "sre"]  -> false'
+    assert block[10].strip() == 'user.role = "guest"'
     data = json.loads(
         run(
             "eval",

@@ -91,6 +91,7 @@ def test_sequential_block_stops_later_plugins_and_reports_violation():
     v = result.violation
     assert (v.code, v.reason) == ("NO_SHELL", "no shell")
     assert v.details["rule"] == "deny_shell" and v.details["location"] == "cpex.rules:2"
+    assert v.description == "no shell (rule deny_shell, tool_pre_invoke)"
     assert v.details["ruleset"] == policy.ruleset_hash
     ran = [e.plugin_name.split(":")[1] for e in result.executions]
     assert "sequential@20" not in ran  # the later sequential group never ran

@@ -261,6 +261,8 @@ def test_a_destructive_shell_call_is_refused_with_the_rules_code(gateway: Gatewa
     assert error["data"]["plugin_name"] == "guardrails-sequential"
     assert error["data"]["details"]["rule"] == "no_destructive_shell"
     assert "no_destructive_shell" in error["message"]
+    assert "/" not in error["data"]["details"]["location"]  # no server paths for clients
+    assert "destructive shell command" in error["message"]  # the rule's own reason
     [record] = decisions(gateway.records, "no_destructive_shell")
     assert record["verdict"] == "block" and record["code"] == "SHELL_DESTRUCTIVE"
     assert record["hook"] == "tool_pre_invoke"

@@ -325,14 +325,17 @@ def http_status(code: str) -> int:
 def _violation(verdict: Verdict, policy: Policy) -> PluginViolation:
     blocker = next(r for r in verdict.rules if r.rule_id == verdict.blocked_by)
     code = verdict.code or "GUARDRAIL_BLOCK"
+    reason = verdict.reason or "blocked"
+    # hosts such as the gateway pass description and details on to their clients: the
+    # reason and the rule, but not where the rules live on the server (file name only)
     return PluginViolation(
-        reason=verdict.reason or "blocked",
-        description=f"rule {blocker.rule_id} ({blocker.location}) blocked {verdict.hook}",
+        reason=reason,
+        description=f"{reason} (rule {blocker.rule_id}, {verdict.hook})",
         code=code,
         http_status_code=http_status(code),
         details={
             "rule": blocker.rule_id,
-            "location": blocker.location,
+            "location": _file_and_line(blocker.location),
             "hook": verdict.hook,
             "mode": blocker.mode,
             "priority": blocker.priority,
@@ -340,6 +343,11 @@ def _violation(verdict: Verdict, policy: Policy) -> PluginViolation:
             **({"error": blocker.error} if blocker.error else {}),
         },
     )
+
+
+def _file_and_line(location: str) -> str:
+    path, _, line = location.rpartition(":")
+    return f"{path.replace(chr(92), '/').rsplit('/', 1)[-1]}:{line}" if path else location
 
 
 def build_plugins(
