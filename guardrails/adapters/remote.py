@@ -54,7 +54,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx2
 from cpex.framework import Plugin, PluginContext, PluginResult, PluginViolation
 from cpex.framework.constants import (
     CONTEXT,
@@ -69,10 +68,9 @@ from cpex.framework.errors import PluginError
 from cpex.framework.hooks.registry import get_hook_registry
 from cpex.framework.models import PluginErrorModel
 from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
-from mcp_types import CallToolResult, TextContent
 
 from ..diagnostics import GuardrailsError
+from .compat import CallToolResult, TextContent, httpx, streams
 from .cpex import METADATA_PREFIX
 from .serve import QUERY_PARAM, TokenError, read_token_file
 
@@ -174,11 +172,11 @@ class _Session:
             headers = {}
             if target.token_file is not None:
                 headers["Authorization"] = f"Bearer {read_token_file(target.token_file)}"
-            transport = httpx2.AsyncHTTPTransport(uds=target.uds) if target.uds else None
-            timeout = httpx2.Timeout(target.timeout, read=_SSE_READ_TIMEOUT)
+            transport = httpx.AsyncHTTPTransport(uds=target.uds) if target.uds else None
+            timeout = httpx.Timeout(target.timeout, read=_SSE_READ_TIMEOUT)
             async with (
-                httpx2.AsyncClient(headers=headers, timeout=timeout, transport=transport) as http,
-                streamable_http_client(target.url, http_client=http) as (read, write),
+                httpx.AsyncClient(headers=headers, timeout=timeout, transport=transport) as http,
+                streams(target.url, http_client=http) as (read, write),
                 ClientSession(read, write) as client,
             ):
                 await client.initialize()

@@ -282,7 +282,11 @@ def main(argv: list[str]) -> None:
 
     from cpex.framework.external.mcp.server import runtime
 
-    class GuardedServer(runtime.SSLCapableMCPServer):  # type: ignore[misc]
+    from .compat import server_class_name
+
+    name = server_class_name(runtime)
+
+    class GuardedServer(getattr(runtime, name)):  # type: ignore[misc]
         def streamable_http_app(self, *args: Any, **kwargs: Any) -> Any:
             app = super().streamable_http_app(*args, **kwargs)
             if not no_auth:
@@ -294,7 +298,7 @@ def main(argv: list[str]) -> None:
             """cpex runs this plain-HTTP side server (health and metrics, no token) when
             TLS is on; the main server answers /health without a token already."""
 
-    runtime.SSLCapableMCPServer = GuardedServer
+    setattr(runtime, name, GuardedServer)
     asyncio.run(runtime.run())
 
 

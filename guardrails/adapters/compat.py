@@ -1,0 +1,68 @@
+"""Every difference between the cpex versions we run on that our code touches, in one place.
+
+cpex 0.1.3 (what the ContextForge gateway installs) is built on the MCP SDK 1.x;
+cpex 0.1.4 on the MCP SDK 2. For `serve.py` and `remote.py` the two differ in four
+names only, and nothing in what they do:
+
+| | cpex 0.1.3 + mcp 1.x | cpex 0.1.4 + mcp 2 |
+|---|---|---|
+| cpex's MCP server class (in its `runtime` module) | `SSLCapableFastMCP` | `SSLCapableMCPServer` |
+| HTTP client library the MCP client takes | `httpx` | `httpx2` |
+| MCP message types | `mcp.types` | `mcp_types` |
+| `streamable_http_client(...)` yields | (read, write, session id) | (read, write) |
+
+The MCP SDK's major version decides the last three (it is what requires httpx2 and
+mcp_types); the server class is looked up by name, whichever the runtime has. Types
+are checked against mcp 2, the development environment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import AsyncIterator
+from importlib.metadata import version
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from mcp.client.streamable_http import streamable_http_client
+
+MCP2 = int(version("mcp").split(".")[0]) >= 2
+
+if TYPE_CHECKING:
+    import httpx2 as httpx
+    from mcp_types import CallToolResult, TextContent
+else:
+    httpx = importlib.import_module("httpx2" if MCP2 else "httpx")
+    _types = importlib.import_module("mcp_types" if MCP2 else "mcp.types")
+    CallToolResult = _types.CallToolResult
+    TextContent = _types.TextContent
+
+__all__ = ["MCP2", "CallToolResult", "TextContent", "httpx", "server_class_name", "streams"]
+
+_SERVER_CLASS_NAMES = ("SSLCapableMCPServer", "SSLCapableFastMCP")
+
+
+def server_class_name(runtime: ModuleType) -> str:
+    """The name under which cpex's MCP runtime module holds its server class.
+
+    `runtime.run()` looks the class up by this name when it starts, so replacing the
+    module attribute is how `guardrails serve` puts its subclass in.
+    """
+    for name in _SERVER_CLASS_NAMES:
+        if isinstance(getattr(runtime, name, None), type):
+            return name
+    raise ImportError(
+        f"{runtime.__name__} has none of {', '.join(_SERVER_CLASS_NAMES)}: "
+        "a cpex version guardrails does not support"
+    )
+
+
+@contextlib.asynccontextmanager
+async def streams(url: str, http_client: httpx.AsyncClient) -> AsyncIterator[tuple[Any, Any]]:
+    """The (read, write) streams of a streamable HTTP connection to `url`.
+
+    mcp 1.x also yields a callable returning the session id, which we do not use.
+    """
+    async with streamable_http_client(url, http_client=http_client) as opened:
+        yield opened[0], opened[1]
