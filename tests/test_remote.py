@@ -71,7 +71,11 @@ def code(result: Any) -> str | None:
 
 
 def unavailable(result: Any) -> bool:
-    return result.continue_processing is False and code(result) == "GUARDRAIL_UNAVAILABLE"
+    return (
+        result.continue_processing is False
+        and code(result) == "GUARDRAIL_UNAVAILABLE"
+        and result.violation.http_status_code == 503  # a gateway client gets no HTTP 200
+    )
 
 
 async def until(manager: TenantPluginManager, role: str, done: Any, seconds: float = 30) -> Any:

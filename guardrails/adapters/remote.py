@@ -71,7 +71,7 @@ from mcp import ClientSession
 
 from ..diagnostics import GuardrailsError
 from .compat import CallToolResult, TextContent, httpx, streams
-from .cpex import METADATA_PREFIX
+from .cpex import METADATA_PREFIX, http_status
 from .serve import QUERY_PARAM, TokenError, read_token_file
 
 UNAVAILABLE_CODE = "GUARDRAIL_UNAVAILABLE"
@@ -363,5 +363,6 @@ class RemoteRules(Plugin):  # type: ignore[misc]
                 description=problem,
                 code=code,
                 details={"plugin": self.name, "problem": problem},
+                http_status_code=http_status(code),
             ),
         )
