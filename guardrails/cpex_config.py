@@ -160,7 +160,51 @@ def check_entries(entries: Sequence[Any]) -> list[Problem]:
                 in_cpex = policy.catalog.in_cpex
                 others = [p for p in policy.compiled.programs if any(map(in_cpex, p.hooks))]
                 skipped.append((i, e, [p for p in others if p.mode != mode_of(e)]))
+    found += _other_entries(entries)
     return sorted(found + _uncovered(skipped, covered), key=lambda p: p.index)
+
+
+def _other_entries(entries: Sequence[Any]) -> list[Problem]:
+    """What cpex skips silently in the rest of the config: an entry whose kind does not
+    import is left out and lets every call through (unless PLUGINS_FAIL_ON_PLUGIN_ERROR
+    is set); with a guardrails entry in the config, that is refused too. (cpex's own
+    config model rejects malformed external entries.) A hook no host fires is only a
+    warning."""
+    found: list[Problem] = []
+    for i, e in enumerate(entries):
+        if mode_of(e) == "disabled":
+            continue
+        unknown = [h for h in hooks_of(e) if not _known_hook(h)]
+        if unknown:
+            found.append(_at(Problem(WARNING, "hooks", f"no host fires {', '.join(unknown)} "
+                "(not a cpex, Mellea or Haystack hook, nor one registered in this process)"),
+                i, e))  # fmt: skip
+        if e.kind not in (KIND, "external"):
+            problem = _import_problem(e.kind)
+            if problem:
+                found.append(_at(Problem(REFUSED, "kind", problem), i, e))
+    return found
+
+
+def _known_hook(hook: str) -> bool:
+    from cpex.framework.hooks.registry import get_hook_registry
+
+    from .check.catalog import DEFAULT_CATALOG
+
+    return hook in DEFAULT_CATALOG or bool(get_hook_registry().is_registered(hook))
+
+
+def _import_problem(kind: str) -> str | None:
+    import importlib
+
+    module, _, name = str(kind).rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module), name) if module else None
+    except Exception as err:  # an import error of any kind is what cpex would skip on
+        return f"kind {kind!r} does not import ({type(err).__name__}: {err}): cpex skips it"
+    if found is None:
+        return f"kind {kind!r} names no class: cpex skips it and lets its calls through"
+    return None
 
 
 def _entry(

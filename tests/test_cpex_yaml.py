@@ -392,3 +392,24 @@ def test_check_config_refuses_what_cpex_would_quietly_load_as_nothing(tmp_path):
     (tmp_path / "bad.yaml").write_text("plugins:\n  - name: x\n")
     proc = cli("check-config", str(tmp_path / "bad.yaml"))
     assert proc.returncode == 1 and "cpex cannot read it" in proc.stdout
+
+
+OTHERS = (
+    "  - name: typo\n    kind: plugins.pii_filter.PIIFilterPlugn\n    hooks: [tool_pre_invoke]\n"
+    "    mode: sequential\n    priority: 1\n"
+    "  - name: odd\n    kind: guardrails.cpex.RulesPlugin\n    hooks: [tool_pre_invoke, tool_pre_invok]\n"
+    "    mode: sequential\n    priority: 3\n    config: {rules: RULES, others: skip}\n"
+)
+
+
+def test_what_cpex_would_skip_elsewhere_in_the_config_is_refused(tmp_path):
+    """A misspelled kind is skipped by cpex, and every call goes through: with our entry
+    in the config, it refuses. (cpex's config model itself rejects an external entry
+    with no transport or a URL its SSRF check refuses: check-config reports those as
+    a config cpex cannot read.)"""
+    proc = check_config(tmp_path, OTHERS + ALL_MODES)
+    assert proc.returncode == 1, proc.stdout
+    assert "entry 'typo': kind 'plugins.pii_filter.PIIFilterPlugn' does not import" in proc.stdout
+    assert "warning: entry 'odd': no host fires tool_pre_invok" in proc.stdout
+    text = refused(tmp_path, OTHERS + ALL_MODES)
+    assert "does not import" in text
