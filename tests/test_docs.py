@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,3 +44,26 @@ def test_coloured_diagnostics_highlight_the_source_line():
     _, diags = parse(SourceFile("t.rules", "on h when x = 1 block\n"))
     plain, colored = diags[0].render(), diags[0].render(color=True)
     assert "\x1b[" not in plain and "\x1b[" in colored.splitlines()[1]
+
+
+def _yaml_blocks(path: Path) -> list[str]:
+    return re.findall(r"```yaml\n(.*?)```", path.read_text(), flags=re.S)
+
+
+def test_every_cpex_config_in_the_docs_is_one_cpex_reads_and_check_config_passes(tmp_path):
+    """The configs readers copy: each parses as cpex reads it, and each one with our
+    YAML kind passes `guardrails check-config` over the starter rules, as written."""
+    from cpex.framework.loader.config import ConfigLoader
+
+    blocks = [b for doc in ("hosts.md",) for b in _yaml_blocks(ROOT / "docs" / doc)]
+    assert any("guardrails.cpex.RulesPlugin" in b for b in blocks)
+    for i, block in enumerate(blocks):
+        config = tmp_path / f"config{i}.yaml"
+        config.write_text(block)
+        assert ConfigLoader.load_config(str(config)).plugins, block
+        if "guardrails.cpex.RulesPlugin" in block:
+            proc = subprocess.run(
+                [sys.executable, "-m", "guardrails", "check-config", str(config)],
+                cwd=ROOT, capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            assert proc.returncode == 0, proc.stdout + proc.stderr
