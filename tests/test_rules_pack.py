@@ -34,6 +34,8 @@ CASES = [
     ("tool_pre_invoke", {"tool": {"name": "exec"}, "user": "anonymous"}, "dangerous_tools_for_operators", "block", {"tool": {"name": "search"}, "user": "anonymous"}),
     ("tool_post_invoke", {"tool": {"output": {"env": "GITHUB_TOKEN=ghp_" + "a" * 36}}}, "redact_tool_secrets", "modify", {"tool": {"output": {"env": "GITHUB=ghp_short"}}}),
     ("tool_post_invoke", {"tool": {"output": "AKIA\u200bIOSFODNN7EXAMPLE"}}, "withhold_disguised_secrets", "modify", {"tool": {"output": "AKIA IOSFODNN7"}}),
+    ("prompt_post_fetch", {"result": {"messages": [{"role": "user", "content": {"type": "text", "text": "key AKIAIOSFODNN7EXAMPLE"}}]}}, "redact_fetched_secrets", "modify", {"result": {"messages": [{"role": "user", "content": {"type": "text", "text": "key AKIA"}}]}}),
+    ("resource_post_fetch", {"content": {"uri": "x://y", "text": "password=hunter2secret"}}, "redact_resource_secrets", "modify", {"content": {"uri": "x://y", "text": "password=short"}}),
     ("generation_pre_call", {"model": "gpt-4o", "model_options": {"max_new_tokens": 5000}}, "cap_max_new_tokens", "modify", {"model": "gpt-4o", "model_options": {"max_new_tokens": 4096}}),
     ("generation_pre_call", {"model": "gpt-4o", "model_options": {"max_completion_tokens": 5000}}, "cap_max_completion_tokens", "modify", {"model": "gpt-4o", "model_options": {"max_completion_tokens": 4096}}),
     ("generation_pre_call", {"model": "gpt-4o", "model_options": {"num_predict": 5000}}, "cap_num_predict", "modify", {"model": "gpt-4o", "model_options": {"num_predict": 4096}}),
