@@ -98,3 +98,14 @@ def test_patterns_at_the_limits_load():
 def test_patterns_from_lets_and_strings_use_re2_too():
     with pytest.raises(guardrails.RulesError, match="GR0222"):
         guardrails.loads("let p = '(a)\\\\1'\non generation_post_call when output matches p block")
+
+
+@pytest.mark.parametrize("pattern", ["a{,5}", "a{,}", "a{0005}", "a{2,0003}"])
+def test_counts_python_reads_as_repetitions_and_re2_as_text_are_errors(pattern):
+    """Rules are checked with Python's parser and run on RE2; these two disagree on
+    these counts, so a rule would silently match something else than was checked."""
+    import re2
+
+    assert re2.compile(pattern).search(pattern) is not None  # RE2: literal text
+    with pytest.raises(guardrails.RulesError, match=r"GR0220.*RE2 reads"):
+        guardrails.loads(f"rule r on tool_pre_invoke when tool.name matches /{pattern}/ block\n")

@@ -139,6 +139,14 @@ def _structure_problem(pattern: str, verbose: bool) -> tuple[int, str, str] | No
         elif ch == ")":
             depth = max(depth - 1, 0)
         elif ch == "{" and (counted := _COUNTED.match(pattern, i)):
+            low, high = counted.groups()
+            if high is not None and not low:  # `{,5}`: Python repeats, RE2 reads text
+                written = counted.group(0)
+                message = f"invalid regex: RE2 reads {written} as literal text, not a count"
+                return i, message, f"write the lower bound: {{0,{high}}}"
+            if any(c and len(c) > 1 and c.startswith("0") for c in (low, high)):
+                message = "invalid regex: RE2 reads a count with leading zeros as literal text"
+                return i, message, "write the count without leading zeros"
             for count in counted.groups():
                 if count and (len(count.lstrip("0")) > 4 or int(count) > MAX_REPEAT):
                     shown = count if len(count) <= 12 else count[:12] + "..."
