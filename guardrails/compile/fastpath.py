@@ -62,8 +62,6 @@ def compare(gen: Generator, node: ir.Op) -> str | None:
     if flipped and op in ("startswith", "endswith"):
         return None
     var = gen.temp()
-    probe = gen.emit(other)
-    slow_value = var
     source = _derived_source(other)
     if source is not None and not isinstance(const, str):
         # `tokens > 4000`: a given non-negative int with no prompt to estimate from is
@@ -72,11 +70,10 @@ def compare(gen: Generator, node: ir.Op) -> str | None:
         slow_value = f"{DERIVED_BINDINGS[other.derived]}(f, c)"
         slow_args = f"{const!r}, {slow_value}" if flipped else f"{slow_value}, {const!r}"
         py = _MIRROR[op] if flipped else _NUMERIC_OPS[op]
-        guard = (
-            f"type({var} := f.get({other.derived!r})) is int and {var} >= 0 "
-            f"and f.get({source!r}) is None"
-        )
+        guard = _given(var, other.derived, source)
         return f"(({var} {py} {const!r}) if {guard} else {_SLOW[op]}({slow_args}))"
+    probe = gen.emit(other)
+    slow_value = var
     slow_args = f"{const!r}, {slow_value}" if flipped else f"{slow_value}, {const!r}"
     slow = f"{_SLOW[op]}({slow_args})"
     if isinstance(const, str):
@@ -116,6 +113,12 @@ def _membership(gen: Generator, op: str, item: ir.IR, container: ir.Const) -> st
     )
 
 
+def _given(var: str, fact: str, source: str) -> str:
+    """The one case a derived fact's given value stands unchecked: a non-negative int
+    and no source fact to derive a larger value from (runtime/facts.py)."""
+    return f"type({var} := f.get({fact!r})) is int and {var} >= 0 and f.get({source!r}) is None"
+
+
 def _derived_source(node: ir.IR) -> str | None:
     if isinstance(node, ir.FactRef) and node.derived is not None and len(node.path) == 1:
         return DERIVED_SOURCES.get(node.derived)
@@ -143,7 +146,4 @@ def derived(gen: Generator, fact: str, binding: str) -> str:
     if source is None:
         return f"{binding}(f, c)"
     var = gen.temp()
-    return (
-        f"({var} if type({var} := f.get({fact!r})) is int and {var} >= 0 "
-        f"and f.get({source!r}) is None else {binding}(f, c))"
-    )
+    return f"({var} if {_given(var, fact, source)} else {binding}(f, c))"
