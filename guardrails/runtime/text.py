@@ -140,11 +140,10 @@ def sorted_items(mapping: Mapping[Any, Any]) -> list[tuple[str, Any]]:
 
 
 def _key_text(key: object) -> str:
-    return key if isinstance(key, str) else classify(key)[1] if _is_scalar(key) else repr(key)
-
-
-def _is_scalar(value: object) -> bool:
-    return classify(value)[0] == "scalar"
+    if isinstance(key, str):
+        return key
+    kind, inner = classify(key)
+    return str(inner) if kind == "scalar" else repr(key)
 
 
 def _sort_text(value: object) -> str:
