@@ -92,6 +92,11 @@ def check_config(ctx: click.Context, config: Path) -> None:
         click.echo(f"error: {err}")
         ctx.exit(1)
     lines = entry_lines(config.read_text(encoding="utf-8"))
+    from .adapters.compat import gateway_problem
+
+    install = gateway_problem()
+    if install:
+        click.echo(f"error: {install}")
     for line in render(config, problems, lines if len(lines) == len(entries) else []):
         click.echo(line)
     ours = sum(1 for e in entries if e.kind == KIND)
@@ -99,12 +104,12 @@ def check_config(ctx: click.Context, config: Path) -> None:
     warnings = f", {len(problems) - errors} warning(s)" if len(problems) > errors else ""
     if not ours:
         click.echo(f"{config}: error: no {KIND} entry: no rules run")
-    elif errors:
-        click.echo(f"{config}: {errors} error(s){warnings}")
+    elif errors or install:
+        click.echo(f"{config}: {errors + bool(install)} error(s){warnings}")
     else:
         noun = "entry" if ours == 1 else "entries"
         click.echo(f"{config}: ok: {ours} guardrails {noun}{warnings}")
-    ctx.exit(1 if errors or not ours else 0)
+    ctx.exit(1 if errors or install or not ours else 0)
 
 
 @main.command("eval")

@@ -413,3 +413,50 @@ def test_what_cpex_would_skip_elsewhere_in_the_config_is_refused(tmp_path):
     assert "warning: entry 'odd': no host fires tool_pre_invok" in proc.stdout
     text = refused(tmp_path, OTHERS + ALL_MODES)
     assert "does not import" in text
+
+
+# ---- the gateway next to an MCP SDK it does not import on ----
+
+
+@pytest.mark.parametrize(
+    ("gateway", "mcp", "broken"),
+    [
+        ("1.0.6", "2.3.0", True),
+        ("1.0.7", "2.3.0", False),
+        ("1.0.7.post20260921", "2.3.0", False),
+        ("1.0.6", "1.30.0", False),
+        ("0.9.0", "2.0.0", True),
+        (None, "2.3.0", False),
+    ],
+)
+def test_gateway_problem_names_the_versions_and_the_fix(monkeypatch, gateway, mcp, broken):
+    from importlib.metadata import PackageNotFoundError
+
+    from guardrails.adapters import compat
+
+    def fake_version(name: str) -> str:
+        found = {"mcp-contextforge-gateway": gateway, "mcp": mcp}[name]
+        if found is None:
+            raise PackageNotFoundError(name)
+        return found
+
+    monkeypatch.setattr(compat, "version", fake_version)
+    monkeypatch.setattr(compat, "MCP2", mcp.startswith("2."))
+    problem = compat.gateway_problem()
+    assert bool(problem) == broken
+    if broken:
+        assert f"mcp-contextforge-gateway {gateway}" in problem and f"mcp {mcp}" in problem
+        assert "guardrails-rules[gateway]" in problem
+
+
+def test_check_config_fails_when_the_gateway_cannot_import(monkeypatch):
+    from click.testing import CliRunner
+
+    from guardrails import cli as cli_module
+    from guardrails.adapters import compat
+
+    monkeypatch.setattr(compat, "gateway_problem", lambda: "gateway 1.0.6 on mcp 2")
+    result = CliRunner().invoke(cli_module.main, ["check-config", "examples/cpex/plugins.yaml"])
+    assert result.exit_code == 1, result.output
+    assert "error: gateway 1.0.6 on mcp 2" in result.output
+    assert "1 error(s)" in result.output

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import itertools
 from collections.abc import AsyncIterator
 from importlib.metadata import version
 from types import ModuleType
@@ -66,3 +67,41 @@ async def streams(url: str, http_client: httpx.AsyncClient) -> AsyncIterator[tup
     """
     async with streamable_http_client(url, http_client=http_client) as opened:
         yield opened[0], opened[1]
+
+
+# The first gateway release that declares `mcp<2`; earlier ones install next to mcp 2
+# (pip picks 1.0.6 for `pip install guardrails-rules mcp-contextforge-gateway`) and
+# then fail to import: `cannot import name 'streamablehttp_client'`.
+_GATEWAY_ON_MCP1 = (1, 0, 7)
+
+
+def gateway_problem() -> str | None:
+    """Why the installed ContextForge gateway cannot start next to this cpex, if it
+    cannot: `check-config` reports it, since the gateway's own error names neither
+    the versions nor the fix."""
+    from importlib.metadata import PackageNotFoundError
+
+    try:
+        gateway = version("mcp-contextforge-gateway")
+    except PackageNotFoundError:
+        return None
+    if not MCP2 or _release(gateway) >= _GATEWAY_ON_MCP1:
+        return None
+    return (
+        f"mcp-contextforge-gateway {gateway} is installed with mcp {version('mcp')}: gateway "
+        "releases before 1.0.7 do not import on the MCP SDK 2 (cannot import name "
+        "'streamablehttp_client'). Fix: pip install 'guardrails-rules[gateway]' (gateway "
+        ">= 1.0.7 with cpex 0.1.3 on mcp 1.x)"
+    )
+
+
+def _release(text: str) -> tuple[int, ...]:
+    parts = []
+    for part in text.split("."):
+        digits = "".join(itertools.takewhile(str.isdigit, part))
+        if not digits:
+            break
+        parts.append(int(digits))
+        if len(digits) < len(part):
+            break
+    return tuple(parts)
