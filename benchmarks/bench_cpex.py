@@ -41,7 +41,7 @@ from cpex.framework import (
 from cpex.framework.models import Config
 
 import guardrails
-from guardrails.adapters.cpex import hook_policies
+from guardrails.adapters.cpex.binding import hook_policies
 
 RULE = 'rule target on tool_pre_invoke when tool.name == "shell" and tool.args.cmd startswith "rm" block "no rm" code NO_RM\n'
 REUSED = "r_rules_1_reused_context"

@@ -129,7 +129,7 @@ def w7() -> None:
         check = _wall([*cli, "check", str(rules)])
         probe = subprocess.run(
             [sys.executable, "-c",
-             "import sys\nfrom guardrails.cli import main\n"
+             "import sys\nfrom guardrails.tooling.cli import main\n"
              f"try:\n    main(['check', {str(rules)!r}])\nexcept SystemExit:\n    pass\n"
              "print(json.dumps(sorted(m for m in ('cpex', 'mellea') if m in sys.modules)))".replace(
                  "print(", "import json; print(")],

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from guardrails.rollout import report
+from guardrails.tooling.rollout import report
 
 HOOKS = ["generation_pre_call", "tool_pre_invoke", "generation_post_call"]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import guardrails
-from guardrails.runtime.records import DecisionRecord, MemorySink
+from guardrails.records.records import DecisionRecord, MemorySink
 
 ROOT = Path(__file__).resolve().parent.parent
 ROW = "{:<22} {:<44} {:<7} {:<46} {}"
@@ -122,7 +122,7 @@ def mellea_part(policy: guardrails.Policy, sink: MemorySink) -> None:
     from mellea.plugins import PluginViolationError, plugin_scope
     from mellea.stdlib.functional import call_tools
 
-    from guardrails.adapters.canned import CannedBackend, ToolCallReply
+    from guardrails.testing.canned import CannedBackend, ToolCallReply
 
     def shell(cmd: str) -> str:
         """Run a shell command (a fake: it only says what it would run)."""

@@ -18,8 +18,8 @@ from mellea import MelleaSession, start_session
 from mellea.plugins import PluginViolationError, plugin_scope
 
 import guardrails
-from guardrails.adapters.canned import CannedBackend
-from guardrails.runtime.records import MemorySink
+from guardrails.records.records import MemorySink
+from guardrails.testing.canned import CannedBackend
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 PROMPTS = [

@@ -54,7 +54,7 @@ def mellea(policy: Any) -> str:
     from mellea.plugins import PluginViolationError, plugin_scope
     from mellea.stdlib.functional import call_tools
 
-    from guardrails.adapters.canned import CannedBackend, ToolCallReply
+    from guardrails.testing.canned import CannedBackend, ToolCallReply
 
     backend = CannedBackend([ToolCallReply("shell", COMMAND)], model_id="granite4:micro")
     with plugin_scope(*policy.plugins()):

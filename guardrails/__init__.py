@@ -15,10 +15,10 @@ from .diagnostics import Diagnostic as Diagnostic
 from .diagnostics import GuardrailsError as GuardrailsError
 from .diagnostics import RulesError as RulesError
 from .diagnostics import Severity as Severity
-from .policy import Policy as Policy
-from .policy import check as check
-from .policy import load as load
-from .policy import loads as loads
+from .policy.policy import Policy as Policy
+from .policy.policy import check as check
+from .policy.policy import load as load
+from .policy.policy import loads as loads
 from .runtime.verdict import RuleResult as RuleResult
 from .runtime.verdict import Verdict as Verdict
 

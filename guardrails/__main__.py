@@ -1,5 +1,5 @@
 """`python -m guardrails` runs the CLI."""
 
-from .cli import main
+from .tooling.cli import main
 
 main()

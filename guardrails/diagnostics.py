@@ -143,7 +143,7 @@ class Diagnostic:
 
 def _highlighted(line: str) -> str:
     try:
-        from .highlight import highlight_line
+        from .tooling.highlight import highlight_line
     except ImportError:  # Pygments is optional for the core
         return line
     return highlight_line(line)

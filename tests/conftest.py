@@ -7,7 +7,7 @@ import pytest
 import guardrails
 from guardrails.check.catalog import DEFAULT_CATALOG
 from guardrails.diagnostics import Diagnostic
-from guardrails.loading import _front_end
+from guardrails.policy.loading import _front_end
 from guardrails.source import SourceFile
 
 pytest_plugins = ["pytester"]

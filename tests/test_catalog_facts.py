@@ -26,7 +26,7 @@ from cpex.framework import ToolPostInvokePayload as CpexToolPost
 from cpex.framework import ToolPreInvokePayload as CpexToolPre
 
 import guardrails
-from guardrails.adapters.cpex import decisions
+from guardrails.adapters.cpex.binding import decisions
 from guardrails.check.catalog import DEFAULT_CATALOG
 
 mellea = pytest.importorskip("mellea")

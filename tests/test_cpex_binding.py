@@ -19,8 +19,8 @@ from cpex.framework import (
 )
 
 import guardrails
-from guardrails.adapters.cpex import RulesPlugin, decisions
-from guardrails.runtime.records import MemorySink
+from guardrails.adapters.cpex.binding import RulesPlugin, decisions
+from guardrails.records.records import MemorySink
 
 logging.getLogger("cpex").setLevel(logging.ERROR)
 

@@ -23,8 +23,8 @@ from cpex.framework import (
 from cpex.framework.models import Config
 from cpex.framework.settings import get_startup_settings
 
+from guardrails.adapters.cpex.config_check import KIND, check_entries
 from guardrails.cpex import ConfigRefused, RulesPlugin
-from guardrails.cpex_config import KIND, check_entries
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -289,7 +289,9 @@ def test_a_check_that_crashes_refuses_the_config(tmp_path, monkeypatch):
     def crash(entries: Any) -> Any:
         raise OSError("disk gone")
 
-    monkeypatch.setattr("guardrails.cpex.check_entries", crash)  # cpex would skip the entry
+    monkeypatch.setattr(
+        "guardrails.adapters.cpex.yaml_plugin.check_entries", crash
+    )  # cpex would skip the entry
     assert "the config could not be checked: OSError('disk gone')" in refused(
         tmp_path, entry("enforce", "sequential", 10, SKIP) + ALL_MODES)  # fmt: skip
 
@@ -432,7 +434,7 @@ def test_what_cpex_would_skip_elsewhere_in_the_config_is_refused(tmp_path):
 def test_gateway_problem_names_the_versions_and_the_fix(monkeypatch, gateway, mcp, broken):
     from importlib.metadata import PackageNotFoundError
 
-    from guardrails.adapters import compat
+    from guardrails.adapters.cpex import compat
 
     def fake_version(name: str) -> str:
         found = {"mcp-contextforge-gateway": gateway, "mcp": mcp}[name]
@@ -452,8 +454,8 @@ def test_gateway_problem_names_the_versions_and_the_fix(monkeypatch, gateway, mc
 def test_check_config_fails_when_the_gateway_cannot_import(monkeypatch):
     from click.testing import CliRunner
 
-    from guardrails import cli as cli_module
-    from guardrails.adapters import compat
+    from guardrails.adapters.cpex import compat
+    from guardrails.tooling import cli as cli_module
 
     monkeypatch.setattr(compat, "gateway_problem", lambda: "gateway 1.0.6 on mcp 2")
     result = CliRunner().invoke(cli_module.main, ["check-config", "examples/cpex/plugins.yaml"])

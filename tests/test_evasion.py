@@ -141,7 +141,7 @@ def test_mellea_max_new_tokens_option_is_capped():
     from mellea import MelleaSession, ModelOption
     from mellea.plugins import plugin_scope
 
-    from guardrails.adapters.canned import CannedBackend
+    from guardrails.testing.canned import CannedBackend
 
     rules = ROOT / "rules" / "model_settings.rules"
     policy = guardrails.load(rules, shadow=["approved_models_only"])  # the canned model

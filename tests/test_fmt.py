@@ -11,9 +11,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from guardrails.fmt import format_text
 from guardrails.source import SourceFile, Span
 from guardrails.syntax.parser import parse
+from guardrails.tooling.fmt import format_text
 
 from .test_fuzz import WORDS, mutated_rules
 

@@ -37,7 +37,7 @@ from cpex.framework import (
 )
 
 import guardrails
-from guardrails.adapters.cpex import decisions
+from guardrails.adapters.cpex.binding import decisions
 
 logging.getLogger("cpex").setLevel(logging.CRITICAL)
 

@@ -21,7 +21,7 @@ from cpex.framework import (
 )
 
 import guardrails
-from guardrails.runtime.records import MemorySink
+from guardrails.records.records import MemorySink
 
 logging.getLogger("cpex").setLevel(logging.ERROR)
 

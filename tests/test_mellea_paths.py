@@ -19,7 +19,7 @@ from mellea.stdlib.requirements import req, simple_validate  # noqa: E402
 from mellea.stdlib.sampling import RejectionSamplingStrategy  # noqa: E402
 
 import guardrails  # noqa: E402
-from guardrails.adapters.canned import CannedBackend, ToolCallReply  # noqa: E402
+from guardrails.testing.canned import CannedBackend, ToolCallReply  # noqa: E402
 
 logging.getLogger("cpex").setLevel(logging.CRITICAL)
 logging.getLogger("fancy_logger").setLevel(logging.CRITICAL)

@@ -11,8 +11,8 @@ import time
 from datetime import datetime
 
 import guardrails
-from guardrails.runtime.recorder import Recorder
-from guardrails.runtime.records import JsonlSink, LoggingSink, MemorySink
+from guardrails.records.recorder import Recorder
+from guardrails.records.records import JsonlSink, LoggingSink, MemorySink
 
 RULES = """
 rule big on generation_pre_call priority 1 when tokens > 10 block "too big" code BIG
@@ -100,7 +100,7 @@ def test_jsonl_records_survive_interpreter_exit_without_explicit_flush(tmp_path)
     path = tmp_path / "exit.jsonl"
     code = (
         "import guardrails, sys\n"
-        "from guardrails.runtime.records import JsonlSink\n"
+        "from guardrails.records.records import JsonlSink\n"
         f"p = guardrails.loads({RULES!r}, sinks=[JsonlSink(sys.argv[1])])\n"
         "for _ in range(500): p.evaluate('generation_pre_call', {'tokens': 11})\n"
     )
@@ -165,7 +165,7 @@ def test_verdict_to_dict_includes_records():
 
 
 def test_jsonl_rotates_by_size(tmp_path):
-    from guardrails.runtime.records import read_records
+    from guardrails.records.records import read_records
 
     path = tmp_path / "d.jsonl"
     sink = JsonlSink(path, max_bytes=2000, backups=3)
@@ -185,12 +185,12 @@ def test_records_survive_a_killed_process_and_the_reader_tolerates_a_torn_line(t
     import signal
     import time as _time
 
-    from guardrails.runtime.records import ReadStats, read_records
+    from guardrails.records.records import ReadStats, read_records
 
     path = tmp_path / "killed.jsonl"
     code = (
         "import guardrails, sys, time\n"
-        "from guardrails.runtime.records import JsonlSink\n"
+        "from guardrails.records.records import JsonlSink\n"
         f"p = guardrails.loads({RULES!r}, sinks=[JsonlSink(sys.argv[1])])\n"
         "print('ready', flush=True)\n"
         "while True:\n"
@@ -219,7 +219,7 @@ def _acknowledged_then_killed(path, sink_args: str, calls: int, facts: str) -> l
 
     code = (
         "import guardrails, sys\n"
-        "from guardrails.runtime.records import JsonlSink\n"
+        "from guardrails.records.records import JsonlSink\n"
         f"p = guardrails.loads({RULES!r}, sinks=[JsonlSink(sys.argv[1]{sink_args})])\n"
         "i = 0\n"
         "while True:\n"
@@ -240,7 +240,7 @@ def _acknowledged_then_killed(path, sink_args: str, calls: int, facts: str) -> l
 
 
 def test_every_acknowledged_block_survives_kill_9(tmp_path):
-    from guardrails.runtime.records import read_records
+    from guardrails.records.records import read_records
 
     path = tmp_path / "acked.jsonl"
     acked = _acknowledged_then_killed(path, "", 300, "'tokens': 11")
@@ -249,7 +249,7 @@ def test_every_acknowledged_block_survives_kill_9(tmp_path):
 
 
 def test_with_durable_all_every_acknowledged_record_survives_kill_9(tmp_path):
-    from guardrails.runtime.records import read_records
+    from guardrails.records.records import read_records
 
     path = tmp_path / "all.jsonl"
     acked = _acknowledged_then_killed(path, ", durable='all'", 300, "'tokens': 7")
@@ -259,7 +259,7 @@ def test_with_durable_all_every_acknowledged_record_survives_kill_9(tmp_path):
 
 def _stalled_sink(path, **kwargs):
     """A JsonlSink whose writer thread has stopped: only the calling thread writes."""
-    from guardrails.runtime import records
+    from guardrails.records import records
 
     sink = JsonlSink(path, **kwargs)
     sink._queue.put(records._STOP)
@@ -290,7 +290,7 @@ def test_durable_records_are_written_before_emit_returns(tmp_path):
 
 
 def test_durable_call_records_are_those_of_blocked_calls(tmp_path):
-    from guardrails.runtime.capture import Capture
+    from guardrails.records.capture import Capture
 
     path = tmp_path / "calls.jsonl"
     sink = _stalled_sink(path)
@@ -400,7 +400,7 @@ def test_deferred_sinks_get_their_records_at_exit_and_a_hung_one_cannot_hang_exi
     out = tmp_path / "seen.txt"
     code = (
         "import guardrails, sys, threading, time\n"
-        "from guardrails.runtime import recorder\n"
+        "from guardrails.records import recorder\n"
         "recorder.EXIT_TIMEOUT = 1.0\n"
         "class Slow:\n"
         "    def emit(self, record):\n"

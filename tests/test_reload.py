@@ -12,8 +12,8 @@ import pytest
 from cpex.framework import GlobalContext, ToolPreInvokePayload
 
 import guardrails
-from guardrails.adapters.cpex import decisions
-from guardrails.runtime.records import MemorySink
+from guardrails.adapters.cpex.binding import decisions
+from guardrails.records.records import MemorySink
 
 logging.getLogger("cpex").setLevel(logging.ERROR)
 
@@ -265,7 +265,7 @@ def test_a_mellea_session_never_passes_a_call_while_its_rules_reload():
     from mellea import MelleaSession
     from mellea.plugins import PluginViolationError, plugin_scope
 
-    from guardrails.adapters.canned import CannedBackend
+    from guardrails.testing.canned import CannedBackend
 
     versions = [
         "rule p on generation_pre_call when prompt contains 'pw' block 'old' code OLD\n",

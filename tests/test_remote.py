@@ -23,7 +23,7 @@ from cpex.framework import (
 )
 from cpex.framework.models import Config
 
-from guardrails.adapters.compat import MCP2
+from guardrails.adapters.cpex.compat import MCP2
 from guardrails.adapters.remote import RemoteRules, _NoAnswer
 
 from .test_serve import RULES, free_port, get, http_server, stop, wait_until_serving

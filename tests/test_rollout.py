@@ -13,9 +13,9 @@ import pytest
 from cpex.framework import GlobalContext, ToolPreInvokePayload
 
 import guardrails
-from guardrails.rollout import cases_from_corpus, cases_from_log, replay, report
-from guardrails.runtime.capture import Capture
-from guardrails.runtime.records import JsonlSink, MemorySink, read_records
+from guardrails.records.capture import Capture
+from guardrails.records.records import JsonlSink, MemorySink, read_records
+from guardrails.tooling.rollout import cases_from_corpus, cases_from_log, replay, report
 
 logging.getLogger("cpex").setLevel(logging.ERROR)
 
@@ -321,7 +321,7 @@ def test_report_and_replay_escape_control_characters_from_the_log(tmp_path):
 
 
 def test_printable_escapes_controls_and_bidi_and_keeps_text():
-    from guardrails.terminal import printable
+    from guardrails.tooling.terminal import printable
 
     assert (
         printable("a\x00b\tc\nd\x1b[31m\x7f\x85\x9b") == "a\\x00b\\tc\\nd\\x1b[31m\\x7f\\x85\\x9b"

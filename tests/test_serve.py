@@ -26,9 +26,9 @@ from cpex.framework import (
 )
 from cpex.framework.models import Config
 
-from guardrails.adapters.compat import MCP2
-from guardrails.cli import serve_config
-from guardrails.runtime.records import read_records
+from guardrails.adapters.cpex.compat import MCP2
+from guardrails.records.records import read_records
+from guardrails.tooling.cli import serve_config
 
 logging.getLogger("cpex").setLevel(logging.CRITICAL)
 
@@ -330,7 +330,7 @@ def serve_cli(tmp_path, monkeypatch):
 
     from click.testing import CliRunner
 
-    from guardrails.cli import main
+    from guardrails.tooling.cli import main
 
     rules = tmp_path / "r.rules"
     rules.write_text(RULES)
@@ -388,7 +388,7 @@ def test_serve_passes_the_token_to_the_server_process_only(serve_cli, tmp_path):
     assert result.exit_code == 0 and token not in result.output
     assert "TLS is off" in result.output  # a token in clear text over the network
     argv, env = result.execs[-1]
-    assert argv[1:] == ["-m", "guardrails.adapters.serve"]
+    assert argv[1:] == ["-m", "guardrails.adapters.cpex.serve"]
     assert env["GUARDRAILS_SERVE_TOKEN"] == token and env["PLUGINS_SERVER_HOST"] == "192.0.2.1"
 
     # loopback with no token configured: a new one, printed once or written to a file
@@ -411,7 +411,7 @@ def test_serve_passes_the_token_to_the_server_process_only(serve_cli, tmp_path):
 
 
 def test_token_check_reads_one_credential_and_hides_the_query_token():
-    from guardrails.adapters.serve import BearerToken
+    from guardrails.adapters.cpex.serve import BearerToken
 
     token = secrets.token_urlsafe(32)
     seen: list[dict[str, Any]] = []

@@ -31,7 +31,7 @@ from haystack.dataclasses import ChatMessage, ToolCall
 from ..runtime.ops import get_path
 
 if TYPE_CHECKING:
-    from ..policy import Policy
+    from ..policy.policy import Policy
     from ..runtime.verdict import Verdict
 
 HOOK_POINTS = ("before_run", "before_llm", "before_tool", "after_tool", "on_exit", "after_run")

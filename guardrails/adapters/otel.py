@@ -16,7 +16,7 @@ from typing import Any
 
 from opentelemetry import metrics
 
-from ..runtime.records import CallRecord, DecisionRecord
+from ..records.records import CallRecord, DecisionRecord
 
 
 class OtelMetricsSink:

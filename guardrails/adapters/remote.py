@@ -70,9 +70,9 @@ from cpex.framework.models import PluginErrorModel
 from mcp import ClientSession
 
 from ..diagnostics import GuardrailsError
-from .compat import CallToolResult, TextContent, httpx, streams
-from .cpex import METADATA_PREFIX, http_status
-from .serve import QUERY_PARAM, TokenError, read_token_file
+from .cpex.binding import METADATA_PREFIX, http_status
+from .cpex.compat import CallToolResult, TextContent, httpx, streams
+from .cpex.serve import QUERY_PARAM, TokenError, read_token_file
 
 UNAVAILABLE_CODE = "GUARDRAIL_UNAVAILABLE"
 CONFIG_CODE = "GUARDRAIL_CONFIG"  # the code of a misconfigured `guardrails.cpex` entry

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from .records import DecisionRecord
+    from ..records.records import DecisionRecord
 
 RuleVerdict = Literal["pass", "block", "warn", "modify", "would_block", "error", "skipped"]
 Outcome = Literal["allow", "block", "modify"]
@@ -69,7 +69,7 @@ class Verdict:
     def records(self) -> tuple[DecisionRecord, ...]:
         """One decision record per rule that fired."""
         if self._records is None:
-            from .records import make_records
+            from ..records.records import make_records
 
             self._records = make_records(
                 self.rules, self.ruleset, self.request_id, self.time, self.call_id

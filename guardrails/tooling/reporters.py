@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .diagnostics import CODES, Diagnostic, Severity, sort_key
+from ..diagnostics import CODES, Diagnostic, Severity, sort_key
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning"}

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 from lark import Lark, Token
 
-from .diagnostics import Diagnostic
-from .source import SourceFile
-from .syntax import ast
-from .syntax.parser import grammar_text, parse
+from ..diagnostics import Diagnostic
+from ..source import SourceFile
+from ..syntax import ast
+from ..syntax.parser import grammar_text, parse
 
 WIDTH = 100
 INDENT = "  "

@@ -109,8 +109,8 @@ class CorpusFailure(Exception):
 class CorpusDirectory(pytest.Directory):
     def collect(self) -> list[pytest.Item | pytest.Collector]:
         self.config.stash[_COLLECTED] = True
+        from ..diagnostics import RulesError
         from .corpus import case_files, hook_dirs, iter_cases
-        from .diagnostics import RulesError
 
         rules_path, _ = _settings(self.config)  # type: ignore[misc]
         try:

@@ -15,7 +15,7 @@ as an `access_token` query parameter (RFC 6750 section 2.3), which it can put in
 `url:`. The parameter is removed from the request before
 anything else sees it, so uvicorn's access log does not print it.
 
-The token helpers are standard library only: `guardrails.cli` uses them to validate
+The token helpers are standard library only: `guardrails.tooling.cli` uses them to validate
 options before the server (and cpex's two-second import) starts.
 """
 

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from .verdict import RuleResult
+from ..runtime.verdict import RuleResult
 
 FIRED = frozenset({"block", "warn", "modify", "would_block", "error"})
 # what `JsonlSink(durable="blocks")` writes before the call returns: the verdicts an

@@ -38,18 +38,18 @@ from cpex.framework import (
 )
 from cpex.framework.models import Config
 
-from ..diagnostics import GuardrailsError
-from ..loading import Compiled, GroupKey
-from ..policy import new_call_id
-from ..runtime import engine
-from ..runtime.capture import mask_facts
-from ..runtime.program import PHASE_ORDER, Assign, Redact
-from ..runtime.records import CallRecord
-from ..runtime.verdict import ERROR_CODE, Verdict
+from ...diagnostics import GuardrailsError
+from ...policy.loading import Compiled, GroupKey
+from ...policy.policy import new_call_id
+from ...records.capture import mask_facts
+from ...records.records import CallRecord
+from ...runtime import engine
+from ...runtime.program import PHASE_ORDER, Assign, Redact
+from ...runtime.verdict import ERROR_CODE, Verdict
 from .payloads import extract_facts, write_back
 
 if TYPE_CHECKING:
-    from ..policy import Policy
+    from ...policy.policy import Policy
 
 METADATA_PREFIX = "guardrails:"
 STALE_CODE = "GUARDRAIL_STALE"

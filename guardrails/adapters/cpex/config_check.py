@@ -26,10 +26,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .diagnostics import GuardrailsError, RulesError
-from .loading import Compiled
-from .policy import Policy, load
-from .runtime.program import RuleProgram
+from ...diagnostics import GuardrailsError, RulesError
+from ...policy.loading import Compiled
+from ...policy.policy import Policy, load
+from ...runtime.program import RuleProgram
 
 KIND = "guardrails.cpex.RulesPlugin"
 REFUSED, BLOCKS, WARNING = "refused", "blocks", "warning"
@@ -189,7 +189,7 @@ def _other_entries(entries: Sequence[Any]) -> list[Problem]:
 def _known_hook(hook: str) -> bool:
     from cpex.framework.hooks.registry import get_hook_registry
 
-    from .check.catalog import DEFAULT_CATALOG
+    from ...check.catalog import DEFAULT_CATALOG
 
     return hook in DEFAULT_CATALOG or bool(get_hook_registry().is_registered(hook))
 

@@ -14,11 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .check import ir
-from .runtime import ops, text
-from .runtime.engine import _apply, describe_error
-from .runtime.facts import make_bindings
-from .runtime.verdict import Verdict
+from ..check import ir
+from ..runtime import ops, text
+from ..runtime.engine import _apply, describe_error
+from ..runtime.facts import make_bindings
+from ..runtime.verdict import Verdict
 
 _SHOWN = 60
 

@@ -15,20 +15,20 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .check import ir
-from .check.catalog import DEFAULT_CATALOG, Catalog
-from .check.lints import filter_diagnostics, lint
-from .check.rules import check_modules
-from .compile.loader import compile_rules
-from .diagnostics import Diagnostic, GuardrailsError, RulesError, Severity, has_errors, sort_key
-from .runtime import engine
-from .runtime.capture import Capture
-from .runtime.facts import Tokenizer
-from .runtime.ops import DEFAULT_MAX_MATCH_CHARS
-from .runtime.program import RuleProgram
-from .source import SourceFile
-from .syntax import ast
-from .syntax.parser import parse
+from ..check import ir
+from ..check.catalog import DEFAULT_CATALOG, Catalog
+from ..check.lints import filter_diagnostics, lint
+from ..check.rules import check_modules
+from ..compile.loader import compile_rules
+from ..diagnostics import Diagnostic, GuardrailsError, RulesError, Severity, has_errors, sort_key
+from ..records.capture import Capture
+from ..runtime import engine
+from ..runtime.facts import Tokenizer
+from ..runtime.ops import DEFAULT_MAX_MATCH_CHARS
+from ..runtime.program import RuleProgram
+from ..source import SourceFile
+from ..syntax import ast
+from ..syntax.parser import parse
 
 DEFAULT_TIME_BUDGET_MS = 250.0
 

@@ -17,9 +17,18 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .check import ir
-from .check.catalog import DEFAULT_CATALOG, Catalog
-from .diagnostics import Diagnostic, GuardrailsError
+from ..check import ir
+from ..check.catalog import DEFAULT_CATALOG, Catalog
+from ..diagnostics import Diagnostic, GuardrailsError
+from ..records.capture import Capture
+from ..records.recorder import Recorder
+from ..records.records import CallRecord, Sink
+from ..runtime import engine
+from ..runtime.facts import Tokenizer
+from ..runtime.ops import DEFAULT_MAX_MATCH_CHARS
+from ..runtime.program import RuleProgram
+from ..runtime.verdict import Verdict
+from ..source import SourceFile
 from .loading import (
     DEFAULT_TIME_BUDGET_MS,
     Compiled,
@@ -29,15 +38,6 @@ from .loading import (
     check,
     compile_sources,
 )
-from .runtime import engine
-from .runtime.capture import Capture
-from .runtime.facts import Tokenizer
-from .runtime.ops import DEFAULT_MAX_MATCH_CHARS
-from .runtime.program import RuleProgram
-from .runtime.recorder import Recorder
-from .runtime.records import CallRecord, Sink
-from .runtime.verdict import Verdict
-from .source import SourceFile
 
 __all__ = ["Policy", "RuleInfo", "check", "load", "loads"]
 _KEPT_VERSIONS = 4  # in-flight cpex calls pinned to an older version still find it
@@ -129,7 +129,7 @@ def new_call_id() -> str:
 def call_record(
     verdict: Verdict, facts: object, capture: Capture, call_id: str, duration_ms: float
 ) -> CallRecord:
-    from .runtime.capture import mask_facts
+    from ..records.capture import mask_facts
 
     request_id = facts.get("request_id") if isinstance(facts, Mapping) else None
     return CallRecord(
@@ -296,7 +296,7 @@ class Policy:
                 self._versions.popitem(last=False)
             self._compiled = compiled  # the swap: one assignment
             for manager in list(self._managers):
-                from .adapters.cpex import resync
+                from ..adapters.cpex.binding import resync
 
                 resync(self, manager)
             return compiled
@@ -338,20 +338,20 @@ class Policy:
         They follow reloads while the new rules fit in their groups and hooks; when a
         reload needs a group or hook they do not have, they block every call with
         code GUARDRAIL_STALE until the host takes new ones (never a silent allow)."""
-        from .adapters.cpex import build_plugins
+        from ..adapters.cpex.binding import build_plugins
 
         return build_plugins(self, follow=True)
 
     def haystack_hooks(self) -> dict[str, list[Any]]:
         """Haystack Agent hooks for this policy's rules on Haystack hook points:
         `Agent(..., hooks=policy.haystack_hooks())` (needs the `haystack` extra)."""
-        from .adapters.haystack import haystack_hooks
+        from ..adapters.haystack import haystack_hooks
 
         return haystack_hooks(self)
 
     async def manager(self, timeout: float = 30) -> Any:
         """A new, initialized cpex `TenantPluginManager` holding this policy's plugins."""
-        from .adapters.cpex import new_manager
+        from ..adapters.cpex.binding import new_manager
 
         return await new_manager(self, timeout=timeout)
 
@@ -360,7 +360,7 @@ class Policy:
 
         The manager is remembered (weakly): a `reload()` swaps its plugins too.
         """
-        from .adapters.cpex import register_plugins
+        from ..adapters.cpex.binding import register_plugins
 
         plugins = register_plugins(self, manager)
         self._managers.add(manager)

@@ -16,7 +16,7 @@ import functools
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from ..runtime.text import content_text, message_parts, text_of
+from ...runtime.text import content_text, message_parts, text_of
 
 _MELLEA = "mellea."
 
@@ -96,11 +96,11 @@ def _first_field(fields: frozenset[str], *names: str) -> str | None:
 
 def _prompt(fields: frozenset[str], mellea: bool) -> Extractor:
     if mellea and "action" in fields:
-        from .mellea import render_prompt
+        from ..mellea import render_prompt
 
         return render_prompt
     if mellea and "actions" in fields:
-        from .mellea import render_batch_prompt
+        from ..mellea import render_batch_prompt
 
         return render_batch_prompt
     if "messages" in fields:
@@ -193,7 +193,7 @@ def _model_options(fields: frozenset[str], mellea: bool) -> Extractor:
     plain = _renamed("model_options", "parameters")(fields, mellea)
     if not mellea:
         return plain
-    from .mellea import plain_options
+    from ..mellea import plain_options
 
     return lambda p: plain_options(plain(p))
 
@@ -324,7 +324,7 @@ def write_back(payload: Any, facts: Mapping[str, Any], changes: Collection[str])
         elif root == "model_options" and not _has_field(payload, "model_options"):
             update["parameters"] = value
         elif root == "model_options" and type(payload).__module__.startswith(_MELLEA):
-            from .mellea import mellea_options
+            from ..mellea import mellea_options
 
             update[root] = mellea_options(value, getattr(payload, root, None))
         elif _has_field(payload, root):

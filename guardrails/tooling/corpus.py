@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .diagnostics import GuardrailsError
-from .policy import Policy
-from .runtime.verdict import ERROR_CODE, Verdict
+from ..diagnostics import GuardrailsError
+from ..policy.policy import Policy
+from ..runtime.verdict import ERROR_CODE, Verdict
 
 RESERVED = ("description", "expect", "facts")
 OUTCOMES = ("allow", "block", "modify")
@@ -179,7 +179,7 @@ def run_case(policy: Policy, case: Case, manager: Any = None) -> CaseResult:
 async def _through_cpex(manager: Any, case: Case) -> str:
     from cpex.framework import GlobalContext, PluginError
 
-    from .adapters.cpex import decisions
+    from ..adapters.cpex.binding import decisions
 
     request_id = case.facts.get("request_id")
     context = GlobalContext(request_id=request_id if isinstance(request_id, str) else case.id)

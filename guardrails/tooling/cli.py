@@ -13,11 +13,11 @@ from typing import Any
 
 import click
 
-from .check.catalog import DEFAULT_CATALOG, HookSpec
-from .diagnostics import GuardrailsError, RulesError, has_errors, render_json, render_text
-from .policy import check as check_paths
-from .policy import load
-from .runtime.verdict import Verdict
+from ..check.catalog import DEFAULT_CATALOG, HookSpec
+from ..diagnostics import GuardrailsError, RulesError, has_errors, render_json, render_text
+from ..policy.policy import check as check_paths
+from ..policy.policy import load
+from ..runtime.verdict import Verdict
 
 _VERDICT_COLORS = {
     "block": "red",
@@ -58,7 +58,7 @@ def check(ctx: click.Context, paths: tuple[Path, ...], fmt: str, disable: tuple[
     if fmt == "json":
         click.echo(render_json(diags))
     elif fmt == "sarif":
-        from . import __version__
+        from .. import __version__
         from .reporters import render_sarif
 
         click.echo(render_sarif(diags, __version__))
@@ -84,7 +84,7 @@ def check_config(ctx: click.Context, config: Path) -> None:
     `initialize()` fails on those) or one that fails every call. Rules paths are
     relative to the working directory, as in the host.
     """
-    from .cpex_config import KIND, WARNING, check_file, entry_lines, render
+    from ..adapters.cpex.config_check import KIND, WARNING, check_file, entry_lines, render
 
     try:
         problems, entries = check_file(config)
@@ -92,7 +92,7 @@ def check_config(ctx: click.Context, config: Path) -> None:
         click.echo(f"error: {err}")
         ctx.exit(1)
     lines = entry_lines(config.read_text(encoding="utf-8"))
-    from .adapters.compat import gateway_problem
+    from ..adapters.cpex.compat import gateway_problem
 
     install = gateway_problem()
     if install:
@@ -384,7 +384,7 @@ def promote(
     dry_run: bool,
 ) -> None:
     """Turn RULE_ID's `mode audit` into an enforcing mode, if the log says it is safe."""
-    from .diagnostics import GuardrailsError
+    from ..diagnostics import GuardrailsError
     from .rollout import promote as run_promote
 
     try:
@@ -494,7 +494,7 @@ def serve(
     import os
     import tempfile
 
-    from .adapters.serve import TOKEN_ENV
+    from ..adapters.cpex.serve import TOKEN_ENV
 
     if transport != "http" and (token_file or token_out or no_auth or host != "127.0.0.1"):
         raise click.UsageError("--host, --token-file, --token-out, --no-auth need --transport http")
@@ -518,7 +518,7 @@ def serve(
         env["PLUGINS_SERVER_PORT"] = str(port)
         if uds is not None:
             env["PLUGINS_SERVER_UDS"] = str(uds.resolve())
-        module = ["-m", "guardrails.adapters.serve"]
+        module = ["-m", "guardrails.adapters.cpex.serve"]
         if token is None:
             module.append("--no-auth")
         else:
@@ -538,7 +538,7 @@ def _serve_token(
     """The HTTP server's token (None for --no-auth), or a usage error saying why not."""
     import os
 
-    from .adapters.serve import TokenError, choose_token, is_loopback, write_token_file
+    from ..adapters.cpex.serve import TokenError, choose_token, is_loopback, write_token_file
 
     where = f"unix socket {uds}" if uds is not None else f"{host}:{port}"
     try:

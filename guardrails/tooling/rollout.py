@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .diagnostics import GuardrailsError
-from .policy import Policy, load
-from .runtime.capture import is_masked
-from .runtime.records import ReadStats, read_records
+from ..diagnostics import GuardrailsError
+from ..policy.policy import Policy, load
+from ..records.capture import is_masked
+from ..records.records import ReadStats, read_records
 from .terminal import printable
 
 VERDICTS = ("block", "would_block", "warn", "modify", "error")
@@ -364,9 +364,9 @@ def promote(
     dry_run: bool = False,
 ) -> PromoteResult:
     """Rewrite `mode audit` to `to_mode` for one rule, if the log says it is safe."""
-    from .source import SourceFile
-    from .syntax import ast
-    from .syntax.parser import parse
+    from ..source import SourceFile
+    from ..syntax import ast
+    from ..syntax.parser import parse
 
     policy = load(rules)
     info = next((r for r in policy.rules if r.id == rule_id), None)

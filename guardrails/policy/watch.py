@@ -13,13 +13,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .diagnostics import RulesError
+from ..diagnostics import RulesError
 
 if TYPE_CHECKING:
     from .loading import Compiled
     from .policy import Policy
 
-_log = logging.getLogger("guardrails.watch")
+_log = logging.getLogger("guardrails.policy.watch")
 
 
 def _watched(paths: Any) -> list[Path]:

@@ -1,0 +1,249 @@
+"""Rules from a cpex YAML config: `kind: guardrails.cpex.RulesPlugin`.
+
+    plugins:
+      - name: guardrails-enforce
+        kind: guardrails.cpex.RulesPlugin
+        hooks: [tool_pre_invoke, generation_pre_call]
+        mode: sequential
+        priority: 10
+        config:
+          rules: rules/          # a file or directory, relative to the working directory
+          shadow: false          # or true, or a list of rule ids / globs
+          others: error          # rules in another mode: `error` (default) or `skip`
+          records: decisions.jsonl  # optional: append decision records (JSON lines)
+          watch: false           # true: reload when a rules file changes
+
+How the entry and the rules relate: cpex runs the entry as one plugin at the entry's
+mode and priority, so the entry runs the rules whose mode is the entry's mode, in
+their own priority order, then file order. Rules in another mode are a
+contradiction (they would silently never run) unless `others: skip` says another
+entry runs them; so is a rule on a hook the entry does not list.
+
+A config in which cpex would let through calls the rules block is refused at load:
+an entry that lists no hooks or not every hook its rules use (cpex never calls it for
+those), two entries with one name (cpex drops the second), an entry whose mode
+selects no rules, and a transform entry with `on_error: ignore` or `disable` (cpex
+would swallow the error it raises to stop a call). The first of our entries cpex
+builds checks the whole config its manager loaded (`cpex_config.check_entries`); the
+entry raises `ConfigRefused`, which passes through cpex's "skip a plugin that fails to
+load" handler, so the manager's `initialize()` raises whatever
+PLUGINS_FAIL_ON_PLUGIN_ERROR says. `guardrails check-config` runs the same checks.
+
+Other problems leave the entry loaded and failing closed on every call cpex routes
+to it (its listed hooks): a missing rules file, rules with errors, or rules of
+another mode without `others: skip` make it block with code GUARDRAIL_CONFIG (a
+transform entry raises, an audit or fire-and-forget entry records the problem), and
+log the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+from typing import Any
+
+from cpex.framework import Plugin, PluginContext, PluginManager, PluginResult, PluginViolation
+
+from ...diagnostics import GuardrailsError, RulesError
+from ...policy.loading import Compiled
+from ...policy.policy import Policy, load
+from ...records.records import JsonlSink
+from ...runtime.engine import HookRunner
+from ...runtime.program import RuleProgram
+from .binding import METADATA_PREFIX, RuleFailure, http_status
+from .binding import RulesPlugin as _GroupPlugin
+from .config_check import (
+    KIND,
+    REFUSED,
+    WARNING,
+    Problem,
+    check_entries,
+    effect,
+    fit,
+    hooks_of,
+    mode_of,
+    no_rules,
+    options_problem,
+    refusal,
+    static_problems,
+)
+
+_log = logging.getLogger("guardrails.cpex")
+_KEY = ("yaml", 0, "fail")
+CONFIG_ERROR = "GUARDRAIL_CONFIG"
+
+
+class ConfigRefused(BaseException):
+    """A cpex config in which guardrails rules would silently not run.
+
+    A BaseException, not an Exception, on purpose: cpex's loader catches Exception
+    from a plugin's construction and, unless PLUGINS_FAIL_ON_PLUGIN_ERROR=true, logs
+    it, skips the plugin and lets every call through. This one reaches the caller of
+    the manager's `initialize()`."""
+
+
+class RulesPlugin(_GroupPlugin):
+    def __init__(self, config: Any) -> None:
+        Plugin.__init__(self, config)
+        mode = mode_of(config)
+        self.group_mode = mode
+        self.key = _KEY
+        self.metadata_key = METADATA_PREFIX + config.name
+        self._plans: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
+        self.problem: str | None = None
+        self._compiled: Compiled | None = None
+        refused = static_problems(config)
+        try:
+            self.policy, compiled = self._load(config)
+            mine, found = fit(self.policy, compiled, config)
+            refused += [p for p in found if p.severity == REFUSED]
+            if not mine:
+                refused.append(no_rules(self.policy, compiled, config))
+            blocks = [p for p in found if p.severity != REFUSED]
+            if blocks:
+                raise GuardrailsError(blocks[0].message)
+            self._compiled = _build(self.policy, compiled, mine, config)
+        except Exception as err:  # fail closed, loudly: see the module docstring
+            self.problem = str(err) if isinstance(err, GuardrailsError) else repr(err)
+        try:
+            _refuse(config, refused)
+        except ConfigRefused:
+            if getattr(self, "policy", None) is not None:
+                self.policy.close()  # a `records:` file it opened
+            raise
+        if self.problem is None and (config.config or {}).get("watch"):
+            try:
+                self._watch(config)
+            except Exception as err:
+                self.problem = repr(err)
+        if self.problem is not None:
+            does = effect(mode, ", ".join(hooks_of(config)))
+            _log.error("guardrails plugin %s %s: %s", config.name, does, self.problem)
+        self.ruleset_hash = self._compiled.ruleset_hash if self._compiled else ""
+        for hook in hooks_of(config):
+            setattr(self, hook, self._handler(hook))
+
+    @staticmethod
+    def _load(config: Any) -> tuple[Policy, Compiled]:
+        options = dict(config.config or {})
+        problem = options_problem(options)
+        if problem is not None:
+            raise GuardrailsError(problem)
+        try:
+            sinks = [JsonlSink(options["records"])] if options.get("records") else []
+            policy = load(options["rules"], shadow=options.get("shadow", False), sinks=sinks)
+        except RulesError as err:
+            raise GuardrailsError(f"rules at {options['rules']} have errors:\n{err}") from None
+        return policy, policy.compiled
+
+    def _watch(self, config: Any) -> None:
+        """Hot reload: a changed rules directory goes live for this entry if it still
+        fits the entry; a broken or contradicting edit is logged and the last good
+        rules stay in force (a reload never turns a working entry into an open one)."""
+
+        def reloaded(compiled: Compiled) -> None:
+            try:
+                self._compiled = _select(self.policy, compiled, config)
+            except GuardrailsError as err:
+                _log.error("guardrails plugin %s keeps its rules: %s", config.name, err)
+                return
+            self.ruleset_hash = compiled.ruleset_hash
+            _log.info("guardrails plugin %s reloaded %s", config.name, compiled.ruleset_hash[:8])
+
+        def failed(err: Exception) -> None:
+            _log.error("guardrails plugin %s keeps its rules: %s", config.name, err)
+
+        self._watcher = self.policy.watch(on_reload=reloaded, on_error=failed)
+
+    async def shutdown(self) -> None:
+        watcher = getattr(self, "_watcher", None)
+        if watcher is not None:
+            watcher.stop()
+        await super().shutdown()
+
+    def _version(self, gctx: Any, hook: str) -> tuple[Compiled | None, str | None, bool]:
+        return self._compiled, None, False  # swapped whole by `watch`; no capture here
+
+    def run(self, hook: str, payload: Any, context: PluginContext | None) -> PluginResult[Any]:
+        if self.problem is None:
+            return super().run(hook, payload, context)
+        if self.group_mode == "transform":
+            raise RuleFailure(self.problem)
+        if self.group_mode in ("audit", "fire_and_forget"):
+            return PluginResult(metadata={self.metadata_key: [{"error": self.problem}]})
+        return PluginResult(
+            continue_processing=False,
+            violation=PluginViolation(
+                reason="guardrails rules are not loaded",
+                description=self.problem,
+                code=CONFIG_ERROR,
+                details={"plugin": self.name, "problem": self.problem},
+                http_status_code=http_status(CONFIG_ERROR),
+            ),
+        )
+
+
+def _select(policy: Policy, compiled: Compiled, config: Any) -> Compiled:
+    """The entry's view of a reloaded `compiled`; raises if it contradicts the entry
+    (a reload that leaves the entry no rules is taken: they were deleted on purpose)."""
+    mine, found = fit(policy, compiled, config)
+    if found:
+        raise GuardrailsError(found[0].message)
+    return _build(policy, compiled, mine, config)
+
+
+def _build(policy: Policy, compiled: Compiled, mine: list[RuleProgram], config: Any) -> Compiled:
+    runners = {
+        hook: HookRunner(
+            hook,
+            sorted((p for p in mine if hook in p.hooks), key=lambda p: (p.priority, p.index)),
+            compiled.shadowed,
+            compiled.ruleset_hash,
+            policy.time_budget,
+        )
+        for hook in hooks_of(config)
+    }
+    return dataclasses.replace(compiled, groups={_KEY: runners})
+
+
+def _refuse(config: Any, own: list[Problem]) -> None:
+    """Raise `ConfigRefused` when the config cpex is loading (or, when no cpex manager
+    is loading this entry, the entry itself) lets calls through that rules block."""
+    manager = _loading_manager()
+    loaded = manager.config if manager is not None else None
+    entries = list(loaded.plugins or []) if loaded is not None else []
+    ours = [e.name for e in entries if e.kind == KIND and mode_of(e) != "disabled"]
+    problems = own
+    if ours and ours[0] == config.name:  # the first of ours checks the whole config
+        try:
+            problems = check_entries(entries)
+        except Exception as err:  # cpex would skip this entry: refuse instead
+            problems = [Problem(REFUSED, "config", f"the config could not be checked: {err!r}")]
+        for p in problems:
+            if p.severity == WARNING:
+                _log.warning("guardrails: cpex config entry %s: %s", p.entry, p.message)
+    elif config.name in ours:  # a later entry: the first checked it with the config
+        problems = []
+    refused = [p if p.entry else dataclasses.replace(p, entry=config.name)
+               for p in problems if p.severity == REFUSED]  # fmt: skip
+    if refused:
+        source = getattr(manager, "_config_path", None) if manager is not None else None
+        message = refusal(refused, source)
+        _log.error("%s", message)
+        raise ConfigRefused(message)
+
+
+def _loading_manager() -> Any | None:
+    """The cpex manager whose `initialize()` is building this plugin: cpex hands a
+    plugin only its own entry, and a duplicate name or an entry no hook reaches is a
+    property of the whole config. None when built some other way."""
+    frame = sys._getframe(1)
+    for _ in range(16):
+        frame = frame.f_back  # type: ignore[assignment]
+        if frame is None:
+            return None
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, PluginManager):
+            return owner
+    return None

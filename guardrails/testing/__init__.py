@@ -1,0 +1,1 @@
+"""Test doubles for users' own tests of their rules: hosts that answer without a model."""

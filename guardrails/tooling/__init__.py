@@ -1,0 +1,1 @@
+"""The author's tools around the language: CLI, formatter, explain, corpus, rollout."""
