@@ -1,13 +1,223 @@
-"""Import discipline: the core never loads host libraries; the runtime never loads lark."""
+"""The architecture, enforced: who may import whom, read from the source's import graph.
+
+Every `import` counts, lazy ones inside functions too (they run, just later); only
+imports under `if TYPE_CHECKING:` are left out. A module's package is the folder it
+sits in; the language core is syntax -> check -> compile, with runtime beside them.
+"""
 
 from __future__ import annotations
 
 import ast
 import subprocess
 import sys
+from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "guardrails"
+# diagnostics and source are the root modules every stage shares
+CORE = ("syntax", "check", "compile", "runtime", "diagnostics", "source")
+EDGE = ("policy", "records", "adapters", "tooling", "testing", "cpex")
+HOSTS = ("cpex", "mcp", "mellea", "haystack", "opentelemetry")
+
+
+def _module_name(path: Path) -> str:
+    parts = ["guardrails", *path.relative_to(PACKAGE).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _package_of(module: str) -> str:
+    path = PACKAGE.joinpath(*module.split(".")[1:])
+    return module if (path / "__init__.py").is_file() else module.rpartition(".")[0]
+
+
+def _is_module(name: str) -> bool:
+    path = PACKAGE.joinpath(*name.split(".")[1:])
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def _type_checking_only(tree: ast.Module) -> set[int]:
+    """ids of import nodes under `if TYPE_CHECKING:`."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.body:
+                skipped.update(id(n) for n in ast.walk(child))
+    return skipped
+
+
+def _imports_of(path: Path, module: str) -> Iterator[tuple[str, int]]:
+    """(absolute module name, line) of each run-time import of `module`, read at `path`."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skipped = _type_checking_only(tree)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, node.lineno
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.startswith("guardrails"):
+                subs = [
+                    f"{target}.{a.name}" for a in node.names if _is_module(f"{target}.{a.name}")
+                ]
+                yield from ((s, node.lineno) for s in subs)
+                if subs and (node.module is None or len(subs) == len(node.names)):
+                    continue  # `from pkg import mod`: the package's __init__ is not an edge
+            yield target, node.lineno
+
+
+@cache
+def graph() -> dict[str, list[tuple[str, int]]]:
+    """Every module of the package -> the modules it imports (with the line)."""
+    return {
+        _module_name(p): list(_imports_of(p, _module_name(p)))
+        for p in sorted(PACKAGE.rglob("*.py"))
+    }
+
+
+def _area(module: str) -> str:
+    """`syntax`, `adapters`, ... (or `cpex`, `diagnostics` for the root's own modules)."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "guardrails" and len(parts) > 1 else ""
+
+
+def _violations(rule) -> list[str]:
+    return [
+        f"{m}:{line} imports {t}" for m, edges in graph().items() for t, line in edges if rule(m, t)
+    ]
+
+
+def test_the_graph_counts_lazy_imports_and_skips_type_checking_ones(tmp_path):
+    source = tmp_path / "fake.py"
+    source.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "from ..runtime import ops\n"
+        "if TYPE_CHECKING:\n    from ..policy import Policy\n"
+        "def f():\n    from ..adapters.cpex import binding\n    import lark\n"
+    )
+    found = {t for t, _ in _imports_of(source, "guardrails.tooling.fake")}
+    assert found == {"typing", "guardrails.runtime.ops", "guardrails.adapters.cpex.binding", "lark"}
+
+
+def test_the_language_core_imports_no_edge_package():
+    def rule(m: str, t: str) -> bool:
+        return (
+            _area(m) in CORE
+            and t.startswith("guardrails")
+            and (_area(t) in EDGE or t in ("guardrails", "guardrails.cpex"))
+        )
+
+    assert _violations(rule) == []
+
+
+def test_stages_import_only_downstream():
+    later = {
+        "syntax": ("check", "compile"),
+        "check": ("compile",),
+        "runtime": ("syntax", "check", "compile"),
+    }
+
+    def rule(m: str, t: str) -> bool:
+        return t.startswith("guardrails.") and _area(t) in later.get(_area(m), ())
+
+    assert _violations(rule) == []
+
+
+def test_runtime_imports_only_the_standard_library_and_itself():
+    def rule(m: str, t: str) -> bool:
+        if _area(m) != "runtime":
+            return False
+        return not (
+            t.startswith("guardrails.runtime")
+            or t.split(".", maxsplit=1)[0] in sys.stdlib_module_names
+        )
+
+    assert _violations(rule) == []
+
+
+def test_lark_is_imported_only_in_syntax():
+    assert _violations(lambda m, t: t.split(".")[0] == "lark" and _area(m) != "syntax") == []
+
+
+def test_click_is_imported_only_by_the_cli():
+    assert (
+        _violations(
+            lambda m, t: t.split(".")[0] == "click" and not m.startswith("guardrails.tooling.cli")
+        )
+        == []
+    )
+
+
+def test_host_libraries_are_imported_only_by_adapters_and_testing():
+    def rule(m: str, t: str) -> bool:
+        return t.split(".", maxsplit=1)[0] in HOSTS and _area(m) not in ("adapters", "testing")
+
+    assert _violations(rule) == []
+
+
+def _cycles() -> list[list[str]]:
+    """Strongly connected components (Tarjan) of more than one module."""
+    edges = {m: sorted({t for t, _ in e if t in graph()}) for m, e in graph().items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in edges[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in edges:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_circle_spans_two_packages():
+    spanning = [c for c in _cycles() if len({_package_of(m) for m in c}) > 1]
+    assert spanning == []
+
+
+def test_the_cycle_finder_finds_a_planted_circle(monkeypatch):
+    fake = {"guardrails.a.x": [("guardrails.b.y", 1)], "guardrails.b.y": [("guardrails.a.x", 2)]}
+    monkeypatch.setattr(sys.modules[__name__], "graph", lambda: fake)
+    assert _cycles() == [["guardrails.a.x", "guardrails.b.y"]]
+
+
+@pytest.mark.parametrize(
+    "path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE))
+)
+def test_no_module_is_over_400_lines(path: Path):
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= 400, f"{path.relative_to(PACKAGE)}: {lines} lines"
 
 
 def _modules_after(code: str) -> set[str]:
@@ -24,36 +234,3 @@ def test_import_guardrails_loads_no_host_library():
     mods = _modules_after("import guardrails; guardrails.loads('on generation_pre_call block')")
     for host in ("cpex", "mellea", "haystack", "pydantic", "click"):
         assert not any(m == host or m.startswith(host + ".") for m in mods), host
-
-
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            found.add("." * node.level + (node.module or ""))
-    return found
-
-
-def test_runtime_imports_only_the_standard_library_and_itself():
-    runtime = PACKAGE / "runtime"
-    for path in runtime.glob("*.py"):
-        for name in _imports(path):
-            if name.startswith("."):
-                assert not name.startswith(".."), (path.name, name)
-            else:
-                assert name.split(".")[0] in sys.stdlib_module_names, (path.name, name)
-
-
-def test_stages_import_only_downstream():
-    """syntax never imports check/compile; check never imports compile; only cli uses click."""
-    rules = {"syntax": ("..check", "..compile", "..policy"), "check": ("..compile", "..policy")}
-    for stage, forbidden in rules.items():
-        for path in (PACKAGE / stage).glob("*.py"):
-            for name in _imports(path):
-                assert not name.startswith(forbidden), (stage, path.name, name)
-    for path in PACKAGE.rglob("*.py"):
-        if path.name != "cli.py":
-            assert "click" not in _imports(path), path
