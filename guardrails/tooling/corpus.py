@@ -177,26 +177,12 @@ def run_case(policy: Policy, case: Case, manager: Any = None) -> CaseResult:
 
 
 async def _through_cpex(manager: Any, case: Case) -> str:
-    from cpex.framework import GlobalContext, PluginError
-
-    from ..adapters.cpex.binding import decisions
+    from ..adapters.cpex.outcome import outcome
 
     request_id = case.facts.get("request_id")
-    context = GlobalContext(request_id=request_id if isinstance(request_id, str) else case.id)
-    try:
-        result, _ = await manager.invoke_hook(case.hook, dict(case.facts), context)
-    except PluginError as err:
-        group = str(err.error.plugin_name).rsplit(":", 1)[-1]  # drop the ruleset hash
-        return f"raises PluginError from the {group} rules"
-    if not result.continue_processing and result.violation is not None:
-        details = result.violation.details or {}
-        text = f"block by {details.get('rule')} code {result.violation.code}"
-    elif result.modified_payload is not None:
-        text = "modify"
-    else:
-        text = "allow"
-    shadow = sorted(d["rule"] for d in decisions(result) if d.get("verdict") == "would_block")
-    return text + "".join(f"; would_block by {r}" for r in shadow)
+    return await outcome(
+        manager, case.hook, case.facts, request_id if isinstance(request_id, str) else case.id
+    )
 
 
 def _value(value: Any) -> str:
