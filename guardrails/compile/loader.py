@@ -89,6 +89,15 @@ def index_key_of(
     return (left.path, keys) if keys is not None else None
 
 
+def runtime_namespace(tokenizer: Tokenizer | None, max_match_chars: int) -> dict[str, Any]:
+    """What generated code sees, and what `--explain` evaluates with: the same
+    functions, so an explanation cannot disagree with the verdict it explains."""
+    namespace: dict[str, Any] = {"__builtins__": {}}
+    namespace.update(EXPORTS)
+    namespace.update(make_bindings(tokenizer, max_match_chars))
+    return namespace
+
+
 def compile_rules(
     ruleset: ir.CheckedRuleset,
     ruleset_hash: str,
@@ -100,9 +109,7 @@ def compile_rules(
     filename = f"<guardrails:{ruleset_hash[:12]}>"
     code = compile(source, filename, "exec")
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    namespace: dict[str, Any] = {"__builtins__": {}}
-    namespace.update(EXPORTS)
-    namespace.update(make_bindings(tokenizer, max_match_chars))
+    namespace = runtime_namespace(tokenizer, max_match_chars)
     namespace.update(constants)
     exec(code, namespace)  # the source is ours: user values only enter through repr()
     programs: list[RuleProgram] = []
