@@ -69,11 +69,6 @@ class RedactAction:
 
 Action = BlockAction | SetAction | RedactAction
 
-MODES = ("sequential", "transform", "audit", "concurrent", "fire_and_forget")
-PHASE = {mode: i for i, mode in enumerate(MODES)}
-BLOCKING_MODES = frozenset({"sequential", "concurrent", "audit"})  # audit: would_block
-MODIFYING_MODES = frozenset({"sequential", "transform"})
-
 
 @dataclass(frozen=True, slots=True)
 class CheckedRule:
