@@ -15,7 +15,6 @@ from typing import Any
 
 from ..check import ir
 from ..check.builtins import BUILTINS
-from ..runtime.facts import DERIVED_BINDINGS
 from . import fastpath
 
 # IR operator -> the runtime function generated code calls (see runtime.EXPORTS)
@@ -106,7 +105,7 @@ class Generator:
     def emit_FactRef(self, node: ir.FactRef) -> str:
         head, rest = node.path[0], node.path[1:]
         if node.derived is not None:
-            base = fastpath.derived(self, node.derived, DERIVED_BINDINGS[node.derived])
+            base = fastpath.derived(self, node.derived)
             rest = node.path[len(node.derived.split(".")) :]
         else:
             base = f"f.get({head!r})"

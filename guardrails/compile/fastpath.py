@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..check import ir
 from ..check.builtins import Builtin
-from ..runtime.facts import DERIVED_BINDINGS, DERIVED_SOURCES
+from ..runtime.facts import DERIVED
 
 if TYPE_CHECKING:
     from .codegen import Generator
@@ -70,7 +70,7 @@ def compare(gen: Generator, node: ir.Op, entry: Builtin) -> str | None:
         # `tokens > 4000`: a given non-negative int with no prompt to estimate from is
         # the value; every other case takes the derivation (one type test, not two)
         assert isinstance(other, ir.FactRef) and other.derived is not None
-        slow_value = f"{DERIVED_BINDINGS[other.derived]}(f, c)"
+        slow_value = f"{DERIVED[other.derived].binding}(f, c)"
         slow_args = f"{const!r}, {slow_value}" if flipped else f"{slow_value}, {const!r}"
         guard = _given(var, other.derived, source)
         return f"(({var} {py} {const!r}) if {guard} else {slow_fn}({slow_args}))"
@@ -117,7 +117,7 @@ def _given(var: str, fact: str, source: str) -> str:
 
 def _derived_source(node: ir.IR) -> str | None:
     if isinstance(node, ir.FactRef) and node.derived is not None and len(node.path) == 1:
-        return DERIVED_SOURCES.get(node.derived)
+        return DERIVED[node.derived].source
     return None
 
 
@@ -135,12 +135,10 @@ def path(gen: Generator, base: str, keys: tuple[ir.PathKey, ...]) -> str:
     return base
 
 
-def derived(gen: Generator, fact: str, binding: str) -> str:
+def derived(gen: Generator, fact: str) -> str:
     """A derived fact (runtime/facts.py): a given value never simply wins, since the
     engine checks it against what it can see. Inline, only the case with nothing to
     check: a given non-negative int, and no source fact to derive a larger one from."""
-    source = DERIVED_SOURCES.get(fact)
-    if source is None:
-        return f"{binding}(f, c)"
+    entry = DERIVED[fact]
     var = gen.temp()
-    return f"({var} if {_given(var, fact, source)} else {binding}(f, c))"
+    return f"({var} if {_given(var, fact, entry.source)} else {entry.binding}(f, c))"

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..check import ir
 from ..runtime import EXPORTS
-from ..runtime.facts import Tokenizer, make_bindings
+from ..runtime.facts import DERIVED, Tokenizer, make_bindings
 from ..runtime.ops import DEFAULT_MAX_MATCH_CHARS
 from ..runtime.program import Assign, Block, Redact, RuleFn, RuleProgram, RuntimeAction
 from .codegen import Generator, generate
@@ -38,8 +38,8 @@ def _reads(node: ir.IR | None, out: set[str]) -> None:
         root = node.path[0]
         if isinstance(root, str):
             out.add(root)
-            if node.derived == "tokens":
-                out.add("prompt")
+            if node.derived is not None:
+                out.add(DERIVED[node.derived].source)
     elif isinstance(node, ir.Op | ir.ListOf):
         for child in node.args if isinstance(node, ir.Op) else node.items:
             _reads(child, out)

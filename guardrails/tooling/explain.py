@@ -20,6 +20,7 @@ from ..check.builtins import BUILTINS
 from ..compile.loader import runtime_namespace
 from ..runtime import ops
 from ..runtime.engine import _apply, describe_error
+from ..runtime.facts import DERIVED
 from ..runtime.verdict import Verdict
 
 _SHOWN = 60
@@ -87,7 +88,7 @@ class Interpreter:
 
     def fact(self, node: ir.FactRef) -> Any:
         if node.derived is not None:
-            base = self.namespace["_derived_tokens"](self.facts, self.cache)
+            base = self.namespace[DERIVED[node.derived].binding](self.facts, self.cache)
             return ops.get_path(base, node.path[1:])
         return ops.get_path(self.facts.get(str(node.path[0])), node.path[1:])
 
