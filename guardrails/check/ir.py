@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..runtime.ops import Regex
+from ..runtime.program import Block, Redact
 from ..source import Span
 from .types import Type
 
@@ -47,11 +47,11 @@ class Op:
 IR = Const | FactRef | ListOf | Op
 
 
-@dataclass(frozen=True, slots=True)
-class BlockAction:
-    kind: str  # block | warn
-    reason: str
-    code: str
+# A block, a warn and a redact are already what the engine runs, so the IR carries the
+# runtime's own classes; only `set` differs (its value is still an expression here, and
+# a position in the rule function's result there). compile/loader.py maps the rest.
+BlockAction = Block
+RedactAction = Redact
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +60,7 @@ class SetAction:
     value: IR
 
 
-@dataclass(frozen=True, slots=True)
-class RedactAction:
-    path: tuple[PathKey, ...]
-    patterns: tuple[Regex, ...]
-    replacement: str
-
-
-Action = BlockAction | SetAction | RedactAction
+Action = Block | SetAction | Redact
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +82,11 @@ class CheckedRule:
 
     @property
     def blocks(self) -> bool:
-        return any(isinstance(a, BlockAction) and a.kind == "block" for a in self.actions)
+        return any(isinstance(a, Block) and a.kind == "block" for a in self.actions)
 
     @property
     def modifies(self) -> bool:
-        return any(isinstance(a, SetAction | RedactAction) for a in self.actions)
+        return any(isinstance(a, SetAction | Redact) for a in self.actions)
 
     @property
     def warn_only(self) -> bool:

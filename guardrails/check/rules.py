@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from ..diagnostics import Diagnostic, Severity
 from ..runtime.modes import DEFAULT_MODE, MODE_ALIASES, MODES
+from ..runtime.program import Block, Redact
 from ..source import Span
 from ..syntax import ast
 from . import hookdefs, ir
@@ -206,7 +207,7 @@ class _RuleChecker:
             reason = action.reason or (
                 f"blocked by rule {rid}" if action.kind == "block" else f"warning from rule {rid}"
             )
-            return ir.BlockAction(action.kind, reason, code)
+            return Block(action.kind, reason, code)
         verb = "set" if isinstance(action, ast.SetAction) else "redact"
         return self._change(action, verb, hook, mode, exprs)
 
@@ -231,7 +232,7 @@ class _RuleChecker:
             )
         code = action.code.name if action.code else "GUARDRAIL_CONTINUE"
         reason = action.reason or f"rule {rid} asks the agent to continue"
-        return ir.BlockAction("block", reason, code)
+        return Block("block", reason, code)
 
     def _change(
         self,
@@ -263,7 +264,7 @@ class _RuleChecker:
             return ir.SetAction(path, value)
         patterns = exprs.pattern(action.pattern)
         assert isinstance(patterns.value, tuple)
-        return ir.RedactAction(
+        return Redact(
             path,
             patterns.value,
             DEFAULT_REDACTION if action.replacement is None else action.replacement,

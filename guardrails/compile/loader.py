@@ -8,6 +8,7 @@ so a traceback through a rule shows the generated line; the namespace is exactly
 
 from __future__ import annotations
 
+import dataclasses
 import linecache
 from typing import Any
 
@@ -15,21 +16,23 @@ from ..check import ir
 from ..runtime import EXPORTS
 from ..runtime.facts import DERIVED, Tokenizer, make_bindings
 from ..runtime.ops import DEFAULT_MAX_MATCH_CHARS
-from ..runtime.program import Assign, Block, Redact, RuleFn, RuleProgram, RuntimeAction
+from ..runtime.program import Assign, Redact, RuleFn, RuleProgram, RuntimeAction
 from .codegen import Generator, generate
 
 
 def _runtime_actions(rule: ir.CheckedRule, max_chars: int) -> tuple[RuntimeAction, ...]:
+    """The IR's actions as the engine runs them: a `set` becomes the position of its
+    value in the rule function's result, a redact gets the load's text size cap."""
     out: list[RuntimeAction] = []
     value_index = 0
     for action in rule.actions:
-        if isinstance(action, ir.BlockAction):
-            out.append(Block(action.kind, action.reason, action.code))
-        elif isinstance(action, ir.SetAction):
+        if isinstance(action, ir.SetAction):
             out.append(Assign(action.path, value_index))
             value_index += 1
+        elif isinstance(action, Redact) and action.max_chars != max_chars:
+            out.append(dataclasses.replace(action, max_chars=max_chars))
         else:
-            out.append(Redact(action.path, action.patterns, action.replacement, max_chars))
+            out.append(action)
     return tuple(out)
 
 
@@ -53,7 +56,7 @@ def reads_of(rule: ir.CheckedRule) -> frozenset[str]:
         if isinstance(action, ir.SetAction):
             _reads(action.value, out)
             out.add(str(action.path[0]))
-        elif isinstance(action, ir.RedactAction):
+        elif isinstance(action, Redact):
             out.add(str(action.path[0]))
     return frozenset(out)
 
