@@ -1,25 +1,29 @@
-"""Issue 15's acceptance test: a built-in function is one registry entry plus its doc line.
+"""Issue 15's acceptance test: a built-in is one registry entry (plus grammar, plus doc).
 
 `ends_with` is registered here, inside the test suite only, and then goes through
 every stage with nothing else written for it: the checker types it (and reports a
 misuse with its code and position), codegen calls it, the engine evaluates it and
-`--explain` shows it. An *operator* also needs the grammar: operators are keywords
-of `comp_op` in grammar/rules.lark (a bare NAME there would make `when x foo y`
-ambiguous with the next clause), so the grammar is the one extra place for them.
+`--explain` shows it. An *operator* also needs its grammar line: operators are
+keywords of `comp_op` in grammar/rules.lark (a bare NAME in that place would let the
+contextual lexer take a rule's next clause or action for an operator), so the test of
+`suffixed_by` adds one to a copy of the grammar and registers the entry; nothing else.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
 
 import guardrails
-from guardrails.check.builtins import BUILTINS, function
+from guardrails.check import signatures
+from guardrails.check.builtins import BUILTINS, function, operator
 from guardrails.check.signatures import signature
 from guardrails.check.types import BOOL, STR
 from guardrails.runtime import EXPORTS
 from guardrails.runtime.ops import RuleTypeError, type_name
+from guardrails.syntax import parser
 from guardrails.tooling.explain import explain
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "language.md"
@@ -100,6 +104,45 @@ def test_a_name_is_registered_once():
     with pytest.raises(ValueError, match="already a built-in"):
         BUILTINS.add(function("len", signature((STR,), BOOL), _ends_with))
     assert BUILTINS["len"].runtime is EXPORTS["_len"]
+
+
+SUFFIXED_BY = operator("suffixed_by", signatures.text_pair, _ends_with, "_suffixed_by")
+OPERATOR_RULE = 'rule shell on tool_pre_invoke when tool.name suffixed_by "_exec" block\n'
+
+
+@functools.cache
+def _parser_with_suffixed_by():
+    grammar = parser.grammar_text()
+    extended = grammar.replace(
+        '| "endswith" | "matches"', '| "endswith" | "matches" | "suffixed_by"'
+    )
+    assert extended != grammar
+    return parser.build_parser(extended)
+
+
+@pytest.fixture
+def suffixed_by(monkeypatch):
+    monkeypatch.setattr(parser, "get_parser", _parser_with_suffixed_by)
+    with BUILTINS.added(SUFFIXED_BY):
+        yield
+
+
+def test_an_operator_is_its_grammar_line_plus_one_entry(suffixed_by):
+    (diag,) = _diagnostics('rule r on tool_pre_invoke when 3 suffixed_by "x" block\n')
+    assert diag.code == "GR0210"
+    assert diag.message == "type mismatch: int suffixed_by str needs two strings"
+    assert (diag.span.column, diag.span.end_column) == (34, 45)
+
+    policy = guardrails.loads(OPERATOR_RULE)
+    assert "_suffixed_by(" in policy.generated_source
+    facts = {"tool": {"name": "shell_exec", "args": {}}}
+    verdict = policy.evaluate("tool_pre_invoke", facts)
+    assert verdict.outcome == "block"
+    assert 'tool.name suffixed_by "_exec"  -> true' in explain(
+        policy, "tool_pre_invoke", facts, verdict
+    )
+    other = {"tool": {"name": "ls", "args": {}}}
+    assert policy.evaluate("tool_pre_invoke", other).outcome == "allow"
 
 
 def _doc_section(title: str) -> str:
