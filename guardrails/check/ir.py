@@ -37,7 +37,8 @@ class ListOf:
 
 @dataclass(frozen=True, slots=True)
 class Op:
-    """An operator or built-in call; `op` names a function of `runtime.ops` (see codegen)."""
+    """An operator or built-in call; `op` names its entry in `check/builtins.py` (or is
+    one of the connectives `and`, `or`, `not`, which codegen writes as Python's)."""
 
     op: str
     args: tuple[IR, ...]

@@ -2,6 +2,8 @@
 
 The runtime keeps its own small description of a rule (instead of importing the
 checker's IR) so that `guardrails.runtime` depends on nothing but the standard library.
+The action classes are the one model of an action: the checker's IR carries `Block`
+and `Redact` as they are; only a `set` is translated (to `Assign`) by the loader.
 """
 
 from __future__ import annotations
