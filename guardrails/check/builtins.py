@@ -168,7 +168,7 @@ def function(
 def internal(
     name: str, runtime: Callable[..., Any], export: str, render: str, inline: Inline | None = None
 ) -> Builtin:
-    return Builtin(name, "internal", None, runtime, export, (1, 2), inline, render)
+    return Builtin(name, "internal", None, runtime, export, inline=inline, render=render)
 
 
 def _compare(python: str) -> Inline:
@@ -197,7 +197,7 @@ for _entry in (
     operator("-", sig.arithmetic, ops.sub, "_sub"),
     operator("*", sig.arithmetic, ops.mul, "_mul"),
     operator("/", sig.arithmetic, ops.div, "_div"),
-    Builtin("neg", "operator", sig.negate, ops.neg, "_neg", (1, 1), None, "-{0}"),
+    Builtin("neg", "operator", sig.negate, ops.neg, "_neg", arity=(1, 1), render="-{0}"),
     # built-in functions (grammar: call); each needs a line in docs/language.md
     function("len", sig.sized, ops.len_),
     function("lower", sig.text, ops.lower),
