@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..runtime.facts import DERIVED
 from . import hookdefs
 from .types import ANY, BOOL, FLOAT, INT, LIST, MAP, STR, Type, list_of, parse_type
 
@@ -73,13 +74,14 @@ def _build_hook(
         facts[fname] = FactSpec(fname, ftype, fname in writable, "payload field", "field")
     for entry in normalized:
         fname, ftype, fwritable = _parse_entry(entry)
+        derived = DERIVED.get(fname)  # computed by the runtime: its type is the table's
         facts[fname] = FactSpec(
             fname,
-            ftype,
+            ftype if derived is None else parse_type(derived.type),
             fwritable,
             hookdefs.FACT_DOCS.get(fname, ""),
             "normalized",
-            fname in hookdefs.DERIVED_FACTS,
+            derived is not None,
         )
     for entry in hookdefs.CONTEXT_FACTS:
         fname, ftype, _ = _parse_entry(entry)

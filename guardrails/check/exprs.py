@@ -1,7 +1,8 @@
 """Expression typing and resolution: AST expression -> typed IR, against one hook.
 
 Every node class has a `check_<Class>` method; a missing one raises (never a silent
-walk). Type errors name both operand types and point at the operator.
+walk). Operators and calls are typed by their entry in `check/builtins.py`, so this
+module knows names, paths and patterns, and no operator by name.
 """
 
 from __future__ import annotations
@@ -13,27 +14,13 @@ from ..diagnostics import Diagnostic, Severity
 from ..runtime.ops import Regex
 from ..source import Span
 from ..syntax import ast
+from .builtins import BUILTINS as _REGISTRY
+from .builtins import Builtin
 from .catalog import FactSpec, HookSpec
 from .ir import IR, Const, FactRef, ListOf, Op, PathKey
 from .names import LetTable, literal_const
 from .regexes import compile_regex, is_regex
-from .types import (
-    ANY,
-    BOOL,
-    FLOAT,
-    INT,
-    NULL,
-    REGEX,
-    STR,
-    Type,
-    comparable,
-    join,
-    list_of,
-    orderable,
-)
-
-_ORDER_OPS = {"<", "<=", ">", ">="}
-_STRING_OPS = {"startswith", "endswith"}
+from .types import ANY, BOOL, INT, REGEX, STR, Type, join, list_of
 
 
 class ExprChecker:
@@ -203,86 +190,28 @@ class ExprChecker:
             hint=f"did you mean '{close[0]}'?" if close else _facts_hint(self.hook),
         )
 
-    # ---- operators ----
+    # ---- operators and calls: typed by their registry entry ----
 
     def check_Unary(self, node: ast.Unary) -> IR:
         if node.op == "not":
             return Op("not", (self.condition(node.operand),), BOOL)
-        operand = self.check(node.operand)
-        if isinstance(operand, Const) and operand.type.is_number:
-            assert isinstance(operand.value, int | float)
-            return Const(-operand.value, operand.type)
-        if not (operand.type.is_number or operand.type.is_any):
-            self.error("GR0210", f"cannot negate {operand.type}", node.span)
-        return Op("neg", (operand,), operand.type)
+        return self._apply(OPERATORS["neg"], node, (node.operand,))
 
     def check_BoolOp(self, node: ast.BoolOp) -> IR:
         return Op(node.op, (self.condition(node.left), self.condition(node.right)), BOOL)
 
     def check_BinOp(self, node: ast.BinOp) -> IR:
-        left, right = self.check(node.left), self.check(node.right)
-        lt, rt = left.type, right.type
-        result: Type | None
-        if lt.is_any or rt.is_any:
-            result = ANY
-        elif lt.is_number and rt.is_number:
-            result = FLOAT if node.op == "/" or FLOAT in (lt, rt) else INT
-        elif node.op == "+" and lt.kind == rt.kind and lt.kind in ("str", "list"):
-            result = lt if lt.kind == "str" else list_of(join(lt.elem or ANY, rt.elem or ANY))
-        else:
-            result = None
-        if result is None:
-            self.error(
-                "GR0210", f"unsupported operand types for {node.op}: {lt} and {rt}", node.op_span
-            )
-            result = ANY
-        return Op(node.op, (left, right), result)
+        return self._apply(OPERATORS[node.op], node, (node.left, node.right))
 
     def check_Compare(self, node: ast.Compare) -> IR:
-        op = node.op
-        if op == "matches":
-            return Op("matches", (self._text(node.left), self.pattern(node.right)), BOOL)
-        left, right = self.check(node.left), self.check(node.right)
-        lt, rt = left.type, right.type
-        if op in ("==", "!="):
-            null_side = _null_literal(left) or _null_literal(right)
-            if null_side:
-                other = right if _null_literal(left) else left
-                return Op("is_null" if op == "==" else "not_null", (other,), BOOL)
-            if not comparable(lt, rt):
-                self._mismatch(node, lt, rt, "is always false" if op == "==" else "is always true")
-            return Op(op, (left, right), BOOL)
-        if op in _ORDER_OPS:
-            if not orderable(lt, rt):
-                self._mismatch(node, lt, rt, "cannot be ordered")
-            return Op(op, (left, right), BOOL)
-        if op in ("in", "not in", "contains"):
-            item, container = (left, right) if op != "contains" else (right, left)
-            ok = _membership_ok(item.type, container.type)
-            if not ok:
-                self._mismatch(node, lt, rt, "is not a membership test that can succeed")
-            return Op(op, (left, right), BOOL)
-        if op in _STRING_OPS:
-            for side in (left, right):
-                if not (side.type == STR or side.type.is_any):
-                    self._mismatch(node, lt, rt, "needs two strings")
-                    break
-            return Op(op, (left, right), BOOL)
-        raise NotImplementedError(op)
+        entry = OPERATORS.get(node.op)
+        if entry is None:
+            raise NotImplementedError(node.op)
+        return self._apply(entry, node, (node.left, node.right))
 
-    def _mismatch(self, node: ast.Compare, lt: Type, rt: Type, why: str) -> None:
-        self.error(
-            "GR0210",
-            f"type mismatch: {lt} {node.op} {rt} {why}",
-            node.op_span,
-            hint=_mismatch_hint(lt, rt),
-        )
-
-    def _text(self, node: ast.Expr) -> IR:
-        ir = self.check(node)
-        if not (ir.type == STR or ir.type.is_any):
-            self.error("GR0210", f"matches needs a string on the left, found {ir.type}", node.span)
-        return ir
+    def _apply(self, entry: Builtin, node: ast.Expr, operands: tuple[ast.Expr, ...]) -> IR:
+        assert entry.check is not None
+        return entry.check(self, entry.name, node, operands)
 
     def pattern(self, node: ast.Expr) -> Const:
         """A constant regex, string or list of them -> Const(tuple of compiled patterns)."""
@@ -330,12 +259,10 @@ class ExprChecker:
         )
         return False
 
-    # ---- calls ----
-
     def check_Call(self, node: ast.Call) -> IR:
         name = node.func.name
-        sig = BUILTINS.get(name)
-        if sig is None:
+        entry = BUILTINS.get(name)
+        if entry is None:
             close = difflib.get_close_matches(name, list(BUILTINS), n=1, cutoff=0.6)
             self.error(
                 "GR0203",
@@ -348,7 +275,7 @@ class ExprChecker:
             for arg in node.args:
                 self.check(arg)
             return Const(None, ANY)
-        low, high, _ = sig
+        low, high = entry.arity
         n = len(node.args)
         if n < low or (high is not None and n > high):
             want = (
@@ -360,84 +287,12 @@ class ExprChecker:
                 node.span,
             )
             return Const(None, ANY)
-        if name == "exists":
-            target = self.check(node.args[0])
-            if not isinstance(target, FactRef):
-                self.error("GR0212", "exists() takes a fact path, e.g. exists(tool.args.cmd)",
-                           node.args[0].span)  # fmt: skip
-            return Op("not_null", (target,), BOOL)
-        args = tuple(self.check(a) for a in node.args)
-        result = sig[2](self, node, args)
-        return Op(name, args, result)
+        return self._apply(entry, node, node.args)
 
 
-def _check_sized(c: ExprChecker, node: ast.Call, args: tuple[IR, ...]) -> Type:
-    if args[0].type.kind not in ("str", "list", "map", "any"):
-        c.error("GR0212", f"len() needs a string, list or map, found {args[0].type}",
-                node.args[0].span)  # fmt: skip
-    return INT
-
-
-def _check_text(c: ExprChecker, node: ast.Call, args: tuple[IR, ...]) -> Type:
-    if not (args[0].type == STR or args[0].type.is_any):
-        c.error("GR0212", f"{node.func.name}() needs a string, found {args[0].type}",
-                node.args[0].span)  # fmt: skip
-    return STR
-
-
-def _check_any_to_text(c: ExprChecker, node: ast.Call, args: tuple[IR, ...]) -> Type:
-    return STR
-
-
-def _check_tokens(c: ExprChecker, node: ast.Call, args: tuple[IR, ...]) -> Type:
-    if args[0].type.kind not in ("str", "list", "any"):
-        c.error("GR0212", f"tokens() needs text, found {args[0].type}", node.args[0].span)
-    return INT
-
-
-def _check_minmax(c: ExprChecker, node: ast.Call, args: tuple[IR, ...]) -> Type:
-    types = [a.type for a in args]
-    if len(args) == 1:
-        t = types[0]
-        if t.kind == "list":
-            types = [t.elem or ANY]
-        elif not t.is_any:
-            c.error("GR0212", f"{node.func.name}() of one argument needs a list, found {t}",
-                    node.args[0].span)  # fmt: skip
-            return ANY
-    result = types[0]
-    for i, t in enumerate(types):
-        if not (t.is_number or t.is_any):
-            c.error("GR0212", f"{node.func.name}() needs numbers, found {t}",
-                    node.args[min(i, len(node.args) - 1)].span)  # fmt: skip
-            return ANY
-        result = join(result, t)
-    return result
-
-
-def _check_abs(c: ExprChecker, node: ast.Call, args: tuple[IR, ...]) -> Type:
-    t = args[0].type
-    if not (t.is_number or t.is_any):
-        c.error("GR0212", f"abs() needs a number, found {t}", node.args[0].span)
-    return t
-
-
-# name -> (min args, max args or None, result-type checker). `exists` is special-cased.
-BUILTINS: dict[str, tuple[int, int | None, Callable[[ExprChecker, ast.Call, tuple[IR, ...]], Type]]]
-BUILTINS = {
-    "len": (1, 1, _check_sized),
-    "lower": (1, 1, _check_text),
-    "normalize": (1, 1, _check_text),
-    "basename": (1, 1, _check_text),
-    "upper": (1, 1, _check_text),
-    "trim": (1, 1, _check_text),
-    "text": (1, 1, _check_any_to_text),
-    "tokens": (1, 1, _check_tokens),
-    "min": (1, None, _check_minmax),
-    "max": (1, None, _check_minmax),
-    "abs": (1, 1, _check_abs),
-    "exists": (1, 1, lambda c, n, a: BOOL),
-}
+# the functions a call may name (live: a scoped registration shows up at once)
+BUILTINS = _REGISTRY.functions
+OPERATORS = _REGISTRY.operators
 
 
 def resolve_fact(
@@ -472,28 +327,6 @@ def _index_const(value: object, key: PathKey) -> object:
             return value[key]
     except IndexError:
         return None
-    return None
-
-
-def _null_literal(ir: IR) -> bool:
-    return isinstance(ir, Const) and ir.type == NULL
-
-
-def _membership_ok(item: Type, container: Type) -> bool:
-    if container.is_any:
-        return True
-    if container.kind == "list":
-        return comparable(item, container.elem or ANY)
-    if container.kind in ("str", "map"):
-        return item == STR or item.is_any
-    return False
-
-
-def _mismatch_hint(lt: Type, rt: Type) -> str | None:
-    if STR in (lt, rt) and (lt.is_number or rt.is_number):
-        return "compare a number with a number: drop the quotes around the number"
-    if BOOL in (lt, rt) and (lt.is_number or rt.is_number):
-        return "true and false are not numbers here"
     return None
 
 

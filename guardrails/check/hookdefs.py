@@ -10,6 +10,8 @@ payload field the host lets plugins write.
 
 from __future__ import annotations
 
+from ..runtime.facts import DERIVED
+
 MELLEA_BASE_FIELDS = (
     "session_id: str|null",
     "request_id: str",
@@ -361,7 +363,7 @@ CONTEXT_FACTS = ("user: any", "tenant: str", "server: str", "request_id: str")
 
 FACT_DOCS: dict[str, str] = {
     "prompt": "text about to be sent to the model",
-    "tokens": "estimated tokens of `prompt` (ceil(len/4) unless a tokenizer is given)",
+    **{name: fact.doc for name, fact in DERIVED.items()},
     "output": "model output text; on prompt and resource fetches, the fetched text",
     "tool.name": "name of the tool being called",
     "tool.args": "arguments of the tool call",
@@ -385,6 +387,3 @@ FACT_DOCS: dict[str, str] = {
     "server": "server id (GlobalContext.server_id)",
     "request_id": "request id (GlobalContext.request_id)",
 }
-
-# Facts the runtime can compute from other facts when the caller does not give them.
-DERIVED_FACTS = frozenset({"tokens"})

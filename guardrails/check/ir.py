@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..runtime.ops import Regex
+from ..runtime.program import Block, Redact
 from ..source import Span
 from .types import Type
 
@@ -37,7 +37,8 @@ class ListOf:
 
 @dataclass(frozen=True, slots=True)
 class Op:
-    """An operator or built-in call; `op` names a function of `runtime.ops` (see codegen)."""
+    """An operator or built-in call; `op` names its entry in `check/builtins.py` (or is
+    one of the connectives `and`, `or`, `not`, which codegen writes as Python's)."""
 
     op: str
     args: tuple[IR, ...]
@@ -47,11 +48,11 @@ class Op:
 IR = Const | FactRef | ListOf | Op
 
 
-@dataclass(frozen=True, slots=True)
-class BlockAction:
-    kind: str  # block | warn
-    reason: str
-    code: str
+# A block, a warn and a redact are already what the engine runs, so the IR carries the
+# runtime's own classes; only `set` differs (its value is still an expression here, and
+# a position in the rule function's result there). compile/loader.py maps the rest.
+BlockAction = Block
+RedactAction = Redact
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,19 +61,7 @@ class SetAction:
     value: IR
 
 
-@dataclass(frozen=True, slots=True)
-class RedactAction:
-    path: tuple[PathKey, ...]
-    patterns: tuple[Regex, ...]
-    replacement: str
-
-
-Action = BlockAction | SetAction | RedactAction
-
-MODES = ("sequential", "transform", "audit", "concurrent", "fire_and_forget")
-PHASE = {mode: i for i, mode in enumerate(MODES)}
-BLOCKING_MODES = frozenset({"sequential", "concurrent", "audit"})  # audit: would_block
-MODIFYING_MODES = frozenset({"sequential", "transform"})
+Action = Block | SetAction | Redact
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +83,11 @@ class CheckedRule:
 
     @property
     def blocks(self) -> bool:
-        return any(isinstance(a, BlockAction) and a.kind == "block" for a in self.actions)
+        return any(isinstance(a, Block) and a.kind == "block" for a in self.actions)
 
     @property
     def modifies(self) -> bool:
-        return any(isinstance(a, SetAction | RedactAction) for a in self.actions)
+        return any(isinstance(a, SetAction | Redact) for a in self.actions)
 
     @property
     def warn_only(self) -> bool:

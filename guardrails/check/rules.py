@@ -11,6 +11,8 @@ import difflib
 from collections.abc import Sequence
 
 from ..diagnostics import Diagnostic, Severity
+from ..runtime.modes import DEFAULT_MODE, MODE_ALIASES, MODES
+from ..runtime.program import Block, Redact
 from ..source import Span
 from ..syntax import ast
 from . import hookdefs, ir
@@ -19,12 +21,6 @@ from .exprs import ExprChecker, descend, resolve_fact
 from .names import LetTable
 from .types import BOOL, Type, assignable
 
-# alias -> (mode, on_error). cpex's legacy names.
-MODE_ALIASES = {
-    "enforce": ("sequential", "fail"),
-    "enforce_ignore_error": ("sequential", "ignore"),
-    "permissive": ("transform", "fail"),
-}
 DEFAULT_PRIORITY = 100
 DEFAULT_REDACTION = "[REDACTED]"
 
@@ -128,13 +124,13 @@ class _RuleChecker:
         for extra in rule.modes[1:]:
             self.error("GR0209", "a rule takes one `mode` clause", extra.span)
         if not rule.modes:
-            return "sequential", "fail"
+            return DEFAULT_MODE, "fail"
         ident = rule.modes[0]
-        if ident.name in ir.MODES:
+        if ident.name in MODES:
             return ident.name, "fail"
         if ident.name in MODE_ALIASES:
             return MODE_ALIASES[ident.name]
-        known = list(ir.MODES) + list(MODE_ALIASES)
+        known = list(MODES) + list(MODE_ALIASES)
         close = difflib.get_close_matches(ident.name, known, n=1, cutoff=0.6)
         self.error(
             "GR0230",
@@ -142,7 +138,7 @@ class _RuleChecker:
             ident.span,
             hint=f"did you mean '{close[0]}'?" if close else "modes: " + ", ".join(known),
         )
-        return "sequential", "fail"
+        return DEFAULT_MODE, "fail"
 
     def _on_error(self, rule: ast.Rule, default: str) -> str:
         for extra in rule.on_errors[1:]:
@@ -199,7 +195,7 @@ class _RuleChecker:
         if isinstance(action, ast.Block):
             if action.kind == "continue":
                 return self._continue(action, hook, mode, rid, exprs)
-            if action.kind == "block" and mode not in ir.BLOCKING_MODES:
+            if action.kind == "block" and not MODES[mode].can_block:
                 exprs.error(
                     "GR0231",
                     f"{_article(mode)} {mode} rule cannot block: cpex ignores its violations",
@@ -211,7 +207,7 @@ class _RuleChecker:
             reason = action.reason or (
                 f"blocked by rule {rid}" if action.kind == "block" else f"warning from rule {rid}"
             )
-            return ir.BlockAction(action.kind, reason, code)
+            return Block(action.kind, reason, code)
         verb = "set" if isinstance(action, ast.SetAction) else "redact"
         return self._change(action, verb, hook, mode, exprs)
 
@@ -227,7 +223,7 @@ class _RuleChecker:
                 action.span,
                 hint="use it on " + ", ".join(sorted(hookdefs.CONTINUE_HOOKS)) + ", or `block`",
             )
-        if mode not in ir.BLOCKING_MODES:
+        if not MODES[mode].can_block:
             exprs.error(
                 "GR0231",
                 f"{_article(mode)} {mode} rule cannot refuse an exit: cpex ignores its violations",
@@ -236,7 +232,7 @@ class _RuleChecker:
             )
         code = action.code.name if action.code else "GUARDRAIL_CONTINUE"
         reason = action.reason or f"rule {rid} asks the agent to continue"
-        return ir.BlockAction("block", reason, code)
+        return Block("block", reason, code)
 
     def _change(
         self,
@@ -246,7 +242,7 @@ class _RuleChecker:
         mode: str,
         exprs: ExprChecker,
     ) -> ir.Action:
-        if mode not in ir.MODIFYING_MODES:
+        if not MODES[mode].can_modify:
             exprs.error(
                 "GR0232",
                 f"`{verb}` in {_article(mode)} {mode} rule has no effect: "
@@ -268,7 +264,7 @@ class _RuleChecker:
             return ir.SetAction(path, value)
         patterns = exprs.pattern(action.pattern)
         assert isinstance(patterns.value, tuple)
-        return ir.RedactAction(
+        return Redact(
             path,
             patterns.value,
             DEFAULT_REDACTION if action.replacement is None else action.replacement,

@@ -1,7 +1,8 @@
 """Checked rules -> Python source. One function per rule; no user text outside repr().
 
-Every IR class has an `emit_<Class>` method and every operator an entry in `_CALLS`
-or `_INLINE`; a missing one raises. Identifiers are allocated here (`_r{i}`,
+Every IR class has an `emit_<Class>` method and every operator an entry in
+`check/builtins.py` (its runtime function's name and any inline fast path); a missing
+one raises. Identifiers are allocated here (`_r{i}`,
 `_k{n}`), never derived from rule names, and every user value enters the source
 through `repr()` or as a hoisted constant, so a rule cannot inject code.
 """
@@ -13,42 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ..check import ir
-from ..runtime.facts import DERIVED_BINDINGS
+from ..check.builtins import BUILTINS
 from . import fastpath
 
-# IR operator -> runtime function name (see runtime.EXPORTS)
-_CALLS = {
-    "==": "_eq",
-    "!=": "_ne",
-    "<": "_lt",
-    "<=": "_le",
-    ">": "_gt",
-    ">=": "_ge",
-    "in": "_in",
-    "not in": "_not_in",
-    "contains": "_contains",
-    "startswith": "_startswith",
-    "endswith": "_endswith",
-    "matches": "_matches",
-    "truth": "_truth",
-    "+": "_add",
-    "-": "_sub",
-    "*": "_mul",
-    "/": "_div",
-    "neg": "_neg",
-    "get": "_get",
-    "len": "_len",
-    "lower": "_lower",
-    "normalize": "_normalize",
-    "basename": "_basename",
-    "upper": "_upper",
-    "trim": "_trim",
-    "text": "_text",
-    "min": "_min",
-    "max": "_max",
-    "abs": "_abs",
-    "tokens": "_tokens",
-}
+# IR operator -> the runtime function generated code calls (see runtime.EXPORTS)
+_CALLS = BUILTINS.exports
+_COMPARE_FAMILIES = frozenset({"compare", "method", "membership", "contains"})
 
 
 class CodeBuffer:
@@ -134,7 +105,7 @@ class Generator:
     def emit_FactRef(self, node: ir.FactRef) -> str:
         head, rest = node.path[0], node.path[1:]
         if node.derived is not None:
-            base = fastpath.derived(self, node.derived, DERIVED_BINDINGS[node.derived])
+            base = fastpath.derived(self, node.derived)
             rest = node.path[len(node.derived.split(".")) :]
         else:
             base = f"f.get({head!r})"
@@ -144,26 +115,24 @@ class Generator:
         return "(" + "".join(f"{self.emit(i)}, " for i in node.items) + ")"
 
     def emit_Op(self, node: ir.Op) -> str:
-        inline = fastpath.compare(self, node)
-        if inline is not None:
-            return inline
-        if node.op == "truth":
-            return fastpath.truth(self, node)
-        op, args = node.op, [self.emit(a) for a in node.args]
-        if op == "and":
-            return f"({args[0]} and {args[1]})"
-        if op == "or":
-            return f"({args[0]} or {args[1]})"
-        if op == "not":
-            return f"(not {args[0]})"
-        if op == "is_null":
-            return f"({args[0]} is None)"
-        if op == "not_null":
-            return f"({args[0]} is not None)"
-        func = _CALLS.get(op)
-        if func is None:
+        op = node.op
+        if op in ("and", "or", "not"):
+            args = [self.emit(a) for a in node.args]
+            return f"(not {args[0]})" if op == "not" else f"({args[0]} {op} {args[1]})"
+        entry = BUILTINS.get(op)
+        if entry is None:
             raise NotImplementedError(f"no emitter for operator {op!r}")
-        return f"{func}({', '.join(args)})"
+        inline = entry.inline
+        if inline is not None:
+            if inline.family in _COMPARE_FAMILIES:
+                fast = fastpath.compare(self, node, entry)
+                if fast is not None:
+                    return fast
+            elif inline.family == "truth":
+                return fastpath.truth(self, node, entry)
+            else:
+                return inline.python.format(*(self.emit(a) for a in node.args))
+        return f"{entry.export}({', '.join(self.emit(a) for a in node.args)})"
 
 
 def generate(rules: tuple[ir.CheckedRule, ...]) -> tuple[str, dict[str, Any]]:

@@ -8,7 +8,9 @@
 so a value of the expected type is compared by Python directly, and every other value
 (null, a bool, a string, a host object) goes to `runtime.ops`, which decides exactly
 as before. The guard tests the *exact* type, so semantics cannot change: the fast
-branch only runs where Python's operator and ours agree.
+branch only runs where Python's operator and ours agree. Which operators have a fast
+path, and of which family, is declared by their entry in `check/builtins.py`; the
+families are written here.
 """
 
 from __future__ import annotations
@@ -16,18 +18,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..check import ir
-from ..runtime.facts import DERIVED_BINDINGS, DERIVED_SOURCES
+from ..check.builtins import Builtin
+from ..runtime.facts import DERIVED
 
 if TYPE_CHECKING:
     from .codegen import Generator
 
-_NUMERIC_OPS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "==", "!=": "!="}
 _MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
-_SLOW = {
-    "<": "_lt", "<=": "_le", ">": "_gt", ">=": "_ge", "==": "_eq", "!=": "_ne",
-    "in": "_in", "not in": "_not_in", "contains": "_contains",
-    "startswith": "_startswith", "endswith": "_endswith",
-}  # fmt: skip
 
 
 def _scalar(node: ir.IR) -> object:
@@ -40,76 +37,75 @@ def _scalar(node: ir.IR) -> object:
 _NO = object()
 
 
-def compare(gen: Generator, node: ir.Op) -> str | None:
-    op = node.op
-    if op not in _SLOW or len(node.args) != 2:
+def compare(gen: Generator, node: ir.Op, entry: Builtin) -> str | None:
+    """The inline form of a two-operand test whose entry declares a fast path of the
+    compare, method, membership or contains family; None when these operands have none."""
+    assert entry.inline is not None
+    family, python, slow_fn = entry.inline.family, entry.inline.python, entry.export
+    if len(node.args) != 2:
         return None
     left, right = node.args
-    if op in ("in", "not in") and isinstance(right, ir.Const):
-        return _membership(gen, op, left, right)
-    if op == "contains" and _scalar(right) is not _NO and type(_scalar(right)) is str:
-        var = gen.temp()
-        value = _scalar(right)
+    if family == "membership":
         return (
-            f"(({value!r} in {var}) if type({var} := {gen.emit(left)}) is str "
-            f"else _contains({var}, {value!r}))"
+            _membership(gen, python, slow_fn, left, right) if isinstance(right, ir.Const) else None
+        )
+    if family == "contains":
+        value = _scalar(right)
+        if type(value) is not str:
+            return None
+        var = gen.temp()
+        return (
+            f"(({value!r} {python} {var}) if type({var} := {gen.emit(left)}) is str "
+            f"else {slow_fn}({var}, {value!r}))"
         )
     const, other, flipped = _scalar(right), left, False
     if const is _NO:
         const, other, flipped = _scalar(left), right, True
-    if const is _NO or (op not in _NUMERIC_OPS and op not in ("startswith", "endswith")):
-        return None
-    if flipped and op in ("startswith", "endswith"):
+    if const is _NO or (family == "method" and (flipped or not isinstance(const, str))):
         return None
     var = gen.temp()
+    py = _MIRROR[python] if flipped else python
     source = _derived_source(other)
     if source is not None and not isinstance(const, str):
         # `tokens > 4000`: a given non-negative int with no prompt to estimate from is
         # the value; every other case takes the derivation (one type test, not two)
         assert isinstance(other, ir.FactRef) and other.derived is not None
-        slow_value = f"{DERIVED_BINDINGS[other.derived]}(f, c)"
+        slow_value = f"{DERIVED[other.derived].binding}(f, c)"
         slow_args = f"{const!r}, {slow_value}" if flipped else f"{slow_value}, {const!r}"
-        py = _MIRROR[op] if flipped else _NUMERIC_OPS[op]
         guard = _given(var, other.derived, source)
-        return f"(({var} {py} {const!r}) if {guard} else {_SLOW[op]}({slow_args}))"
+        return f"(({var} {py} {const!r}) if {guard} else {slow_fn}({slow_args}))"
     probe = gen.emit(other)
-    slow_value = var
-    slow_args = f"{const!r}, {slow_value}" if flipped else f"{slow_value}, {const!r}"
-    slow = f"{_SLOW[op]}({slow_args})"
+    slow_args = f"{const!r}, {var}" if flipped else f"{var}, {const!r}"
+    slow = f"{slow_fn}({slow_args})"
     if isinstance(const, str):
         guard = f"type({var} := {probe}) is str"
-        if op in ("startswith", "endswith"):
-            fast = f"{var}.{op}({const!r})"
-        else:
-            py = _MIRROR[op] if flipped else _NUMERIC_OPS[op]
-            fast = f"{var} {py} {const!r}"
+        fast = f"{var}.{python}({const!r})" if family == "method" else f"{var} {py} {const!r}"
     else:
         # NaN and infinities take the slow path, which rejects them (`x - x` is 0.0
         # for every finite float and NaN for the others)
         guard = f"type({var} := {probe}) is int or (type({var}) is float and {var} - {var} == 0.0)"
-        py = _MIRROR[op] if flipped else _NUMERIC_OPS[op]
         fast = f"{var} {py} {const!r}"
     return f"(({fast}) if {guard} else {slow})"
 
 
-def _membership(gen: Generator, op: str, item: ir.IR, container: ir.Const) -> str | None:
+def _membership(
+    gen: Generator, py: str, slow_fn: str, item: ir.IR, container: ir.Const
+) -> str | None:
     values = container.value
     if isinstance(values, str):  # `x in "text"`: a substring test
         var = gen.temp()
-        py = "in" if op == "in" else "not in"
         return (
             f"(({var} {py} {values!r}) if type({var} := {gen.emit(item)}) is str "
-            f"else {_SLOW[op]}({var}, {values!r}))"
+            f"else {slow_fn}({var}, {values!r}))"
         )
     if not isinstance(values, tuple) or not values or not all(type(v) is str for v in values):
         return None
     table = gen.hoist(frozenset(values))
     original = gen.hoist(values)
     var = gen.temp()
-    py = "in" if op == "in" else "not in"
     return (
         f"(({var} {py} {table}) if type({var} := {gen.emit(item)}) is str "
-        f"else {_SLOW[op]}({var}, {original}))"
+        f"else {slow_fn}({var}, {original}))"
     )
 
 
@@ -121,13 +117,14 @@ def _given(var: str, fact: str, source: str) -> str:
 
 def _derived_source(node: ir.IR) -> str | None:
     if isinstance(node, ir.FactRef) and node.derived is not None and len(node.path) == 1:
-        return DERIVED_SOURCES.get(node.derived)
+        return DERIVED[node.derived].source
     return None
 
 
-def truth(gen: Generator, node: ir.Op) -> str:
+def truth(gen: Generator, node: ir.Op, entry: Builtin) -> str:
     var = gen.temp()
-    return f"({var} if type({var} := {gen.emit(node.args[0])}) is bool else _truth({var}))"
+    arg = gen.emit(node.args[0])
+    return f"({var} if type({var} := {arg}) is bool else {entry.export}({var}))"
 
 
 def path(gen: Generator, base: str, keys: tuple[ir.PathKey, ...]) -> str:
@@ -138,12 +135,10 @@ def path(gen: Generator, base: str, keys: tuple[ir.PathKey, ...]) -> str:
     return base
 
 
-def derived(gen: Generator, fact: str, binding: str) -> str:
+def derived(gen: Generator, fact: str) -> str:
     """A derived fact (runtime/facts.py): a given value never simply wins, since the
     engine checks it against what it can see. Inline, only the case with nothing to
     check: a given non-negative int, and no source fact to derive a larger one from."""
-    source = DERIVED_SOURCES.get(fact)
-    if source is None:
-        return f"{binding}(f, c)"
+    entry = DERIVED[fact]
     var = gen.temp()
-    return f"({var} if {_given(var, fact, source)} else {binding}(f, c))"
+    return f"({var} if {_given(var, fact, entry.source)} else {entry.binding}(f, c))"

@@ -8,28 +8,31 @@ so a traceback through a rule shows the generated line; the namespace is exactly
 
 from __future__ import annotations
 
+import dataclasses
 import linecache
 from typing import Any
 
 from ..check import ir
 from ..runtime import EXPORTS
-from ..runtime.facts import Tokenizer, make_bindings
+from ..runtime.facts import DERIVED, Tokenizer, make_bindings
 from ..runtime.ops import DEFAULT_MAX_MATCH_CHARS
-from ..runtime.program import Assign, Block, Redact, RuleFn, RuleProgram, RuntimeAction
+from ..runtime.program import Assign, Redact, RuleFn, RuleProgram, RuntimeAction
 from .codegen import Generator, generate
 
 
 def _runtime_actions(rule: ir.CheckedRule, max_chars: int) -> tuple[RuntimeAction, ...]:
+    """The IR's actions as the engine runs them: a `set` becomes the position of its
+    value in the rule function's result, a redact gets the load's text size cap."""
     out: list[RuntimeAction] = []
     value_index = 0
     for action in rule.actions:
-        if isinstance(action, ir.BlockAction):
-            out.append(Block(action.kind, action.reason, action.code))
-        elif isinstance(action, ir.SetAction):
+        if isinstance(action, ir.SetAction):
             out.append(Assign(action.path, value_index))
             value_index += 1
+        elif isinstance(action, Redact) and action.max_chars != max_chars:
+            out.append(dataclasses.replace(action, max_chars=max_chars))
         else:
-            out.append(Redact(action.path, action.patterns, action.replacement, max_chars))
+            out.append(action)
     return tuple(out)
 
 
@@ -38,8 +41,8 @@ def _reads(node: ir.IR | None, out: set[str]) -> None:
         root = node.path[0]
         if isinstance(root, str):
             out.add(root)
-            if node.derived == "tokens":
-                out.add("prompt")
+            if node.derived is not None:
+                out.add(DERIVED[node.derived].source)
     elif isinstance(node, ir.Op | ir.ListOf):
         for child in node.args if isinstance(node, ir.Op) else node.items:
             _reads(child, out)
@@ -53,7 +56,7 @@ def reads_of(rule: ir.CheckedRule) -> frozenset[str]:
         if isinstance(action, ir.SetAction):
             _reads(action.value, out)
             out.add(str(action.path[0]))
-        elif isinstance(action, ir.RedactAction):
+        elif isinstance(action, Redact):
             out.add(str(action.path[0]))
     return frozenset(out)
 
@@ -89,6 +92,15 @@ def index_key_of(
     return (left.path, keys) if keys is not None else None
 
 
+def runtime_namespace(tokenizer: Tokenizer | None, max_match_chars: int) -> dict[str, Any]:
+    """What generated code sees, and what `--explain` evaluates with: the same
+    functions, so an explanation cannot disagree with the verdict it explains."""
+    namespace: dict[str, Any] = {"__builtins__": {}}
+    namespace.update(EXPORTS)
+    namespace.update(make_bindings(tokenizer, max_match_chars))
+    return namespace
+
+
 def compile_rules(
     ruleset: ir.CheckedRuleset,
     ruleset_hash: str,
@@ -100,9 +112,7 @@ def compile_rules(
     filename = f"<guardrails:{ruleset_hash[:12]}>"
     code = compile(source, filename, "exec")
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    namespace: dict[str, Any] = {"__builtins__": {}}
-    namespace.update(EXPORTS)
-    namespace.update(make_bindings(tokenizer, max_match_chars))
+    namespace = runtime_namespace(tokenizer, max_match_chars)
     namespace.update(constants)
     exec(code, namespace)  # the source is ours: user values only enter through repr()
     programs: list[RuleProgram] = []

@@ -24,6 +24,7 @@ from ..diagnostics import Diagnostic, GuardrailsError, RulesError, Severity, has
 from ..records.capture import Capture
 from ..runtime import engine
 from ..runtime.facts import Tokenizer
+from ..runtime.modes import plugin_on_error
 from ..runtime.ops import DEFAULT_MAX_MATCH_CHARS
 from ..runtime.program import RuleProgram
 from ..source import SourceFile
@@ -35,7 +36,6 @@ DEFAULT_TIME_BUDGET_MS = 250.0
 PathLike = str | Path
 Paths = PathLike | Sequence[PathLike]
 GroupKey = tuple[str, int, str]  # (mode, priority, on_error): one cpex plugin each
-_NON_BLOCKING = frozenset({"audit", "fire_and_forget"})
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,7 @@ class Compiled:
 
 
 def group_key(prog: RuleProgram) -> GroupKey:
-    on_error = "ignore" if prog.mode in _NON_BLOCKING else prog.on_error
-    return (prog.mode, prog.priority, on_error)
+    return (prog.mode, prog.priority, plugin_on_error(prog.mode, prog.on_error))
 
 
 def assemble(

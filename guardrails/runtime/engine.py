@@ -16,6 +16,7 @@ import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, cast
 
+from .modes import MODES
 from .ops import RuleLimitError, RuleTypeError, get, get_path, type_name
 from .program import Assign, Redact, RuleProgram
 from .text import redact
@@ -26,13 +27,12 @@ class RuleBudgetError(RuleLimitError):
     """The rules of one hook call took longer than the policy's time budget."""
 
 
-_FAILS_CLOSED_MODES = frozenset({"sequential", "transform", "concurrent"})
 _MAX_ERROR_TEXT = 200
 
 
 def fails_closed(program: RuleProgram, shadowed: bool) -> bool:
     return (
-        program.mode in _FAILS_CLOSED_MODES
+        MODES[program.mode].fails_closed
         and program.on_error == "fail"
         and not program.warn_only
         and not shadowed
@@ -164,7 +164,7 @@ class HookRunner:
             restart = None
             for position in order:
                 prog = programs[position]
-                faf = prog.mode == "fire_and_forget"
+                faf = prog.after_block
                 if blocked is not None and not faf:
                     if detail:
                         results.append(_result(prog, hook, "skipped"))
@@ -186,7 +186,7 @@ class HookRunner:
                     block = prog.block
                     if block is not None:
                         verdict: RuleVerdict = (
-                            "would_block" if shadow or prog.mode == "audit" else "block"
+                            "would_block" if shadow or prog.shadow_block else "block"
                         )
                         result = _result(prog, hook, verdict, block.code, block.reason)
                         results.append(result)
@@ -196,7 +196,7 @@ class HookRunner:
                     warning = prog.warning
                     code = warning.code if warning else None
                     reason = warning.reason if warning else None
-                    if prog.modifies and prog.mode in ("sequential", "transform"):
+                    if prog.modifies and prog.applies_changes:
                         work, changes = _apply(prog, work, out)
                         if changes:
                             cache.clear()  # derived facts (tokens) may depend on what changed
@@ -208,7 +208,7 @@ class HookRunner:
                                 restart = order = [i for i in self.candidates(work) if i > position]
                                 break
                             continue
-                    if warning is not None or prog.mode not in ("sequential", "transform"):
+                    if warning is not None or not prog.applies_changes:
                         results.append(_result(prog, hook, "warn", code, reason))
                     elif detail:  # fired, but its actions found nothing to change
                         results.append(_result(prog, hook, "pass"))

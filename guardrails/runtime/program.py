@@ -2,6 +2,8 @@
 
 The runtime keeps its own small description of a rule (instead of importing the
 checker's IR) so that `guardrails.runtime` depends on nothing but the standard library.
+The action classes are the one model of an action: the checker's IR carries `Block`
+and `Redact` as they are; only a `set` is translated (to `Assign`) by the loader.
 """
 
 from __future__ import annotations
@@ -10,13 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .modes import MODES, PHASE_ORDER
 from .ops import DEFAULT_MAX_MATCH_CHARS, Regex
 
 PathKey = str | int
 RuleFn = Callable[[dict[str, Any], dict[str, Any]], "tuple[Any, ...] | None"]
-
-PHASES = ("sequential", "transform", "audit", "concurrent", "fire_and_forget")
-PHASE_ORDER = {mode: i for i, mode in enumerate(PHASES)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +66,10 @@ class RuleProgram:
     warning: Block | None = field(init=False, compare=False)
     modifies: bool = field(init=False, compare=False)
     location: str = field(init=False, compare=False)  # "file:line"
+    # what its mode lets it do (runtime/modes.py), read on every call
+    after_block: bool = field(init=False, compare=False)
+    shadow_block: bool = field(init=False, compare=False)
+    applies_changes: bool = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "location", f"{self.file}:{self.line}")
@@ -75,6 +79,10 @@ class RuleProgram:
         object.__setattr__(
             self, "modifies", any(isinstance(a, Assign | Redact) for a in self.actions)
         )
+        mode = MODES[self.mode]
+        object.__setattr__(self, "after_block", mode.after_block)
+        object.__setattr__(self, "shadow_block", mode.shadow)
+        object.__setattr__(self, "applies_changes", mode.can_modify)
 
     @property
     def sort_key(self) -> tuple[int, int, int]:

@@ -8,6 +8,7 @@ expression", and a misspelled keyword gets a did-you-mean from the expected keyw
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Iterable
 
 from lark import Lark
@@ -27,10 +28,10 @@ _DESCRIPTIONS = {
 }
 _EXPR_STARTERS = {"NAME", "INT", "STRING", "REGEX"}
 _ACTIONS = {"block", "warn", "set", "redact", "continue"}
-_OPERATORS = {
-    "==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/", ".", "[",
-    "and", "or", "not", "in", "contains", "startswith", "endswith", "matches",
-}  # fmt: skip
+# the grammar's operator rules; their spellings are read from it (`_operators`), so a
+# new operator is one grammar line and no edit here
+_OPERATOR_RULES = frozenset({"comp_op", "add_op", "mul_op"})
+_CONNECTIVES = frozenset({".", "[", "and", "or", "not"})
 _ITEM_STARTS = {"rule", "on", "let"}
 
 
@@ -45,6 +46,17 @@ def _keyword_values(parser: Lark, names: Iterable[str]) -> dict[str, str]:
     return out
 
 
+@functools.lru_cache(maxsize=4)
+def _operators(parser: Lark) -> frozenset[str]:
+    names = {
+        sym.name
+        for rule in parser.rules
+        if rule.origin.name in _OPERATOR_RULES
+        for sym in rule.expansion
+    }
+    return frozenset(_keyword_values(parser, names).values()) | _CONNECTIVES
+
+
 def describe_expected(parser: Lark, expected: Iterable[str]) -> list[str]:
     names = set(expected)
     words: list[str] = []
@@ -53,7 +65,8 @@ def describe_expected(parser: Lark, expected: Iterable[str]) -> list[str]:
         names -= _EXPR_STARTERS | {"FLOAT", "LPAR", "LSQB", "MINUS", "NOT", "TRUE", "FALSE"}
         names -= {"NULL"}
     literals = _keyword_values(parser, names)
-    operators = {n for n in names if literals.get(n) in _OPERATORS}
+    spellings = _operators(parser)
+    operators = {n for n in names if literals.get(n) in spellings}
     if len(operators) > 3:
         words.append("an operator")
         names -= operators

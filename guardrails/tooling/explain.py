@@ -1,23 +1,26 @@
 """`guardrails eval --explain`: which sub-conditions held, and the fact values they saw.
 
 Explanation re-evaluates a rule's checked condition with an interpreter over the IR
-that uses the same `runtime.ops` functions as the compiled code, recording each
-sub-expression's value. It is for people, not for the hot path: the verdict shown
-is always the compiled engine's; the explanation replays the facts each rule saw
-(transforms that ran before it included).
+that calls the very functions the compiled code calls (the load's runtime namespace,
+found through each operator's entry in `check/builtins.py`), recording each
+sub-expression's value; there is no second operator table to drift. It is for people,
+not for the hot path: the verdict shown is always the compiled engine's; the
+explanation replays the facts each rule saw (transforms that ran before it included).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..check import ir
-from ..runtime import ops, text
+from ..check.builtins import BUILTINS
+from ..compile.loader import runtime_namespace
+from ..runtime import ops
 from ..runtime.engine import _apply, describe_error
-from ..runtime.facts import make_bindings
+from ..runtime.facts import DERIVED
 from ..runtime.verdict import Verdict
 
 _SHOWN = 60
@@ -57,24 +60,17 @@ def source(node: ir.IR) -> str:
         return _dotted(node.path)
     if isinstance(node, ir.ListOf):
         return "[" + ", ".join(source(i) for i in node.items) + "]"
-    op, args = node.op, node.args
+    op, args = node.op, [source(a) for a in node.args]
     if op in ("and", "or"):
-        return f"({source(args[0])} {op} {source(args[1])})"
+        return f"({args[0]} {op} {args[1]})"
     if op == "not":
-        return f"not {source(args[0])}"
-    if op == "truth":
-        return source(args[0])
-    if op == "neg":
-        return f"-{source(args[0])}"
-    if op == "is_null":
-        return f"{source(args[0])} == null"
-    if op == "not_null":
-        return f"exists({source(args[0])})"
-    if op == "get":
-        return f"{source(args[0])}[{source(args[1])}]"
-    if len(args) == 2 and op not in ("min", "max"):
-        return f"{source(args[0])} {op} {source(args[1])}"
-    return f"{op}({', '.join(source(a) for a in args)})"
+        return f"not {args[0]}"
+    entry = BUILTINS[op]
+    if entry.render is not None:
+        return entry.render.format(*args)
+    if entry.kind == "operator":
+        return f"{args[0]} {op} {args[1]}"
+    return f"{op}({', '.join(args)})"
 
 
 def _dotted(path: tuple[ir.PathKey, ...]) -> str:
@@ -84,27 +80,15 @@ def _dotted(path: tuple[ir.PathKey, ...]) -> str:
     return out
 
 
-_OPS: dict[str, Callable[..., Any]] = {
-    "==": ops.eq, "!=": ops.ne, "<": ops.lt, "<=": ops.le, ">": ops.gt, ">=": ops.ge,
-    "in": ops.in_, "not in": ops.not_in, "contains": ops.contains,
-    "startswith": ops.startswith, "endswith": ops.endswith, "matches": ops.matches,
-    "truth": ops.truth, "+": ops.add, "-": ops.sub, "*": ops.mul, "/": ops.div,
-    "neg": ops.neg, "get": ops.get, "len": ops.len_, "lower": ops.lower, "upper": ops.upper,
-    "normalize": ops.normalize, "basename": ops.basename,
-    "trim": ops.trim, "text": text.text, "min": ops.min_, "max": ops.max_, "abs": ops.abs_,
-    "is_null": ops.is_null, "not_null": ops.not_null,
-}  # fmt: skip
-
-
 class Interpreter:
-    def __init__(self, facts: Mapping[str, Any], bindings: Mapping[str, Any]) -> None:
+    def __init__(self, facts: Mapping[str, Any], namespace: Mapping[str, Any]) -> None:
         self.facts = dict(facts)
-        self.bindings = bindings
+        self.namespace = namespace
         self.cache: dict[str, Any] = {}
 
     def fact(self, node: ir.FactRef) -> Any:
         if node.derived is not None:
-            base = self.bindings["_derived_tokens"](self.facts, self.cache)
+            base = self.namespace[DERIVED[node.derived].binding](self.facts, self.cache)
             return ops.get_path(base, node.path[1:])
         return ops.get_path(self.facts.get(str(node.path[0])), node.path[1:])
 
@@ -124,11 +108,7 @@ class Interpreter:
         if node.op == "not":
             return not self.value(node.args[0], seen)
         args = [self.value(a, seen) for a in node.args]
-        if node.op == "tokens":
-            return self.bindings["_tokens"](*args)
-        if node.op == "matches":
-            return self.bindings["_matches"](*args)
-        return _OPS[node.op](*args)
+        return self.namespace[BUILTINS.exports[node.op]](*args)
 
     def explain(self, node: ir.IR) -> Node:
         """A tree: boolean connectives are split, every other test is a leaf."""
@@ -179,7 +159,7 @@ def _render(node: Node, indent: str, lines: list[str]) -> None:
 def explain(policy: Any, hook: str, facts: Mapping[str, Any], verdict: Verdict) -> str:
     """Text explaining every rule of `hook` on `facts`, in evaluation order."""
     checked: Mapping[str, ir.CheckedRule] = policy.checked_rules
-    bindings = make_bindings(policy.tokenizer, policy.max_match_chars)
+    namespace = runtime_namespace(policy.tokenizer, policy.max_match_chars)
     work: dict[str, Any] = dict(facts)
     lines: list[str] = []
     results = {r.rule_id: r for r in verdict.rules}
@@ -197,7 +177,7 @@ def explain(policy: Any, hook: str, facts: Mapping[str, Any], verdict: Verdict) 
         if rule.condition is None:
             lines.append("  (no condition: always fires)")
         else:
-            _render(Interpreter(work, bindings).explain(rule.condition), "  ", lines)
+            _render(Interpreter(work, namespace).explain(rule.condition), "  ", lines)
         if state == "modify":
             try:
                 out = prog.fn(work, {})

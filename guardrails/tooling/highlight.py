@@ -19,9 +19,16 @@ from pygments.token import (
     Whitespace,
 )
 
+from ..check.builtins import BUILTINS
+
 KEYWORDS = ("rule", "on", "mode", "priority", "on_error", "when", "unless", "let", "with", "code")
 ACTIONS = ("block", "warn", "set", "redact", "continue")
-OPERATORS = ("and", "or", "not", "in", "contains", "startswith", "endswith", "matches")
+# the word operators are the registry's (check/builtins.py), so a new one is coloured;
+# an entry with a rendering of its own (`neg`) is not written as its name
+_WORDS = sorted(
+    {w for e in BUILTINS.operators.values() if e.render is None for w in e.name.split()} - {"not"}
+)
+OPERATORS = ("and", "or", "not", *(w for w in _WORDS if w.isalpha()))
 CONSTANTS = ("true", "false", "null")
 
 

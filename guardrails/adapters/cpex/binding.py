@@ -44,7 +44,8 @@ from ...policy.policy import new_call_id
 from ...records.capture import mask_facts
 from ...records.records import CallRecord
 from ...runtime import engine
-from ...runtime.program import PHASE_ORDER, Assign, Redact
+from ...runtime.modes import MODES, PHASE_ORDER, plugin_on_error
+from ...runtime.program import Assign, Redact
 from ...runtime.verdict import ERROR_CODE, Verdict
 from .payloads import extract_facts, write_back
 
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
 
 METADATA_PREFIX = "guardrails:"
 STALE_CODE = "GUARDRAIL_STALE"
-_NON_BLOCKING = frozenset({"audit", "fire_and_forget"})
 _SWAP_TIMEOUT = 10.0
 # the loop each managed manager's calls run on, for reloads from other threads
 _LOOPS: weakref.WeakKeyDictionary[Any, asyncio.AbstractEventLoop] = weakref.WeakKeyDictionary()
@@ -65,7 +65,7 @@ class RuleFailure(GuardrailsError):
 
 def _group_name(ruleset_hash: str, key: GroupKey) -> str:
     mode, priority, on_error = key
-    suffix = "!ignore" if on_error == "ignore" and mode not in _NON_BLOCKING else ""
+    suffix = "!ignore" if on_error == "ignore" and MODES[mode].enforced else ""
     return f"guardrails[{ruleset_hash[:8]}]:{mode}@{priority}{suffix}"
 
 
@@ -149,7 +149,7 @@ class RulesPlugin(Plugin):
             hooks=sorted(hooks),
             mode=mode,
             priority=priority,
-            on_error="ignore" if mode in _NON_BLOCKING else on_error,
+            on_error=plugin_on_error(mode, on_error),
             tags=["guardrails"],
         )
         super().__init__(config)
@@ -274,7 +274,7 @@ class RulesPlugin(Plugin):
         if recorder:  # records are built only for someone who keeps them
             recorder.emit(verdict.records)
         if verdict.outcome == "block":
-            if self.group_mode == "transform":
+            if MODES[self.group_mode].raises_to_block:
                 raise RuleFailure(verdict.reason or "guardrails rule failed")
             # the violation carries the blocking decision; metadata only what else fired
             return PluginResult(
@@ -289,7 +289,7 @@ class RulesPlugin(Plugin):
             f"the rules were reloaded into groups or hooks that the plugins handed to this "
             f"host do not cover; take new ones with policy.plugins() (hook {hook})"
         )
-        if self.group_mode == "transform":
+        if MODES[self.group_mode].raises_to_block:
             raise RuleFailure(f"{STALE_CODE}: {problem}")
         return PluginResult(
             continue_processing=False,
@@ -402,7 +402,7 @@ def dropped_writes(policy: Policy, manager: Any) -> list[str]:
         roots = {
             _written(tuple(action.path))
             for prog in policy.programs(hook)
-            if prog.mode in ("sequential", "transform")
+            if MODES[prog.mode].can_modify
             for action in prog.actions
             if isinstance(action, Assign | Redact)
         }

@@ -16,6 +16,7 @@ import functools
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
+from ...runtime.facts import derived_sources
 from ...runtime.text import content_text, message_parts, text_of
 
 _MELLEA = "mellea."
@@ -222,7 +223,7 @@ def _plan(payload_type: type, hook: str, reads: frozenset[str], normalized: froz
     mellea = payload_type.__module__.startswith(_MELLEA)
     taken: set[str] = set()
     for root in sorted(normalized):
-        if root in reads or (root == "prompt" and "tokens" in reads):
+        if root in reads or root in derived_sources(reads):
             post = root == "prompt" and hook in _POST_HOOKS
             factory = _post_prompt if post else _EXTRACTORS.get(root)
             if factory is not None:

@@ -50,6 +50,7 @@ from ...policy.loading import Compiled
 from ...policy.policy import Policy, load
 from ...records.records import JsonlSink
 from ...runtime.engine import HookRunner
+from ...runtime.modes import MODES
 from ...runtime.program import RuleProgram
 from .binding import METADATA_PREFIX, RuleFailure, http_status
 from .binding import RulesPlugin as _GroupPlugin
@@ -168,9 +169,10 @@ class RulesPlugin(_GroupPlugin):
     def run(self, hook: str, payload: Any, context: PluginContext | None) -> PluginResult[Any]:
         if self.problem is None:
             return super().run(hook, payload, context)
-        if self.group_mode == "transform":
+        mode = MODES.get(self.group_mode)  # None: a mode cpex has and rules do not (disabled)
+        if mode is not None and mode.raises_to_block:
             raise RuleFailure(self.problem)
-        if self.group_mode in ("audit", "fire_and_forget"):
+        if mode is not None and not mode.enforced:
             return PluginResult(metadata={self.metadata_key: [{"error": self.problem}]})
         return PluginResult(
             continue_processing=False,
