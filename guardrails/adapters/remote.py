@@ -70,8 +70,8 @@ from cpex.framework.models import PluginErrorModel
 from mcp import ClientSession
 
 from ..diagnostics import GuardrailsError
-from .cpex.binding import METADATA_PREFIX, http_status
 from .cpex.compat import CallToolResult, TextContent, httpx, streams
+from .cpex.plugin import METADATA_PREFIX, http_status
 from .cpex.serve import QUERY_PARAM, TokenError, read_token_file
 
 UNAVAILABLE_CODE = "GUARDRAIL_UNAVAILABLE"
