@@ -4,6 +4,11 @@ A Policy holds one compiled version of its rules at a time. `reload()` compiles 
 new version completely before swapping it in with one assignment, so every hook call
 sees exactly one version; a broken edit raises `RulesError` and leaves the last good
 version running. `check()` never raises on bad rules (for the CLI and editors).
+
+A Policy knows no host. Host adapters (`guardrails.adapters`) take a Policy and read
+what it exposes; one that must act on a reload subscribes to it (`subscribe`). The
+host methods at the end of `Policy` are conveniences that import their adapter when
+called, so nothing here pulls in a host library.
 """
 
 from __future__ import annotations
