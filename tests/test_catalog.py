@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 import guardrails
-from guardrails.check import hookdefs
+from guardrails import hosts
 from guardrails.check.catalog import DEFAULT_CATALOG, _type_from_annotation
 
 
 def test_all_27_mellea_hooks_and_cpex_builtins_are_known():
-    assert len(hookdefs.MELLEA_HOOKS) == 27
-    for name in [*hookdefs.MELLEA_HOOKS, *hookdefs.CPEX_HOOKS]:
+    assert len(hosts.mellea.MELLEA_HOOKS) == 27
+    for name in [*hosts.mellea.MELLEA_HOOKS, *hosts.cpex.CPEX_HOOKS]:
         assert name in DEFAULT_CATALOG
 
 
@@ -56,10 +56,10 @@ def test_catalog_matches_mellea_payload_classes_and_policy_table():
     from mellea.plugins.types import _build_hook_registry
 
     registry = _build_hook_registry()
-    assert set(registry) == set(hookdefs.MELLEA_HOOKS)
-    base = {e.split(":")[0] for e in hookdefs.MELLEA_BASE_FIELDS}
+    assert set(registry) == set(hosts.mellea.MELLEA_HOOKS)
+    base = {e.split(":")[0] for e in hosts.mellea.MELLEA_BASE_FIELDS}
     for hook, (payload_cls, _) in registry.items():
-        ours = {e.split(":")[0]: e for e in hookdefs.MELLEA_HOOKS[hook]}
+        ours = {e.split(":")[0]: e for e in hosts.mellea.MELLEA_HOOKS[hook]}
         assert set(payload_cls.model_fields) == base | set(ours), hook
         writable = {n for n, e in ours.items() if e.endswith("!")}
         policy = MELLEA_HOOK_PAYLOAD_POLICIES.get(hook)
@@ -72,7 +72,7 @@ def test_catalog_matches_cpex_builtin_payload_classes():
     from cpex.framework import get_hook_registry
 
     registry = get_hook_registry()
-    for hook, entries in hookdefs.CPEX_HOOKS.items():
+    for hook, entries in hosts.cpex.CPEX_HOOKS.items():
         payload_cls = registry.get_payload_type(hook)
         assert payload_cls is not None, hook
         ours = {e.split(":")[0] for e in entries}

@@ -192,7 +192,7 @@ def test_hook_points_match_the_installed_haystack():
     from haystack.hooks import VALID_HOOK_POINTS
 
     from guardrails.adapters.haystack import HOOK_POINTS
-    from guardrails.check.hookdefs import HAYSTACK_HOOKS
+    from guardrails.hosts.haystack import HAYSTACK_HOOKS
 
     assert set(HOOK_POINTS) == set(VALID_HOOK_POINTS) == set(HAYSTACK_HOOKS)
 

@@ -203,7 +203,7 @@ def _usage(raw: Any) -> dict[str, int | None]:
 
 
 def _facts(state: Any, messages: list[Any], reads: frozenset[str]) -> dict[str, Any]:
-    """The facts every Haystack point shares (see hookdefs.HAYSTACK_HOOKS); the ones
+    """The facts every Haystack point shares (see guardrails.hosts.haystack); the ones
     linear in the conversation only when `reads` (the rules' top-level facts) needs them."""
     data = state.data
     last = messages[-1] if messages else None

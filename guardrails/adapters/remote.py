@@ -70,8 +70,9 @@ from cpex.framework.models import PluginErrorModel
 from mcp import ClientSession
 
 from ..diagnostics import GuardrailsError
-from .cpex.binding import METADATA_PREFIX, http_status
+from ..runtime.modes import MODES
 from .cpex.compat import CallToolResult, TextContent, httpx, streams
+from .cpex.plugin import METADATA_PREFIX, http_status
 from .cpex.serve import QUERY_PARAM, TokenError, read_token_file
 
 UNAVAILABLE_CODE = "GUARDRAIL_UNAVAILABLE"
@@ -351,10 +352,11 @@ class RemoteRules(Plugin):  # type: ignore[misc]
         return PluginError(PluginErrorModel(message=message, plugin_name=self.name))
 
     def _refuse(self, code: str, reason: str, problem: str) -> PluginResult[Any]:
-        if self.group_mode in ("audit", "fire_and_forget"):
+        mode = MODES.get(self.group_mode)  # None: a mode cpex has and rules do not (disabled)
+        if mode is not None and not mode.enforced:
             return PluginResult(metadata={self.metadata_key: [{"error": problem, "code": code}]})
         on_error = str(getattr(self.config.on_error, "value", self.config.on_error))
-        if self.group_mode == "transform" or on_error != "fail":
+        if (mode is not None and mode.raises_to_block) or on_error != "fail":
             raise RemoteUnavailable(f"{self.name}: {code}: {problem}")
         return PluginResult(
             continue_processing=False,

@@ -2,9 +2,12 @@
 
 A rule is checked against the *facts* of its hooks: the payload's own fields, the
 normalized facts of DESIGN §5 (`prompt`, `tokens`, `tool.name`, ...) and the context
-facts every hook has. The built-in tables live in `hookdefs`; users add their own hooks
-with `register_hook` (a payload model's pydantic fields are read by duck typing, so
-this module imports neither pydantic nor any host library).
+facts every hook has. The language's facts live in `hookdefs`. This module knows no
+host: each host's hooks come as a table (`HostHooks`) registered with `add_hosts`,
+which is how `guardrails.policy` puts the tables of `guardrails.hosts` into
+`DEFAULT_CATALOG`. Users add their own hooks with `register_hook` (a payload model's
+pydantic fields are read by duck typing, so this module imports neither pydantic nor
+any host library).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import types as pytypes
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ..runtime.facts import DERIVED
 from . import hookdefs
@@ -40,6 +43,8 @@ class HookSpec:
     fields: Mapping[str, Type]
     writable_fields: frozenset[str]
     facts: Mapping[str, FactSpec] = field(repr=False)
+    in_cpex: bool = True  # a cpex plugin manager fires it (not only an agent framework)
+    agent_exit: bool = False  # an agent is about to stop here: `continue` may refuse it
 
     def fact(self, path: str) -> FactSpec | None:
         return self.facts.get(path)
@@ -56,11 +61,31 @@ def _parse_entry(entry: str) -> tuple[str, Type, bool]:
     return name.strip(), parse_type(type_text.removesuffix("!")), writable
 
 
+class HostHooks(Protocol):
+    """A host's hook table, as `guardrails.hosts.HostTable` holds it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def hooks(self) -> Mapping[str, tuple[str, ...]]: ...
+    @property
+    def base_fields(self) -> tuple[str, ...]: ...
+    @property
+    def facts(self) -> Mapping[str, tuple[str, ...]]: ...
+    @property
+    def in_cpex(self) -> bool: ...
+    @property
+    def agent_exits(self) -> frozenset[str]: ...
+
+
 def _build_hook(
     name: str,
     origin: str,
     field_entries: Iterable[str],
     normalized: Iterable[str] = (),
+    *,
+    in_cpex: bool = True,
+    agent_exit: bool = False,
 ) -> HookSpec:
     fields: dict[str, Type] = {}
     writable: set[str] = set()
@@ -86,7 +111,31 @@ def _build_hook(
     for entry in hookdefs.CONTEXT_FACTS:
         fname, ftype, _ = _parse_entry(entry)
         facts[fname] = FactSpec(fname, ftype, False, hookdefs.FACT_DOCS.get(fname, ""), "context")
-    return HookSpec(name, origin, fields, frozenset(writable), facts)
+    return HookSpec(name, origin, fields, frozenset(writable), facts, in_cpex, agent_exit)
+
+
+def _host_hooks(tables: Iterable[HostHooks]) -> dict[str, HookSpec]:
+    """One spec per hook: a hook two hosts fire (Mellea's and cpex's `tool_pre_invoke`)
+    has the fields of both, in table order, and the origin `mellea+cpex`."""
+    tables = list(tables)
+    names = sorted({name for table in tables for name in table.hooks})
+    hooks: dict[str, HookSpec] = {}
+    for name in names:
+        mine = [table for table in tables if name in table.hooks]
+        entries = [e for table in mine for e in (*table.base_fields, *table.hooks[name])]
+        normalized = [
+            *hookdefs.NORMALIZED_FACTS.get(name, ()),
+            *(e for table in mine for e in table.facts.get(name, ())),
+        ]
+        hooks[name] = _build_hook(
+            name,
+            "+".join(table.name for table in mine),
+            entries,
+            normalized,
+            in_cpex=any(table.in_cpex for table in mine),
+            agent_exit=any(name in table.agent_exits for table in mine),
+        )
+    return hooks
 
 
 def _type_from_annotation(annotation: Any) -> Type:
@@ -106,30 +155,15 @@ def _type_from_annotation(annotation: Any) -> Type:
 
 
 class Catalog:
-    """Hooks by name. `Catalog.builtin()` is Mellea's, cpex's and Haystack's hooks; copy
-    to extend."""
+    """Hooks by name. `Catalog.builtin()` is the registered hosts' hooks (Mellea's, cpex's
+    and Haystack's once `guardrails` is imported); copy to extend."""
 
     def __init__(self, hooks: Mapping[str, HookSpec] | None = None) -> None:
         self._hooks: dict[str, HookSpec] = dict(hooks or {})
 
     @classmethod
     def builtin(cls) -> Catalog:
-        hooks: dict[str, HookSpec] = {}
-        names = sorted(set(hookdefs.MELLEA_HOOKS) | set(hookdefs.CPEX_HOOKS))
-        for name in names:
-            entries: list[str] = []
-            origins = []
-            if name in hookdefs.MELLEA_HOOKS:
-                origins.append("mellea")
-                entries += hookdefs.MELLEA_BASE_FIELDS + hookdefs.MELLEA_HOOKS[name]
-            if name in hookdefs.CPEX_HOOKS:
-                origins.append("cpex")
-                entries += hookdefs.CPEX_HOOKS[name]
-            normalized = hookdefs.NORMALIZED_FACTS.get(name, ())
-            hooks[name] = _build_hook(name, "+".join(origins), entries, normalized)
-        for name, normalized in hookdefs.HAYSTACK_HOOKS.items():
-            hooks[name] = _build_hook(name, "haystack", (), normalized)
-        return cls(hooks)
+        return cls(_host_hooks(_HOSTS))
 
     def copy(self) -> Catalog:
         return Catalog(self._hooks)
@@ -150,10 +184,11 @@ class Catalog:
         return self._hooks[name]
 
     def in_cpex(self, name: str) -> bool:
-        """Whether a cpex host can fire hook `name`: Haystack's hook points are fired by
-        Haystack's Agent, never by a cpex manager (unknown names: assume it can)."""
+        """Whether a cpex host can fire hook `name`: an agent framework's hook points
+        (Haystack's) are fired by the agent, never by a cpex manager (unknown names:
+        assume it can)."""
         spec = self._hooks.get(name)
-        return spec is None or spec.origin != "haystack"
+        return spec is None or spec.in_cpex
 
     def suggest(self, name: str) -> str | None:
         close = difflib.get_close_matches(name, list(self._hooks), n=1, cutoff=0.6)
@@ -202,7 +237,14 @@ class Catalog:
         return spec
 
 
-DEFAULT_CATALOG = Catalog.builtin()
+_HOSTS: list[HostHooks] = []  # registered host tables, in registration order
+DEFAULT_CATALOG = Catalog()
+
+
+def add_hosts(tables: Iterable[HostHooks]) -> None:
+    """Register hosts' hook tables: into `DEFAULT_CATALOG` and every later `builtin()`."""
+    _HOSTS.extend(tables)
+    DEFAULT_CATALOG._hooks.update(_host_hooks(_HOSTS))
 
 
 def register_hook(

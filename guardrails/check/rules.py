@@ -15,7 +15,7 @@ from ..runtime.modes import DEFAULT_MODE, MODE_ALIASES, MODES
 from ..runtime.program import Block, Redact
 from ..source import Span
 from ..syntax import ast
-from . import hookdefs, ir
+from . import ir
 from .catalog import Catalog, HookSpec
 from .exprs import ExprChecker, descend, resolve_fact
 from .names import LetTable
@@ -216,12 +216,14 @@ class _RuleChecker:
     ) -> ir.Action:
         """`continue` refuses an agent's exit: a block of the exit hook, with its own
         default code, so records and reports count it like any block."""
-        if hook.name not in hookdefs.CONTINUE_HOOKS:
+        if not hook.agent_exit:
             exprs.error(
                 "GR0237",
                 f"`continue` on {hook.name} has no effect: only an agent's exit can be refused",
                 action.span,
-                hint="use it on " + ", ".join(sorted(hookdefs.CONTINUE_HOOKS)) + ", or `block`",
+                hint="use it on "
+                + ", ".join(h.name for h in self.catalog if h.agent_exit)
+                + ", or `block`",
             )
         if not MODES[mode].can_block:
             exprs.error(

@@ -1,8 +1,19 @@
-"""Loading rules into a `Policy`, and reloading them."""
+"""Loading rules into a `Policy`, and reloading them.
+
+Importing this package also completes the default hook catalog with the hosts' hook
+tables (`guardrails.hosts`): the checker knows no host, and every way to load or
+check rules passes through here first (`import guardrails` imports it), so this is
+the one place the language and the hosts' data meet.
+"""
 
 from __future__ import annotations
 
-from .policy import Policy as Policy
-from .policy import check as check
-from .policy import load as load
-from .policy import loads as loads
+from .. import hosts
+from ..check.catalog import add_hosts
+
+add_hosts(hosts.BUILTIN)
+
+from .policy import Policy as Policy  # noqa: E402
+from .policy import check as check  # noqa: E402
+from .policy import load as load  # noqa: E402
+from .policy import loads as loads  # noqa: E402

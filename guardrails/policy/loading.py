@@ -2,7 +2,9 @@
 
 A `Compiled` is one complete, immutable version of a ruleset (its rules, runners and
 hash). `Policy` holds the current one and swaps it whole on reload, so a hook call
-always sees exactly one version.
+always sees exactly one version. It holds what every host needs and nothing any one
+host needs: a host that runs the rules in another shape (cpex's plugin groups) derives
+that shape from a version and keys its cache on the version's identity.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import fnmatch
 import gc
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from ..check import ir
 from ..check.catalog import DEFAULT_CATALOG, Catalog
@@ -22,9 +25,9 @@ from ..check.rules import check_modules
 from ..compile.loader import compile_rules
 from ..diagnostics import Diagnostic, GuardrailsError, RulesError, Severity, has_errors, sort_key
 from ..records.capture import Capture
+from ..records.records import Sink
 from ..runtime import engine
 from ..runtime.facts import Tokenizer
-from ..runtime.modes import plugin_on_error
 from ..runtime.ops import DEFAULT_MAX_MATCH_CHARS
 from ..runtime.program import RuleProgram
 from ..source import SourceFile
@@ -35,28 +38,45 @@ DEFAULT_TIME_BUDGET_MS = 250.0
 
 PathLike = str | Path
 Paths = PathLike | Sequence[PathLike]
-GroupKey = tuple[str, int, str]  # (mode, priority, on_error): one cpex plugin each
 
 
 @dataclass(frozen=True)
 class Options:
-    """How a policy was loaded; a reload uses the same."""
+    """The keywords of `load()` and `loads()`, each spelled here once; a reload uses the
+    same. Built only through `Options.of`, which takes the keywords as users pass them
+    (a list of shadow globs, `capture=True`) and stores one normal form."""
 
     shadow: bool | tuple[str, ...] = False
     catalog: Catalog | None = None
     tokenizer: Tokenizer | None = None
+    sinks: tuple[Sink, ...] = ()
     max_match_chars: int = DEFAULT_MAX_MATCH_CHARS
     time_budget_ms: float | None = DEFAULT_TIME_BUDGET_MS
     capture: Capture | None = None
 
-    @property
-    def time_budget(self) -> float | None:
-        return self.time_budget_ms / 1000 if self.time_budget_ms is not None else None
+    @classmethod
+    def of(cls, caller: str, keywords: Mapping[str, Any]) -> Options:
+        """`keywords` as `caller` (load or loads) received them."""
+        unknown = sorted(set(keywords) - _KEYWORDS)
+        if unknown:
+            raise TypeError(f"{caller}() got an unexpected keyword argument {unknown[0]!r}")
+        given = dict(keywords)
+        shadow = given.get("shadow", False)
+        if not isinstance(shadow, bool):
+            given["shadow"] = (shadow,) if isinstance(shadow, str) else tuple(shadow)
+        capture = given.get("capture")
+        given["capture"] = Capture() if capture is True else capture or None
+        given["sinks"] = tuple(given.get("sinks", ()))
+        return cls(**given)
 
 
-@dataclass(frozen=True)
+_KEYWORDS = frozenset(f.name for f in fields(Options))
+
+
+@dataclass(frozen=True, eq=False)
 class Compiled:
-    """One complete version of a ruleset."""
+    """One complete version of a ruleset. Compared and hashed by identity: a host keys
+    what it derives from a version on the version itself."""
 
     programs: tuple[RuleProgram, ...]
     ruleset_hash: str
@@ -66,11 +86,6 @@ class Compiled:
     checked_rules: Mapping[str, ir.CheckedRule]
     by_hook: Mapping[str, tuple[RuleProgram, ...]]
     runners: Mapping[str, engine.HookRunner]
-    groups: Mapping[GroupKey, Mapping[str, engine.HookRunner]] = field(repr=False)
-
-
-def group_key(prog: RuleProgram) -> GroupKey:
-    return (prog.mode, prog.priority, plugin_on_error(prog.mode, prog.on_error))
 
 
 def assemble(
@@ -80,8 +95,9 @@ def assemble(
     source: str,
     warnings: Sequence[Diagnostic],
     checked: Mapping[str, ir.CheckedRule],
-    budget: float | None,
+    time_budget_ms: float | None,
 ) -> Compiled:
+    budget = time_budget_ms / 1000 if time_budget_ms is not None else None  # runners count seconds
     by_hook: dict[str, list[RuleProgram]] = {}
     for prog in programs:
         for hook in prog.hooks:
@@ -91,27 +107,8 @@ def assemble(
         hook: engine.HookRunner(hook, progs, shadowed, digest, budget)
         for hook, progs in ordered.items()
     }
-    grouped: dict[GroupKey, dict[str, list[RuleProgram]]] = {}
-    for prog in sorted(programs, key=lambda p: p.index):
-        for hook in prog.hooks:
-            grouped.setdefault(group_key(prog), {}).setdefault(hook, []).append(prog)
-    groups = {
-        key: {
-            hook: engine.HookRunner(hook, progs, shadowed, digest, budget)
-            for hook, progs in hooks.items()
-        }
-        for key, hooks in grouped.items()
-    }
     return Compiled(
-        tuple(programs),
-        digest,
-        shadowed,
-        source,
-        tuple(warnings),
-        checked,
-        ordered,
-        runners,
-        groups,
+        tuple(programs), digest, shadowed, source, tuple(warnings), checked, ordered, runners
     )
 
 
@@ -213,7 +210,7 @@ def compile_sources(files: list[SourceFile], diags: list[Diagnostic], options: O
     warnings = [d for d in diags if d.severity is Severity.WARNING]
     shadowed = _shadow_ids(options.shadow, programs)
     checked = {rule.id: rule for rule in ruleset.rules}
-    return assemble(programs, digest, shadowed, source, warnings, checked, options.time_budget)
+    return assemble(programs, digest, shadowed, source, warnings, checked, options.time_budget_ms)
 
 
 def ruleset_hash(sources: Iterable[tuple[str, str]]) -> str:

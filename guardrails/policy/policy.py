@@ -4,43 +4,38 @@ A Policy holds one compiled version of its rules at a time. `reload()` compiles 
 new version completely before swapping it in with one assignment, so every hook call
 sees exactly one version; a broken edit raises `RulesError` and leaves the last good
 version running. `check()` never raises on bad rules (for the CLI and editors).
+
+A Policy knows no host. Host adapters (`guardrails.adapters`) take a Policy and read
+what it exposes; one that must act on a reload subscribes to it (`subscribe`). The
+host methods at the end of `Policy` are conveniences that import their adapter when
+called, so nothing here pulls in a host library.
 """
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
-import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..check import ir
 from ..check.catalog import DEFAULT_CATALOG, Catalog
 from ..diagnostics import Diagnostic, GuardrailsError
-from ..records.capture import Capture
+from ..records.calls import call_record, new_call_id
 from ..records.recorder import Recorder
-from ..records.records import CallRecord, Sink
 from ..runtime import engine
-from ..runtime.facts import Tokenizer
-from ..runtime.ops import DEFAULT_MAX_MATCH_CHARS
 from ..runtime.program import RuleProgram
 from ..runtime.verdict import Verdict
 from ..source import SourceFile
-from .loading import (
-    DEFAULT_TIME_BUDGET_MS,
-    Compiled,
-    Options,
-    Paths,
-    _sources,
-    check,
-    compile_sources,
-)
+from .loading import Compiled, Options, Paths, _sources, check, compile_sources
 
 __all__ = ["Policy", "RuleInfo", "check", "load", "loads"]
 _KEPT_VERSIONS = 4  # in-flight cpex calls pinned to an older version still find it
+Listener = Callable[[Compiled], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,88 +57,30 @@ class RuleInfo:
         return f"{self.file}:{self.line}"
 
 
-def load(
-    paths: Paths,
-    *,
-    shadow: bool | Iterable[str] = False,
-    catalog: Catalog | None = None,
-    tokenizer: Tokenizer | None = None,
-    sinks: Sequence[Sink] = (),
-    max_match_chars: int = DEFAULT_MAX_MATCH_CHARS,
-    time_budget_ms: float | None = DEFAULT_TIME_BUDGET_MS,
-    capture: Capture | bool | None = None,
-) -> Policy:
+def load(paths: Paths, **options: Any) -> Policy:
     """Load a rules file or directory (every `*.rules` under it, in sorted path order).
 
-    `shadow=True` turns every block into a would-block; a list of rule ids or globs
-    does so for the matching rules only. `sinks` receive a decision record for every
-    rule that fires. Text longer than `max_match_chars` is not matched or redacted: the
-    rule gets an `error` verdict (fail closed), and so does a rule that finishes after
-    the hook call's rules have used up `time_budget_ms` (None: no budget). With
-    `capture` (True, or a `Capture` saying what to mask), every hook call also writes a
-    call record with its masked facts, for `guardrails report` and `replay`. Raises
-    `RulesError` with every diagnostic.
+    Keywords: `shadow=True` turns every block into a would-block; a list of rule ids or
+    globs does so for the matching rules only. `sinks` receive a decision record for
+    every rule that fires. Text longer than `max_match_chars` is not matched or
+    redacted: the rule gets an `error` verdict (fail closed), and so does a rule that
+    finishes after the hook call's rules have used up `time_budget_ms` (None: no
+    budget). With `capture` (True, or a `Capture` saying what to mask), every hook call
+    also writes a call record with its masked facts, for `guardrails report` and
+    `replay`. `catalog` and `tokenizer` replace the default ones. Raises `RulesError`
+    with every diagnostic.
     """
-    options = _options(shadow, catalog, tokenizer, max_match_chars, time_budget_ms, capture)
+    chosen = Options.of("load", options)
     files, diags = _sources(paths)
-    return Policy(compile_sources(files, diags, options), options, Recorder(sinks), paths=paths)
+    return Policy(compile_sources(files, diags, chosen), chosen, paths=paths)
 
 
-def loads(
-    text: str,
-    filename: str = "<string>",
-    *,
-    shadow: bool | Iterable[str] = False,
-    catalog: Catalog | None = None,
-    tokenizer: Tokenizer | None = None,
-    sinks: Sequence[Sink] = (),
-    max_match_chars: int = DEFAULT_MAX_MATCH_CHARS,
-    time_budget_ms: float | None = DEFAULT_TIME_BUDGET_MS,
-    capture: Capture | bool | None = None,
-) -> Policy:
-    """Load rules from a string (tests, notebooks); `filename` is used in diagnostics."""
-    options = _options(shadow, catalog, tokenizer, max_match_chars, time_budget_ms, capture)
-    compiled = compile_sources([SourceFile(filename, text)], [], options)
-    return Policy(compiled, options, Recorder(sinks), filename=filename)
-
-
-def _options(
-    shadow: bool | Iterable[str],
-    catalog: Catalog | None,
-    tokenizer: Tokenizer | None,
-    max_match_chars: int,
-    time_budget_ms: float | None,
-    capture: Capture | bool | None = None,
-) -> Options:
-    frozen_shadow = shadow if isinstance(shadow, bool) else (
-        (shadow,) if isinstance(shadow, str) else tuple(shadow)
-    )  # fmt: skip
-    chosen = Capture() if capture is True else capture or None
-    return Options(frozen_shadow, catalog, tokenizer, max_match_chars, time_budget_ms, chosen)
-
-
-def new_call_id() -> str:
-    return uuid.uuid4().hex[:16]
-
-
-def call_record(
-    verdict: Verdict, facts: object, capture: Capture, call_id: str, duration_ms: float
-) -> CallRecord:
-    from ..records.capture import mask_facts
-
-    request_id = facts.get("request_id") if isinstance(facts, Mapping) else None
-    return CallRecord(
-        hook=verdict.hook,
-        ruleset=verdict.ruleset,
-        time=time.time(),
-        request_id=request_id if isinstance(request_id, str) else None,
-        call_id=call_id,
-        outcome=verdict.outcome,
-        blocked_by=verdict.blocked_by,
-        code=verdict.code,
-        duration_ms=duration_ms,
-        facts=mask_facts(facts, capture) if isinstance(facts, Mapping) else None,
-    )
+def loads(text: str, filename: str = "<string>", **options: Any) -> Policy:
+    """Load rules from a string (tests, notebooks); `filename` is used in diagnostics.
+    Takes the keywords of `load()`."""
+    chosen = Options.of("loads", options)
+    compiled = compile_sources([SourceFile(filename, text)], [], chosen)
+    return Policy(compiled, chosen, filename=filename)
 
 
 class Policy:
@@ -161,11 +98,12 @@ class Policy:
         self._compiled = compiled
         self._versions: OrderedDict[str, Compiled] = OrderedDict({compiled.ruleset_hash: compiled})
         self.options = options
-        self.recorder = recorder or Recorder()
+        self.recorder = recorder or Recorder(options.sinks)
         self._paths = paths
         self._filename = filename
         self._reload_lock = threading.Lock()
-        self._managers: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._listeners: list[weakref.ref[Listener]] = []
+        self._listeners_lock = threading.Lock()  # not the reload lock: see subscribe()
 
     # ---- the current version ----
 
@@ -197,18 +135,6 @@ class Policy:
     @property
     def checked_rules(self) -> Mapping[str, ir.CheckedRule]:
         return self._compiled.checked_rules
-
-    @property
-    def tokenizer(self) -> Tokenizer | None:
-        return self.options.tokenizer
-
-    @property
-    def max_match_chars(self) -> int:
-        return self.options.max_match_chars
-
-    @property
-    def time_budget(self) -> float | None:
-        return self.options.time_budget
 
     @property
     def catalog(self) -> Catalog:
@@ -277,8 +203,9 @@ class Policy:
         """Compile the rules again (or `text`, for a policy from `loads`) and swap.
 
         The new version is complete before it goes live; on errors this raises
-        `RulesError` and the old version stays in force. Managers this policy
-        registered into get the new version's plugins (see adapters/cpex.py).
+        `RulesError` and the old version stays in force. Subscribers are told of the
+        new version before this returns, under the reload lock, in the order they
+        subscribed (a host adapter swaps its plugins there; what one raises, this raises).
         """
         with self._reload_lock:
             if text is not None or self._paths is None:
@@ -295,11 +222,32 @@ class Policy:
             while len(self._versions) > _KEPT_VERSIONS:
                 self._versions.popitem(last=False)
             self._compiled = compiled  # the swap: one assignment
-            for manager in list(self._managers):
-                from ..adapters.cpex.binding import resync
-
-                resync(self, manager)
+            for listener in self._live_listeners():
+                listener(compiled)
             return compiled
+
+    def subscribe(self, listener: Listener) -> Listener:
+        """Call `listener(compiled)` after every reload that swaps in a new version.
+
+        Held weakly (a bound method too), so a host's listener lives as long as the host
+        object it serves and a policy never keeps a host alive; keep a reference to it.
+        Safe while a reload runs: a host subscribes from the event loop that a reload in
+        another thread may be waiting on, so this never waits for the reload lock."""
+        method = inspect.ismethod(listener)
+        ref = weakref.WeakMethod(listener) if method else weakref.ref(listener)
+        with self._listeners_lock:
+            self._listeners.append(ref)
+        return listener
+
+    def unsubscribe(self, listener: Listener) -> None:
+        with self._listeners_lock:
+            self._listeners = [r for r in self._listeners if r() not in (None, listener)]
+
+    def _live_listeners(self) -> list[Listener]:
+        with self._listeners_lock:
+            live = [(ref, ref()) for ref in self._listeners]
+            self._listeners = [ref for ref, listener in live if listener is not None]
+        return [listener for _, listener in live if listener is not None]
 
     def watch(
         self,
@@ -330,7 +278,7 @@ class Policy:
         """Flush and close the sinks (a JSON Lines file, say)."""
         self.recorder.close()
 
-    # ---- cpex binding (imports cpex only when called) ----
+    # ---- hosts: one-line delegations to guardrails.adapters, imported when called ----
 
     def plugins(self) -> list[Any]:
         """cpex Plugins: one per (mode, priority) group, covering all the group's hooks.
@@ -351,20 +299,18 @@ class Policy:
 
     async def manager(self, timeout: float = 30) -> Any:
         """A new, initialized cpex `TenantPluginManager` holding this policy's plugins."""
-        from ..adapters.cpex.binding import new_manager
+        from ..adapters.cpex.manager import new_manager
 
         return await new_manager(self, timeout=timeout)
 
     def register(self, manager: Any) -> list[Any]:
         """Register this policy's plugins in an initialized cpex manager; returns them.
 
-        The manager is remembered (weakly): a `reload()` swaps its plugins too.
-        """
-        from ..adapters.cpex.binding import register_plugins
+        The manager follows reloads: a `reload()` swaps its plugins too (for as long as
+        the manager lives; it is not kept alive by this policy)."""
+        from ..adapters.cpex.manager import register_plugins
 
-        plugins = register_plugins(self, manager)
-        self._managers.add(manager)
-        return plugins
+        return register_plugins(self, manager)
 
     def __repr__(self) -> str:
         return f"<Policy {len(self._compiled.programs)} rules, {self.ruleset_hash[:12]}>"

@@ -159,7 +159,7 @@ def _render(node: Node, indent: str, lines: list[str]) -> None:
 def explain(policy: Any, hook: str, facts: Mapping[str, Any], verdict: Verdict) -> str:
     """Text explaining every rule of `hook` on `facts`, in evaluation order."""
     checked: Mapping[str, ir.CheckedRule] = policy.checked_rules
-    namespace = runtime_namespace(policy.tokenizer, policy.max_match_chars)
+    namespace = runtime_namespace(policy.options.tokenizer, policy.options.max_match_chars)
     work: dict[str, Any] = dict(facts)
     lines: list[str] = []
     results = {r.rule_id: r for r in verdict.rules}

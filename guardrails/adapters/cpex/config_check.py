@@ -24,12 +24,15 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ... import load
 from ...diagnostics import GuardrailsError, RulesError
-from ...policy.loading import Compiled
-from ...policy.policy import Policy, load
 from ...runtime.program import RuleProgram
+
+if TYPE_CHECKING:
+    from ...policy.loading import Compiled
+    from ...policy.policy import Policy
 
 KIND = "guardrails.cpex.RulesPlugin"
 REFUSED, BLOCKS, WARNING = "refused", "blocks", "warning"
@@ -156,7 +159,7 @@ def check_entries(entries: Sequence[Any]) -> list[Problem]:
         if enabled:
             found += [_at(p, i, e) for p in problems]
             policy = policies.get(repr(options.get("rules")))
-            if isinstance(policy, Policy) and options.get("others", "error") == "skip":
+            if not isinstance(policy, str | None) and options.get("others", "error") == "skip":
                 in_cpex = policy.catalog.in_cpex
                 others = [p for p in policy.compiled.programs if any(map(in_cpex, p.hooks))]
                 skipped.append((i, e, [p for p in others if p.mode != mode_of(e)]))

@@ -41,19 +41,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cpex.framework import Plugin, PluginContext, PluginManager, PluginResult, PluginViolation
+from cpex.framework import PluginManager, PluginResult, PluginViolation
 
+from ... import load
 from ...diagnostics import GuardrailsError, RulesError
-from ...policy.loading import Compiled
-from ...policy.policy import Policy, load
 from ...records.records import JsonlSink
-from ...runtime.engine import HookRunner
 from ...runtime.modes import MODES
 from ...runtime.program import RuleProgram
-from .binding import METADATA_PREFIX, RuleFailure, http_status
-from .binding import RulesPlugin as _GroupPlugin
 from .config_check import (
     KIND,
     REFUSED,
@@ -69,9 +65,14 @@ from .config_check import (
     refusal,
     static_problems,
 )
+from .groups import runner
+from .plugin import HookPlugin, Resolved, RuleFailure, http_status
+
+if TYPE_CHECKING:
+    from ...policy.loading import Compiled
+    from ...policy.policy import Policy
 
 _log = logging.getLogger("guardrails.cpex")
-_KEY = ("yaml", 0, "fail")
 CONFIG_ERROR = "GUARDRAIL_CONFIG"
 
 
@@ -84,33 +85,35 @@ class ConfigRefused(BaseException):
     the manager's `initialize()`."""
 
 
-class RulesPlugin(_GroupPlugin):
+class RulesPlugin(HookPlugin):
+    """One config entry: the rules of the entry's mode, on the hooks it lists.
+
+    What serves a call is one (version, runners) pair, swapped whole when `watch`
+    reloads the rules, so a call never mixes two versions; there is no call capture.
+    """
+
     def __init__(self, config: Any) -> None:
-        Plugin.__init__(self, config)
-        mode = mode_of(config)
-        self.group_mode = mode
-        self.key = _KEY
-        self.metadata_key = METADATA_PREFIX + config.name
-        self._plans: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
+        super().__init__(config, None)
         self.problem: str | None = None
-        self._compiled: Compiled | None = None
+        self._served: Resolved | None = None
         refused = static_problems(config)
         try:
-            self.policy, compiled = self._load(config)
-            mine, found = fit(self.policy, compiled, config)
+            policy, compiled = self._load(config)
+            self.policy = policy
+            mine, found = fit(policy, compiled, config)
             refused += [p for p in found if p.severity == REFUSED]
             if not mine:
-                refused.append(no_rules(self.policy, compiled, config))
+                refused.append(no_rules(policy, compiled, config))
             blocks = [p for p in found if p.severity != REFUSED]
             if blocks:
                 raise GuardrailsError(blocks[0].message)
-            self._compiled = _build(self.policy, compiled, mine, config)
+            self._served = _serve(compiled, mine, config)
         except Exception as err:  # fail closed, loudly: see the module docstring
             self.problem = str(err) if isinstance(err, GuardrailsError) else repr(err)
         try:
             _refuse(config, refused)
         except ConfigRefused:
-            if getattr(self, "policy", None) is not None:
+            if self.policy is not None:
                 self.policy.close()  # a `records:` file it opened
             raise
         if self.problem is None and (config.config or {}).get("watch"):
@@ -119,11 +122,9 @@ class RulesPlugin(_GroupPlugin):
             except Exception as err:
                 self.problem = repr(err)
         if self.problem is not None:
-            does = effect(mode, ", ".join(hooks_of(config)))
+            does = effect(self.group_mode, ", ".join(hooks_of(config)))
             _log.error("guardrails plugin %s %s: %s", config.name, does, self.problem)
-        self.ruleset_hash = self._compiled.ruleset_hash if self._compiled else ""
-        for hook in hooks_of(config):
-            setattr(self, hook, self._handler(hook))
+        self.ruleset_hash = self._served[0].ruleset_hash if self._served else ""
 
     @staticmethod
     def _load(config: Any) -> tuple[Policy, Compiled]:
@@ -142,10 +143,11 @@ class RulesPlugin(_GroupPlugin):
         """Hot reload: a changed rules directory goes live for this entry if it still
         fits the entry; a broken or contradicting edit is logged and the last good
         rules stay in force (a reload never turns a working entry into an open one)."""
+        policy: Any = self.policy
 
         def reloaded(compiled: Compiled) -> None:
             try:
-                self._compiled = _select(self.policy, compiled, config)
+                self._served = _select(policy, compiled, config)
             except GuardrailsError as err:
                 _log.error("guardrails plugin %s keeps its rules: %s", config.name, err)
                 return
@@ -155,7 +157,7 @@ class RulesPlugin(_GroupPlugin):
         def failed(err: Exception) -> None:
             _log.error("guardrails plugin %s keeps its rules: %s", config.name, err)
 
-        self._watcher = self.policy.watch(on_reload=reloaded, on_error=failed)
+        self._watcher = policy.watch(on_reload=reloaded, on_error=failed)
 
     async def shutdown(self) -> None:
         watcher = getattr(self, "_watcher", None)
@@ -163,50 +165,48 @@ class RulesPlugin(_GroupPlugin):
             watcher.stop()
         await super().shutdown()
 
-    def _version(self, gctx: Any, hook: str) -> tuple[Compiled | None, str | None, bool]:
-        return self._compiled, None, False  # swapped whole by `watch`; no capture here
+    def resolve(self, gctx: Any, hook: str) -> Resolved | None:
+        return self._served if self.problem is None else None
 
-    def run(self, hook: str, payload: Any, context: PluginContext | None) -> PluginResult[Any]:
-        if self.problem is None:
-            return super().run(hook, payload, context)
+    def unavailable(self, hook: str) -> PluginResult[Any]:
+        problem = self.problem or "no rules loaded"
         mode = MODES.get(self.group_mode)  # None: a mode cpex has and rules do not (disabled)
         if mode is not None and mode.raises_to_block:
-            raise RuleFailure(self.problem)
+            raise RuleFailure(problem)
         if mode is not None and not mode.enforced:
-            return PluginResult(metadata={self.metadata_key: [{"error": self.problem}]})
+            return PluginResult(metadata={self.metadata_key: [{"error": problem}]})
         return PluginResult(
             continue_processing=False,
             violation=PluginViolation(
                 reason="guardrails rules are not loaded",
-                description=self.problem,
+                description=problem,
                 code=CONFIG_ERROR,
-                details={"plugin": self.name, "problem": self.problem},
+                details={"plugin": self.name, "problem": problem},
                 http_status_code=http_status(CONFIG_ERROR),
             ),
         )
 
 
-def _select(policy: Policy, compiled: Compiled, config: Any) -> Compiled:
+def _select(policy: Policy, compiled: Compiled, config: Any) -> Resolved:
     """The entry's view of a reloaded `compiled`; raises if it contradicts the entry
     (a reload that leaves the entry no rules is taken: they were deleted on purpose)."""
     mine, found = fit(policy, compiled, config)
     if found:
         raise GuardrailsError(found[0].message)
-    return _build(policy, compiled, mine, config)
+    return _serve(compiled, mine, config)
 
 
-def _build(policy: Policy, compiled: Compiled, mine: list[RuleProgram], config: Any) -> Compiled:
+def _serve(compiled: Compiled, mine: list[RuleProgram], config: Any) -> Resolved:
+    """The entry's rules on each hook it lists, by priority, then file order."""
     runners = {
-        hook: HookRunner(
+        hook: runner(
+            compiled,
             hook,
             sorted((p for p in mine if hook in p.hooks), key=lambda p: (p.priority, p.index)),
-            compiled.shadowed,
-            compiled.ruleset_hash,
-            policy.time_budget,
         )
         for hook in hooks_of(config)
     }
-    return dataclasses.replace(compiled, groups={_KEY: runners})
+    return compiled, runners, None, False
 
 
 def _refuse(config: Any, own: list[Problem]) -> None:

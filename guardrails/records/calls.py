@@ -1,0 +1,38 @@
+"""Call records as every host writes them: one id per hook call, one record per call.
+
+`Policy.evaluate` and the cpex plugins both capture calls; the id format and the
+record's shape live here so the two stay alike without a host importing the policy.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+
+from ..runtime.verdict import Verdict
+from .capture import Capture, mask_facts
+from .records import CallRecord
+
+
+def new_call_id() -> str:
+    """Links one hook call's decision records to its call record."""
+    return uuid.uuid4().hex[:16]
+
+
+def call_record(
+    verdict: Verdict, facts: object, capture: Capture, call_id: str, duration_ms: float
+) -> CallRecord:
+    request_id = facts.get("request_id") if isinstance(facts, Mapping) else None
+    return CallRecord(
+        hook=verdict.hook,
+        ruleset=verdict.ruleset,
+        time=time.time(),
+        request_id=request_id if isinstance(request_id, str) else None,
+        call_id=call_id,
+        outcome=verdict.outcome,
+        blocked_by=verdict.blocked_by,
+        code=verdict.code,
+        duration_ms=duration_ms,
+        facts=mask_facts(facts, capture) if isinstance(facts, Mapping) else None,
+    )
