@@ -20,7 +20,7 @@ from haystack.tools import create_tool_from_function
 
 import guardrails
 from guardrails.adapters.haystack import ScriptedChatGenerator
-from guardrails.records.records import MemorySink
+from guardrails.records import MemorySink
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 # An agent-only rule, in its own text here to keep rules/ host-neutral: the agent may

@@ -17,7 +17,7 @@ from haystack.tools import Tool
 
 import guardrails
 from guardrails.adapters.haystack import ScriptedChatGenerator
-from guardrails.records.records import MemorySink
+from guardrails.records import MemorySink
 
 RULES = """
 rule no_shell on before_tool when tool.name == "shell" unless user.role == "admin"

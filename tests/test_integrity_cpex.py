@@ -21,7 +21,7 @@ from cpex.framework import (
 )
 
 import guardrails
-from guardrails.records.records import MemorySink
+from guardrails.records import MemorySink
 
 logging.getLogger("cpex").setLevel(logging.ERROR)
 

@@ -27,7 +27,7 @@ from cpex.framework import (
 from cpex.framework.models import Config
 
 from guardrails.adapters.cpex.compat import MCP2
-from guardrails.records.records import read_records
+from guardrails.records import read_records
 from guardrails.tooling.cli import serve_config
 
 logging.getLogger("cpex").setLevel(logging.CRITICAL)

@@ -20,9 +20,9 @@ from typing import Any
 from ..check import ir
 from ..check.catalog import DEFAULT_CATALOG, Catalog
 from ..diagnostics import Diagnostic, GuardrailsError
+from ..records import CallRecord, Sink
 from ..records.capture import Capture
 from ..records.recorder import Recorder
-from ..records.records import CallRecord, Sink
 from ..runtime import engine
 from ..runtime.facts import Tokenizer
 from ..runtime.ops import DEFAULT_MAX_MATCH_CHARS

@@ -18,8 +18,8 @@ from typing import Any
 
 from ..diagnostics import GuardrailsError
 from ..policy.policy import Policy, load
+from ..records import ReadStats, read_records
 from ..records.capture import is_masked
-from ..records.records import ReadStats, read_records
 from .terminal import printable
 
 VERDICTS = ("block", "would_block", "warn", "modify", "error")

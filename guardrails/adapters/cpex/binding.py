@@ -41,8 +41,8 @@ from cpex.framework.models import Config
 from ...diagnostics import GuardrailsError
 from ...policy.loading import Compiled, GroupKey
 from ...policy.policy import new_call_id
+from ...records import CallRecord
 from ...records.capture import mask_facts
-from ...records.records import CallRecord
 from ...runtime import engine
 from ...runtime.program import PHASE_ORDER, Assign, Redact
 from ...runtime.verdict import ERROR_CODE, Verdict

@@ -48,7 +48,7 @@ from cpex.framework import Plugin, PluginContext, PluginManager, PluginResult, P
 from ...diagnostics import GuardrailsError, RulesError
 from ...policy.loading import Compiled
 from ...policy.policy import Policy, load
-from ...records.records import JsonlSink
+from ...records import JsonlSink
 from ...runtime.engine import HookRunner
 from ...runtime.program import RuleProgram
 from .binding import METADATA_PREFIX, RuleFailure, http_status
