@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ..check.catalog import DEFAULT_CATALOG, HookSpec
-from ..diagnostics import GuardrailsError, RulesError, has_errors, render_json, render_text
+from ..diagnostics import (
+    Diagnostic,
+    GuardrailsError,
+    RulesError,
+    has_errors,
+    render_json,
+    render_text,
+)
 from ..policy.policy import check as check_paths
 from ..policy.policy import load
 from ..runtime.verdict import Verdict
@@ -34,6 +42,17 @@ _OUTCOME_COLORS = {"block": "red", "modify": "cyan", "allow": "green"}
 def _use_color(ctx: click.Context) -> bool:
     """Color when asked (`--color` via click) or when writing to a terminal."""
     return ctx.color if ctx.color is not None else sys.stdout.isatty()
+
+
+def _render_diagnostics(diags: Sequence[Diagnostic], ctx: click.Context) -> str:
+    """Diagnostics as text, the source lines highlighted when in colour."""
+    if not _use_color(ctx):
+        return render_text(diags)
+    try:
+        from .highlight import highlight_line
+    except ImportError:  # no Pygments: colour without highlighting
+        return render_text(diags, color=True, highlight=lambda line: line)
+    return render_text(diags, color=True, highlight=highlight_line)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,7 +87,7 @@ def check(ctx: click.Context, paths: tuple[Path, ...], fmt: str, disable: tuple[
         if diags:
             click.echo(render_github(diags))
     elif diags:
-        click.echo(render_text(diags, color=_use_color(ctx)))
+        click.echo(_render_diagnostics(diags, ctx))
     else:
         click.echo("ok: no problems found")
     ctx.exit(1 if has_errors(diags) else 0)
@@ -138,7 +157,7 @@ def eval_(
     try:
         policy = load(path, shadow=shadow)
     except RulesError as err:
-        click.echo(render_text(err.diagnostics, color=_use_color(ctx)), err=True)
+        click.echo(_render_diagnostics(err.diagnostics, ctx), err=True)
         ctx.exit(1)
     if hook not in DEFAULT_CATALOG:
         suggestion = DEFAULT_CATALOG.suggest(hook)
@@ -422,7 +441,7 @@ def fmt_(ctx: click.Context, paths: tuple[Path, ...], check_only: bool) -> None:
         text = file.read_text(encoding="utf-8")
         new, diags = format_text(text, str(file))
         if new is None:
-            click.echo(render_text(diags, color=_use_color(ctx)), err=True)
+            click.echo(_render_diagnostics(diags, ctx), err=True)
             failed += 1
             continue
         if new == text:
