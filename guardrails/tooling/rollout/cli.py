@@ -1,7 +1,7 @@
 """The rollout commands of `guardrails`: report, replay and promote.
 
-They are registered on the main group by tooling/cli.py; the logic lives beside
-them in this package and is imported when a command runs.
+They are registered on the main group by tooling/cli.py. Their logic lives beside
+them in this package, so that it can be used (and tested) without the command line.
 """
 
 from __future__ import annotations
@@ -14,6 +14,11 @@ import click
 
 from ...diagnostics import GuardrailsError, RulesError, render_text
 from ...policy.policy import load
+from .counts import format_report
+from .counts import report as build_report
+from .promotion import promote as run_promote
+from .replays import cases_from_corpus, cases_from_log, format_replay
+from .replays import replay as run_replay
 
 
 @click.command()
@@ -23,9 +28,6 @@ from ...policy.policy import load
 @click.option("--progress/--no-progress", default=None, help="progress on stderr (default: tty)")
 def report(logs: tuple[Path, ...], rules: Path | None, fmt: str, progress: bool | None) -> None:
     """Per rule and hook: evaluations, fires by verdict, rate, first/last seen, top codes."""
-    from .counts import format_report
-    from .counts import report as build_report
-
     policy = load(rules) if rules is not None else None
     show = sys.stderr.isatty() if progress is None else progress
 
@@ -54,9 +56,6 @@ def replay(
     fmt: str,
 ) -> None:
     """Re-evaluate recorded calls (or a corpus) with RULES; exit 1 if any verdict changed."""
-    from .replays import cases_from_corpus, cases_from_log, format_replay
-    from .replays import replay as run_replay
-
     if bool(logs) == bool(corpus):
         raise click.UsageError("give --decisions FILE or --corpus DIR (one of them)")
     if corpus is not None and baseline is None:
@@ -95,8 +94,6 @@ def promote(
     dry_run: bool,
 ) -> None:
     """Turn RULE_ID's `mode audit` into an enforcing mode, if the log says it is safe."""
-    from .promotion import promote as run_promote
-
     try:
         result = run_promote(rules, rule_id, list(logs), max_rate, min_samples, to_mode, dry_run)
     except RulesError as err:
