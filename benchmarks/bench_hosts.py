@@ -46,7 +46,7 @@ def haystack_cases(policy: Any) -> dict[str, Any]:
     from haystack.dataclasses import ChatMessage, ToolCall
     from haystack.tools import Tool
 
-    from guardrails.adapters.haystack import ScriptedChatGenerator
+    from guardrails.testing.haystack import ScriptedChatGenerator
 
     class Hand:
         """A hand-written hook object (what a user would write without guardrails)."""

@@ -24,7 +24,7 @@ from pathlib import Path
 from harness import fmt_ns, report
 
 import guardrails
-from guardrails.records.records import JsonlSink
+from guardrails.records import JsonlSink
 
 RULES = 'rule big on generation_pre_call when tokens > 10 block "too big" code BIG\n'
 FACTS = {"tokens": 11, "request_id": "bench"}

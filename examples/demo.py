@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import guardrails
-from guardrails.records.records import DecisionRecord, MemorySink
+from guardrails.records import DecisionRecord, MemorySink
 
 ROOT = Path(__file__).resolve().parent.parent
 ROW = "{:<22} {:<44} {:<7} {:<46} {}"

@@ -19,8 +19,8 @@ from haystack.dataclasses import ChatMessage, ToolCall
 from haystack.tools import create_tool_from_function
 
 import guardrails
-from guardrails.adapters.haystack import ScriptedChatGenerator
-from guardrails.records.records import MemorySink
+from guardrails.records import MemorySink
+from guardrails.testing.haystack import ScriptedChatGenerator
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 # An agent-only rule, in its own text here to keep rules/ host-neutral: the agent may

@@ -18,7 +18,7 @@ from mellea import MelleaSession, start_session
 from mellea.plugins import PluginViolationError, plugin_scope
 
 import guardrails
-from guardrails.records.records import MemorySink
+from guardrails.records import MemorySink
 from guardrails.testing.canned import CannedBackend
 
 RULES = Path(__file__).resolve().parent.parent / "rules"

@@ -30,7 +30,7 @@ def haystack(policy: Any) -> str:
     from haystack.dataclasses import ChatMessage, ToolCall
     from haystack.tools import create_tool_from_function
 
-    from guardrails.adapters.haystack import ScriptedChatGenerator
+    from guardrails.testing.haystack import ScriptedChatGenerator
 
     wants_shell = ChatMessage.from_assistant(
         tool_calls=[ToolCall(tool_name="shell", arguments=COMMAND, id="call-1")]

@@ -8,12 +8,15 @@ Codes are never reused for another meaning: `CODES` is the registry and the docs
 from __future__ import annotations
 
 import enum
+import functools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .source import Span
+
+Highlighter = Callable[[str], str]  # one source line -> the same line in terminal colours
 
 CODES: dict[str, str] = {
     # syntax (GR01xx)
@@ -109,8 +112,12 @@ class Diagnostic:
             "hint": self.hint,
         }
 
-    def render(self, color: bool = False) -> str:
-        """Compiler-style text: header, source line, caret run, hint."""
+    def render(self, color: bool = False, highlight: Highlighter | None = None) -> str:
+        """Compiler-style text: header, source line, caret run, hint.
+
+        With `color`, the source line goes through `highlight`; the CLI passes the
+        rules lexer of its tooling, which the core does not import.
+        """
         span = self.span
         sev = self.severity.value
         if color:
@@ -128,7 +135,7 @@ class Diagnostic:
         gutter = f"{span.line} | "
         shown = src.expandtabs()
         if color:
-            shown = _highlighted(shown)
+            shown = (highlight or _registered_highlighter())(shown)
         lines = [
             head,
             f"{gutter}{shown}",
@@ -141,12 +148,27 @@ class Diagnostic:
         return "\n".join(lines)
 
 
-def _highlighted(line: str) -> str:
+@functools.cache
+def _registered_highlighter() -> Highlighter:
+    """The lexer Pygments knows as `rules` (the package's `pygments.lexers` entry
+    point), for callers that pass none; plain text if there is none."""
+    try:  # Pygments is optional for the core
+        from pygments import highlight
+        from pygments.formatters import TerminalFormatter
+        from pygments.lexers import get_lexer_by_name
+        from pygments.util import ClassNotFound
+    except ImportError:
+        return _plain
     try:
-        from .tooling.highlight import highlight_line
-    except ImportError:  # Pygments is optional for the core
-        return line
-    return highlight_line(line)
+        lexer = get_lexer_by_name("rules")
+    except ClassNotFound:
+        return _plain
+    formatter = TerminalFormatter()
+    return lambda line: str(highlight(line, lexer, formatter)).rstrip("\n")
+
+
+def _plain(line: str) -> str:
+    return line
 
 
 def _style(text: str, color: str) -> str:
@@ -158,10 +180,12 @@ def sort_key(d: Diagnostic) -> tuple[str, int, int, str]:
     return (d.file, d.span.start, d.span.end, d.code)
 
 
-def render_text(diagnostics: Sequence[Diagnostic], color: bool = False) -> str:
+def render_text(
+    diagnostics: Sequence[Diagnostic], color: bool = False, highlight: Highlighter | None = None
+) -> str:
     """All diagnostics, sorted by position, then a pydantic-style count line."""
     diags = sorted(diagnostics, key=sort_key)
-    parts = [d.render(color) for d in diags]
+    parts = [d.render(color, highlight) for d in diags]
     errors = sum(d.severity is Severity.ERROR for d in diags)
     warnings = len(diags) - errors
     parts.append(_summary(errors, warnings))

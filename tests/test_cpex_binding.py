@@ -20,7 +20,7 @@ from cpex.framework import (
 
 import guardrails
 from guardrails.adapters.cpex.binding import RulesPlugin, decisions
-from guardrails.records.records import MemorySink
+from guardrails.records import MemorySink
 
 logging.getLogger("cpex").setLevel(logging.ERROR)
 

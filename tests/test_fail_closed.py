@@ -15,7 +15,7 @@ import pytest
 from cpex.framework import GlobalContext, PluginError, PluginPayload, ToolPreInvokePayload
 
 import guardrails
-from guardrails.records.records import MemorySink
+from guardrails.records import MemorySink
 
 logging.getLogger("cpex").setLevel(logging.ERROR)
 

@@ -116,3 +116,42 @@ def test_fmt_cli(tmp_path):
     broken.write_text("on h when block\n")
     bad = run("--check", str(broken))
     assert bad.returncode == 1 and "error[GR0106]" in bad.stderr
+
+
+def test_threads_formatting_at_once_each_keep_their_own_comments():
+    """Comments are collected per call: two threads formatting different files at the
+    same time each get exactly their own comments back."""
+    import threading
+
+    def source(tag: str, rules: int) -> str:
+        return "".join(
+            f"# {tag} before {i}\nrule {tag}_{i} on generation_pre_call  # {tag} on {i}\n"
+            f"  when tokens > {i}  # {tag} when {i}\n  block\n\n"
+            for i in range(rules)
+        )
+
+    sources = {"alpha": source("alpha", 150), "beta": source("beta", 90)}
+    expected = {tag: format_text(text)[0] for tag, text in sources.items()}
+    assert all(expected.values())
+    start = threading.Barrier(len(sources))
+    wrong: list[str] = []
+
+    def run(tag: str) -> None:
+        start.wait()
+        for _ in range(8):
+            if format_text(sources[tag])[0] != expected[tag]:
+                wrong.append(tag)
+
+    threads = [threading.Thread(target=run, args=(tag,)) for tag in sources]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not wrong
+
+
+def test_a_hash_inside_a_string_or_regex_is_not_a_comment():
+    from guardrails.syntax.tokens import comments
+
+    text = 'rule r on tool_pre_invoke  # one\n  when tool.name == "#x" and prompt matches /a#b/\n  block "#"\n# two\n'
+    assert [(c.line, c.text) for c in comments(text)] == [(1, "# one"), (4, "# two")]

@@ -22,7 +22,7 @@ import pytest
 
 pytest.importorskip("mcpgateway")
 
-from guardrails.records.records import read_records
+from guardrails.records import read_records
 
 KEY = "AKIAIOSFODNN7EXAMPLE"
 

@@ -36,7 +36,7 @@ from mcpgateway.common.models import (
 )
 from mcpgateway.plugins.policy import HOOK_PAYLOAD_POLICIES
 
-from guardrails.records.records import read_records
+from guardrails.records import read_records
 
 from .test_gateway_e2e import KEY, PLUGINS, RULES, decisions, settings
 

@@ -16,8 +16,8 @@ from haystack.dataclasses import ChatMessage, ToolCall
 from haystack.tools import Tool
 
 import guardrails
-from guardrails.adapters.haystack import ScriptedChatGenerator
-from guardrails.records.records import MemorySink
+from guardrails.records import MemorySink
+from guardrails.testing.haystack import ScriptedChatGenerator
 
 RULES = """
 rule no_shell on before_tool when tool.name == "shell" unless user.role == "admin"

@@ -22,7 +22,7 @@ from cpex.framework import (
 
 import guardrails
 from guardrails.adapters.cpex.groups import groups
-from guardrails.records.records import MemorySink
+from guardrails.records import MemorySink
 
 logging.getLogger("cpex").setLevel(logging.ERROR)
 

@@ -20,7 +20,7 @@ from mellea.plugins import PluginViolationError, plugin_scope  # noqa: E402
 from mellea.stdlib.functional import call_tools  # noqa: E402
 
 import guardrails  # noqa: E402
-from guardrails.records.records import MemorySink  # noqa: E402
+from guardrails.records import MemorySink  # noqa: E402
 from guardrails.testing.canned import CannedBackend, ToolCallReply  # noqa: E402
 
 logging.getLogger("cpex").setLevel(logging.ERROR)

@@ -11,8 +11,8 @@ import time
 from datetime import datetime
 
 import guardrails
+from guardrails.records import JsonlSink, LoggingSink, MemorySink
 from guardrails.records.recorder import Recorder
-from guardrails.records.records import JsonlSink, LoggingSink, MemorySink
 
 RULES = """
 rule big on generation_pre_call priority 1 when tokens > 10 block "too big" code BIG
@@ -100,7 +100,7 @@ def test_jsonl_records_survive_interpreter_exit_without_explicit_flush(tmp_path)
     path = tmp_path / "exit.jsonl"
     code = (
         "import guardrails, sys\n"
-        "from guardrails.records.records import JsonlSink\n"
+        "from guardrails.records import JsonlSink\n"
         f"p = guardrails.loads({RULES!r}, sinks=[JsonlSink(sys.argv[1])])\n"
         "for _ in range(500): p.evaluate('generation_pre_call', {'tokens': 11})\n"
     )
@@ -165,7 +165,7 @@ def test_verdict_to_dict_includes_records():
 
 
 def test_jsonl_rotates_by_size(tmp_path):
-    from guardrails.records.records import read_records
+    from guardrails.records import read_records
 
     path = tmp_path / "d.jsonl"
     sink = JsonlSink(path, max_bytes=2000, backups=3)
@@ -185,12 +185,12 @@ def test_records_survive_a_killed_process_and_the_reader_tolerates_a_torn_line(t
     import signal
     import time as _time
 
-    from guardrails.records.records import ReadStats, read_records
+    from guardrails.records import ReadStats, read_records
 
     path = tmp_path / "killed.jsonl"
     code = (
         "import guardrails, sys, time\n"
-        "from guardrails.records.records import JsonlSink\n"
+        "from guardrails.records import JsonlSink\n"
         f"p = guardrails.loads({RULES!r}, sinks=[JsonlSink(sys.argv[1])])\n"
         "print('ready', flush=True)\n"
         "while True:\n"
@@ -219,7 +219,7 @@ def _acknowledged_then_killed(path, sink_args: str, calls: int, facts: str) -> l
 
     code = (
         "import guardrails, sys\n"
-        "from guardrails.records.records import JsonlSink\n"
+        "from guardrails.records import JsonlSink\n"
         f"p = guardrails.loads({RULES!r}, sinks=[JsonlSink(sys.argv[1]{sink_args})])\n"
         "i = 0\n"
         "while True:\n"
@@ -240,7 +240,7 @@ def _acknowledged_then_killed(path, sink_args: str, calls: int, facts: str) -> l
 
 
 def test_every_acknowledged_block_survives_kill_9(tmp_path):
-    from guardrails.records.records import read_records
+    from guardrails.records import read_records
 
     path = tmp_path / "acked.jsonl"
     acked = _acknowledged_then_killed(path, "", 300, "'tokens': 11")
@@ -249,7 +249,7 @@ def test_every_acknowledged_block_survives_kill_9(tmp_path):
 
 
 def test_with_durable_all_every_acknowledged_record_survives_kill_9(tmp_path):
-    from guardrails.records.records import read_records
+    from guardrails.records import read_records
 
     path = tmp_path / "all.jsonl"
     acked = _acknowledged_then_killed(path, ", durable='all'", 300, "'tokens': 7")
@@ -259,7 +259,7 @@ def test_with_durable_all_every_acknowledged_record_survives_kill_9(tmp_path):
 
 def _stalled_sink(path, **kwargs):
     """A JsonlSink whose writer thread has stopped: only the calling thread writes."""
-    from guardrails.records import records
+    from guardrails.records import sinks as records
 
     sink = JsonlSink(path, **kwargs)
     sink._queue.put(records._STOP)

@@ -13,7 +13,7 @@ from cpex.framework import GlobalContext, ToolPreInvokePayload
 
 import guardrails
 from guardrails.adapters.cpex.binding import decisions
-from guardrails.records.records import MemorySink
+from guardrails.records import MemorySink
 
 logging.getLogger("cpex").setLevel(logging.ERROR)
 

@@ -13,8 +13,8 @@ import pytest
 from cpex.framework import GlobalContext, ToolPreInvokePayload
 
 import guardrails
+from guardrails.records import JsonlSink, MemorySink, read_records
 from guardrails.records.capture import Capture
-from guardrails.records.records import JsonlSink, MemorySink, read_records
 from guardrails.tooling.rollout import cases_from_corpus, cases_from_log, replay, report
 
 logging.getLogger("cpex").setLevel(logging.ERROR)

@@ -27,8 +27,8 @@ from cpex.framework import (
 from cpex.framework.models import Config
 
 from guardrails.adapters.cpex.compat import MCP2
-from guardrails.records.records import read_records
-from guardrails.tooling.cli import serve_config
+from guardrails.adapters.cpex.serve_config import serve_config
+from guardrails.records import read_records
 
 logging.getLogger("cpex").setLevel(logging.CRITICAL)
 

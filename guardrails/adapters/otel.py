@@ -16,7 +16,7 @@ from typing import Any
 
 from opentelemetry import metrics
 
-from ..records.records import CallRecord, DecisionRecord
+from ..records import CallRecord, DecisionRecord
 
 
 class OtelMetricsSink:

@@ -24,8 +24,8 @@ from ..check.lints import filter_diagnostics, lint
 from ..check.rules import check_modules
 from ..compile.loader import compile_rules
 from ..diagnostics import Diagnostic, GuardrailsError, RulesError, Severity, has_errors, sort_key
+from ..records import Sink
 from ..records.capture import Capture
-from ..records.records import Sink
 from ..runtime import engine
 from ..runtime.facts import Tokenizer
 from ..runtime.ops import DEFAULT_MAX_MATCH_CHARS

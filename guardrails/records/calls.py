@@ -10,9 +10,9 @@ import time
 import uuid
 from collections.abc import Mapping
 
+from ..runtime.decisions import CallRecord
 from ..runtime.verdict import Verdict
 from .capture import Capture, mask_facts
-from .records import CallRecord
 
 
 def new_call_id() -> str:

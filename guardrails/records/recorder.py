@@ -24,7 +24,8 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .records import Record, Sink
+    from ..runtime.decisions import Record
+    from .sinks import Sink
 
 _log = logging.getLogger("guardrails.records")
 EXIT_TIMEOUT = 5.0  # seconds deferred sinks get to take their records at interpreter exit

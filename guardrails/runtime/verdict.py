@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-if TYPE_CHECKING:
-    from ..records.records import DecisionRecord
+from .decisions import DecisionRecord, make_records
 
 RuleVerdict = Literal["pass", "block", "warn", "modify", "would_block", "error", "skipped"]
 Outcome = Literal["allow", "block", "modify"]
@@ -69,8 +68,6 @@ class Verdict:
     def records(self) -> tuple[DecisionRecord, ...]:
         """One decision record per rule that fired."""
         if self._records is None:
-            from ..records.records import make_records
-
             self._records = make_records(
                 self.rules, self.ruleset, self.request_id, self.time, self.call_id
             )

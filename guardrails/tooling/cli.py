@@ -1,4 +1,9 @@
-"""The `guardrails` command line: check, eval, hooks.
+"""The `guardrails` command line: check, check-config, eval, test, hooks, fmt, serve,
+and the rollout commands of tooling/rollout/cli.py.
+
+Commands parse options and print; what they print is built elsewhere (the policy,
+tooling modules, adapters/cpex for `serve`), so this module and rollout/cli.py are the
+only ones that import click.
 
 Exit codes: 0 success; 1 the rules have errors (check, eval) or the input payload
 is unusable; 2 usage errors (click's own).
@@ -8,27 +13,26 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..check.catalog import DEFAULT_CATALOG, HookSpec
-from ..diagnostics import GuardrailsError, RulesError, has_errors, render_json, render_text
+from ..check.catalog import DEFAULT_CATALOG
+from ..diagnostics import (
+    Diagnostic,
+    GuardrailsError,
+    RulesError,
+    has_errors,
+    render_json,
+    render_text,
+)
 from ..policy.policy import check as check_paths
 from ..policy.policy import load
-from ..runtime.verdict import Verdict
-
-_VERDICT_COLORS = {
-    "block": "red",
-    "error": "red",
-    "would_block": "yellow",
-    "warn": "yellow",
-    "modify": "cyan",
-    "pass": "green",
-    "skipped": "bright_black",
-}
-_OUTCOME_COLORS = {"block": "red", "modify": "cyan", "allow": "green"}
+from .eval_text import PayloadError, format_verdict, read_facts
+from .hooklist import hooks_json, hooks_markdown, hooks_text
+from .rollout import cli as rollout_cli
 
 
 def _use_color(ctx: click.Context) -> bool:
@@ -36,10 +40,30 @@ def _use_color(ctx: click.Context) -> bool:
     return ctx.color if ctx.color is not None else sys.stdout.isatty()
 
 
+def _click_style(text: str, colour: str) -> str:
+    return click.style(text, fg=colour)
+
+
+def _render_diagnostics(diags: Sequence[Diagnostic], ctx: click.Context) -> str:
+    """Diagnostics as text, the source lines highlighted when in colour."""
+    if not _use_color(ctx):
+        return render_text(diags)
+    try:
+        from .highlight import highlight_line
+    except ImportError:  # no Pygments: colour without highlighting
+        return render_text(diags, color=True, highlight=lambda line: line)
+    return render_text(diags, color=True, highlight=highlight_line)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="guardrails-rules")
 def main() -> None:
     """Policy-as-code guardrails for LLM applications."""
+
+
+main.add_command(rollout_cli.report)
+main.add_command(rollout_cli.replay)
+main.add_command(rollout_cli.promote)
 
 
 @main.command()
@@ -68,7 +92,7 @@ def check(ctx: click.Context, paths: tuple[Path, ...], fmt: str, disable: tuple[
         if diags:
             click.echo(render_github(diags))
     elif diags:
-        click.echo(render_text(diags, color=_use_color(ctx)))
+        click.echo(_render_diagnostics(diags, ctx))
     else:
         click.echo("ok: no problems found")
     ctx.exit(1 if has_errors(diags) else 0)
@@ -138,7 +162,7 @@ def eval_(
     try:
         policy = load(path, shadow=shadow)
     except RulesError as err:
-        click.echo(render_text(err.diagnostics, color=_use_color(ctx)), err=True)
+        click.echo(_render_diagnostics(err.diagnostics, ctx), err=True)
         ctx.exit(1)
     if hook not in DEFAULT_CATALOG:
         suggestion = DEFAULT_CATALOG.suggest(hook)
@@ -147,18 +171,10 @@ def eval_(
             param_hint="--hook",
         )
     try:
-        facts = json.load(payload)
-    except json.JSONDecodeError as err:
-        click.echo(f"error: payload is not valid JSON: {err}", err=True)
+        facts = read_facts(payload)
+    except PayloadError as err:
+        click.echo(f"error: {err}", err=True)
         ctx.exit(1)
-    if not isinstance(facts, dict):
-        click.echo("error: payload must be a JSON object of facts", err=True)
-        ctx.exit(1)
-    if "facts" in facts and set(facts) <= {"description", "expect", "facts"}:
-        facts = facts["facts"]  # a corpus case file
-        if not isinstance(facts, dict):
-            click.echo("error: the case's 'facts' must be a JSON object", err=True)
-            ctx.exit(1)
     verdict = policy.evaluate(hook, facts)
     explanation = None
     if explain:
@@ -171,31 +187,9 @@ def eval_(
             data["explanation"] = explanation.splitlines()
         click.echo(json.dumps(data, indent=2, sort_keys=False))
     else:
-        click.echo(format_verdict(verdict, color=_use_color(ctx)))
+        click.echo(format_verdict(verdict, _click_style if _use_color(ctx) else None))
         if explanation is not None:
             click.echo("\n" + explanation)
-
-
-def format_verdict(verdict: Verdict, color: bool = False) -> str:
-    def style(text: str, fg: str) -> str:
-        return click.style(text, fg=fg) if color else text
-
-    head = style(verdict.outcome.upper(), _OUTCOME_COLORS[verdict.outcome])
-    lines = [f"{verdict.hook}: {head}"]
-    if verdict.blocked_by:
-        lines[0] += f" by {verdict.blocked_by} [{verdict.code}] {verdict.reason}"
-    if not verdict.rules:
-        lines.append("  (no rules on this hook)")
-    width = max((len(r.rule_id) for r in verdict.rules), default=0)
-    for r in verdict.rules:
-        detail = ""
-        if r.code:
-            detail = f" [{r.code}] {r.reason or ''}"
-        if r.changes:
-            detail += " changed " + ", ".join(r.changes)
-        mark = style(f"{r.verdict:<11}", _VERDICT_COLORS[r.verdict])
-        lines.append(f"  {r.rule_id:<{width}}  {mark} {r.mode}/{r.priority}{detail}")
-    return "\n".join(lines)
 
 
 @main.command("test")
@@ -243,167 +237,11 @@ def hooks(hook: str | None, fmt: str) -> None:
     specs = [DEFAULT_CATALOG[hook]] if hook else list(DEFAULT_CATALOG)
     if fmt == "markdown":
         click.echo(hooks_markdown(specs), nl=False)
-        return
-    if fmt == "json":
-        click.echo(json.dumps([_hook_json(s) for s in specs], indent=2))
-        return
-    if hook is None:
-        width = max(len(s.name) for s in specs)
-        for spec in specs:
-            writable = ", ".join(spec.writable_facts) or "-"
-            click.echo(f"{spec.name:<{width}}  {spec.origin:<11}  writable: {writable}")
-        return
-    spec = specs[0]
-    click.echo(f"{spec.name} ({spec.origin})")
-    width = max(len(p) for p in spec.facts)
-    for path, fact in sorted(
-        spec.facts.items(), key=lambda kv: (kv[1].kind != "normalized", kv[0])
-    ):
-        flag = "writable" if fact.writable else ""
-        doc = f"  {fact.doc}" if fact.doc else ""
-        click.echo(f"  {path:<{width}}  {fact.type!s:<10} {fact.kind:<10} {flag:<8}{doc}")
-
-
-def hooks_markdown(specs: list[HookSpec]) -> str:
-    """The hook and fact tables of docs/hooks.md (a test keeps the file in sync)."""
-    out = [
-        "# Hooks and facts",
-        "",
-        "Generated by `guardrails hooks --format markdown` from the hook catalog; do not",
-        "edit by hand. *normalized* facts are the same on every host (DESIGN section 5);",
-        "*context* facts come from the cpex GlobalContext; *field* facts are the payload's",
-        "own fields. `set`/`redact` may only target writable facts.",
-        "",
-        "| hook | from | writable |",
-        "|---|---|---|",
-    ]
-    for spec in specs:
-        writable = ", ".join(f"`{w}`" for w in spec.writable_facts) or "(observe only)"
-        out.append(f"| [`{spec.name}`](#{spec.name}) | {spec.origin} | {writable} |")
-    for spec in specs:
-        out += ["", f"## {spec.name}", "", "| fact | type | kind | writable | meaning |",
-                "|---|---|---|---|---|"]  # fmt: skip
-        ordered = sorted(spec.facts.items(), key=lambda kv: (kv[1].kind != "normalized", kv[0]))
-        for path, fact in ordered:
-            flag = "yes" if fact.writable else ""
-            doc = fact.doc.replace("|", "\\|")
-            out.append(f"| `{path}` | {fact.type} | {fact.kind} | {flag} | {doc} |")
-    return "\n".join(out) + "\n"
-
-
-def _hook_json(spec: HookSpec) -> dict[str, Any]:
-    return {
-        "name": spec.name,
-        "origin": spec.origin,
-        "facts": {
-            p: {"type": str(f.type), "writable": f.writable, "kind": f.kind, "doc": f.doc}
-            for p, f in sorted(spec.facts.items())
-        },
-    }
-
-
-# ---- rollout: report, replay, promote (logic in rollout.py) ----
-
-
-@main.command()
-@click.argument("logs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--rules", type=click.Path(path_type=Path), help="list rules that never fired too")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-@click.option("--progress/--no-progress", default=None, help="progress on stderr (default: tty)")
-def report(logs: tuple[Path, ...], rules: Path | None, fmt: str, progress: bool | None) -> None:
-    """Per rule and hook: evaluations, fires by verdict, rate, first/last seen, top codes."""
-    from .rollout import format_report
-    from .rollout import report as build_report
-
-    policy = load(rules) if rules is not None else None
-    show = sys.stderr.isatty() if progress is None else progress
-
-    def tick(n: int) -> None:
-        click.echo(f"  ... {n:,} records", err=True)
-
-    rep = build_report(list(logs), policy, tick if show else None)
-    click.echo(json.dumps(rep.to_dict(), indent=2) if fmt == "json" else format_report(rep))
-
-
-@main.command()
-@click.argument("rules", type=click.Path(path_type=Path))
-@click.option("--decisions", "logs", multiple=True, type=click.Path(exists=True, path_type=Path),
-              help="decision log(s) with call records (load(..., capture=...))")  # fmt: skip
-@click.option("--corpus", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--baseline", type=click.Path(path_type=Path),
-              help="rules to compare with (default: what the log recorded)")  # fmt: skip
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-@click.pass_context
-def replay(
-    ctx: click.Context,
-    rules: Path,
-    logs: tuple[Path, ...],
-    corpus: Path | None,
-    baseline: Path | None,
-    fmt: str,
-) -> None:
-    """Re-evaluate recorded calls (or a corpus) with RULES; exit 1 if any verdict changed."""
-    from .rollout import cases_from_corpus, cases_from_log, format_replay
-    from .rollout import replay as run_replay
-
-    if bool(logs) == bool(corpus):
-        raise click.UsageError("give --decisions FILE or --corpus DIR (one of them)")
-    if corpus is not None and baseline is None:
-        raise click.UsageError("replaying a corpus needs --baseline RULES to compare with")
-    try:
-        candidate = load(rules)
-        base = load(baseline) if baseline is not None else None
-    except RulesError as err:
-        click.echo(render_text(err.diagnostics), err=True)
-        ctx.exit(2)
-    cases = cases_from_log(logs) if logs else cases_from_corpus(corpus)  # type: ignore[arg-type]
-    result = run_replay(candidate, cases, base)
-    click.echo(json.dumps(result.to_dict(), indent=2) if fmt == "json" else format_replay(result))
-    ctx.exit(1 if result.changes else 0)
-
-
-@main.command()
-@click.argument("rule_id")
-@click.option("--rules", type=click.Path(path_type=Path), default=Path("rules"), show_default=True)
-@click.option("--decisions", "logs", multiple=True, required=True,
-              type=click.Path(exists=True, path_type=Path))  # fmt: skip
-@click.option("--max-rate", type=float, required=True, help="highest would-block rate allowed")
-@click.option("--min-samples", type=int, required=True, help="fewest evaluations needed")
-@click.option("--to", "to_mode", default="sequential", show_default=True,
-              type=click.Choice(["sequential", "concurrent"]))  # fmt: skip
-@click.option("--dry-run", is_flag=True, help="show the diff, change nothing")
-@click.pass_context
-def promote(
-    ctx: click.Context,
-    rule_id: str,
-    rules: Path,
-    logs: tuple[Path, ...],
-    max_rate: float,
-    min_samples: int,
-    to_mode: str,
-    dry_run: bool,
-) -> None:
-    """Turn RULE_ID's `mode audit` into an enforcing mode, if the log says it is safe."""
-    from ..diagnostics import GuardrailsError
-    from .rollout import promote as run_promote
-
-    try:
-        result = run_promote(rules, rule_id, list(logs), max_rate, min_samples, to_mode, dry_run)
-    except RulesError as err:
-        click.echo(render_text(err.diagnostics), err=True)
-        ctx.exit(2)
-    except GuardrailsError as err:
-        click.echo(f"error: {err}", err=True)
-        ctx.exit(2)
-    rate = f"{result.rate:.2%}" if result.rate is not None else "n/a"
-    click.echo(f"{rule_id}: {result.would_blocks} would-blocks in {result.evaluations} evaluations "
-               f"({rate}); gate: rate <= {max_rate:.2%}, samples >= {min_samples}")  # fmt: skip
-    if not result.allowed:
-        for reason in result.reasons:
-            click.echo(f"not promoted: {reason}")
-        ctx.exit(1)
-    click.echo(result.diff, nl=False)
-    click.echo("dry run: nothing written" if dry_run else f"promoted: {result.file} updated")
+    elif fmt == "json":
+        click.echo(hooks_json(specs))
+    else:
+        for line in hooks_text(specs, one=hook is not None):
+            click.echo(line)
 
 
 @main.command("fmt")
@@ -422,7 +260,7 @@ def fmt_(ctx: click.Context, paths: tuple[Path, ...], check_only: bool) -> None:
         text = file.read_text(encoding="utf-8")
         new, diags = format_text(text, str(file))
         if new is None:
-            click.echo(render_text(diags, color=_use_color(ctx)), err=True)
+            click.echo(_render_diagnostics(diags, ctx), err=True)
             failed += 1
             continue
         if new == text:
@@ -492,9 +330,9 @@ def serve(
     $GUARDRAILS_SERVE_TOKEN one is generated, on loopback only.
     """
     import os
-    import tempfile
 
     from ..adapters.cpex.serve import TOKEN_ENV
+    from ..adapters.cpex.serve_config import server_command, write_serve_config
 
     if transport != "http" and (token_file or token_out or no_auth or host != "127.0.0.1"):
         raise click.UsageError("--host, --token-file, --token-out, --no-auth need --transport http")
@@ -507,23 +345,9 @@ def serve(
     token = env.pop(TOKEN_ENV, None)
     if transport == "http":
         token = _serve_token(host, port, uds, token_file, token, token_out, no_auth)
-    config = Path(tempfile.mkdtemp(prefix="guardrails-serve-")) / "plugins.yaml"
-    config.write_text(
-        serve_config(policy, rules.resolve(), shadow, records, watch), encoding="utf-8"
-    )
-    env.update(PLUGINS_CONFIG_PATH=str(config), PLUGINS_TRANSPORT=transport)
-    module = ["-m", "cpex.framework.external.mcp.server.runtime"]
-    if transport == "http":
-        env["PLUGINS_SERVER_HOST"] = host
-        env["PLUGINS_SERVER_PORT"] = str(port)
-        if uds is not None:
-            env["PLUGINS_SERVER_UDS"] = str(uds.resolve())
-        module = ["-m", "guardrails.adapters.cpex.serve"]
-        if token is None:
-            module.append("--no-auth")
-        else:
-            env[TOKEN_ENV] = token
-    os.execve(sys.executable, [sys.executable, *module], env)
+    config = write_serve_config(policy, rules.resolve(), shadow, records, watch)
+    argv, env = server_command(config, env, transport, host, port, uds, token)
+    os.execve(sys.executable, argv, env)
 
 
 def _serve_token(
@@ -557,29 +381,3 @@ def _serve_token(
             err=True,
         )
     return token
-
-
-def serve_config(
-    policy: Any, rules: Path, shadow: bool, records: Path | None = None, watch: bool = False
-) -> str:
-    """A cpex config serving `policy`: one guardrails.cpex.RulesPlugin per mode."""
-    lines = ["plugins:"]
-    extra = f", records: {json.dumps(str(records.resolve()))}" if records else ""
-    extra += ", watch: true" if watch else ""
-    modes: dict[str, tuple[set[str], int]] = {}
-    for prog in policy.compiled.programs:
-        hooks, priority = modes.get(prog.mode, (set(), prog.priority))
-        served = [h for h in prog.hooks if policy.catalog.in_cpex(h)]
-        if served:
-            modes[prog.mode] = (hooks | set(served), min(priority, prog.priority))
-    for mode, (hooks, priority) in sorted(modes.items()):
-        lines += [
-            f"  - name: guardrails-{mode}",
-            "    kind: guardrails.cpex.RulesPlugin",
-            f"    hooks: [{', '.join(sorted(hooks))}]",
-            f"    mode: {mode}",
-            f"    priority: {priority}",
-            f"    config: {{rules: {json.dumps(str(rules))}, others: skip, "
-            f"shadow: {str(shadow).lower()}{extra}}}",
-        ]
-    return "\n".join(lines) + "\n"

@@ -12,15 +12,13 @@ spaces; an anonymous rule stays on one line if it fits in 100 columns.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
-
-from lark import Lark, Token
 
 from ..diagnostics import Diagnostic
 from ..source import SourceFile
 from ..syntax import ast
-from ..syntax.parser import grammar_text, parse
+from ..syntax.parser import parse
+from ..syntax.tokens import comments
 
 WIDTH = 100
 INDENT = "  "
@@ -190,36 +188,6 @@ def _let_lines(let: ast.Let) -> list[_Line]:
     return lines
 
 
-# ---- comments ----
-
-
-@functools.cache
-def _comment_lexer() -> Lark:
-    return Lark(
-        grammar_text(),
-        parser="lalr",
-        lexer="contextual",
-        maybe_placeholders=True,
-        propagate_positions=True,
-        lexer_callbacks={"COMMENT": _COLLECTED.append},
-    )
-
-
-_COLLECTED: list[Token] = []
-
-
-def comments(text: str) -> list[tuple[int, str, bool]]:
-    """(line, comment text, whether code precedes it on its line)."""
-    _COLLECTED.clear()
-    _comment_lexer().parse(text)
-    out = []
-    for tok in _COLLECTED:
-        line = tok.line or 1
-        start = text.rfind("\n", 0, tok.start_pos or 0) + 1
-        out.append((line, str(tok).rstrip(), bool(text[start : tok.start_pos].strip())))
-    return out
-
-
 # ---- the formatter ----
 
 
@@ -229,7 +197,7 @@ def format_text(text: str, filename: str = "<string>") -> tuple[str | None, list
     module, diags = parse(file)
     if diags:
         return None, diags
-    notes = comments(text)
+    notes = [(c.line, c.text) for c in comments(text)]
     items = sorted(module.items, key=lambda i: i.span.start)
     blocks: list[tuple[ast.Item, list[_Line]]] = []
     for item in items:

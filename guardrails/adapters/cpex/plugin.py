@@ -31,8 +31,8 @@ from cpex.framework import (
 )
 
 from ...diagnostics import GuardrailsError
+from ...records import CallRecord
 from ...records.capture import mask_facts
-from ...records.records import CallRecord
 from ...runtime.engine import HookRunner
 from ...runtime.modes import MODES
 from ...runtime.verdict import ERROR_CODE, Verdict

@@ -47,7 +47,7 @@ from cpex.framework import PluginManager, PluginResult, PluginViolation
 
 from ... import load
 from ...diagnostics import GuardrailsError, RulesError
-from ...records.records import JsonlSink
+from ...records import JsonlSink
 from ...runtime.modes import MODES
 from ...runtime.program import RuleProgram
 from .config_check import (

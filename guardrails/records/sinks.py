@@ -1,13 +1,12 @@
-"""Decision records and the sinks they go to.
+"""The sinks decision and call records go to: memory, logging, a JSON Lines file.
 
-Every rule that fires (block, warn, modify, would_block, error) yields one record.
 Writing a record must never break a hook call and must not slow it down beyond what
-was asked for: the recorder (runtime/recorder.py) swallows sink failures (and counts
+was asked for: the recorder (records/recorder.py) swallows sink failures (and counts
 them) and feeds sinks that may block from a thread of its own, and the JSON Lines
 sink hands lines to a writer thread, except the records it was told to make durable,
-which it writes itself before the call returns. `flush()` waits for
-everything queued; `close()` flushes and stops. Records carry no payload values,
-only what the rule decided.
+which it writes itself before the call returns. `flush()` waits for everything
+queued; `close()` flushes and stops. The records themselves are built by the runtime
+(runtime/decisions.py) and carry no payload values, only what the rules decided.
 """
 
 from __future__ import annotations
@@ -21,15 +20,11 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
-from ..runtime.verdict import RuleResult
+from ..runtime.decisions import CallRecord, DecisionRecord, Record
 
-FIRED = frozenset({"block", "warn", "modify", "would_block", "error"})
 # what `JsonlSink(durable="blocks")` writes before the call returns: the verdicts an
 # audit must not lose (a call record counts when the call was blocked)
 DURABLE_VERDICTS = frozenset({"block", "would_block", "error"})
@@ -37,124 +32,12 @@ Durability = Literal["blocks", "all", False]
 _log = logging.getLogger("guardrails.records")
 
 
-@dataclass(slots=True)  # read-only by convention (see RuleResult)
-class DecisionRecord:
-    rule: str
-    location: str
-    hook: str
-    mode: str
-    priority: int
-    verdict: str
-    code: str | None
-    reason: str | None
-    error: str | None
-    changes: tuple[str, ...]
-    ruleset: str
-    time: float  # seconds since the epoch; `to_dict` renders it as ISO 8601 (UTC)
-    request_id: str | None
-    call_id: str | None = None  # links the decisions of one hook call to its call record
-
-    @property
-    def timestamp(self) -> str:
-        return datetime.fromtimestamp(self.time, UTC).isoformat(timespec="microseconds")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": "decision",
-            "rule": self.rule,
-            "location": self.location,
-            "hook": self.hook,
-            "mode": self.mode,
-            "priority": self.priority,
-            "verdict": self.verdict,
-            "code": self.code,
-            "reason": self.reason,
-            "error": self.error,
-            "changes": list(self.changes),
-            "ruleset": self.ruleset,
-            "timestamp": self.timestamp,
-            "request_id": self.request_id,
-            "call_id": self.call_id,
-        }
-
-
-@dataclass(slots=True)
-class CallRecord:
-    """One hook call, written when capture is on: what rollout tools replay and count.
-
-    `facts` are the facts the rules saw, masked (see runtime/capture.py), or None.
-    """
-
-    hook: str
-    ruleset: str
-    time: float
-    request_id: str | None
-    call_id: str
-    outcome: str
-    blocked_by: str | None
-    code: str | None
-    duration_ms: float
-    facts: dict[str, Any] | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": "call",
-            "hook": self.hook,
-            "ruleset": self.ruleset,
-            "timestamp": datetime.fromtimestamp(self.time, UTC).isoformat(timespec="microseconds"),
-            "request_id": self.request_id,
-            "call_id": self.call_id,
-            "outcome": self.outcome,
-            "blocked_by": self.blocked_by,
-            "code": self.code,
-            "duration_ms": round(self.duration_ms, 4),
-            "facts": self.facts,
-        }
-
-
-Record = DecisionRecord | CallRecord
-
-
-def make_records(
-    results: Iterable[RuleResult],
-    ruleset: str,
-    request_id: object,
-    now: float | None = None,
-    call_id: str | None = None,
-) -> tuple[DecisionRecord, ...]:
-    fired = [r for r in results if r.verdict in FIRED]
-    if not fired:
-        return ()
-    if now is None:
-        now = time.time()
-    rid = request_id if isinstance(request_id, str) and request_id else None
-    return tuple(
-        DecisionRecord(
-            rule=r.rule_id,
-            location=r.location,
-            hook=r.hook,
-            mode=r.mode,
-            priority=r.priority,
-            verdict=r.verdict,
-            code=r.code,
-            reason=r.reason,
-            error=r.error,
-            changes=r.changes,
-            ruleset=ruleset,
-            time=now,
-            request_id=rid,
-            call_id=call_id,
-        )
-        for r in fired
-    )
-
-
 class Sink(Protocol):
     """Where decision records go; `flush` may wait.
 
     The recorder calls `emit`, `flush` and `close` from its background thread, off
     the hook call, unless the sink has `inline = True`: then they are called in the
-    hook call, and `emit` must never block (see runtime/recorder.py).
+    hook call, and `emit` must never block (see records/recorder.py).
     """
 
     def emit(self, record: Record) -> None: ...
@@ -378,35 +261,6 @@ def _is_durable(record: Record) -> bool:
     if isinstance(record, DecisionRecord):
         return record.verdict in DURABLE_VERDICTS
     return record.outcome == "block"
-
-
-@dataclass
-class ReadStats:
-    records: int = 0
-    skipped: list[int] = field(default_factory=list)  # line numbers that were not records
-
-
-def read_records(path: str | Path, stats: ReadStats | None = None) -> Iterator[dict[str, Any]]:
-    """Decision records from a JSON Lines file, tolerating damage.
-
-    A line that is not a complete JSON object (typically the last line of a process
-    killed mid-write) is skipped and its number noted in `stats.skipped`.
-    """
-    stats = stats if stats is not None else ReadStats()
-    with Path(path).open(encoding="utf-8", errors="replace") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                stats.skipped.append(number)
-                continue
-            if not isinstance(record, dict):
-                stats.skipped.append(number)
-                continue
-            stats.records += 1
-            yield record
 
 
 _open_sinks: weakref.WeakSet[JsonlSink] = weakref.WeakSet()

@@ -1,0 +1,169 @@
+"""`guardrails report`: per rule and hook, how often it fired and how often it ran.
+
+Logs are streamed, never loaded whole, so a report runs in constant memory on
+millions of records. Every string from a log is printed through `printable()`: the
+log was written by whatever process held the policy.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ...policy.policy import Policy
+from ...records import ReadStats, read_records
+from ..terminal import printable
+
+VERDICTS = ("block", "would_block", "warn", "modify", "error")
+
+
+@dataclass
+class RuleStats:
+    rule: str
+    hook: str
+    evaluations: int = 0
+    fires: Counter[str] = field(default_factory=Counter)
+    codes: Counter[str] = field(default_factory=Counter)
+    first: str | None = None
+    last: str | None = None
+
+    @property
+    def fired(self) -> int:
+        return sum(self.fires.values())
+
+    @property
+    def rate(self) -> float | None:
+        return self.fired / self.evaluations if self.evaluations else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "hook": self.hook,
+            "evaluations": self.evaluations,
+            "fires": self.fired,
+            **{verdict: self.fires.get(verdict, 0) for verdict in VERDICTS},
+            "rate": self.rate,
+            "first_seen": self.first,
+            "last_seen": self.last,
+            "top_codes": [code for code, _ in self.codes.most_common(3)],
+        }
+
+
+@dataclass
+class Report:
+    rules: list[RuleStats]
+    calls: Counter[str]  # hook -> call records seen
+    records: int
+    skipped_lines: list[int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "records": self.records,
+            "calls": dict(self.calls),
+            "skipped_lines": self.skipped_lines,
+            "rules": [r.to_dict() for r in self.rules],
+        }
+
+
+def iter_logs(paths: Iterable[Path], stats: ReadStats) -> Iterator[dict[str, Any]]:
+    for path in paths:
+        yield from read_records(path, stats)
+
+
+def report(
+    logs: Iterable[Path],
+    policy: Policy | None = None,
+    progress: Callable[[int], None] | None = None,
+    every: int = 200_000,
+) -> Report:
+    """Per (rule, hook): evaluations (call records of the hook), fires by verdict, rate,
+    first/last seen and top codes. With `policy`, rules that never fired are listed too."""
+    stats: dict[tuple[str, str], RuleStats] = {}
+    calls: Counter[str] = Counter()
+    read = ReadStats()
+    count = 0
+    for record in iter_logs(logs, read):
+        count += 1
+        if progress is not None and count % every == 0:
+            progress(count)
+        if record.get("kind") == "call":
+            calls[str(record.get("hook"))] += 1
+            continue
+        key = (str(record.get("rule")), str(record.get("hook")))
+        entry = stats.get(key)
+        if entry is None:
+            entry = stats[key] = RuleStats(*key)
+        entry.fires[str(record.get("verdict"))] += 1
+        code = record.get("code")
+        if code:
+            entry.codes[str(code)] += 1
+        stamp = record.get("timestamp")
+        if isinstance(stamp, str):
+            if entry.first is None or stamp < entry.first:
+                entry.first = stamp
+            if entry.last is None or stamp > entry.last:
+                entry.last = stamp
+    if policy is not None:
+        for info in policy.rules:
+            for hook in info.hooks:
+                stats.setdefault((info.id, hook), RuleStats(info.id, hook))
+    for entry in stats.values():
+        entry.evaluations = calls.get(entry.hook, 0)
+    ordered = sorted(stats.values(), key=lambda s: (-s.fired, s.rule, s.hook))
+    return Report(ordered, calls, count, read.skipped)
+
+
+def format_report(rep: Report) -> str:
+    header = (
+        "rule",
+        "hook",
+        "evals",
+        "fires",
+        "block",
+        "would",
+        "warn",
+        "modify",
+        "error",
+        "rate",
+        "first seen",
+        "last seen",
+        "top codes",
+    )
+    rows: list[tuple[str, ...]] = [header]
+    for s in rep.rules:  # every string from the log goes through printable()
+        rate = f"{s.rate:.2%}" if s.rate is not None else "n/a"
+        rows.append(
+            (
+                printable(s.rule),
+                printable(s.hook),
+                str(s.evaluations),
+                str(s.fired),
+                *(str(s.fires.get(v, 0)) for v in VERDICTS),
+                rate,
+                printable((s.first or "-")[:19]),
+                printable((s.last or "-")[:19]),
+                ",".join(printable(c) for c, _ in s.codes.most_common(3)) or "-",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    never = [s for s in rep.rules if s.fired == 0]
+    lines.append("")
+    lines.append(
+        f"{rep.records} records, {sum(rep.calls.values())} call records"
+        + (f", {len(rep.skipped_lines)} unreadable lines skipped" if rep.skipped_lines else "")
+    )
+    if not rep.calls:
+        lines.append("no call records: rates need a log written with load(..., capture=...)")
+    if never:
+        lines.append(
+            "never fired (dead or untested): "
+            + ", ".join(printable(r) for r in sorted({s.rule for s in never}))
+        )
+    return "\n".join(lines)
