@@ -77,3 +77,15 @@ def test_checking_host_hooks_imports_no_host_library():
     mods = set(out.stdout.split())
     for host in ("cpex", "mellea", "haystack", "pydantic"):
         assert not any(m == host or m.startswith(host + ".") for m in mods), host
+
+
+def test_the_cpex_packages_old_names_resolve_lazily():
+    out = subprocess.run(
+        [sys.executable, "-c",
+         "import sys, guardrails.adapters.cpex as c\n"
+         "before = 'cpex' in sys.modules\n"
+         "from guardrails.adapters.cpex import decisions, hook_policies, RulesPlugin\n"
+         "print(before, decisions.__name__, hook_policies.__name__, RulesPlugin.__name__)"],
+        check=True, capture_output=True, text=True,
+    ).stdout.split()  # fmt: skip
+    assert out == ["False", "decisions", "hook_policies", "RulesPlugin"]
