@@ -248,19 +248,18 @@ class _Linter:
     def _double_sets(self, rules: Sequence[ir.CheckedRule]) -> None:
         writers: dict[tuple[str, str, tuple[ir.PathKey, ...]], ir.CheckedRule] = {}
         for rule in rules:
-            phase = "sequential" if rule.mode == "sequential" else rule.mode
             for action in rule.actions:
                 if not isinstance(action, ir.SetAction):
                     continue
                 for hook in rule.hooks:
-                    key = (hook, phase, action.path)
+                    key = (hook, rule.mode, action.path)
                     other = writers.get(key)
                     if other is not None and other is not rule:
                         dotted = ".".join(str(k) for k in action.path)
                         self.warn(
                             "GR0305",
                             f"{other.id} and {rule.id} both set {dotted} on {hook} in the "
-                            f"{phase} phase: the later one wins",
+                            f"{rule.mode} phase: the later one wins",
                             _header_span(rule),
                         )
                     writers.setdefault(key, rule)

@@ -197,7 +197,7 @@ class HookRunner:
                     code = warning.code if warning else None
                     reason = warning.reason if warning else None
                     if prog.modifies and prog.applies_changes:
-                        work, changes = _apply(prog, work, out)
+                        work, changes = apply_actions(prog, work, out)
                         if changes:
                             cache.clear()  # derived facts (tokens) may depend on what changed
                             modified = True
@@ -282,7 +282,7 @@ def _result(
     )
 
 
-def _apply(
+def apply_actions(
     prog: RuleProgram, facts: dict[str, Any], values: tuple[Any, ...]
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
     """Apply a rule's set/redact actions copy-on-write; the input dict is never mutated.

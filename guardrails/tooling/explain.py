@@ -19,7 +19,7 @@ from ..check import ir
 from ..check.builtins import BUILTINS
 from ..compile.loader import runtime_namespace
 from ..runtime import ops
-from ..runtime.engine import _apply, describe_error
+from ..runtime.engine import apply_actions, describe_error
 from ..runtime.facts import DERIVED
 from ..runtime.verdict import Verdict
 
@@ -182,7 +182,7 @@ def explain(policy: Any, hook: str, facts: Mapping[str, Any], verdict: Verdict) 
             try:
                 out = prog.fn(work, {})
                 if out is not None:
-                    work, _ = _apply(prog, work, out)
+                    work, _ = apply_actions(prog, work, out)
             except Exception:  # the verdict above already says what happened
                 pass
     return "\n".join(lines) if lines else f"(no rules on {hook})"
