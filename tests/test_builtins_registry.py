@@ -106,6 +106,19 @@ def test_a_name_is_registered_once():
     assert BUILTINS["len"].runtime is EXPORTS["_len"]
 
 
+@pytest.mark.parametrize("export", ["_get_path", "type", "_len"])
+def test_an_export_generated_code_already_calls_cannot_be_taken(export):
+    before = dict(EXPORTS)
+    with pytest.raises(ValueError, match="already taken"):
+        BUILTINS.add(function("my_fn", signature((STR,), BOOL), _ends_with, export))
+    assert "my_fn" not in BUILTINS and before == EXPORTS
+    rules = 'rule r on tool_pre_invoke when len(tool.name) == 1 block "x"'  # path, len, compare
+    assert (
+        guardrails.loads(rules).evaluate("tool_pre_invoke", {"tool": {"name": "x"}}).outcome
+        == "block"
+    )
+
+
 SUFFIXED_BY = operator("suffixed_by", signatures.text_pair, _ends_with, "_suffixed_by")
 OPERATOR_RULE = 'rule shell on tool_pre_invoke when tool.name suffixed_by "_exec" block\n'
 

@@ -82,8 +82,11 @@ class Registry(Mapping[str, Builtin]):
         silent replacement would change rules that are already written."""
         if entry.name in self._entries:
             raise ValueError(f"{entry.name!r} is already a built-in")
-        taken = (e for e in self._entries.values() if e.runtime is not None)
-        if entry.runtime is not None and any(e.export == entry.export for e in taken):
+        # EXPORTS holds every registered function and the names codegen writes for
+        # itself (type guards, `_get_path`): taking one would rewire compiled rules.
+        # (An entry without a runtime function, bound per load or checked into
+        # another entry, writes nothing there.)
+        if entry.runtime is not None and entry.export in EXPORTS:
             raise ValueError(f"export {entry.export!r} is already taken")
         self._entries[entry.name] = entry
         if entry.runtime is not None:
