@@ -17,6 +17,7 @@ import base64
 import logging
 import os
 import secrets
+import warnings
 from typing import Any
 
 import pytest
@@ -197,6 +198,44 @@ def test_base64_blob_is_seen_and_can_be_blocked():
         rule, "resource_post_fetch", ResourcePostFetchPayload(uri="file:///a", content=content)
     )
     assert result.violation.code == "GUARDRAIL_BLOCK"
+
+
+def test_a_secret_in_a_base64_blob_is_redacted_and_goes_back_as_base64():
+    models = gateway()
+    blob = base64.b64encode(b"key SECRETpqr here").decode()
+    payload = ResourcePostFetchPayload(
+        uri="file:///a", content=models.BlobResourceContents(uri="file:///a", blob=blob)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no serializer warning: the blob stays a string
+        result = run(REDACT_RESOURCE, "resource_post_fetch", payload)
+    assert fired(result) == {"r": "modify"}
+    new = result.modified_payload.content
+    assert type(new) is models.BlobResourceContents
+    assert base64.b64decode(new.blob, validate=True) == b"key [X] here"
+
+
+def test_a_base64_blob_a_rule_does_not_change_goes_back_as_it_came():
+    models = gateway()
+    blob = base64.b64encode(b"plain text").decode()
+    content = models.BlobResourceContents(uri="file:///a", blob=blob)
+    result = run(
+        REDACT_RESOURCE,
+        "resource_post_fetch",
+        ResourcePostFetchPayload(uri="file:///a", content=content),
+    )
+    assert fired(result) == {} and result.modified_payload is None
+
+
+def test_a_binary_blob_is_left_as_the_host_sent_it():
+    models = gateway()
+    blob = base64.b64encode(b"\xff\xfe SECRETabc").decode()
+    rule = f"rule r on resource_post_fetch mode transform when uri != '' redact content {SECRET} with 'x'\n"
+    content = models.BlobResourceContents(uri="file:///a", blob=blob)
+    result = run(
+        rule, "resource_post_fetch", ResourcePostFetchPayload(uri="file:///a", content=content)
+    )
+    assert result.modified_payload is None  # not text: nothing a redaction can honestly rewrite
 
 
 def test_setting_resource_text_keeps_the_class():

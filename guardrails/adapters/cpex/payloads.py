@@ -56,6 +56,7 @@ def _into(current: Any, value: Any) -> Any:
     of reporting a change the host loses); a string written over a model with a
     `text` field (a resource's contents) becomes its `text`, any `blob` cleared.
     Other values go in as they are."""
+    value = _blob_as_before(current, value)
     model = type(current)
     validate = getattr(model, "model_validate", None)
     if value is None or not callable(validate) or isinstance(value, model):
@@ -230,12 +231,53 @@ def _plan(payload_type: type, hook: str, reads: frozenset[str], normalized: froz
                 steps.append((root, factory(fields, mellea)))
                 taken.add(root)
     for name in sorted((fields & reads) - taken):
-        steps.append((name, functools.partial(_read_field, name)))
+        if name == "content" and "uri" in fields:  # resource_post_fetch
+            steps.append((name, _resource_content))
+        else:
+            steps.append((name, functools.partial(_read_field, name)))
     return tuple(steps)
 
 
 def _read_field(name: str, payload: Any) -> Any:
     return _plain(getattr(payload, name, None))
+
+
+def _resource_content(payload: Any) -> Any:
+    """A fetched resource as rules see it: a base64 `blob` that encodes UTF-8 text
+    comes as that text (the field stays a string), so `redact content` rewrites the
+    text a reader of the resource gets (`output` reads the same text), and `_into`
+    encodes it back. Binary data and anything else stay as the host sent them."""
+    content = _plain(getattr(payload, "content", None))
+    blob = _field(content, "blob")
+    if not isinstance(blob, str):
+        return content
+    try:
+        decoded = base64.b64decode(blob, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
+        return content
+    return _with_blob(content, decoded)
+
+
+def _blob_as_before(current: Any, value: Any) -> Any:
+    """A resource's blob written back in the host's encoding: rules saw a base64 blob
+    decoded (`_resource_content`) and a redaction leaves text, so it goes back as
+    base64 text, or as bytes where the host held bytes."""
+    before, after = _field(current, "blob"), _field(value, "blob")
+    if after is None or after == before or not isinstance(after, str | bytes):
+        return value
+    raw = after.encode("utf-8") if isinstance(after, str) else after
+    if isinstance(before, str):
+        return _with_blob(value, base64.b64encode(raw).decode("ascii"))
+    if isinstance(before, bytes):
+        return _with_blob(value, raw)
+    return value
+
+
+def _with_blob(content: Any, blob: str | bytes) -> Any:
+    if isinstance(content, Mapping):
+        return {**content, "blob": blob}
+    copy = getattr(content, "model_copy", None)
+    return copy(update={"blob": blob}) if callable(copy) else content
 
 
 def extract_facts(
