@@ -30,6 +30,7 @@ CODES: dict[str, str] = {
     "GR0107": "expression nested too deeply",
     "GR0108": "rules file too large",
     "GR0109": "number out of range",
+    "GR0110": "invalid interpolation in a reason",
     # names and structure (GR02xx)
     "GR0200": "unknown hook",
     "GR0201": "unknown fact or field for this hook",

@@ -69,9 +69,10 @@ def test_user_strings_cannot_inject_code(payload):
         .replace("\x00", "\\x00")
         + '"'
     )
+    reason = literal.replace("{", "{{").replace("}", "}}")  # a reason's braces interpolate
     text = (
         f"rule r on tool_pre_invoke when tool.name == {literal} "
-        f"block {literal} code C\n"
+        f"block {reason} code C\n"
         f"rule t on tool_pre_invoke mode transform set tool.args.note = {literal}\n"
     )
     policy = guardrails.loads(text, "evil'\n\"file.rules")
@@ -79,6 +80,27 @@ def test_user_strings_cannot_inject_code(payload):
     assert v.outcome == "block" and v.reason == payload
     v = policy.evaluate("tool_pre_invoke", {"tool": {"name": "other", "args": {}}})
     assert v.payload["tool"]["args"]["note"] == payload
+
+
+@pytest.mark.parametrize(
+    ("inner", "code"),
+    [
+        ("__import__('os')", "GR0110"),
+        ("f'{x}'", "GR0110"),
+        ("tool.name.__class__", "GR0201"),
+        ("c", "GR0202"),
+    ],
+)
+def test_a_reason_interpolates_checked_fact_paths_only(inner, code):
+    with pytest.raises(guardrails.RulesError) as err:
+        guardrails.loads(f'on tool_pre_invoke block "x {{{inner}}} y"\n')
+    assert [d.code for d in err.value.diagnostics] == [code]
+
+
+def test_a_dunder_in_a_reason_path_is_a_map_key_not_an_attribute():
+    policy = guardrails.loads('on tool_pre_invoke block "x {tool.args.__dict__} y"\n')
+    v = policy.evaluate("tool_pre_invoke", {"tool": {"name": "t", "args": {"a": 1}}})
+    assert v.reason == "x null y"
 
 
 def test_generated_code_has_no_builtins():

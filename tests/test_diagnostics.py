@@ -14,6 +14,10 @@ from .conftest import diagnostics_for
 
 # (id, text, code, line, column, words that must appear in message or hint)
 CASES = [
+    ("reason_unknown_fact", 'on tool_pre_invoke block "no {tool.nme} here"\n', "GR0201", 1, 31, "did you mean 'tool.name'"),
+    ("reason_unclosed_brace", 'on tool_pre_invoke block "no {tool.name here"\n', "GR0110", 1, 30, "unclosed"),
+    ("reason_stray_brace", 'on tool_pre_invoke block "no } here"\n', "GR0110", 1, 30, "unmatched"),
+    ("reason_expression", 'on tool_pre_invoke block "n={len(tool.name)}"\n', "GR0110", 1, 29, "not a fact path"),
     ("missing_action", "rule a on generation_pre_call when tokens > 3\n", "GR0106", 1, 46, "no action"),
     ("keyword_typo", "rule a on generation_pre_call whn tokens > 3 block\n", "GR0100", 1, 31, "did you mean 'when'"),
     ("single_equals", 'on generation_pre_call when model = "x" block\n', "GR0100", 1, 35, "=="),

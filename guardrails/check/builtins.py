@@ -216,6 +216,7 @@ for _entry in (
     function("exists", sig.exists, None, "_not_null"),  # checked into `not_null`
     # made by the checker, never written
     internal("truth", ops.truth, "_truth", "{0}", Inline("truth")),
+    internal("reason", text.render_reason, "_reason", "{0}"),  # a `{fact}` reason
     internal("get", ops.get, "_get", "{0}[{1}]"),
     internal(
         "is_null", ops.is_null, "_is_null", "{0} == null", Inline("template", "({0} is None)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import difflib
 from collections.abc import Sequence
+from dataclasses import replace
 
 from ..diagnostics import Diagnostic, Severity
 from ..runtime.modes import DEFAULT_MODE, MODE_ALIASES, MODES
@@ -207,7 +208,7 @@ class _RuleChecker:
             reason = action.reason or (
                 f"blocked by rule {rid}" if action.kind == "block" else f"warning from rule {rid}"
             )
-            return Block(action.kind, reason, code)
+            return _templated(Block(action.kind, reason, code), action, exprs)
         verb = "set" if isinstance(action, ast.SetAction) else "redact"
         return self._change(action, verb, hook, mode, exprs)
 
@@ -234,7 +235,7 @@ class _RuleChecker:
             )
         code = action.code.name if action.code else "GUARDRAIL_CONTINUE"
         reason = action.reason or f"rule {rid} asks the agent to continue"
-        return Block("block", reason, code)
+        return _templated(Block("block", reason, code), action, exprs)
 
     def _change(
         self,
@@ -306,6 +307,17 @@ class _RuleChecker:
             return None
         spec, rest = resolved
         return descend(spec.type, rest)
+
+
+def _templated(block: Block, action: ast.Block, exprs: ExprChecker) -> Block:
+    """A reason with `{fact}` parts: each part typed against the hook like a condition's
+    fact (an unknown one is GR0201 at its column); braces only (`{{`) fold to text."""
+    if action.template is None:
+        return block
+    parts = tuple(p if isinstance(p, str) else exprs.check(p) for p in action.template)
+    if all(isinstance(p, str) for p in parts):
+        return replace(block, reason="".join(map(str, parts)))
+    return replace(block, template=parts)
 
 
 def _article(word: str) -> str:

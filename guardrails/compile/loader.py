@@ -16,19 +16,25 @@ from ..check import ir
 from ..runtime import EXPORTS
 from ..runtime.facts import DERIVED, Tokenizer, make_bindings
 from ..runtime.ops import DEFAULT_MAX_MATCH_CHARS
-from ..runtime.program import Assign, Redact, RuleFn, RuleProgram, RuntimeAction
+from ..runtime.program import Assign, Block, Redact, RuleFn, RuleProgram, RuntimeAction
 from .codegen import Generator, generate
 
 
 def _runtime_actions(rule: ir.CheckedRule, max_chars: int) -> tuple[RuntimeAction, ...]:
     """The IR's actions as the engine runs them: a `set` becomes the position of its
-    value in the rule function's result, a redact gets the load's text size cap."""
+    value in the rule function's result, so does a reason with `{fact}` parts, and a
+    redact gets the load's text size cap."""
     out: list[RuntimeAction] = []
     value_index = 0
+    # the rule function returns the `set` values, then the rendered reasons (codegen)
+    reason_index = sum(isinstance(a, ir.SetAction) for a in rule.actions)
     for action in rule.actions:
         if isinstance(action, ir.SetAction):
             out.append(Assign(action.path, value_index))
             value_index += 1
+        elif isinstance(action, Block) and action.template:
+            out.append(dataclasses.replace(action, template=(), reason_index=reason_index))
+            reason_index += 1
         elif isinstance(action, Redact) and action.max_chars != max_chars:
             out.append(dataclasses.replace(action, max_chars=max_chars))
         else:
@@ -58,6 +64,10 @@ def reads_of(rule: ir.CheckedRule) -> frozenset[str]:
             out.add(str(action.path[0]))
         elif isinstance(action, Redact):
             out.add(str(action.path[0]))
+        elif isinstance(action, Block):
+            for part in action.template:  # a reason's `{fact}` parts are read too
+                if not isinstance(part, str):
+                    _reads(part, out)  # type: ignore[arg-type]
     return frozenset(out)
 
 

@@ -188,14 +188,20 @@ class HookRunner:
                         verdict: RuleVerdict = (
                             "would_block" if shadow or prog.shadow_block else "block"
                         )
-                        result = _result(prog, hook, verdict, block.code, block.reason)
+                        reason = (
+                            block.reason if block.reason_index is None else out[block.reason_index]
+                        )
+                        result = _result(prog, hook, verdict, block.code, reason)
                         results.append(result)
                         if verdict == "block":
                             blocked = result
                         continue
                     warning = prog.warning
                     code = warning.code if warning else None
-                    reason = warning.reason if warning else None
+                    reason = None
+                    if warning is not None:
+                        index = warning.reason_index
+                        reason = warning.reason if index is None else out[index]
                     if prog.modifies and prog.applies_changes:
                         work, changes = apply_actions(prog, work, out)
                         if changes:

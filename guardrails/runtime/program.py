@@ -22,8 +22,12 @@ RuleFn = Callable[[dict[str, Any], dict[str, Any]], "tuple[Any, ...] | None"]
 @dataclass(frozen=True, slots=True)
 class Block:
     kind: str  # block | warn
-    reason: str
+    reason: str  # as written; with `{fact}` parts, the rendered one is in the result
     code: str
+    # a reason with `{fact}` parts: in the IR, its text and typed parts; in a program,
+    # where the rule function's result holds the rendered reason (`template` emptied)
+    template: tuple[object, ...] = ()
+    reason_index: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

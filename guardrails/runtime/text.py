@@ -331,3 +331,35 @@ def _restore(original: Any, inner: Mapping[Any, Any], rebuilt: dict[str, Any]) -
         except Exception:
             return rebuilt
     return rebuilt
+
+
+REASON_VALUE_CHARS = 200
+
+
+def render_reason(parts: tuple[object, ...]) -> str:
+    """A reason with its `{fact}` parts filled in (strings are the literal text; the
+    rest are values). Never fails: a reason is what the caller is told, so a value that
+    cannot be shown shows as `…` instead of turning a decision into an error. Each
+    value is its text (null is `null`), cut at 200 characters, control characters
+    turned into spaces, so one value cannot fill or break a response or a log line."""
+    out: list[str] = []
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            out.append(str(part))
+            continue
+        try:
+            shown = "null" if part is None else text(part, REASON_VALUE_CHARS * 4)
+        except Exception:
+            shown = None
+        if shown is None:
+            out.append("…")
+            continue
+        if len(shown) > REASON_VALUE_CHARS:
+            shown = shown[:REASON_VALUE_CHARS] + "…"
+        out.append("".join(" " if _control(c) else c for c in shown))
+    return "".join(out)
+
+
+def _control(char: str) -> bool:
+    code = ord(char)
+    return code < 0x20 or 0x7F <= code < 0xA0 or char in "\u2028\u2029"

@@ -118,6 +118,8 @@ class Block(Node):
     kind: str  # "block" | "warn" | "continue" (checked into a block of the exit)
     reason: str | None
     code: Ident | None
+    # the reason's text and `{fact}` parts (syntax/template.py); None: no interpolation
+    template: tuple[str | Expr, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

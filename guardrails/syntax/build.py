@@ -20,6 +20,7 @@ from lark.tree import Meta
 from ..diagnostics import Diagnostic, Severity
 from ..source import SourceFile, Span
 from . import ast
+from .template import parse_template
 
 _ESCAPES = {
     "n": "\n",
@@ -230,12 +231,17 @@ class AstBuilder:
 
     def _block(self, kind: str, meta: Meta, children: list[Any]) -> tuple[str, Any]:
         reason, code = children
+        text = self.decode_string(reason) if reason is not None else None
+        template = None
+        if reason is not None:
+            template = parse_template(self.file, reason, self.decode_string, self.diagnostics)
         return (
             "action",
             ast.Block(
                 kind,
-                self.decode_string(reason) if reason is not None else None,
+                text,
                 self._ident(code) if code is not None else None,
+                template,
                 span=self._span(meta),
             ),
         )

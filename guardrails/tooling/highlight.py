@@ -41,6 +41,12 @@ class RulesLexer(RegexLexer):
         "root": [
             (r"\s+", Whitespace),
             (r"#.*?$", Comment.Single),
+            # a reason (the string after an action word) may show `{fact}` paths
+            (
+                r'(block|warn|continue)(\s+)(")',
+                bygroups(Keyword.Reserved, Whitespace, String.Double),
+                "reason",
+            ),
             (r'"(\\\\.|[^"\\\\\n])*"', String.Double),
             (r"'(\\\\.|[^'\\\\\n])*'", String.Single),
             (r"/(\\\\.|[^/\\\\\n])+/[a-z]*", String.Regex),
@@ -60,7 +66,14 @@ class RulesLexer(RegexLexer):
             (r"==|!=|<=|>=|[<>=+\-*/]", Operator),
             (r"[()\[\],.]", Punctuation),
             (r".", Text),
-        ]
+        ],
+        "reason": [
+            (r"\{\{|\}\}|\\.", String.Escape),
+            (r"\{[^{}\"\n]*\}", String.Interpol),
+            (r'"', String.Double, "#pop"),
+            (r"\n", Whitespace, "#pop"),
+            (r'[^"\\{}\n]+|[{}]', String.Double),
+        ],
     }
 
 
