@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole check, as CI runs it: lint, format, types, the project's own rules, tests;
-# then the host tests again in .venv-gw, against the cpex the ContextForge gateway brings.
+# and the host tests again in .venv-gw, against the cpex the ContextForge gateway brings.
+# The two pytest runs go side by side (the machine has two cores; each run is one
+# process); the second one's output is printed when both have ended.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh
@@ -8,17 +10,34 @@ echo "== ruff check";   .venv/bin/ruff check .
 echo "== ruff format";  .venv/bin/ruff format --check .
 echo "== mypy";         .venv/bin/mypy
 echo "== rules";        .venv/bin/guardrails check rules/ && .venv/bin/guardrails fmt --check rules/
-echo "== pytest";       .venv/bin/python -m pytest "$@"
 
 # The tests that must hold on every cpex version we support (docs/hosts.md), and every
 # tests/test_gateway*.py.
-source scripts/gateway-venv.sh
-shopt -s nullglob
-host_tests=(
-  tests/test_cpex_binding.py tests/test_cpex_yaml.py tests/test_integrity_cpex.py
-  tests/test_fail_closed.py tests/test_reload.py tests/test_host_agreement.py
-  tests/test_serve.py tests/test_remote.py tests/test_gateway*.py
-)
-gw_cpex="$(.venv-gw/bin/python -c 'from importlib.metadata import version; print(version("cpex"))')"
-echo "== pytest (cpex $gw_cpex + gateway)"
-.venv-gw/bin/python -m pytest "${host_tests[@]}"
+gateway_stage() {
+  source scripts/gateway-venv.sh
+  shopt -s nullglob
+  local host_tests=(
+    tests/test_cpex_binding.py tests/test_cpex_yaml.py tests/test_integrity_cpex.py
+    tests/test_fail_closed.py tests/test_reload.py tests/test_host_agreement.py
+    tests/test_serve.py tests/test_remote.py tests/test_gateway*.py
+  )
+  local gw_cpex
+  gw_cpex="$(.venv-gw/bin/python -c 'from importlib.metadata import version; print(version("cpex"))')"
+  echo "== pytest (cpex $gw_cpex + gateway)"
+  .venv-gw/bin/python -m pytest "${host_tests[@]}"
+}
+gw_log="$(mktemp)"
+trap 'rm -f "$gw_log"' EXIT
+( gateway_stage ) > "$gw_log" 2>&1 &
+gw_pid=$!
+
+echo "== pytest"
+main_rc=0
+.venv/bin/python -m pytest "$@" || main_rc=$?
+gw_rc=0
+wait "$gw_pid" || gw_rc=$?
+cat "$gw_log"
+if [ "$main_rc" -ne 0 ] || [ "$gw_rc" -ne 0 ]; then
+  echo "== failed: pytest exit $main_rc, gateway stage exit $gw_rc"
+  exit 1
+fi
