@@ -48,17 +48,25 @@ def _type_checking_only(tree: ast.Module) -> set[int]:
     return skipped
 
 
-def _imports_of(path: Path, module: str) -> Iterator[tuple[str, int]]:
-    """(absolute module name, line) of each run-time import of `module`, read at `path`."""
+def _imports_of(path: Path, module: str) -> Iterator[tuple[str, int, bool]]:
+    """(absolute module name, line, lazy: inside a function) of each run-time import of
+    `module`, read at `path`."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     skipped = _type_checking_only(tree)
+    lazy = {
+        id(n)
+        for f in ast.walk(tree)
+        if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)
+        for n in ast.walk(f)
+    }
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     for node in ast.walk(tree):
         if id(node) in skipped:
             continue
+        inside = id(node) in lazy
         if isinstance(node, ast.Import):
             for alias in node.names:
-                yield alias.name, node.lineno
+                yield alias.name, node.lineno, inside
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
@@ -70,15 +78,15 @@ def _imports_of(path: Path, module: str) -> Iterator[tuple[str, int]]:
                 subs = [
                     f"{target}.{a.name}" for a in node.names if _is_module(f"{target}.{a.name}")
                 ]
-                yield from ((s, node.lineno) for s in subs)
+                yield from ((s, node.lineno, inside) for s in subs)
                 if subs and (node.module is None or len(subs) == len(node.names)):
                     continue  # `from pkg import mod`: the package's __init__ is not an edge
-            yield target, node.lineno
+            yield target, node.lineno, inside
 
 
 @cache
-def graph() -> dict[str, list[tuple[str, int]]]:
-    """Every module of the package -> the modules it imports (with the line)."""
+def graph() -> dict[str, list[tuple[str, int, bool]]]:
+    """Every module of the package -> the modules it imports (line, lazy)."""
     return {
         _module_name(p): list(_imports_of(p, _module_name(p)))
         for p in sorted(PACKAGE.rglob("*.py"))
@@ -91,9 +99,12 @@ def _area(module: str) -> str:
     return parts[1] if parts[0] == "guardrails" and len(parts) > 1 else ""
 
 
-def _violations(rule) -> list[str]:
+def _violations(rule, lazy_too: bool = True) -> list[str]:
     return [
-        f"{m}:{line} imports {t}" for m, edges in graph().items() for t, line in edges if rule(m, t)
+        f"{m}:{line} imports {t}"
+        for m, edges in graph().items()
+        for t, line, lazy in edges
+        if (lazy_too or not lazy) and rule(m, t)
     ]
 
 
@@ -105,8 +116,13 @@ def test_the_graph_counts_lazy_imports_and_skips_type_checking_ones(tmp_path):
         "if TYPE_CHECKING:\n    from ..policy import Policy\n"
         "def f():\n    from ..adapters.cpex import binding\n    import lark\n"
     )
-    found = {t for t, _ in _imports_of(source, "guardrails.tooling.fake")}
-    assert found == {"typing", "guardrails.runtime.ops", "guardrails.adapters.cpex.binding", "lark"}
+    found = set(_imports_of(source, "guardrails.tooling.fake"))
+    assert {(t, lazy) for t, _, lazy in found} == {
+        ("typing", False),
+        ("guardrails.runtime.ops", False),
+        ("guardrails.adapters.cpex.binding", True),
+        ("lark", True),
+    }
 
 
 def test_the_language_core_imports_no_edge_package():
@@ -164,9 +180,34 @@ def test_host_libraries_are_imported_only_by_adapters_and_testing():
     assert _violations(rule) == []
 
 
+def test_no_adapter_imports_the_policy_at_run_time():
+    def rule(m: str, t: str) -> bool:
+        return _area(m) == "adapters" and _area(t) == "policy"
+
+    assert _violations(rule) == []
+
+
+def test_the_policy_reaches_adapters_only_inside_its_delegating_methods():
+    def rule(m: str, t: str) -> bool:
+        return _area(m) == "policy" and _area(t) == "adapters"
+
+    assert _violations(rule, lazy_too=False) == []
+
+
+def test_host_tables_are_plain_data_and_the_checker_knows_no_host():
+    def rule(m: str, t: str) -> bool:
+        if _area(m) == "hosts":
+            return not (
+                _area(t) == "hosts" or t.split(".", maxsplit=1)[0] in sys.stdlib_module_names
+            )
+        return _area(m) == "check" and _area(t) in ("adapters", "hosts")
+
+    assert _violations(rule) == []
+
+
 def _cycles() -> list[list[str]]:
     """Strongly connected components (Tarjan) of more than one module."""
-    edges = {m: sorted({t for t, _ in e if t in graph()}) for m, e in graph().items()}
+    edges = {m: sorted({t for t, _, _ in e if t in graph()}) for m, e in graph().items()}
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -206,7 +247,10 @@ def test_no_import_circle_spans_two_packages():
 
 
 def test_the_cycle_finder_finds_a_planted_circle(monkeypatch):
-    fake = {"guardrails.a.x": [("guardrails.b.y", 1)], "guardrails.b.y": [("guardrails.a.x", 2)]}
+    fake = {
+        "guardrails.a.x": [("guardrails.b.y", 1, False)],
+        "guardrails.b.y": [("guardrails.a.x", 2, True)],
+    }
     monkeypatch.setattr(sys.modules[__name__], "graph", lambda: fake)
     assert _cycles() == [["guardrails.a.x", "guardrails.b.y"]]
 
