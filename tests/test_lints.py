@@ -17,6 +17,7 @@ from guardrails.check.catalog import DEFAULT_CATALOG
 from guardrails.check.lints import _conjuncts, lint
 from guardrails.check.types import ANY, BOOL, FLOAT
 from guardrails.policy.loading import _front_end
+from guardrails.runtime.program import Block
 from guardrails.source import SourceFile
 
 
@@ -162,7 +163,7 @@ def _rulesets(draw: st.DrawFn) -> list[ir.CheckedRule]:
                     draw(st.booleans()),
                     draw(st.booleans()),
                 ),
-                actions=(ir.BlockAction(kind, "r", "C"),),
+                actions=(Block(kind, "r", "C"),),
                 span=_FILE.span(5 * (position % 20), 5 * (position % 20) + 4),
             )
         )

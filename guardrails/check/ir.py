@@ -49,10 +49,10 @@ IR = Const | FactRef | ListOf | Op
 
 
 # A block, a warn and a redact are already what the engine runs, so the IR carries the
-# runtime's own classes; only `set` differs (its value is still an expression here, and
-# a position in the rule function's result there). compile/loader.py maps the rest.
-BlockAction = Block
-RedactAction = Redact
+# runtime's own classes (`Action` below); only `set` differs (its value is still an
+# expression here, and a position in the rule function's result there), and a reason
+# with `{fact}` parts (its typed parts here, a result position there). compile/loader.py
+# maps both.
 
 
 @dataclass(frozen=True, slots=True)
