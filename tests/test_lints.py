@@ -75,7 +75,7 @@ def test_audit_age_from_since():
     text = (
         'rule shadowy on generation_pre_call mode audit since "2026-01-01" when tokens > 1 block\n'
     )
-    from guardrails.check.rules import check_modules
+    from guardrails.check.modules import check_modules
     from guardrails.syntax.parser import parse
 
     module, _ = parse(SourceFile("l.rules", text))

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from ..runtime import EXPORTS, ops, text
 from . import signatures as sig
 from .signatures import Check
+from .types import ANY, MAP
 
 Kind = Literal["operator", "function", "internal"]
 
@@ -214,6 +215,7 @@ for _entry in (
     function("max", sig.minmax, ops.max_, arity=(1, None)),
     function("abs", sig.absolute, ops.abs_),
     function("exists", sig.exists, None, "_not_null"),  # checked into `not_null`
+    function("lookup", sig.signature((MAP, ANY, ANY), ANY), ops.lookup, arity=(2, 3)),
     # made by the checker, never written
     internal("truth", ops.truth, "_truth", "{0}", Inline("truth")),
     internal("reason", text.render_reason, "_reason", "{0}"),  # a `{fact}` reason

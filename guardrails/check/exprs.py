@@ -8,10 +8,11 @@ module knows names, paths and patterns, and no operator by name.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from ..diagnostics import Diagnostic, Severity
-from ..runtime.ops import Regex
+from ..runtime.ops import FrozenMap, Regex
 from ..source import Span
 from ..syntax import ast
 from .builtins import BUILTINS as _REGISTRY
@@ -20,7 +21,10 @@ from .catalog import FactSpec, HookSpec
 from .ir import IR, Const, FactRef, ListOf, Op, PathKey
 from .names import LetTable, literal_const
 from .regexes import compile_regex, is_regex
-from .types import ANY, BOOL, INT, REGEX, STR, Type, join, list_of
+from .types import ANY, BOOL, INT, MAP, REGEX, STR, Type, join, list_of
+
+if TYPE_CHECKING:
+    from .states import StateTable
 
 
 class ExprChecker:
@@ -30,11 +34,17 @@ class ExprChecker:
         lets: LetTable,
         diags: list[Diagnostic],
         elsewhere: Callable[[str], list[str]] | None = None,
+        states: StateTable | None = None,
+        no_state: str | None = None,
     ) -> None:
         self.hook = hook
         self.elsewhere = elsewhere or (lambda _fact: [])
         self.lets = lets
         self.diags = diags
+        self.states = states
+        # what may not read state here ("a state's key"), or None
+        self.no_state = no_state
+        self.state_reads: dict[str, Span] = {}  # state -> where it is first read
 
     def error(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
         self.diags.append(Diagnostic(code, Severity.ERROR, message, span, hint))
@@ -82,6 +92,20 @@ class ExprChecker:
         if all(isinstance(i, Const) for i in items):
             return Const(tuple(i.value for i in items if isinstance(i, Const)), list_of(elem))
         return ListOf(tuple(items), list_of(elem))
+
+    def check_MapExpr(self, node: ast.MapExpr) -> IR:
+        values = [self.check(v) for _, v in node.items]
+        consts = [v for v in values if isinstance(v, Const)]
+        if len(consts) == len(values):
+            pairs = {k: v.value for (k, _), v in zip(node.items, consts, strict=True)}
+            return Const(FrozenMap(pairs), MAP)
+        self.error(
+            "GR0243",
+            "a map literal holds constants only",
+            node.span,
+            hint="bind it with `let`; read it with lookup(map, key, default)",
+        )
+        return Const(None, ANY)
 
     # ---- names and paths ----
 
@@ -136,6 +160,17 @@ class ExprChecker:
             for key, _ in keys:
                 base = Op("get", (base, Const(key, STR if isinstance(key, str) else INT)), ANY)
             return base
+        if self.states is not None and root.name in self.states:
+            if self.no_state is not None:
+                self.error(
+                    "GR0253",
+                    f"{self.no_state} cannot read state '{root.name}'",
+                    node.span,
+                    hint=_NO_STATE_HINT,
+                )
+                return Const(None, ANY)
+            self.state_reads.setdefault(root.name, node.span)
+            return self.states.ref(root.name, keys, node.span)
         if root.name in self.lets:
             const = self.lets.value(root.name)
             value: object = const.value
@@ -321,7 +356,15 @@ def descend(t: Type, keys: tuple[PathKey, ...]) -> Type | None:
     return t
 
 
+_NO_STATE_HINT = (
+    "a rule's `add`/`track` is worked out from the call's facts before any rule runs, "
+    "and a state's key and value are facts too; read state in another rule"
+)
+
+
 def _index_const(value: object, key: PathKey) -> object:
+    if isinstance(value, Mapping) and isinstance(key, str):
+        return value.get(key)
     try:
         if isinstance(value, tuple) and isinstance(key, int):
             return value[key]

@@ -39,7 +39,7 @@ NORMALIZED_FACTS: dict[str, tuple[str, ...]] = {
 }
 
 # On every hook, from the cpex GlobalContext.
-CONTEXT_FACTS = ("user: any", "tenant: str", "server: str", "request_id: str")
+CONTEXT_FACTS = ("user: any", "tenant: str", "server: str", "request_id: str", "session: str")
 
 FACT_DOCS: dict[str, str] = {
     "prompt": "text about to be sent to the model",
@@ -66,4 +66,5 @@ FACT_DOCS: dict[str, str] = {
     "tenant": "tenant id (GlobalContext.tenant_id)",
     "server": "server id (GlobalContext.server_id)",
     "request_id": "request id (GlobalContext.request_id)",
+    "session": "the conversation or agent run the call belongs to (docs/state.md: per host)",
 }

@@ -45,7 +45,17 @@ class Op:
     type: Type
 
 
-IR = Const | FactRef | ListOf | Op
+@dataclass(frozen=True, slots=True)
+class StateRef:
+    """A declared state as the call found it: `field` is "" for its value, else one of
+    `runtime.state.FIELDS` (`tokens_used.left`)."""
+
+    state: str
+    field: str
+    type: Type
+
+
+IR = Const | FactRef | ListOf | Op | StateRef
 
 
 # A block, a warn and a redact are already what the engine runs, so the IR carries the
@@ -61,7 +71,31 @@ class SetAction:
     value: IR
 
 
-Action = Block | SetAction | Redact
+@dataclass(frozen=True, slots=True)
+class Record:
+    """`add AMOUNT to COUNTER` (amount set) or `track STREAK` (amount None)."""
+
+    state: str
+    amount: IR | None
+
+
+Action = Block | SetAction | Redact | Record
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedState:
+    """A declared state, with its key (and a streak's value) typed on every hook where a
+    rule touches it."""
+
+    name: str
+    kind: str  # counter | streak
+    every: float | None
+    keep: float
+    limit: float | None
+    digest: str
+    span: Span
+    keys: tuple[tuple[str, tuple[IR, ...]], ...] = ()  # (hook, key expressions)
+    values: tuple[tuple[str, IR], ...] = ()  # (hook, a streak's value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +124,17 @@ class CheckedRule:
         return any(isinstance(a, SetAction | Redact) for a in self.actions)
 
     @property
+    def records(self) -> tuple[str, ...]:
+        """The states the rule's `add`/`track` actions update, in order."""
+        return tuple(a.state for a in self.actions if isinstance(a, Record))
+
+    @property
     def warn_only(self) -> bool:
-        return not self.blocks and not self.modifies
+        return not self.blocks and not self.modifies and not self.records
 
 
 @dataclass(frozen=True, slots=True)
 class CheckedRuleset:
     rules: tuple[CheckedRule, ...]
     sources: tuple[tuple[str, str], ...]  # (path, text) of every file, for the ruleset hash
+    states: tuple[CheckedState, ...] = ()

@@ -13,12 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..diagnostics import Diagnostic, Severity
+from ..runtime.ops import FrozenMap
 from ..source import Span
 from ..syntax import ast
 from . import hookdefs
 from .ir import Const
 from .regexes import compile_regex, is_regex
-from .types import ANY, BOOL, FLOAT, INT, NULL, REGEX, STR, Type, join, list_of
+from .types import ANY, BOOL, FLOAT, INT, MAP, NULL, REGEX, STR, Type, join, list_of
 
 _BAD = Const(None, ANY)  # stands in for a let that failed, to avoid cascades
 MAX_LET_DEPTH = 100  # lets referring to lets, and lists inside them, counted together
@@ -149,6 +150,14 @@ class LetTable:
             inner = expr.operand.value
             if isinstance(inner, int | float) and not isinstance(inner, bool):
                 return literal_const(-inner), 0
+        if isinstance(expr, ast.MapExpr):
+            if level + 1 > MAX_LET_DEPTH:
+                return self._too_deep(let, expr.span), 0
+            pairs = [(k, self._fold(v, let, level + 1)) for k, v in expr.items]
+            if any(c is _BAD for _, (c, _) in pairs):
+                return _BAD, 0
+            depth = 1 + max((d for _, (_, d) in pairs), default=0)
+            return Const(FrozenMap({k: c.value for k, (c, _) in pairs}), MAP), depth
         if isinstance(expr, ast.ListExpr):
             if level + 1 > MAX_LET_DEPTH:
                 return self._too_deep(let, expr.span), 0
@@ -165,7 +174,7 @@ class LetTable:
             Diagnostic(
                 "GR0241",
                 Severity.ERROR,
-                "let value must be a constant: a literal, a list, a regex or another let",
+                "let value must be a constant: a literal, a list, a map, a regex or another let",
                 expr.span,
                 hint="facts can only be read inside a rule's when/unless",
             )
@@ -192,6 +201,8 @@ def _refs(expr: ast.Expr, lets: Mapping[str, ast.Let]) -> list[str]:
         return [expr.name]
     if isinstance(expr, ast.ListExpr):
         return [name for item in expr.items for name in _refs(item, lets)]
+    if isinstance(expr, ast.MapExpr):
+        return [name for _, item in expr.items for name in _refs(item, lets)]
     return []
 
 

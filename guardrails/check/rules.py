@@ -1,8 +1,5 @@
-"""Rule-level checks and the checker's entry point.
-
-`check_modules` sees every file of one load at once (lets are shared across files,
-rule ids must be unique across them) and reports every problem it finds in one pass.
-"""
+"""Rule-level checks: hooks, mode, priority, the condition and every action of a rule
+(`check/modules.py` runs them over a whole load)."""
 
 from __future__ import annotations
 
@@ -20,17 +17,21 @@ from . import ir
 from .catalog import Catalog, HookSpec
 from .exprs import ExprChecker, descend, resolve_fact
 from .names import LetTable
-from .types import BOOL, Type, assignable
+from .states import StateTable
+from .types import BOOL, FLOAT, INT, Type, assignable
 
 DEFAULT_PRIORITY = 100
 DEFAULT_REDACTION = "[REDACTED]"
 
 
-class _RuleChecker:
-    def __init__(self, catalog: Catalog, lets: LetTable, diags: list[Diagnostic]) -> None:
+class RuleChecker:
+    def __init__(
+        self, catalog: Catalog, lets: LetTable, diags: list[Diagnostic], states: StateTable
+    ) -> None:
         self.catalog = catalog
         self.lets = lets
         self.diags = diags
+        self.states = states
 
     def error(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
         self.diags.append(Diagnostic(code, Severity.ERROR, message, span, hint))
@@ -175,7 +176,7 @@ class _RuleChecker:
     def _body(
         self, rule: ast.Rule, hook: HookSpec, mode: str, diags: list[Diagnostic]
     ) -> tuple[ir.IR | None, tuple[ir.Action, ...]]:
-        exprs = ExprChecker(hook, self.lets, diags, self.hooks_with_fact)
+        exprs = ExprChecker(hook, self.lets, diags, self.hooks_with_fact, self.states)
         parts: list[ir.IR] = []
         if rule.when:
             parts.append(exprs.condition(rule.when[0]))
@@ -187,7 +188,24 @@ class _RuleChecker:
         elif parts:
             condition = parts[0]
         actions = tuple(self._action(a, rule, hook, mode, exprs) for a in rule.actions)
+        recorded = [a.state for a in actions if isinstance(a, ir.Record)]
+        if recorded and exprs.state_reads:
+            name, span = next(iter(exprs.state_reads.items()))
+            exprs.error(
+                "GR0253",
+                f"a rule that updates state cannot read state ('{name}')",
+                span,
+                hint="the update is worked out from the call's facts before any rule runs; "
+                "check the state in a rule of its own",
+            )
+        for name in [*exprs.state_reads, *recorded]:
+            self.states.use(name, hook.name, lambda: self._key_checker(hook, diags))
         return condition, actions
+
+    def _key_checker(self, hook: HookSpec, diags: list[Diagnostic]) -> ExprChecker:
+        return ExprChecker(
+            hook, self.lets, diags, self.hooks_with_fact, self.states, "a state's key or value"
+        )
 
     def _action(
         self, action: ast.Action, rule: ast.Rule, hook: HookSpec, mode: str, exprs: ExprChecker
@@ -209,6 +227,18 @@ class _RuleChecker:
                 f"blocked by rule {rid}" if action.kind == "block" else f"warning from rule {rid}"
             )
             return _templated(Block(action.kind, reason, code), action, exprs)
+        if isinstance(action, ast.AddAction):
+            amount = exprs.check(action.amount)
+            if not (amount.type.is_any or amount.type in (INT, FLOAT)):
+                exprs.error(
+                    "GR0258",
+                    f"`add` needs a number, found {amount.type}",
+                    action.amount.span,
+                    hint="e.g. `add 1 to calls`, `add tokens to used`",
+                )
+            return self.states.record(action, amount)
+        if isinstance(action, ast.TrackAction):
+            return self.states.record(action, None)
         verb = "set" if isinstance(action, ast.SetAction) else "redact"
         return self._change(action, verb, hook, mode, exprs)
 
@@ -326,54 +356,3 @@ def _article(word: str) -> str:
 
 def _dotted(path: ast.Path) -> str:
     return ".".join([path.root, *(str(k) for k in path.keys)])
-
-
-def check_modules(
-    modules: Sequence[ast.Module], catalog: Catalog
-) -> tuple[ir.CheckedRuleset, list[Diagnostic]]:
-    """Check every rule of one load; returns the rules that checked clean and all diagnostics."""
-    diags: list[Diagnostic] = []
-    lets = LetTable(diags)
-    for module in modules:
-        for item in module.items:
-            if isinstance(item, ast.Let):
-                lets.declare(item)
-    for name in list(lets.lets):
-        lets.value(name)  # fold every let once, so errors in unused lets are reported too
-    lets.used.clear()
-
-    checker = _RuleChecker(catalog, lets, diags)
-    rules: list[ir.CheckedRule] = []
-    first_seen: dict[str, Span] = {}
-    index = 0
-    for module in modules:
-        for item in module.items:
-            if not isinstance(item, ast.Rule):
-                continue
-            rid = checker.rule_id(item)
-            id_span = item.name.span if item.name else item.span
-            if rid in first_seen:
-                checker.error(
-                    "GR0205",
-                    f"duplicate rule id '{rid}'",
-                    id_span,
-                    hint=f"first defined at {first_seen[rid].location}",
-                )
-            else:
-                first_seen[rid] = id_span
-            checked = checker.check(item, index)
-            index += 1
-            if checked is not None:
-                rules.append(checked)
-    for let in lets.unused():
-        diags.append(
-            Diagnostic(
-                "GR0300",
-                Severity.WARNING,
-                f"let '{let.name.name}' is never used",
-                let.name.span,
-                hint="remove it, or use it in a rule",
-            )
-        )
-    sources = tuple((m.file.path, m.file.text) for m in modules)
-    return ir.CheckedRuleset(tuple(rules), sources), diags

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import linecache
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..check import ir
@@ -17,6 +18,7 @@ from ..runtime import EXPORTS
 from ..runtime.facts import DERIVED, Tokenizer, make_bindings
 from ..runtime.ops import DEFAULT_MAX_MATCH_CHARS
 from ..runtime.program import Assign, Block, Redact, RuleFn, RuleProgram, RuntimeAction
+from ..runtime.state import Recording, StatePlan, StateSpec, StateUse
 from .codegen import Generator, generate
 
 
@@ -37,6 +39,8 @@ def _runtime_actions(rule: ir.CheckedRule, max_chars: int) -> tuple[RuntimeActio
             reason_index += 1
         elif isinstance(action, Redact) and action.max_chars != max_chars:
             out.append(dataclasses.replace(action, max_chars=max_chars))
+        elif isinstance(action, ir.Record):
+            continue  # done before the rules run (runtime/state.py)
         else:
             out.append(action)
     return tuple(out)
@@ -54,21 +58,94 @@ def _reads(node: ir.IR | None, out: set[str]) -> None:
             _reads(child, out)
 
 
-def reads_of(rule: ir.CheckedRule) -> frozenset[str]:
-    """Top-level facts a rule reads, including facts its writes start from."""
-    out: set[str] = set()
-    _reads(rule.condition, out)
+def _exprs(rule: ir.CheckedRule) -> Iterator[ir.IR]:
+    """Every expression of a rule: its condition, `set` values and `add` amounts, the
+    `{...}` parts of its reasons."""
+    if rule.condition is not None:
+        yield rule.condition
     for action in rule.actions:
         if isinstance(action, ir.SetAction):
-            _reads(action.value, out)
-            out.add(str(action.path[0]))
-        elif isinstance(action, Redact):
-            out.add(str(action.path[0]))
+            yield action.value
+        elif isinstance(action, ir.Record) and action.amount is not None:
+            yield action.amount
         elif isinstance(action, Block):
-            for part in action.template:  # a reason's `{fact}` parts are read too
-                if not isinstance(part, str):
-                    _reads(part, out)  # type: ignore[arg-type]
+            yield from (p for p in action.template if not isinstance(p, str))  # type: ignore[misc]
+
+
+def state_refs(node: ir.IR) -> Iterator[ir.StateRef]:
+    if isinstance(node, ir.StateRef):
+        yield node
+    elif isinstance(node, ir.Op | ir.ListOf):
+        for child in node.args if isinstance(node, ir.Op) else node.items:
+            yield from state_refs(child)
+
+
+def reads_of(
+    rule: ir.CheckedRule, states: Mapping[str, ir.CheckedState] | None = None
+) -> frozenset[str]:
+    """Top-level facts a rule reads, including facts its writes start from and the
+    keys of the states it touches (`states`: every declared state, by name)."""
+    out: set[str] = set()
+    for expr in _exprs(rule):
+        _reads(expr, out)
+    for action in rule.actions:
+        if isinstance(action, ir.SetAction | Redact):
+            out.add(str(action.path[0]))
+    for name in _states_of(rule):
+        state = (states or {}).get(name)
+        for hook, keys in state.keys if state is not None else ():
+            if hook in rule.hooks:
+                for key in keys:
+                    _reads(key, out)
+        for hook, value in state.values if state is not None else ():
+            if hook in rule.hooks:
+                _reads(value, out)
     return frozenset(out)
+
+
+def _states_of(rule: ir.CheckedRule) -> frozenset[str]:
+    found = {ref.state for expr in _exprs(rule) for ref in state_refs(expr)}
+    return frozenset(found | set(rule.records))
+
+
+def state_plans(ruleset: ir.CheckedRuleset, namespace: Mapping[str, Any]) -> dict[str, StatePlan]:
+    """Per hook: every state its rules touch (key functions compiled for that hook, the
+    fields read) and every rule there that records."""
+    specs = {
+        s.name: StateSpec(s.name, s.kind, s.every, s.keep, s.limit, s.digest)
+        for s in ruleset.states
+    }
+    key_fns: dict[tuple[str, str], tuple[Any, Any]] = {}
+    for i, state in enumerate(ruleset.states):
+        values = dict(state.values)
+        for j, (hook, _) in enumerate(state.keys):
+            value = namespace[Generator.value_name(i, j)] if hook in values else None
+            key_fns[(state.name, hook)] = (namespace[Generator.key_name(i, j)], value)
+    reads: dict[str, dict[str, set[str]]] = {}
+    recordings: dict[str, list[Recording]] = {}
+    for rule in ruleset.rules:
+        refs = [ref for expr in _exprs(rule) for ref in state_refs(expr)]
+        for hook in rule.hooks:
+            for ref in refs:
+                reads.setdefault(hook, {}).setdefault(ref.state, set()).add(ref.field)
+            if rule.records:
+                fn = namespace[Generator.record_name(rule.index)]
+                recordings.setdefault(hook, []).append(Recording(rule.id, fn, rule.records))
+    plans: dict[str, StatePlan] = {}
+    for hook in set(reads) | set(recordings):
+        read = reads.get(hook, {})
+        recorded = {s for r in recordings.get(hook, ()) for s in r.states}
+        uses = [
+            StateUse(
+                specs[name],
+                *key_fns[(name, hook)],
+                name in read,
+                frozenset(read.get(name, ())) - {""},
+            )
+            for name in sorted(set(read) | recorded)
+        ]
+        plans[hook] = StatePlan(uses, recordings.get(hook, ()))
+    return plans
 
 
 def _leftmost(node: ir.IR | None) -> ir.IR | None:
@@ -116,9 +193,10 @@ def compile_rules(
     ruleset_hash: str,
     tokenizer: Tokenizer | None = None,
     max_match_chars: int = DEFAULT_MAX_MATCH_CHARS,
-) -> tuple[list[RuleProgram], str]:
-    """Compile every rule; returns the programs (in load order) and the generated source."""
-    source, constants = generate(ruleset.rules)
+) -> tuple[list[RuleProgram], str, dict[str, StatePlan]]:
+    """Compile every rule; returns the programs (in load order), the generated source
+    and the state plan of every hook whose rules touch state."""
+    source, constants = generate(ruleset.rules, ruleset.states)
     filename = f"<guardrails:{ruleset_hash[:12]}>"
     code = compile(source, filename, "exec")
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
@@ -126,6 +204,7 @@ def compile_rules(
     namespace.update(constants)
     exec(code, namespace)  # the source is ours: user values only enter through repr()
     programs: list[RuleProgram] = []
+    states = {s.name: s for s in ruleset.states}
     for rule in ruleset.rules:
         fn: RuleFn = namespace[Generator.function_name(rule.index)]
         programs.append(
@@ -142,8 +221,10 @@ def compile_rules(
                 priority=rule.priority,
                 actions=_runtime_actions(rule, max_match_chars),
                 fn=fn,
-                reads=reads_of(rule),
+                reads=reads_of(rule, states),
                 index_key=index_key_of(rule),
+                states=_states_of(rule),
+                records=rule.records,
             )
         )
-    return programs, source
+    return programs, source, state_plans(ruleset, namespace)

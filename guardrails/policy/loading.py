@@ -21,7 +21,7 @@ from typing import Any
 from ..check import ir
 from ..check.catalog import DEFAULT_CATALOG, Catalog
 from ..check.lints import filter_diagnostics, lint
-from ..check.rules import check_modules
+from ..check.modules import check_modules
 from ..compile.loader import compile_rules
 from ..diagnostics import Diagnostic, GuardrailsError, RulesError, Severity, has_errors, sort_key
 from ..records import Sink
@@ -30,6 +30,7 @@ from ..runtime import engine
 from ..runtime.facts import Tokenizer
 from ..runtime.ops import DEFAULT_MAX_MATCH_CHARS
 from ..runtime.program import RuleProgram
+from ..runtime.state import MemoryStore, StatePlan, Store
 from ..source import SourceFile
 from ..syntax import ast
 from ..syntax.parser import parse
@@ -53,6 +54,9 @@ class Options:
     max_match_chars: int = DEFAULT_MAX_MATCH_CHARS
     time_budget_ms: float | None = DEFAULT_TIME_BUDGET_MS
     capture: Capture | None = None
+    # where declared states live: a store, or "memory" / "redis://..." (docs/state.md);
+    # one store per load, kept across reloads
+    state: Store | None = None
 
     @classmethod
     def of(cls, caller: str, keywords: Mapping[str, Any]) -> Options:
@@ -67,6 +71,7 @@ class Options:
         capture = given.get("capture")
         given["capture"] = Capture() if capture is True else capture or None
         given["sinks"] = tuple(given.get("sinks", ()))
+        given["state"] = open_store(given.get("state"))
         return cls(**given)
 
 
@@ -96,6 +101,8 @@ def assemble(
     warnings: Sequence[Diagnostic],
     checked: Mapping[str, ir.CheckedRule],
     time_budget_ms: float | None,
+    plans: Mapping[str, StatePlan] | None = None,
+    store: Store | None = None,
 ) -> Compiled:
     budget = time_budget_ms / 1000 if time_budget_ms is not None else None  # runners count seconds
     by_hook: dict[str, list[RuleProgram]] = {}
@@ -103,8 +110,9 @@ def assemble(
         for hook in prog.hooks:
             by_hook.setdefault(hook, []).append(prog)
     ordered = {hook: tuple(sorted(p, key=lambda x: x.sort_key)) for hook, p in by_hook.items()}
+    plans = plans or {}
     runners = {
-        hook: engine.HookRunner(hook, progs, shadowed, digest, budget)
+        hook: engine.HookRunner(hook, progs, shadowed, digest, budget, plans.get(hook), store)
         for hook, progs in ordered.items()
     }
     return Compiled(
@@ -204,13 +212,32 @@ def compile_sources(files: list[SourceFile], diags: list[Diagnostic], options: O
         if has_errors(diags):
             raise RulesError(diags)
         digest = ruleset_hash(ruleset.sources)
-        programs, source = compile_rules(
+        programs, source, plans = compile_rules(
             ruleset, digest, options.tokenizer, options.max_match_chars
         )
     warnings = [d for d in diags if d.severity is Severity.WARNING]
     shadowed = _shadow_ids(options.shadow, programs)
     checked = {rule.id: rule for rule in ruleset.rules}
-    return assemble(programs, digest, shadowed, source, warnings, checked, options.time_budget_ms)
+    return assemble(
+        programs, digest, shadowed, source, warnings, checked, options.time_budget_ms, plans,
+        options.state,
+    )  # fmt: skip
+
+
+def open_store(state: object) -> Store:
+    """`load(state=...)`: None or "memory" for a store in this process, a
+    `redis://` URL for Redis (the `redis` extra), or any object with `exchange`."""
+    if state is None or state == "memory":
+        return MemoryStore()
+    if isinstance(state, str):
+        if state.startswith(("redis://", "rediss://", "unix://")):
+            from ..adapters.redis_store import RedisStore
+
+            return RedisStore.from_url(state)
+        raise GuardrailsError(f'unknown state store {state!r}: use "memory" or a redis:// URL')
+    if not callable(getattr(state, "exchange", None)):
+        raise GuardrailsError(f'state must be a store, "memory" or a redis:// URL, got {state!r}')
+    return state  # type: ignore[return-value]
 
 
 def ruleset_hash(sources: Iterable[tuple[str, str]]) -> str:

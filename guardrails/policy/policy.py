@@ -29,6 +29,7 @@ from ..records.calls import call_record, new_call_id
 from ..records.recorder import Recorder
 from ..runtime import engine
 from ..runtime.program import RuleProgram
+from ..runtime.state import Store
 from ..runtime.verdict import Verdict
 from ..source import SourceFile
 from .loading import Compiled, Options, Paths, _sources, check, compile_sources
@@ -162,15 +163,22 @@ class Policy:
         """Hooks that have at least one rule."""
         return tuple(sorted(self._compiled.by_hook))
 
+    @property
+    def state(self) -> Store:
+        """Where the rules' declared states live (kept across reloads)."""
+        return self.options.state  # type: ignore[return-value]
+
     def programs(self, hook: str) -> tuple[RuleProgram, ...]:
         """The hook's compiled rules in evaluation order (for host adapters)."""
         return self._compiled.by_hook.get(hook, ())
 
-    def evaluate(self, hook: str, facts: Mapping[str, Any]) -> Verdict:
+    def evaluate(self, hook: str, facts: Mapping[str, Any], *, now: float | None = None) -> Verdict:
         """Run the rules of `hook` on a dict of facts, with cpex's phase semantics.
 
         Never raises for bad facts or failing rules: those are `error` verdicts, and
         they block unless the rule is shadowed, audit, warn-only or `on_error ignore`.
+        A call updates and reads the policy's state store (`load(state=...)`); `now`
+        (epoch seconds) is the time its windows are reckoned at, the clock by default.
         """
         compiled = self._compiled
         runner = compiled.runners.get(hook)
@@ -184,13 +192,13 @@ class Policy:
             runner = engine.HookRunner(hook, (), compiled.shadowed, compiled.ruleset_hash)
         capture = self.options.capture
         if capture is None:
-            verdict = runner.run(facts)
+            verdict = runner.run(facts, now=now)
             if self.recorder and verdict.records:
                 self.recorder.emit(verdict.records)
             return verdict
         call_id = new_call_id()
         start = time.perf_counter()
-        verdict = runner.run(facts, call_id=call_id)
+        verdict = runner.run(facts, call_id=call_id, now=now)
         elapsed = (time.perf_counter() - start) * 1000
         if self.recorder:
             self.recorder.emit(verdict.records)

@@ -19,6 +19,7 @@ from typing import Any, cast
 from .modes import MODES
 from .ops import RuleLimitError, RuleTypeError, get, get_path, type_name
 from .program import Assign, Redact, RuleProgram
+from .state import Snapshot, StateError, StatePlan, Store
 from .text import redact
 from .verdict import ERROR_CODE, Outcome, RuleResult, RuleVerdict, Verdict
 
@@ -69,8 +70,14 @@ class HookRunner:
         shadowed: Collection[str] = frozenset(),
         ruleset: str = "",
         time_budget: float | None = None,
+        plan: StatePlan | None = None,
+        store: Store | None = None,
     ) -> None:
         self.hook = hook
+        # the hook's state plan and store; a runner for part of a hook's rules (a cpex
+        # plugin group) has none and is handed the call's snapshot instead
+        self.plan = plan
+        self.store = store
         self.time_budget = time_budget  # seconds for one hook call's rules; None: no limit
         self.programs = tuple(programs)
         self.shadowed = frozenset(shadowed)
@@ -87,6 +94,7 @@ class HookRunner:
                 table.setdefault(key, []).append(i)
 
         self._reindex = bool(self._index)
+        self.stateful = any(p.states for p in self.programs)
 
     @property
     def indexed(self) -> int:
@@ -124,13 +132,17 @@ class HookRunner:
         input_error: Exception | None = None,
         request_id: object = None,
         call_id: str | None = None,
+        state: Snapshot | None = None,
+        now: float | None = None,
     ) -> Verdict:
         """Evaluate the rules on `facts`.
 
         `detail=True` gives a result for every rule (pass and skipped included);
         `detail=False` only for rules that fired, and skips rules the index rules out.
         `input_error` is set by a host adapter whose fact extraction failed: every rule
-        then gets an `error` verdict (and the call fails closed).
+        then gets an `error` verdict (and the call fails closed). `state` is the call's
+        state snapshot when someone else prepared it (see `prepare_state`); `now` the
+        time state windows are reckoned at (default: the clock).
         """
         hook = self.hook
         bad_input: Exception | None = input_error
@@ -150,8 +162,13 @@ class HookRunner:
             order = self.candidates(original)
         shadowed = self.shadowed
         work = original
-        cache: dict[str, Any] = {}
-        faf_cache: dict[str, Any] = {}
+        snap = state
+        if self.stateful and bad_input is None and snap is None:
+            snap = self.prepare_state(original, now)
+        seed: dict[str, Any] = snap.values if snap is not None else {}
+        troubled = snap is not None and not snap.clean
+        cache: dict[str, Any] = dict(seed)
+        faf_cache: dict[str, Any] = dict(seed)
         results: list[RuleResult] = []
         blocked: RuleResult | None = None
         modified = False
@@ -173,6 +190,17 @@ class HookRunner:
                 try:
                     if bad_input is not None:
                         raise bad_input
+                    if prog.states:
+                        if troubled:
+                            problem = snap.problem(prog.id, prog.states)  # type: ignore[union-attr]
+                            if problem is not None:
+                                raise problem
+                        if prog.records_only:  # its update went into the exchange
+                            if detail:
+                                done = snap.recorded.get(prog.id) if snap else None
+                                verdict_: RuleVerdict = "record" if done else "pass"
+                                results.append(_result(prog, hook, verdict_, changes=done or ()))
+                            continue
                     out = prog.fn(original if faf else work, faf_cache if faf else cache)
                     if deadline is not None and time.perf_counter() > deadline:
                         raise RuleBudgetError(
@@ -206,6 +234,7 @@ class HookRunner:
                         work, changes = apply_actions(prog, work, out)
                         if changes:
                             cache.clear()  # derived facts (tokens) may depend on what changed
+                            cache.update(seed)
                             modified = True
                             results.append(
                                 _result(prog, hook, "modify", code, reason, changes=changes)
@@ -249,6 +278,13 @@ class HookRunner:
             request_id=request_id,
             call_id=call_id,
         )
+
+    def prepare_state(self, facts: Mapping[str, Any], now: float | None = None) -> Snapshot:
+        """The call's state exchange: every update, then every read, in one store
+        call. Only a runner holding the whole hook's plan may do it (once per call)."""
+        if self.plan is None:
+            return Snapshot(error=StateError("the call's state was not prepared"))
+        return self.plan.prepare(facts, self.store, now)
 
 
 _INDEXABLE = (str, int, float)

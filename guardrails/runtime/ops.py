@@ -335,3 +335,43 @@ def abs_(a: Any) -> Any:
 def estimate_tokens(text: str) -> int:
     """Mellea's own estimate: a token is about four characters."""
     return math.ceil(len(text) / 4)
+
+
+class FrozenMap(Mapping[str, Any]):
+    """A map literal's value (`let prices = {...}`): read-only and hashable, like the
+    tuples list literals become, so constants can be compared and deduplicated."""
+
+    __slots__ = ("_hash", "_items")
+
+    def __init__(self, items: Mapping[str, Any]) -> None:
+        self._items = dict(items)
+        self._hash: int | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash(tuple(sorted(self._items.items(), key=lambda kv: kv[0])))
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Mapping) and dict(self._items) == dict(other)
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._items!r})"
+
+
+def lookup(mapping: object, key: object, default: object = None) -> object:
+    """`lookup(prices, model, 0.01)`: a map's value for `key`, or `default` when the
+    key is missing or its value is null."""
+    if not isinstance(mapping, Mapping):
+        raise RuleTypeError(f"lookup() needs a map, got {type_name(mapping)}")
+    value = mapping.get(key) if isinstance(key, str | int) else None
+    return default if value is None else value

@@ -65,6 +65,10 @@ class RuleProgram:
     # (fact path, keys): the rule's leftmost condition is `path == key` / `path in keys`,
     # so it cannot fire unless the fact's value is one of the keys (see engine.HookRunner)
     index_key: tuple[tuple[PathKey, ...], frozenset[str | int]] | None = None
+    # the declared states the rule reads or updates (runtime/state.py); a rule that only
+    # updates state (`records_only`) has its part done before the rules run
+    states: frozenset[str] = frozenset()
+    records: tuple[str, ...] = ()
     # derived once from `actions`, read on every call
     block: Block | None = field(init=False, compare=False)
     warning: Block | None = field(init=False, compare=False)
@@ -74,6 +78,7 @@ class RuleProgram:
     after_block: bool = field(init=False, compare=False)
     shadow_block: bool = field(init=False, compare=False)
     applies_changes: bool = field(init=False, compare=False)
+    records_only: bool = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "location", f"{self.file}:{self.line}")
@@ -82,6 +87,9 @@ class RuleProgram:
         object.__setattr__(self, "warning", next((a for a in blocks if a.kind == "warn"), None))
         object.__setattr__(
             self, "modifies", any(isinstance(a, Assign | Redact) for a in self.actions)
+        )
+        object.__setattr__(
+            self, "records_only", bool(self.records) and not blocks and not self.modifies
         )
         mode = MODES[self.mode]
         object.__setattr__(self, "after_block", mode.after_block)
@@ -95,4 +103,4 @@ class RuleProgram:
 
     @property
     def warn_only(self) -> bool:
-        return self.block is None and not self.modifies
+        return self.block is None and not self.modifies and not self.records

@@ -9,7 +9,10 @@ from typing import Any, Literal
 
 from .decisions import DecisionRecord, make_records
 
-RuleVerdict = Literal["pass", "block", "warn", "modify", "would_block", "error", "skipped"]
+# `record`: a rule that only updates state did (shown with full detail only)
+RuleVerdict = Literal[
+    "pass", "block", "warn", "modify", "would_block", "error", "skipped", "record"
+]
 Outcome = Literal["allow", "block", "modify"]
 
 ERROR_CODE = "GUARDRAIL_ERROR"

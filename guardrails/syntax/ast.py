@@ -97,7 +97,17 @@ class BoolOp(Node):
     right: Expr
 
 
-Expr = Literal | RegexLit | ListExpr | Name | Attr | Index | Call | Unary | BinOp | Compare | BoolOp
+@dataclass(frozen=True, slots=True)
+class MapExpr(Node):
+    """`{"gpt-4o": 2.5, ...}`: string keys; a constant, so it belongs in a `let`."""
+
+    items: tuple[tuple[str, Expr], ...]
+
+
+Expr = (
+    Literal | RegexLit | ListExpr | MapExpr | Name | Attr | Index | Call | Unary | BinOp | Compare
+    | BoolOp
+)  # fmt: skip
 
 
 # ---- actions ----
@@ -135,7 +145,22 @@ class Redact(Node):
     replacement: str | None
 
 
-Action = Block | SetAction | Redact
+@dataclass(frozen=True, slots=True)
+class AddAction(Node):
+    """`add EXPR to COUNTER`."""
+
+    amount: Expr
+    state: Ident
+
+
+@dataclass(frozen=True, slots=True)
+class TrackAction(Node):
+    """`track STREAK`: this call's value (the streak's `of`) extends or restarts it."""
+
+    state: Ident
+
+
+Action = Block | SetAction | Redact | AddAction | TrackAction
 
 
 # ---- items ----
@@ -163,7 +188,23 @@ class Rule(Node):
     actions: tuple[Action, ...]
 
 
-Item = Let | Rule
+@dataclass(frozen=True, slots=True)
+class StateDecl(Node):
+    """`counter NAME per KEY, ... every 1h keep 1d limit N` or
+    `streak NAME per KEY, ... of EXPR keep 1d`. Durations are in seconds here;
+    each option is None when not written (an option written twice is an error)."""
+
+    kind: str  # counter | streak
+    name: Ident
+    keys: tuple[Expr, ...]
+    value: Expr | None  # a streak's `of`
+    every: tuple[float, Span] | None
+    keep: tuple[float, Span] | None
+    limit: Expr | None
+    repeated: tuple[Span, ...] = ()  # options written more than once
+
+
+Item = Let | StateDecl | Rule
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,6 @@ hide the next.
 
 from __future__ import annotations
 
-import math
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -20,19 +18,8 @@ from lark.tree import Meta
 from ..diagnostics import Diagnostic, Severity
 from ..source import SourceFile, Span
 from . import ast
+from .literals import decode_string, number_value
 from .template import parse_template
-
-_ESCAPES = {
-    "n": "\n",
-    "t": "\t",
-    "r": "\r",
-    "0": "\0",
-    "\\": "\\",
-    '"': '"',
-    "'": "'",
-}
-_HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
-_MAX_INT_DIGITS = len(str(int(sys.float_info.max)))  # 309
 
 
 class AstBuilder:
@@ -71,71 +58,10 @@ class AstBuilder:
         self.diagnostics.append(Diagnostic("GR0103", Severity.ERROR, message, span, hint))
 
     def decode_string(self, tok: Token) -> str:
-        raw = str(tok)[1:-1]
-        base = (tok.start_pos or 0) + 1
-        out: list[str] = []
-        i = 0
-        while i < len(raw):
-            ch = raw[i]
-            if ch != "\\":
-                out.append(ch)
-                i += 1
-                continue
-            esc = raw[i + 1] if i + 1 < len(raw) else ""
-            if esc in _ESCAPES:
-                out.append(_ESCAPES[esc])
-                i += 2
-            elif esc in _HEX_ESCAPES:
-                width = _HEX_ESCAPES[esc]
-                digits = raw[i + 2 : i + 2 + width]
-                where = self.file.span(base + i, base + i + 2 + len(digits))
-                try:
-                    if len(digits) != width:
-                        raise ValueError(digits)
-                    code = int(digits, 16)
-                except ValueError:
-                    self._error(where, f"invalid \\{esc} escape: expected {width} hex digits")
-                else:
-                    if code <= sys.maxunicode:
-                        out.append(chr(code))
-                    else:  # chr() would raise ValueError, or OverflowError past 2**31
-                        self._error(where, f"invalid \\{esc} escape: past U+10FFFF")
-                i += 2 + width
-            else:
-                self._error(
-                    self.file.span(base + i, base + i + 2),
-                    f"unknown escape sequence '\\{esc}' in string",
-                    hint="write '\\\\' for a literal backslash",
-                )
-                i += 2
-        return "".join(out)
+        return decode_string(self.file, tok, self.diagnostics)
 
     def number_value(self, tok: Token) -> int | float:
-        """An INT or FLOAT token's value; past a 64-bit float's range it is a diagnostic.
-
-        Python would read such a literal as infinity (`1e999`), or refuse to convert it
-        (an integer of more than 4,300 digits raises ValueError)."""
-        text = str(tok)
-        if tok.type == "INT":
-            digits = text.lstrip("0") or "0"
-            value: int | float = int(digits) if len(digits) <= _MAX_INT_DIGITS else math.inf
-            if value <= sys.float_info.max:
-                return value
-        else:
-            value = float(text)
-            if math.isfinite(value):
-                return value
-        shown = text if len(text) <= 20 else f"{text[:12]}... ({len(text)} characters)"
-        self.diagnostics.append(
-            Diagnostic(
-                "GR0109",
-                Severity.ERROR,
-                f"number {shown} is out of range",
-                self._tspan(tok),
-                hint="numbers must lie within ±1.8e308, the range of a 64-bit float",
-            )
-        )
-        return 0
+        return number_value(self.file, tok, self.diagnostics)
 
     # ---- items ----
 
@@ -145,6 +71,53 @@ class AstBuilder:
     def let_stmt(self, meta: Meta, children: list[Any]) -> ast.Let:
         name, value = children
         return ast.Let(self._ident(name), value, span=self._span(meta))
+
+    def counter_decl(self, meta: Meta, children: list[Any]) -> ast.StateDecl:
+        name, keys, *options = children
+        return self._state("counter", meta, name, keys, None, options)
+
+    def streak_decl(self, meta: Meta, children: list[Any]) -> ast.StateDecl:
+        name, keys, value, keep = children
+        return self._state("streak", meta, name, keys, value, [keep] if keep else [])
+
+    def _state(
+        self, kind: str, meta: Meta, name: Token, keys: Any, value: Any, options: list[Any]
+    ) -> ast.StateDecl:
+        found: dict[str, Any] = {}
+        repeated: list[Span] = []
+        for option, val, span in options:
+            if option in found:
+                repeated.append(span)
+            else:
+                found[option] = val
+        return ast.StateDecl(
+            kind,
+            self._ident(name),
+            tuple(keys or ()),
+            value,
+            found.get("every"),
+            found.get("keep"),
+            found.get("limit"),
+            tuple(repeated),
+            span=self._span(meta),
+        )
+
+    def per_clause(self, meta: Meta, children: list[ast.Expr]) -> tuple[ast.Expr, ...]:
+        return tuple(children)
+
+    def every_option(self, meta: Meta, children: list[Token]) -> tuple[str, Any, Span]:
+        return ("every", (self._duration(children[0]), self._tspan(children[0])), self._span(meta))
+
+    def keep_option(self, meta: Meta, children: list[Token]) -> tuple[str, Any, Span]:
+        return ("keep", (self._duration(children[0]), self._tspan(children[0])), self._span(meta))
+
+    def limit_option(self, meta: Meta, children: list[Any]) -> tuple[str, Any, Span]:
+        return ("limit", children[0], self._span(meta))
+
+    def _duration(self, tok: Token) -> float:
+        text = str(tok)
+        unit = text.lstrip("0123456789")
+        return int(text[: len(text) - len(unit)]) * _UNITS[unit]
 
     def named_rule(self, meta: Meta, children: list[Any]) -> ast.Rule:
         name, desc, *rest = children
@@ -264,6 +237,13 @@ class AstBuilder:
         repl = self.decode_string(replacement) if replacement is not None else None
         return ("action", ast.Redact(target, pattern, repl, span=self._span(meta)))
 
+    def add_action(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
+        amount, name = children
+        return ("action", ast.AddAction(amount, self._ident(name), span=self._span(meta)))
+
+    def track_action(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
+        return ("action", ast.TrackAction(self._ident(children[0]), span=self._span(meta)))
+
     def path(self, meta: Meta, children: list[Token]) -> ast.Path:
         root, *steps = children
         keys: list[str | int] = []
@@ -340,6 +320,13 @@ class AstBuilder:
     def list_expr(self, meta: Meta, children: list[Any]) -> ast.Expr:
         return ast.ListExpr(tuple(c for c in children if c is not None), span=self._span(meta))
 
+    def map_expr(self, meta: Meta, children: list[Any]) -> ast.Expr:
+        return ast.MapExpr(tuple(c for c in children if c is not None), span=self._span(meta))
+
+    def map_item(self, meta: Meta, children: list[Any]) -> tuple[str, ast.Expr]:
+        key, value = children
+        return (self.decode_string(key), value)
+
     def true(self, meta: Meta, children: list[Any]) -> ast.Expr:
         return ast.Literal(True, span=self._span(meta))
 
@@ -348,6 +335,9 @@ class AstBuilder:
 
     def null(self, meta: Meta, children: list[Any]) -> ast.Expr:
         return ast.Literal(None, span=self._span(meta))
+
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def _unescape_slashes(body: str) -> str:

@@ -27,7 +27,7 @@ from ..runtime.verdict import ERROR_CODE, Verdict
 
 RESERVED = ("description", "expect", "facts")
 OUTCOMES = ("allow", "block", "modify")
-RULE_VERDICTS = ("pass", "block", "warn", "modify", "would_block", "error", "skipped")
+RULE_VERDICTS = ("pass", "block", "warn", "modify", "would_block", "error", "skipped", "record")
 _EXPECT = re.compile(r"^\s*(\w+)(?:\s+by\s+(\S+))?(?:\s+code\s+(\S+))?\s*$")
 
 

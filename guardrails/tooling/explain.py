@@ -60,6 +60,8 @@ def source(node: ir.IR) -> str:
         return _dotted(node.path)
     if isinstance(node, ir.ListOf):
         return "[" + ", ".join(source(i) for i in node.items) + "]"
+    if isinstance(node, ir.StateRef):
+        return node.state + (f".{node.field}" if node.field else "")
     op, args = node.op, [source(a) for a in node.args]
     if op in ("and", "or"):
         return f"({args[0]} {op} {args[1]})"
@@ -81,10 +83,15 @@ def _dotted(path: tuple[ir.PathKey, ...]) -> str:
 
 
 class Interpreter:
-    def __init__(self, facts: Mapping[str, Any], namespace: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        facts: Mapping[str, Any],
+        namespace: Mapping[str, Any],
+        state: Mapping[str, Any] | None = None,
+    ) -> None:
         self.facts = dict(facts)
         self.namespace = namespace
-        self.cache: dict[str, Any] = {}
+        self.cache: dict[str, Any] = dict(state or {})  # a call's state snapshot, by slot
 
     def fact(self, node: ir.FactRef) -> Any:
         if node.derived is not None:
@@ -101,6 +108,11 @@ class Interpreter:
             return value
         if isinstance(node, ir.ListOf):
             return tuple(self.value(i, seen) for i in node.items)
+        if isinstance(node, ir.StateRef):
+            name = source(node)
+            value = self.cache.get("@" + name)
+            seen[name] = value
+            return value
         if node.op == "and":
             return self.value(node.args[0], seen) and self.value(node.args[1], seen)
         if node.op == "or":

@@ -84,6 +84,8 @@ def expr(node: ast.Expr) -> str:
         return regex(node)
     if isinstance(node, ast.ListExpr):
         return "[" + ", ".join(expr(i) for i in node.items) + "]"
+    if isinstance(node, ast.MapExpr):
+        return "{" + ", ".join(f"{quote(k)}: {expr(v)}" for k, v in node.items) + "}"
     if isinstance(node, ast.Name):
         return node.name
     if isinstance(node, ast.Attr):
@@ -135,6 +137,10 @@ def action(node: ast.Action) -> str:
         return out
     if isinstance(node, ast.SetAction):
         return f"set {path(node.target)} = {expr(node.value)}"
+    if isinstance(node, ast.AddAction):
+        return f"add {expr(node.amount)} to {node.state.name}"
+    if isinstance(node, ast.TrackAction):
+        return f"track {node.state.name}"
     out = f"redact {path(node.target)} {expr(node.pattern)}"
     if node.replacement is not None:
         out += f" with {quote(node.replacement)}"
@@ -177,6 +183,29 @@ def _rule_lines(rule: ast.Rule) -> list[_Line]:
     return parts
 
 
+def _state_lines(decl: ast.StateDecl) -> list[_Line]:
+    out = f"{decl.kind} {decl.name.name}"
+    if decl.keys:
+        out += " per " + ", ".join(expr(k) for k in decl.keys)
+    if decl.value is not None:
+        out += f" of {expr(decl.value)}"
+    if decl.every is not None:
+        out += f" every {duration(decl.every[0])}"
+    if decl.keep is not None:
+        out += f" keep {duration(decl.keep[0])}"
+    if decl.limit is not None:
+        out += f" limit {expr(decl.limit)}"
+    return [_Line(out, decl.span.line)]
+
+
+def duration(seconds: float) -> str:
+    """Seconds in the largest unit that writes them whole: 3600 -> `1h`."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size and float(seconds / size).is_integer():
+            return f"{int(seconds // size)}{unit}"
+    return f"{round(seconds * 1000)}ms"
+
+
 def _let_lines(let: ast.Let) -> list[_Line]:
     """One line, or a long list one item per line (each item keeps its comment)."""
     one = _Line(f"let {let.name.name} = {expr(let.value)}", let.span.line)
@@ -201,7 +230,12 @@ def format_text(text: str, filename: str = "<string>") -> tuple[str | None, list
     items = sorted(module.items, key=lambda i: i.span.start)
     blocks: list[tuple[ast.Item, list[_Line]]] = []
     for item in items:
-        lines = _rule_lines(item) if isinstance(item, ast.Rule) else _let_lines(item)
+        if isinstance(item, ast.Rule):
+            lines = _rule_lines(item)
+        elif isinstance(item, ast.StateDecl):
+            lines = _state_lines(item)
+        else:
+            lines = _let_lines(item)
         blocks.append((item, lines))
 
     out: list[str] = []

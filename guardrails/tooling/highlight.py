@@ -21,8 +21,11 @@ from pygments.token import (
 
 from ..check.builtins import BUILTINS
 
-KEYWORDS = ("rule", "on", "mode", "priority", "on_error", "when", "unless", "let", "with", "code")
-ACTIONS = ("block", "warn", "set", "redact", "continue")
+KEYWORDS = (
+    "rule", "on", "mode", "priority", "on_error", "when", "unless", "let", "with", "code",
+    "counter", "streak", "per", "of", "every", "keep", "limit", "to",
+)  # fmt: skip
+ACTIONS = ("block", "warn", "set", "redact", "continue", "add", "track")
 # the word operators are the registry's (check/builtins.py), so a new one is coloured;
 # an entry with a rendering of its own (`neg`) is not written as its name
 _WORDS = sorted(
@@ -55,6 +58,11 @@ class RulesLexer(RegexLexer):
                 bygroups(Keyword.Declaration, Whitespace, Name.Function),
             ),
             (r"(let)(\s+)([A-Za-z_]\w*)", bygroups(Keyword.Declaration, Whitespace, Name.Variable)),
+            (
+                r"(counter|streak)(\s+)([A-Za-z_]\w*)",
+                bygroups(Keyword.Declaration, Whitespace, Name.Variable),
+            ),
+            (r"\d+(ms|s|m|h|d)\b", Number.Integer),  # a duration: `every 1h`
             (words(KEYWORDS, suffix=r"\b"), Keyword),
             (words(ACTIONS, suffix=r"\b"), Keyword.Reserved),
             (words(OPERATORS, suffix=r"\b"), Operator.Word),
@@ -64,7 +72,7 @@ class RulesLexer(RegexLexer):
             (r"[A-Za-z_]\w*(?=\s*\()", Name.Builtin),
             (r"[A-Za-z_]\w*", Name),
             (r"==|!=|<=|>=|[<>=+\-*/]", Operator),
-            (r"[()\[\],.]", Punctuation),
+            (r"[()\[\],.{}:]", Punctuation),
             (r".", Text),
         ],
         "reason": [

@@ -1,0 +1,338 @@
+"""State kept across hook calls: what a call records and reads, and the in-memory store.
+
+One hook call touches each state it uses once: the rules' `add`/`track` updates are
+worked out from the call's facts first (a recording rule cannot read state, so
+nothing it records depends on what another rule decides), then the store does every
+read and update of the call in one atomic exchange, and the rules run on what the
+state held *before* the call. That makes the check-then-count race impossible (two
+replicas cannot both see "29 of 30" and both go ahead) and costs a networked store
+one round trip per hook call however many rules touch state.
+
+A store is anything with `exchange(ops, now) -> readings`; `MemoryStore` is the
+default, `guardrails.adapters.redis_store.RedisStore` shares state between processes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .ops import RuleTypeError, type_name
+
+DEFAULT_KEEP = 86400.0  # an idle key of a state without a window lives a day
+MAX_KEY_TEXT = 160  # longer keys are stored by their hash
+FIELDS = ("limit", "left", "resets_in", "resets_at")  # besides the value itself
+
+
+class StateError(Exception):
+    """The store could not do a call's exchange: the call's stateful rules fail closed."""
+
+
+class StateFull(StateError):
+    """The in-memory store is at its key cap and nothing in it has expired."""
+
+
+@dataclass(frozen=True, slots=True)
+class StateSpec:
+    """A declared state as the runtime needs it."""
+
+    name: str
+    kind: str  # counter | streak
+    every: float | None  # fixed window, seconds
+    keep: float  # how long an idle key lives (a windowed counter: until its window ends)
+    limit: float | None
+    digest: str  # of the declaration: a changed declaration never reads old keys
+
+
+@dataclass(frozen=True, slots=True)
+class StateOp:
+    """What one call does to one key of one state: read it, update it, or both."""
+
+    spec: StateSpec
+    key: str  # the key's values as canonical JSON (or their hash when long)
+    read: bool
+    amount: float = 0.0  # counter: added to the current window
+    value: str | None = None  # streak: the digest of this call's value
+    update: bool = False
+
+    def storage_key(self, namespace: str, now: float) -> str:
+        """The store's key: namespace, state, declaration, key and (for a windowed
+        counter) the window's number, so stores on every replica agree on it."""
+        spec = self.spec
+        base = f"{namespace}:{spec.name}:{spec.digest}:{self.key}"
+        if spec.every is not None:
+            return f"{base}:{int(now // spec.every)}"
+        return base
+
+    def expires(self, now: float) -> float:
+        """When the key is dropped if nothing updates it again."""
+        every = self.spec.every
+        if every is not None:
+            return (now // every + 1) * every
+        return now + self.spec.keep
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A state before the call: a counter's total in the window, or how many calls in a
+    row had this call's value; `ends` is when a windowed counter's window ends."""
+
+    value: float
+    ends: float | None = None
+
+
+class Store(Protocol):
+    def exchange(self, ops: Sequence[StateOp], now: float) -> list[Reading]:
+        """Atomically read every op's state as it is, then apply every update; one
+        reading per op, in order. Raises when it cannot (the rules fail closed)."""
+        ...
+
+
+def encode_key(values: tuple[Any, ...]) -> str:
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=repr)
+    if len(text) > MAX_KEY_TEXT:
+        return "#" + hashlib.sha256(text.encode()).hexdigest()[:32]
+    return text
+
+
+def value_digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+class MemoryStore:
+    """State in this process: thread- and asyncio-safe (an exchange holds a lock and
+    never awaits), bounded by `max_keys`. Expired keys are dropped when the cap is
+    reached; if every key is still live, an exchange that needs a new key raises
+    `StateFull`, so the call fails closed: evicting live keys would let whoever
+    floods the store with keys reset their own budget."""
+
+    def __init__(self, max_keys: int = 100_000, namespace: str = "guardrails") -> None:
+        self.max_keys = max_keys
+        self.namespace = namespace
+        self._data: dict[str, list[Any]] = {}  # key -> [value, expires, streak digest]
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def exchange(self, ops: Sequence[StateOp], now: float) -> list[Reading]:
+        readings: list[Reading] = []
+        with self._lock:
+            for op in ops:
+                key = op.storage_key(self.namespace, now)
+                entry = self._data.get(key)
+                if entry is not None and entry[1] <= now:
+                    del self._data[key]
+                    entry = None
+                readings.append(_read(op, entry, now))
+                if op.update:
+                    self._update(key, op, entry, now)
+        return readings
+
+    def _update(self, key: str, op: StateOp, entry: list[Any] | None, now: float) -> None:
+        if entry is None:
+            if len(self._data) >= self.max_keys:
+                self.sweep(now)
+                if len(self._data) >= self.max_keys:
+                    raise StateFull(
+                        f"the in-memory state store holds {self.max_keys} live keys "
+                        "(raise max_keys, shorten `keep`, or use Redis)"
+                    )
+            entry = self._data[key] = [0.0, 0.0, None]
+        if op.spec.kind == "counter":
+            entry[0] += op.amount
+        elif entry[2] == op.value:
+            entry[0] += 1
+        else:
+            entry[0], entry[2] = 1, op.value
+        entry[1] = op.expires(now)
+
+    def sweep(self, now: float | None = None) -> int:
+        """Drop expired keys; returns how many."""
+        now = time.time() if now is None else now
+        dead = [k for k, v in self._data.items() if v[1] <= now]
+        for k in dead:
+            del self._data[k]
+        return len(dead)
+
+    def set(self, spec: StateSpec, key: tuple[Any, ...], value: float, now: float) -> None:
+        """Give a state a prior value (corpus cases, tests): a counter's total, or a
+        streak's run of... nothing in particular; streaks start from calls."""
+        op = StateOp(spec, encode_key(key), read=False)
+        with self._lock:
+            self._data[op.storage_key(self.namespace, now)] = [float(value), op.expires(now), None]
+
+
+def _read(op: StateOp, entry: list[Any] | None, now: float) -> Reading:
+    ends = op.expires(now) if op.spec.every is not None else None
+    if entry is None:
+        return Reading(0, ends)
+    if op.spec.kind == "streak":
+        return Reading(entry[0] if entry[2] == op.value else 0)
+    return Reading(entry[0], ends)
+
+
+# ---- one hook call: what its rules record and read ----
+
+KeyFn = Callable[[Mapping[str, Any], dict[str, Any]], tuple[Any, ...]]
+ValueFn = Callable[[Mapping[str, Any], dict[str, Any]], Any]
+RecordFn = Callable[[Mapping[str, Any], dict[str, Any]], "tuple[Any, ...] | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class StateUse:
+    """A state the rules of one hook touch, with its key (and a streak's value)
+    compiled for that hook, and the fields its readers read."""
+
+    spec: StateSpec
+    key: KeyFn
+    value: ValueFn | None
+    read: bool
+    fields: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """A rule's `add`/`track` actions: `fn` gives None when the rule does not fire,
+    else one amount per action (None for a track)."""
+
+    rule_id: str
+    fn: RecordFn
+    states: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """What one call's rules read (cache slots `@state` and `@state.field`), the rules
+    that recorded, and what failed: the whole exchange, or a state's key, or a rule's
+    amounts (each fails only the rules that touch it)."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    recorded: dict[str, tuple[str, ...]] = field(default_factory=dict)  # rule id -> states
+    error: Exception | None = None
+    failed_states: dict[str, Exception] = field(default_factory=dict)
+    failed_rules: dict[str, Exception] = field(default_factory=dict)
+    ops: tuple[StateOp, ...] = ()
+
+    def problem(self, rule_id: str, states: frozenset[str]) -> Exception | None:
+        if self.error is not None:
+            return self.error
+        err = self.failed_rules.get(rule_id)
+        if err is not None:
+            return err
+        for name in states:
+            err = self.failed_states.get(name)
+            if err is not None:
+                return err
+        return None
+
+    @property
+    def clean(self) -> bool:
+        return self.error is None and not self.failed_states and not self.failed_rules
+
+
+class StatePlan:
+    """Every state a hook's rules touch and every rule there that records."""
+
+    def __init__(self, uses: Sequence[StateUse], recordings: Sequence[Recording]) -> None:
+        self.uses = tuple(uses)
+        self.recordings = tuple(recordings)
+        self._specs = {u.spec.name: u.spec for u in self.uses}
+
+    def prepare(
+        self, facts: Mapping[str, Any], store: Store | None, now: float | None = None
+    ) -> Snapshot:
+        snap = Snapshot()
+        if store is None:
+            snap.error = StateError("no state store is configured for these rules")
+            return snap
+        now = time.time() if now is None else now
+        cache: dict[str, Any] = {}
+        amounts: dict[str, float] = {}
+        tracked: set[str] = set()
+        for rec in self.recordings:
+            try:
+                out = rec.fn(facts, cache)
+                if out is None:
+                    continue
+                adds = [_amount(out[i]) for i, s in enumerate(rec.states) if self._is(s, "counter")]
+            except Exception as err:  # the rule fails closed; the others still record
+                snap.failed_rules[rec.rule_id] = err
+                continue
+            n = 0
+            for name in rec.states:
+                if self._is(name, "counter"):
+                    amounts[name] = amounts.get(name, 0.0) + adds[n]
+                    n += 1
+                else:
+                    tracked.add(name)
+            snap.recorded[rec.rule_id] = rec.states
+        ops: list[StateOp] = []
+        for use in self.uses:
+            name = use.spec.name
+            update = name in amounts or name in tracked
+            if not (use.read or update):
+                continue
+            try:
+                key = encode_key(use.key(facts, cache))
+                value = value_digest(use.value(facts, cache)) if use.value is not None else None
+            except Exception as err:
+                snap.failed_states[name] = err
+                continue
+            ops.append(StateOp(use.spec, key, use.read, amounts.get(name, 0.0), value, update))
+        snap.ops = tuple(ops)
+        if not ops:
+            return snap
+        try:
+            readings = store.exchange(ops, now)
+        except Exception as err:
+            snap.error = err if isinstance(err, StateError) else StateError(_describe(err))
+            return snap
+        uses = {u.spec.name: u for u in self.uses}
+        for op, reading in zip(ops, readings, strict=True):
+            if op.read:
+                _fill(snap.values, uses[op.spec.name], reading, now)
+        return snap
+
+    def _is(self, name: str, kind: str) -> bool:
+        return self._specs[name].kind == kind
+
+
+def _amount(value: Any) -> float:
+    if type(value) is bool or not isinstance(value, int | float) or not math.isfinite(value):
+        raise RuleTypeError(f"`add` needs a finite number, got {type_name(value)}")
+    return float(value)
+
+
+def _number(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else value
+
+
+def _fill(values: dict[str, Any], use: StateUse, reading: Reading, now: float) -> None:
+    spec = use.spec
+    slot = "@" + spec.name
+    values[slot] = _number(reading.value)
+    if not use.fields:
+        return
+    if spec.limit is not None:
+        values[slot + ".limit"] = _number(spec.limit)
+        values[slot + ".left"] = _number(max(spec.limit - reading.value, 0.0))
+    if reading.ends is not None:
+        values[slot + ".resets_in"] = max(math.ceil(reading.ends - now), 0)
+        if "resets_at" in use.fields:
+            at = datetime.datetime.fromtimestamp(reading.ends, datetime.UTC)
+            values[slot + ".resets_at"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _describe(err: BaseException) -> str:
+    text = str(err)
+    name = type(err).__name__
+    return f"state store failed: {name}: {text}"[:200] if text else f"state store failed: {name}"
