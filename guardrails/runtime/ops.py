@@ -370,7 +370,9 @@ class FrozenMap(Mapping[str, Any]):
 
 def lookup(mapping: object, key: object, default: object = None) -> object:
     """`lookup(prices, model, 0.01)`: a map's value for `key`, or `default` when the
-    key is missing or its value is null."""
+    key is missing or its value is null (a null map, a missing fact, has no keys)."""
+    if mapping is None:
+        return default
     if not isinstance(mapping, Mapping):
         raise RuleTypeError(f"lookup() needs a map, got {type_name(mapping)}")
     value = mapping.get(key) if isinstance(key, str | int) else None
