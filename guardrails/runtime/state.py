@@ -95,16 +95,42 @@ class Store(Protocol):
         ...
 
 
+def canonical(value: Any) -> str:
+    """One text per value, whatever spelling the host used: keys sorted, `1.0` as `1`,
+    tuples as lists. A value with no stable text (an object whose repr holds its
+    address would give every call a fresh key, and so a fresh budget) is an error: the
+    rules touching the state fail closed."""
+    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _plain(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return int(value) if value.is_integer() else value
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str):  # a subclass, such as a str enum: its text, not its name
+        return str.__str__(value)
+    if isinstance(value, int | float):
+        return _plain(float(value) if isinstance(value, float) else int(value))
+    raise RuleTypeError(f"a state key or value cannot be a {type_name(value)}")
+
+
 def encode_key(values: tuple[Any, ...]) -> str:
-    text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=repr)
+    text = canonical(values)
     if len(text) > MAX_KEY_TEXT:
         return "#" + hashlib.sha256(text.encode()).hexdigest()[:32]
     return text
 
 
 def value_digest(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
+    return hashlib.sha256(canonical(value).encode()).hexdigest()[:24]
 
 
 class MemoryStore:
@@ -307,8 +333,12 @@ class StatePlan:
 
 
 def _amount(value: Any) -> float:
+    """A counter only grows: a negative amount (perhaps from a payload field) would let a
+    caller pay their own budget back, so it is an error, like a non-number."""
     if type(value) is bool or not isinstance(value, int | float) or not math.isfinite(value):
         raise RuleTypeError(f"`add` needs a finite number, got {type_name(value)}")
+    if value < 0:
+        raise RuleTypeError("`add` needs a number of zero or more, got a negative one")
     return float(value)
 
 
