@@ -384,3 +384,23 @@ def test_a_negative_amount_cannot_pay_a_budget_back():
     refund = call(policy, args={"n": -10})
     assert refund.outcome == "block" and "negative" in (refund.reason or "")
     assert call(policy, args={"n": 0}).code == "OVER"
+
+
+def test_a_rule_that_records_is_not_reported_as_shadowed_by_an_earlier_block():
+    found = warnings(
+        """
+        counter tries per user limit 3
+        rule deny priority 1 on tool_pre_invoke block "always"
+        rule count on tool_pre_invoke add 1 to tries
+        rule show on tool_pre_invoke when tries > 1 warn "again"
+        """
+    )
+    assert "GR0302" in found  # `show` never runs
+    policy = guardrails.loads(
+        "counter tries per user\nrule deny priority 1 on tool_pre_invoke block\n"
+        "rule count on tool_pre_invoke add 1 to tries\n"
+        "rule see priority 0 on tool_pre_invoke when tries > 1 warn"
+    )
+    assert [d.code for d in policy.warnings if d.code == "GR0302"] == []
+    outcomes = [call(policy).rules[0].verdict for _ in range(3)]
+    assert outcomes == ["pass", "pass", "warn"]  # the blocked calls were counted

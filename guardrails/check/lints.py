@@ -216,7 +216,7 @@ class _Linter:
     def _shadowed(self, rules: Sequence[ir.CheckedRule]) -> None:
         index = _BlockerIndex(rules)
         for position, rule in enumerate(rules):
-            if rule.mode != "sequential":
+            if rule.mode != "sequential" or rule.records:  # it records before any rule runs
                 continue
             earlier = index.first_shadowing(position)
             if earlier is not None:
@@ -231,6 +231,8 @@ class _Linter:
     def _conflicts(self, rules: Sequence[ir.CheckedRule]) -> None:
         seen: dict[tuple[object, ...], ir.CheckedRule] = {}
         for rule in rules:
+            if rule.records:  # counting what a blocking rule tests is no conflict
+                continue
             for hook in rule.hooks:
                 key = (hook, rule.mode, rule.priority, rule.condition)
                 other = seen.get(key)
