@@ -27,7 +27,8 @@ from typing import Any
 
 from ..diagnostics import GuardrailsError
 from ..policy.policy import Policy
-from ..runtime.state import MemoryStore, Reading, StateOp, StateSpec
+from ..runtime.state import MemoryStore, Reading, Snapshot, StateOp, StateSpec, Store
+from ..runtime.verdict import Verdict
 
 # a case that names no time runs at this one, so windows and reset times in its
 # snapshot are the same on every run
@@ -171,6 +172,20 @@ def seeded_store(
     store = MemoryStore()
     seed(store, entries, state_specs(policy) if specs is None else specs, now)
     return store
+
+
+def evaluate_on(
+    policy: Policy, hook: str, facts: Mapping[str, Any], store: Store, now: float | None
+) -> tuple[Verdict, Snapshot | None]:
+    """`policy.evaluate`, with the call's state exchanged with `store` instead of the
+    policy's own (a replay, `guardrails eval`), so the policy's store, which may be
+    the one production shares, is never read or written. Returns the state the
+    rules read too (None on a hook without state)."""
+    runner = policy.compiled.runners.get(hook)
+    if runner is None or runner.plan is None:
+        return policy.evaluate(hook, facts, now=now), None
+    snap = runner.plan.prepare(facts, store, now)
+    return runner.run(facts, state=snap, now=now), snap
 
 
 Exchange = tuple[tuple[StateOp, ...], list[Reading]]
