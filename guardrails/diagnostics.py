@@ -63,6 +63,16 @@ CODES: dict[str, str] = {
     "GR0240": "let refers to itself",
     "GR0241": "let value must be a constant",
     "GR0242": "lets nested too deeply",
+    "GR0243": "map literal is not constant",
+    # state (GR025x)
+    "GR0250": "state name already taken",
+    "GR0251": "invalid state limit",
+    "GR0252": "unknown state, or add/track on the wrong kind",
+    "GR0253": "state read where the call's state is not known yet",
+    "GR0255": "unknown or undeclared state field",
+    "GR0256": "repeated or conflicting state option",
+    "GR0257": "state duration out of range",
+    "GR0258": "add needs a number",
     # warnings (GR03xx)
     "GR0300": "unused let",
     "GR0301": "rule can never fire",
@@ -70,6 +80,8 @@ CODES: dict[str, str] = {
     "GR0303": "same test, conflicting actions",
     "GR0304": "audit rule older than the allowed age",
     "GR0305": "two rules of one phase set the same field",
+    "GR0310": "state never updated",
+    "GR0311": "state never read",
 }
 
 

@@ -296,3 +296,57 @@ def test_eval_accepts_a_corpus_case_file():
         "eval", "rules/", "--hook", "tool_pre_invoke", "--payload", str(case), "--format", "json"
     )
     assert json.loads(proc.stdout)["blocked_by"] == "dangerous_tools_for_operators"
+
+
+def test_eval_runs_stateful_rules_from_a_case_or_a_state_file(tmp_path):
+    """A case file's prior state and time are used; `--state` and `--now` give them for
+    a plain payload; explain shows the state values the rules read."""
+    case = (
+        ROOT / "examples" / "policies" / "corpus" / "tool_pre_invoke" / "email_limit_6th_email.json"
+    )
+    proc = run(
+        "eval",
+        "examples/policies",
+        "--hook",
+        "tool_pre_invoke",
+        "--payload",
+        str(case),
+        "--explain",
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "BLOCK by email_limit [EMAIL_LIMIT] at most 5 emails a session" in out
+    assert (
+        "count_emails                      record      sequential/100 recorded emails_sent" in out
+    )
+    assert (
+        'state at 2026-12-03T10:15:00Z (before -> after this call):\n  emails_sent ["s1"]: 5 -> 6'
+        in out
+    )
+    assert "emails_sent = 5\n        emails_sent.limit = 5" in out
+
+    facts = json.loads(case.read_text())["facts"]
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"emails_sent": [{"key": ["s1"], "value": 4}]}))
+    args = [
+        "eval",
+        "examples/policies",
+        "--hook",
+        "tool_pre_invoke",
+        "--payload",
+        "-",
+        "--format",
+        "json",
+    ]
+    fresh = json.loads(run(*args, stdin=json.dumps(facts)).stdout)
+    assert fresh["outcome"] == "allow" and 'emails_sent ["s1"]: 0 -> 1' in fresh["state"]
+    seeded = json.loads(
+        run(
+            *args, "--state", str(state), "--now", "2026-12-03T11:00:00Z", stdin=json.dumps(facts)
+        ).stdout
+    )
+    assert seeded["outcome"] == "allow" and 'emails_sent ["s1"]: 4 -> 5' in seeded["state"]
+    state.write_text(json.dumps({"emails": [{"key": ["s1"], "value": 4}]}))
+    bad = run(*args, "--state", str(state), stdin=json.dumps(facts))
+    assert bad.returncode == 1
+    assert "error: prior state: no rule reads or records a state named 'emails'" in bad.stderr

@@ -73,6 +73,20 @@ CASES = [
     ("index_out_of_range", "on tool_pre_invoke when tool.args[" + "1" * 310 + "] == 1 block\n", "GR0109", 1, 35, "out of range"),
     ("index_not_literal", "on tool_pre_invoke when tool.args[tool.name] == 1 block\n", "GR0213", 1, 35, "literal"),
     ("tab_and_non_ascii", "# héllo wörld\n\ton generation_pre_call when tokéns > 3 block\n", "GR0102", 2, 33, "'é'"),
+    ("map_not_constant", 'rule r on generation_pre_call when lookup({"a": model}, "a", 0) == 1 block\n', "GR0243", 1, 43, "bind it with `let`"),
+    ("state_declared_twice", "counter c per user\ncounter c per user\nrule r on tool_pre_invoke add 1 to c\nrule q on tool_pre_invoke when c > 1 block\n", "GR0250", 2, 9, "t.rules:1:9"),
+    ("state_named_like_a_fact", "counter user per tenant\nrule r on tool_pre_invoke add 1 to user\n", "GR0250", 1, 9, "name of a fact"),
+    ("state_limit_not_a_number", 'counter c per user limit "x"\nrule r on tool_pre_invoke add 1 to c\nrule q on tool_pre_invoke when c > 1 block\n', "GR0251", 1, 26, "limit 30"),
+    ("add_to_unknown_state", "counter c per user\nrule r on tool_pre_invoke add 1 to d\nrule q on tool_pre_invoke when c > 1 block\n", "GR0252", 2, 36, "unknown state 'd'"),
+    ("track_a_counter", "counter c per user\nrule r on tool_pre_invoke track c\nrule q on tool_pre_invoke when c > 1 block\n", "GR0252", 2, 33, "cannot track counter"),
+    ("recording_rule_reads_state", "counter c per user\nrule r on tool_pre_invoke when c > 1 add 1 to c\n", "GR0253", 2, 32, "cannot read state"),
+    ("state_key_reads_state", "counter c per user\ncounter d per c\nrule r on tool_pre_invoke add 1 to d\nrule q on tool_pre_invoke add 1 to c\nrule s on tool_pre_invoke when d > 0 and c > 0 block\n", "GR0253", 2, 15, "a state's key or value"),
+    ("field_needs_limit", "counter c per user\nrule r on tool_pre_invoke add 1 to c\nrule q on tool_pre_invoke when c.left > 1 block\n", "GR0255", 3, 32, "declare `limit`"),
+    ("unknown_state_field", "counter c per user\nrule r on tool_pre_invoke add 1 to c\nrule q on tool_pre_invoke when c.total > 1 block\n", "GR0255", 3, 32, "c.resets_at"),
+    ("window_and_keep", "counter c per user every 1h keep 2h\nrule r on tool_pre_invoke add 1 to c\nrule q on tool_pre_invoke when c > 1 block\n", "GR0256", 1, 34, "drop `keep`"),
+    ("state_option_twice", "counter c per user limit 1 limit 2\nrule r on tool_pre_invoke add 1 to c\nrule q on tool_pre_invoke when c > 1 block\n", "GR0256", 1, 28, "already given"),
+    ("window_too_short", "counter c per user every 500ms\nrule r on tool_pre_invoke add 1 to c\nrule q on tool_pre_invoke when c > 1 block\n", "GR0257", 1, 26, "1s to 366d"),
+    ("add_a_string", "counter c per user\nrule r on tool_pre_invoke add tool.name to c\nrule q on tool_pre_invoke when c > 1 block\n", "GR0258", 2, 31, "found str"),
     ("crlf_file", 'rule a\r\n  on generation_pre_call\r\n  when tokens > "x"\r\n  block\r\n', "GR0210", 3, 15, "int > str"),
 ]  # fmt: skip
 
@@ -177,3 +191,16 @@ def test_language_doc_lists_every_code():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "language.md").read_text()
     listed = {line.split("|")[1].strip() for line in doc.splitlines() if line.startswith("| GR")}
     assert listed == set(CODES)
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "words"),
+    [
+        ("counter c per user\nrule q on tool_pre_invoke when c > 1 block\n", "GR0310", "never updated, so it always reads 0"),
+        ("counter c per user\nrule r on tool_pre_invoke add 1 to c\n", "GR0311", "updated but never read"),
+    ],
+)  # fmt: skip
+def test_state_warnings_at_the_declared_name(text, code, words):
+    (diag,) = diagnostics_for(text)
+    assert (diag.code, diag.severity, diag.line, diag.column) == (code, "warning", 1, 9)
+    assert words in diag.message and code in CODES

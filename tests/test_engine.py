@@ -317,3 +317,25 @@ def test_on_error_clause():
     assert fail.evaluate(HOOK, {"prompt": 42}).outcome == "block"
     with pytest.raises(guardrails.RulesError, match="GR0235"):
         guardrails.loads("rule r on generation_pre_call on_error maybe block")
+
+
+def test_a_rule_that_only_records_shows_record_after_a_block_too():
+    """A blocked call still counts (it arrived): the detail says so for a recording
+    rule after the blocking one, instead of calling it skipped."""
+    policy = guardrails.loads(
+        "counter calls per user limit 1\n"
+        "rule cap on tool_pre_invoke priority 1 when calls >= calls.limit block code CAP\n"
+        "rule count on tool_pre_invoke priority 2 add 1 to calls\n"
+        "rule quiet on tool_pre_invoke priority 3 when tool.name == 'x' add 1 to calls\n"
+        "rule later on tool_pre_invoke priority 4 when tool.name == 'y' block\n"
+    )
+    facts = {"user": "a", "tool": {"name": "y"}}
+    first = policy.evaluate("tool_pre_invoke", facts, now=0.0)
+    assert [r.verdict for r in first.rules] == ["pass", "record", "pass", "block"]
+    second = policy.evaluate("tool_pre_invoke", facts, now=1.0)
+    assert [(r.rule_id, r.verdict, r.changes) for r in second.rules] == [
+        ("cap", "block", ()),
+        ("count", "record", ("calls",)),
+        ("quiet", "skipped", ()),
+        ("later", "skipped", ()),
+    ]

@@ -89,6 +89,30 @@ def test_snapshot_update_rewrites_but_expectations_still_fail(pytester):
     assert "deny_shell: pass" in snapshot.read_text()
 
 
+def test_cases_with_prior_state_snapshot_what_the_call_read_and_recorded(pytester):
+    rules = (
+        "counter mails per session limit 5\n"
+        "rule count on tool_pre_invoke when tool.name == 'mail' add 1 to mails\n"
+        "rule cap on tool_pre_invoke when mails >= mails.limit block code MAILS\n"
+    )
+    call = {"tool": {"name": "mail", "args": {}}, "session": "s1"}
+    project(pytester, rules, cases={
+        "sixth": {"expect": "block by cap", "now": "2026-12-03T10:15:00Z", "facts": call,
+                  "state": {"mails": [{"key": ["s1"], "value": 5}]}},
+        "fifth": {"expect": ["allow", "record by count"], "facts": call,
+                  "state": {"mails": [{"key": ["s1"], "value": 4}]}},
+        "typo": {"facts": call, "state": {"mail": [{"key": ["s1"], "value": 4}]}},
+    })  # fmt: skip
+    result = pytester.runpytest("--snapshot-update")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*typo.json: no rule reads or records a state named 'mail'*"])
+    text = (pytester.path / "corpus" / "__snapshots__" / "tool_pre_invoke.ambr").read_text()
+    assert (
+        'count: record mails\n    cap: block code MAILS\n  state:\n    mails ["s1"]: 5 -> 6' in text
+    )
+    assert "During handling" not in result.stdout.str()
+
+
 def test_zero_cases_is_a_failure(pytester):
     project(pytester, cases={})
     result = pytester.runpytest()

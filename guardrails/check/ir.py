@@ -94,6 +94,7 @@ class CheckedState:
     limit: float | None
     digest: str
     span: Span
+    per: tuple[str, ...] = ()  # the key's expressions as written
     keys: tuple[tuple[str, tuple[IR, ...]], ...] = ()  # (hook, key expressions)
     values: tuple[tuple[str, IR], ...] = ()  # (hook, a streak's value)
 

@@ -214,6 +214,7 @@ class StateTable:
                     limit=self.limits.get(name),
                     digest=_digest(decl),
                     span=decl.span,
+                    per=tuple(_text(decl, k) for k in decl.keys),
                     keys=tuple((h, kv[0]) for h, kv in uses),
                     values=tuple((h, kv[1]) for h, kv in uses if kv[1] is not None),
                 )
@@ -251,11 +252,14 @@ def _digest(decl: ast.StateDecl) -> str:
     """What a state's stored keys mean: kind, window, key and value as written (spaces
     folded). A changed limit or `keep` keeps the counts; a changed key or window starts
     afresh rather than misread old keys."""
-    text = decl.span.file.text
-
-    def src(expr: ast.Expr | None) -> str:
-        return "" if expr is None else re.sub(r"\s+", " ", text[expr.span.start : expr.span.end])
-
     every = decl.every[0] if decl.every else 0
-    parts = [decl.kind, str(every), *map(src, decl.keys), "of", src(decl.value)]
+    keys = [_text(decl, k) for k in decl.keys]
+    parts = [decl.kind, str(every), *keys, "of", _text(decl, decl.value)]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:8]
+
+
+def _text(decl: ast.StateDecl, expr: ast.Expr | None) -> str:
+    """An expression of the declaration as written, spaces folded."""
+    if expr is None:
+        return ""
+    return re.sub(r"\s+", " ", decl.span.file.text[expr.span.start : expr.span.end])

@@ -112,7 +112,7 @@ def state_plans(ruleset: ir.CheckedRuleset, namespace: Mapping[str, Any]) -> dic
     """Per hook: every state its rules touch (key functions compiled for that hook, the
     fields read) and every rule there that records."""
     specs = {
-        s.name: StateSpec(s.name, s.kind, s.every, s.keep, s.limit, s.digest)
+        s.name: StateSpec(s.name, s.kind, s.every, s.keep, s.limit, s.digest, s.per)
         for s in ruleset.states
     }
     key_fns: dict[tuple[str, str], tuple[Any, Any]] = {}

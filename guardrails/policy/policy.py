@@ -202,7 +202,7 @@ class Policy:
         elapsed = (time.perf_counter() - start) * 1000
         if self.recorder:
             self.recorder.emit(verdict.records)
-            self.recorder.emit([call_record(verdict, facts, capture, call_id, elapsed)])
+            self.recorder.emit([call_record(verdict, facts, capture, call_id, elapsed, now)])
         return verdict
 
     # ---- reload ----

@@ -21,13 +21,20 @@ def new_call_id() -> str:
 
 
 def call_record(
-    verdict: Verdict, facts: object, capture: Capture, call_id: str, duration_ms: float
+    verdict: Verdict,
+    facts: object,
+    capture: Capture,
+    call_id: str,
+    duration_ms: float,
+    at: float | None = None,
 ) -> CallRecord:
+    """`at`: the time the call's state windows were reckoned at, when the caller gave
+    one (`evaluate(now=...)`), so a replay rebuilds the state as it was."""
     request_id = facts.get("request_id") if isinstance(facts, Mapping) else None
     return CallRecord(
         hook=verdict.hook,
         ruleset=verdict.ruleset,
-        time=time.time(),
+        time=time.time() if at is None else at,
         request_id=request_id if isinstance(request_id, str) else None,
         call_id=call_id,
         outcome=verdict.outcome,

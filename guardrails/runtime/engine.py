@@ -183,8 +183,10 @@ class HookRunner:
                 prog = programs[position]
                 faf = prog.after_block
                 if blocked is not None and not faf:
-                    if detail:
-                        results.append(_result(prog, hook, "skipped"))
+                    if detail:  # a rule that only records did so when the call arrived
+                        done = snap.recorded.get(prog.id) if snap and prog.records_only else None
+                        verdict_: RuleVerdict = "record" if done else "skipped"
+                        results.append(_result(prog, hook, verdict_, changes=done or ()))
                     continue
                 shadow = prog.id in shadowed
                 try:
@@ -198,7 +200,7 @@ class HookRunner:
                         if prog.records_only:  # its update went into the exchange
                             if detail:
                                 done = snap.recorded.get(prog.id) if snap else None
-                                verdict_: RuleVerdict = "record" if done else "pass"
+                                verdict_ = "record" if done else "pass"
                                 results.append(_result(prog, hook, verdict_, changes=done or ()))
                             continue
                     out = prog.fn(original if faf else work, faf_cache if faf else cache)

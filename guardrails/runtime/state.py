@@ -49,6 +49,7 @@ class StateSpec:
     keep: float  # how long an idle key lives (a windowed counter: until its window ends)
     limit: float | None
     digest: str  # of the declaration: a changed declaration never reads old keys
+    per: tuple[str, ...] = ()  # the key's expressions as written (for tools and messages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +92,9 @@ class Reading:
 class Store(Protocol):
     def exchange(self, ops: Sequence[StateOp], now: float) -> list[Reading]:
         """Atomically read every op's state as it is, then apply every update; one
-        reading per op, in order. Raises when it cannot (the rules fail closed)."""
+        reading per op, in order. Raises when it cannot (the rules fail closed).
+        A store may also have a `clock()`: the time of a call that gives none (the
+        corpus runs a case at the time the case names, through any host)."""
         ...
 
 
@@ -189,12 +192,23 @@ class MemoryStore:
             del self._data[k]
         return len(dead)
 
-    def set(self, spec: StateSpec, key: tuple[Any, ...], value: float, now: float) -> None:
-        """Give a state a prior value (corpus cases, tests): a counter's total, or a
-        streak's run of... nothing in particular; streaks start from calls."""
+    def set(
+        self,
+        spec: StateSpec,
+        key: tuple[Any, ...],
+        value: float,
+        now: float,
+        of: Any = None,
+    ) -> None:
+        """Give a state a prior value (corpus cases, `guardrails eval --state`): a
+        counter's total in the window `now` falls in, or for a streak, `value` calls in
+        a row whose `of` value was `of`."""
         op = StateOp(spec, encode_key(key), read=False)
+        # digested as `prepare` digests a call's value: the 1-tuple its function returns
+        digest = value_digest((of,)) if spec.kind == "streak" else None
         with self._lock:
-            self._data[op.storage_key(self.namespace, now)] = [float(value), op.expires(now), None]
+            count = float(value) if spec.kind == "counter" else int(value)
+            self._data[op.storage_key(self.namespace, now)] = [count, op.expires(now), digest]
 
 
 def _read(op: StateOp, entry: list[Any] | None, now: float) -> Reading:
@@ -280,7 +294,8 @@ class StatePlan:
         if store is None:
             snap.error = StateError("no state store is configured for these rules")
             return snap
-        now = time.time() if now is None else now
+        if now is None:  # a store may keep its own time (a corpus case's, a replay's)
+            now = float(getattr(store, "clock", time.time)())
         cache: dict[str, Any] = {}
         amounts: dict[str, float] = {}
         tracked: set[str] = set()

@@ -30,7 +30,7 @@ from ..diagnostics import (
 )
 from ..policy.policy import check as check_paths
 from ..policy.policy import load
-from .eval_text import PayloadError, format_verdict, read_facts
+from .eval_text import PayloadError, evaluate, format_state, format_verdict, read_payload
 from .hooklist import hooks_json, hooks_markdown, hooks_text
 from .rollout import cli as rollout_cli
 
@@ -148,6 +148,9 @@ def check_config(ctx: click.Context, config: Path) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--shadow", is_flag=True, help="turn every block into a would-block")
 @click.option("--explain", is_flag=True, help="show each sub-condition and the facts it saw")
+@click.option("--state", "state_file", type=click.File("r"),
+              help="JSON of prior state, as a corpus case's `state` (docs/testing.md)")  # fmt: skip
+@click.option("--now", help="the call's time, ISO 8601 (default: the case's, or the clock)")
 @click.pass_context
 def eval_(
     ctx: click.Context,
@@ -157,8 +160,10 @@ def eval_(
     fmt: str,
     shadow: bool,
     explain: bool,
+    state_file: Any,
+    now: str | None,
 ) -> None:
-    """Evaluate the rules at PATH for one hook call."""
+    """Evaluate the rules at PATH for one hook call (state starts empty, or as given)."""
     try:
         policy = load(path, shadow=shadow)
     except RulesError as err:
@@ -171,23 +176,28 @@ def eval_(
             param_hint="--hook",
         )
     try:
-        facts = read_facts(payload)
+        facts, prior = read_payload(payload)
+        result = evaluate(policy, hook, facts, prior, state_file, now)
     except PayloadError as err:
         click.echo(f"error: {err}", err=True)
         ctx.exit(1)
-    verdict = policy.evaluate(hook, facts)
+    verdict = result.verdict
     explanation = None
     if explain:
         from .explain import explain as explain_verdict
 
-        explanation = explain_verdict(policy, hook, facts, verdict)
+        explanation = explain_verdict(policy, hook, facts, verdict, result.read)
     if fmt == "json":
         data = verdict.to_dict()
+        if result.state:
+            data["state"] = result.state
         if explanation is not None:
             data["explanation"] = explanation.splitlines()
         click.echo(json.dumps(data, indent=2, sort_keys=False))
     else:
         click.echo(format_verdict(verdict, _click_style if _use_color(ctx) else None))
+        if result.state:
+            click.echo("\n" + format_state(result))
         if explanation is not None:
             click.echo("\n" + explanation)
 

@@ -5,10 +5,13 @@ A corpus is a directory with one sub-directory per hook, each holding JSON cases
     tests/corpus/generation_pre_call/huge_prompt.json
     {"description": "...", "expect": "block by token_budget", "facts": {"prompt": "..."}}
 
-(`facts` may be omitted: then every key except `description` and `expect` is a fact.)
-A case runs twice, through `Policy.evaluate` and through a real cpex manager, and its
-outcome is rendered as stable, readable text for a syrupy snapshot. `expect` lines are
-checked on their own, so a wrong verdict fails even when snapshots are being updated.
+(`facts` may be omitted: then every key except `description`, `expect`, `now` and
+`state` is a fact.) A case may give the time it runs at and what the rules' states held
+before it (`now`, `state`: tooling/seeding.py). A case runs twice, through
+`Policy.evaluate` and through a real cpex manager, each run on its own fresh store
+seeded alike, and its outcome is rendered as stable, readable text for a syrupy
+snapshot, with the state the call read and updated. `expect` lines are checked on
+their own, so a wrong verdict fails even when snapshots are being updated.
 """
 
 from __future__ import annotations
@@ -22,10 +25,23 @@ from pathlib import Path
 from typing import Any
 
 from ..diagnostics import GuardrailsError
-from ..policy.policy import Policy
+from ..policy.policy import Policy, load
 from ..runtime.verdict import ERROR_CODE, Verdict
+from .seeding import (
+    DEFAULT_NOW,
+    CaseStore,
+    Entry,
+    PriorStateError,
+    exchange_lines,
+    format_time,
+    parse_now,
+    parse_state,
+    seeded_store,
+    state_specs,
+)
 
-RESERVED = ("description", "expect", "facts")
+RESERVED = ("description", "expect", "facts", "now", "state")
+NO_EXCHANGE = " (no state exchange through cpex)"
 OUTCOMES = ("allow", "block", "modify")
 RULE_VERDICTS = ("pass", "block", "warn", "modify", "would_block", "error", "skipped", "record")
 _EXPECT = re.compile(r"^\s*(\w+)(?:\s+by\s+(\S+))?(?:\s+code\s+(\S+))?\s*$")
@@ -86,6 +102,8 @@ class Case:
     facts: dict[str, Any]
     description: str | None = None
     expect: tuple[Expectation, ...] = ()
+    now: float | None = None  # when the case runs (default DEFAULT_NOW)
+    state: tuple[Entry, ...] = ()  # what the states held before it
 
     @property
     def id(self) -> str:
@@ -98,6 +116,8 @@ class CaseResult:
     verdict: Verdict
     cpex: str | None = None  # the outcome through a real cpex manager
     problems: list[str] = field(default_factory=list)
+    now: float | None = None  # the time it ran at, when it touched state or named one
+    state: list[str] = field(default_factory=list)  # what the call read and updated
 
 
 def load_case(path: Path, hook: str) -> Case:
@@ -124,6 +144,11 @@ def load_case(path: Path, hook: str) -> Case:
     if not isinstance(raw_expect, list) or not all(isinstance(e, str) for e in raw_expect):
         raise CorpusError(f"{path}: 'expect' must be a string or a list of strings")
     description = data.get("description")
+    try:
+        now = parse_now(data["now"]) if "now" in data else None
+        state = parse_state(data["state"]) if "state" in data else ()
+    except PriorStateError as err:
+        raise CorpusError(f"{path}: {err}") from None
     return Case(
         hook=hook,
         name=path.stem,
@@ -131,7 +156,15 @@ def load_case(path: Path, hook: str) -> Case:
         facts=facts,
         description=description if isinstance(description, str) else None,
         expect=tuple(Expectation.parse(e) for e in raw_expect),
+        now=now,
+        state=state,
     )
+
+
+def load_policy(rules: Any, **options: Any) -> Policy:
+    """The rules as the corpus runs them: on a `CaseStore`, so that every case starts
+    from its own prior state (and stateless rules are unaffected)."""
+    return load(rules, state=CaseStore(), **options)
 
 
 def hook_dirs(corpus: Path) -> list[Path]:
@@ -158,22 +191,69 @@ def describe_outcome(verdict: Verdict) -> str:
 
 
 def run_case(policy: Policy, case: Case, manager: Any = None) -> CaseResult:
-    verdict = policy.evaluate(case.hook, case.facts)
+    store = policy.state if isinstance(policy.state, CaseStore) else None
+    runner = policy.compiled.runners.get(case.hook)
+    stateful = runner is not None and runner.stateful
+    if store is None and (stateful or case.state or case.now is not None):
+        raise CorpusError(
+            f"{case.path}: the rules keep state, so the corpus needs a policy from "
+            "corpus.load_policy() (each case gets its own seeded store)"
+        )
+    now = case.now if case.now is not None else parse_now(DEFAULT_NOW)
+    specs = state_specs(policy) if store is not None else {}
+
+    def begin() -> None:  # a fresh store, seeded alike, for each run of the case
+        if store is not None:
+            try:
+                store.begin(seeded_store(policy, case.state, now, specs), now)
+            except PriorStateError as err:
+                raise CorpusError(f"{case.path}: {err}") from None
+
+    begin()
+    verdict = policy.evaluate(case.hook, case.facts, now=now if store is not None else None)
     result = CaseResult(case, verdict)
+    exchanged = store.exchanges if store is not None else []
+    result.state = exchange_lines(exchanged)
+    if exchanged or case.now is not None:
+        result.now = now
     if manager is not None:
+        begin()
         result.cpex = asyncio.run(_through_cpex(manager, case))
-        expected = describe_outcome(verdict)
-        # a failing transform rule cannot block in cpex: it raises PluginError instead
-        raised = result.cpex.startswith("raises") and verdict.code == ERROR_CODE
-        if result.cpex.split(";")[0] != expected and not raised:
-            result.problems.append(
-                f"cpex and evaluate disagree: cpex {result.cpex!r}, evaluate {expected!r}"
-            )
+        through_cpex = exchange_lines(store.exchanges) if store is not None else []
+        if stateful and not through_cpex and _unprepared(policy, case.hook, result.cpex):
+            # the cpex binding does not prepare the call's state (yet): its stateful
+            # rules are `error` verdicts there, shown as such, not a disagreement
+            result.cpex += NO_EXCHANGE
+        else:
+            _compare(result, verdict, through_cpex)
     for expectation in case.expect:
         problem = expectation.check(verdict)
         if problem:
             result.problems.append(problem)
     return result
+
+
+def _unprepared(policy: Policy, hook: str, cpex: str) -> bool:
+    """Whether cpex failed the call on a stateful rule without exchanging state."""
+    match = re.match(r"block by (\S+) code (\S+)", cpex)
+    if match is None:
+        return cpex.startswith("raises")
+    stateful = {p.id for p in policy.programs(hook) if p.states}
+    return match.group(1) in stateful and match.group(2) == ERROR_CODE
+
+
+def _compare(result: CaseResult, verdict: Verdict, through_cpex: list[str]) -> None:
+    cpex = result.cpex or ""
+    expected = describe_outcome(verdict)
+    # a failing transform rule cannot block in cpex: it raises PluginError instead
+    raised = cpex.startswith("raises") and verdict.code == ERROR_CODE
+    if cpex.split(";")[0] != expected and not raised:
+        result.problems.append(f"cpex and evaluate disagree: cpex {cpex!r}, evaluate {expected!r}")
+    if through_cpex != result.state:
+        result.problems.append(
+            f"cpex and evaluate exchanged different state: cpex {through_cpex}, "
+            f"evaluate {result.state}"
+        )
 
 
 async def _through_cpex(manager: Any, case: Case) -> str:
@@ -197,6 +277,8 @@ def render(result: CaseResult) -> str:
     lines = [f"case: {case.id}"]
     if case.description:
         lines.append(f"description: {case.description}")
+    if result.now is not None:
+        lines.append(f"now: {format_time(result.now)}")
     lines.append(f"outcome: {describe_outcome(verdict)}")
     if result.cpex is not None:
         lines.append(f"cpex: {result.cpex}")
@@ -209,9 +291,15 @@ def render(result: CaseResult) -> str:
             line += f" code {rule.code}"
         if rule.error:
             line += f" ({rule.error})"
+        if rule.verdict == "record":  # its changes are the states it updated
+            lines.append(f"{line} {', '.join(rule.changes)}")
+            continue
         lines.append(line)
         for path in rule.changes:
             lines.append(f"    set {path} = {_value(_get(verdict.payload, path))}")
+    if result.state:
+        lines.append("state:")
+        lines.extend(f"  {line}" for line in result.state)
     return "\n".join(lines)
 
 
@@ -227,15 +315,26 @@ _RULE_LINE = re.compile(r"^\s+([\w:.-]+): (\w+)(.*)$")
 def rule_lines(text: str) -> dict[str, str]:
     """rule id -> 'verdict [code ...]' from a snapshot text (old or new)."""
     out: dict[str, str] = {}
-    for raw in text.splitlines():
+    for raw in _section(text, "rules:"):
         match = _RULE_LINE.match(raw)
         if match and match.group(1) not in ("case", "description", "outcome", "cpex", "set"):
             out[match.group(1)] = (match.group(2) + match.group(3)).strip()
     return out
 
 
+def _section(text: str, title: str) -> list[str]:
+    """The indented lines under `title` (all lines before any title, for old snapshots)."""
+    lines = text.splitlines()
+    if title not in lines:
+        return lines if title == "rules:" else []
+    body = lines[lines.index(title) + 1 :]
+    end = next((i for i, ln in enumerate(body) if not ln.startswith(" ")), len(body))
+    return body[:end]
+
+
 def explain_change(case: Case, old: str, new: str) -> list[str]:
-    """A minimal, readable diff of two snapshot texts: which rule's verdict changed."""
+    """A minimal, readable diff of two snapshot texts: which rule's verdict changed,
+    and what the call read or recorded differently."""
     before, after = rule_lines(old), rule_lines(new)
     lines = []
     for rule in sorted(set(before) | set(after)):
@@ -244,8 +343,14 @@ def explain_change(case: Case, old: str, new: str) -> list[str]:
                 f"{case.id}: rule {rule}: expected {before.get(rule, '(absent)')!r}, "
                 f"got {after.get(rule, '(absent)')!r}"
             )
-    old_outcome = next((ln for ln in old.splitlines() if "outcome:" in ln), "")
-    new_outcome = next((ln for ln in new.splitlines() if "outcome:" in ln), "")
-    if old_outcome.strip() != new_outcome.strip():
-        lines.append(f"{case.id}: {old_outcome.strip()!r} became {new_outcome.strip()!r}")
+    old_state, new_state = _section(old, "state:"), _section(new, "state:")
+    if old_state != new_state:
+        gone = [ln.strip() for ln in old_state if ln not in new_state]
+        came = [ln.strip() for ln in new_state if ln not in old_state]
+        lines.append(f"{case.id}: state: expected {gone}, got {came}")
+    for head in ("outcome:", "cpex:", "now:"):
+        was = next((ln for ln in old.splitlines() if ln.startswith(head)), "")
+        got = next((ln for ln in new.splitlines() if ln.startswith(head)), "")
+        if was != got and (head == "outcome:" or (was and got)):
+            lines.append(f"{case.id}: {was.strip()!r} became {got.strip()!r}")
     return lines

@@ -7,11 +7,24 @@ command-line library and a test can read the text with or without it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from ..diagnostics import GuardrailsError
+from ..policy.policy import Policy
 from ..runtime.verdict import Verdict
+from .seeding import (
+    CaseStore,
+    PriorStateError,
+    evaluate_on,
+    exchange_lines,
+    format_time,
+    parse_now,
+    parse_state,
+    seeded_store,
+)
 
 Style = Callable[[str, str], str]  # (text, colour name) -> the text in that colour
 
@@ -23,6 +36,7 @@ VERDICT_COLOURS = {
     "modify": "cyan",
     "pass": "green",
     "skipped": "bright_black",
+    "record": "blue",
 }
 OUTCOME_COLOURS = {"block": "red", "modify": "cyan", "allow": "green"}
 
@@ -33,17 +47,74 @@ class PayloadError(GuardrailsError):
 
 def read_facts(payload: IO[str]) -> dict[str, Any]:
     """The facts of a JSON payload: an object of facts, or a corpus case file."""
+    return read_payload(payload)[0]
+
+
+def read_payload(payload: IO[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The facts of a JSON payload (an object of facts, or a corpus case file), and
+    the case's `now` and `state` when it is a case that gives them."""
     try:
-        facts = json.load(payload)
+        data = json.load(payload)
     except json.JSONDecodeError as err:
         raise PayloadError(f"payload is not valid JSON: {err}") from None
-    if not isinstance(facts, dict):
+    if not isinstance(data, dict):
         raise PayloadError("payload must be a JSON object of facts")
-    if "facts" in facts and set(facts) <= {"description", "expect", "facts"}:
-        facts = facts["facts"]  # a corpus case file
+    prior: dict[str, Any] = {}
+    facts = data
+    if "facts" in data and set(data) <= {"description", "expect", "facts", "now", "state"}:
+        facts = data["facts"]  # a corpus case file
         if not isinstance(facts, dict):
             raise PayloadError("the case's 'facts' must be a JSON object")
-    return facts
+        prior = {k: data[k] for k in ("now", "state") if k in data}
+    return facts, prior
+
+
+@dataclass
+class Evaluation:
+    verdict: Verdict
+    read: dict[str, Any] = field(default_factory=dict)  # the state the rules read, by slot
+    state: list[str] = field(default_factory=list)  # what the call read and recorded
+    now: float | None = None  # the time it ran at, when it touched state or was given one
+
+
+def evaluate(
+    policy: Policy,
+    hook: str,
+    facts: Mapping[str, Any],
+    prior: Mapping[str, Any],
+    state_file: IO[str] | None = None,
+    now: str | None = None,
+) -> Evaluation:
+    """One hook call on a fresh in-memory store, seeded with the prior state of the
+    case file or `--state` file, at the case's or `--now` time (else the clock)."""
+    raw_state, raw_now = prior.get("state"), prior.get("now")
+    if state_file is not None:
+        try:
+            raw_state = json.load(state_file)
+        except json.JSONDecodeError as err:
+            raise PayloadError(f"--state is not valid JSON: {err}") from None
+    if now is not None:
+        raw_now = now
+    try:
+        moment = parse_now(raw_now) if raw_now is not None else time.time()
+        entries = parse_state(raw_state) if raw_state is not None else ()
+        store = CaseStore()
+        store.begin(seeded_store(policy, entries, moment), moment)
+    except PriorStateError as err:
+        raise PayloadError(f"prior state: {err}") from None
+    verdict, snap = evaluate_on(policy, hook, facts, store, moment)
+    touched = exchange_lines(store.exchanges)
+    shown = moment if touched or raw_now is not None else None
+    return Evaluation(verdict, snap.values if snap else {}, touched, shown)
+
+
+def format_state(evaluation: Evaluation) -> str:
+    if not evaluation.state:
+        return ""
+    head = "state" + (f" at {format_time(evaluation.now)}" if evaluation.now else "")
+    return "\n".join(
+        [f"{head} (before -> after this call):"] + [f"  {ln}" for ln in evaluation.state]
+    )
 
 
 def format_verdict(verdict: Verdict, style: Style | None = None) -> str:
@@ -61,8 +132,10 @@ def format_verdict(verdict: Verdict, style: Style | None = None) -> str:
         detail = ""
         if r.code:
             detail = f" [{r.code}] {r.reason or ''}"
-        if r.changes:
+        if r.verdict == "record":  # its changes are the states it updated
+            detail += " recorded " + ", ".join(r.changes)
+        elif r.changes:
             detail += " changed " + ", ".join(r.changes)
-        mark = paint(f"{r.verdict:<11}", VERDICT_COLOURS[r.verdict])
+        mark = paint(f"{r.verdict:<11}", VERDICT_COLOURS.get(r.verdict, "white"))
         lines.append(f"  {r.rule_id:<{width}}  {mark} {r.mode}/{r.priority}{detail}")
     return "\n".join(lines)

@@ -168,8 +168,15 @@ def _render(node: Node, indent: str, lines: list[str]) -> None:
         lines.append(f"{indent}    {path} = {show(value)}")
 
 
-def explain(policy: Any, hook: str, facts: Mapping[str, Any], verdict: Verdict) -> str:
-    """Text explaining every rule of `hook` on `facts`, in evaluation order."""
+def explain(
+    policy: Any,
+    hook: str,
+    facts: Mapping[str, Any],
+    verdict: Verdict,
+    read: Mapping[str, Any] | None = None,
+) -> str:
+    """Text explaining every rule of `hook` on `facts`, in evaluation order; `read`
+    is what the call's rules read of their states (a snapshot's values, by slot)."""
     checked: Mapping[str, ir.CheckedRule] = policy.checked_rules
     namespace = runtime_namespace(policy.options.tokenizer, policy.options.max_match_chars)
     work: dict[str, Any] = dict(facts)
@@ -189,7 +196,7 @@ def explain(policy: Any, hook: str, facts: Mapping[str, Any], verdict: Verdict) 
         if rule.condition is None:
             lines.append("  (no condition: always fires)")
         else:
-            _render(Interpreter(work, namespace).explain(rule.condition), "  ", lines)
+            _render(Interpreter(work, namespace, read).explain(rule.condition), "  ", lines)
         if state == "modify":
             try:
                 out = prog.fn(work, {})

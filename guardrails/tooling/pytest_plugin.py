@@ -168,10 +168,10 @@ _MANAGER = pytest.StashKey[Any]()
 def _policy(config: pytest.Config) -> Any:
     """The ruleset, loaded once per test session (raises RulesError)."""
     if _POLICY not in config.stash:
-        import guardrails
+        from .corpus import load_policy
 
         rules_path, _ = _settings(config)  # type: ignore[misc]
-        config.stash[_POLICY] = guardrails.load(rules_path)
+        config.stash[_POLICY] = load_policy(rules_path)
     return config.stash[_POLICY]
 
 
@@ -196,14 +196,25 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def _run_case(request: pytest.FixtureRequest, path: Path, snapshot: Any) -> None:
+    check_case(_policy(request.config), _manager(request.config), path, snapshot)
+
+
+def check_case(policy: Any, manager: Any, path: Path, snapshot: Any) -> None:
+    """Run one case file (its hook is its folder's name) and fail the test, readably,
+    on a snapshot mismatch, an expectation that does not hold, or cpex and evaluate
+    disagreeing. For a corpus of its own in a test module: `policy` from
+    `corpus.load_policy`, `manager` from `policy.manager()` (or None), `snapshot`
+    syrupy's fixture."""
     from .corpus import CorpusError, explain_change, load_case, render, run_case
 
-    policy = _policy(request.config)
+    failure: str | None = None
     try:
         case = load_case(path, path.parent.name)
+        result = run_case(policy, case, manager)
     except CorpusError as err:
-        pytest.fail(str(err), pytrace=False)
-    result = run_case(policy, case, _manager(request.config))
+        failure = str(err)
+    if failure is not None:  # outside `except`: no "during handling" chain in the report
+        pytest.fail(failure, pytrace=False)
     text = render(result)
     matched = snapshot == text
     problems = list(result.problems)

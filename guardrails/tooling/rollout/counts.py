@@ -17,6 +17,8 @@ from ...policy.policy import Policy
 from ...records import ReadStats, read_records
 from ..terminal import printable
 
+# what counts as a fire; a `record` verdict (a rule that only updates state) is not one:
+# it is in no decision record, and counting it would make every call a fire
 VERDICTS = ("block", "would_block", "warn", "modify", "error")
 
 
@@ -32,7 +34,7 @@ class RuleStats:
 
     @property
     def fired(self) -> int:
-        return sum(self.fires.values())
+        return sum(self.fires.get(verdict, 0) for verdict in VERDICTS)
 
     @property
     def rate(self) -> float | None:
@@ -58,6 +60,9 @@ class Report:
     calls: Counter[str]  # hook -> call records seen
     records: int
     skipped_lines: list[int]
+    # rules that only update state (with `rules`): they never fire, so they are not
+    # "never fired (dead or untested)"; an error of theirs still shows as a fire
+    recording: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +70,7 @@ class Report:
             "calls": dict(self.calls),
             "skipped_lines": self.skipped_lines,
             "rules": [r.to_dict() for r in self.rules],
+            "only_record_state": self.recording,
         }
 
 
@@ -106,14 +112,18 @@ def report(
                 entry.first = stamp
             if entry.last is None or stamp > entry.last:
                 entry.last = stamp
+    recording: list[str] = []
     if policy is not None:
+        recording = sorted({p.id for p in policy.compiled.programs if p.records_only})
         for info in policy.rules:
+            if info.id in recording:
+                continue
             for hook in info.hooks:
                 stats.setdefault((info.id, hook), RuleStats(info.id, hook))
     for entry in stats.values():
         entry.evaluations = calls.get(entry.hook, 0)
     ordered = sorted(stats.values(), key=lambda s: (-s.fired, s.rule, s.hook))
-    return Report(ordered, calls, count, read.skipped)
+    return Report(ordered, calls, count, read.skipped, recording)
 
 
 def format_report(rep: Report) -> str:
@@ -153,7 +163,7 @@ def format_report(rep: Report) -> str:
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in rows
     ]
-    never = [s for s in rep.rules if s.fired == 0]
+    never = [s for s in rep.rules if s.fired == 0 and s.rule not in rep.recording]
     lines.append("")
     lines.append(
         f"{rep.records} records, {sum(rep.calls.values())} call records"
@@ -166,4 +176,6 @@ def format_report(rep: Report) -> str:
             "never fired (dead or untested): "
             + ", ".join(printable(r) for r in sorted({s.rule for s in never}))
         )
+    if rep.recording:
+        lines.append("only record state (never in decision records): " + ", ".join(rep.recording))
     return "\n".join(lines)

@@ -50,6 +50,11 @@ def promote(
     info = next((r for r in policy.rules if r.id == rule_id), None)
     if info is None:
         raise GuardrailsError(f"no rule {rule_id!r} in {rules}")
+    if any(p.id == rule_id and p.records_only for p in policy.compiled.programs):
+        raise GuardrailsError(
+            f"rule {rule_id} only records state, which it does in every mode: "
+            "there is nothing to promote"
+        )
     source_path = Path(info.file)
     source = SourceFile.read(source_path, info.file)
     module, _ = parse(source)

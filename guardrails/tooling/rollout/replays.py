@@ -2,10 +2,17 @@
 
 A recorded call is replayable only if no rule reads a fact that capture masked:
 the masked value is a hash, and a verdict on it would be a guess.
+
+Rules with state decide on what earlier calls recorded, so a log is replayed in the
+order its calls were made, each at the time it was made, through a fresh in-memory
+store per ruleset: a rate limit replays as it happened, and the stores the rules use
+in production are never read or written. A corpus case starts from its own prior
+state (tooling/seeding.py), as in the snapshot tests.
 """
 
 from __future__ import annotations
 
+import datetime
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,6 +23,9 @@ from ...diagnostics import GuardrailsError
 from ...policy.policy import Policy
 from ...records import ReadStats
 from ...records.capture import is_masked
+from ...runtime.state import MemoryStore
+from ...runtime.verdict import Verdict
+from ..seeding import DEFAULT_NOW, Entry, evaluate_on, parse_now, seeded_store
 from ..terminal import printable
 from .counts import iter_logs
 
@@ -26,6 +36,8 @@ class Case:
     hook: str
     facts: dict[str, Any]
     recorded: tuple[str, str | None, str | None] | None = None  # (outcome, blocked_by, code)
+    time: float | None = None  # a logged call: when it was made
+    prior: tuple[Entry, ...] | None = None  # a corpus case: its own prior state
 
 
 @dataclass
@@ -42,6 +54,9 @@ class ReplayResult:
     cases: int = 0
     not_replayable: int = 0
     changes: list[Change] = field(default_factory=list)
+    # calls not replayed whose rules would have recorded state: later calls then read
+    # the state without them, so a limit can read low
+    state_gaps: int = 0
 
     def by_rule(self) -> dict[str, Counter[str]]:
         """rule -> kind -> count (the rule that now blocks, or that no longer does)."""
@@ -55,6 +70,7 @@ class ReplayResult:
         return {
             "cases": self.cases,
             "not_replayable": self.not_replayable,
+            "state_gaps": self.state_gaps,
             "changed": len(self.changes),
             "by_rule": {rule: dict(kinds) for rule, kinds in self.by_rule().items()},
             "changes": [vars(c) for c in self.changes],
@@ -62,7 +78,8 @@ class ReplayResult:
 
 
 def cases_from_log(logs: Iterable[Path]) -> list[Case]:
-    """Call records with facts, each with the outcome its decision records show."""
+    """Call records with facts, each with the outcome its decision records show, in
+    the order the calls were made (log order where times tie)."""
     calls: dict[str, Case] = {}
     blocks: dict[str, tuple[str, str | None]] = {}
     modified: set[str] = set()
@@ -72,7 +89,9 @@ def cases_from_log(logs: Iterable[Path]) -> list[Case]:
             continue
         if record.get("kind") == "call":
             if isinstance(record.get("facts"), dict):
-                calls[call_id] = Case(call_id, str(record.get("hook")), record["facts"])
+                calls[call_id] = Case(
+                    call_id, str(record.get("hook")), record["facts"], time=_time(record)
+                )
         elif record.get("verdict") == "block" or (
             record.get("verdict") == "error"
             and record.get("code")
@@ -87,16 +106,34 @@ def cases_from_log(logs: Iterable[Path]) -> list[Case]:
             case.recorded = ("block", rule, code)
         else:
             case.recorded = ("modify" if call_id in modified else "allow", None, None)
-    return list(calls.values())
+    return in_time_order(calls.values())
+
+
+def _time(record: dict[str, Any]) -> float | None:
+    stamp = record.get("timestamp")
+    try:
+        moment = datetime.datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
+    except ValueError:
+        return None
+    if moment is None or moment.tzinfo is None:
+        return None
+    return moment.timestamp()
+
+
+def in_time_order(cases: Iterable[Case]) -> list[Case]:
+    """Stable: calls of one time keep their order; calls with no time go last."""
+    return sorted(cases, key=lambda c: (c.time is None, c.time or 0.0))
 
 
 def cases_from_corpus(corpus: Path) -> list[Case]:
     from ..corpus import iter_cases, load_case
 
-    return [
-        Case(f"{hook}/{path.stem}", hook, load_case(path, hook).facts)
-        for hook, path in iter_cases(corpus)
-    ]
+    cases = []
+    for hook, path in iter_cases(corpus):
+        case = load_case(path, hook)
+        now = case.now if case.now is not None else parse_now(DEFAULT_NOW)
+        cases.append(Case(case.id, hook, case.facts, time=now, prior=case.state))
+    return cases
 
 
 def _reads_masked(policy: Policy, hook: str, facts: dict[str, Any]) -> bool:
@@ -119,29 +156,60 @@ def _describe(outcome: tuple[str, str | None, str | None]) -> str:
     return f"block by {rule} code {code}" if kind == "block" else kind
 
 
+class _Replayer:
+    """One ruleset's side of a replay: its own fresh store for a log, a fresh seeded
+    one per corpus case."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.store = MemoryStore()
+        self.stateful = {h for h, r in policy.compiled.runners.items() if r.plan is not None}
+
+    def evaluate(self, case: Case) -> Verdict:
+        if case.hook not in self.stateful:
+            return self.policy.evaluate(case.hook, case.facts)
+        store = self.store
+        if case.prior is not None:
+            try:
+                store = seeded_store(self.policy, case.prior, case.time or 0.0)
+            except GuardrailsError as err:
+                raise GuardrailsError(f"{case.id}: {err}") from None
+        return evaluate_on(self.policy, case.hook, case.facts, store, case.time)[0]
+
+    def records(self, hook: str) -> bool:
+        runner = self.policy.compiled.runners.get(hook)
+        return runner is not None and runner.plan is not None and bool(runner.plan.recordings)
+
+
 def replay(
     candidate: Policy, cases: Iterable[Case], baseline: Policy | None = None
 ) -> ReplayResult:
+    """Replay `cases` (logged calls are put in time order first) with `candidate`, and
+    compare with `baseline` or with what the log recorded."""
     result = ReplayResult()
-    for case in cases:
+    new = _Replayer(candidate)
+    old = _Replayer(baseline) if baseline is not None else None
+    sides = [new] + ([old] if old is not None else [])
+    for case in in_time_order(cases):
         if case.hook not in candidate.catalog:
             continue
-        masked = _reads_masked(candidate, case.hook, case.facts) or (
-            baseline is not None and _reads_masked(baseline, case.hook, case.facts)
-        )
-        if masked:
+        masked = any(_reads_masked(side.policy, case.hook, case.facts) for side in sides)
+        untimed = case.time is None and any(case.hook in side.stateful for side in sides)
+        if masked or untimed:  # a stateful call's time decides its windows
             result.not_replayable += 1
+            if case.prior is None and any(side.records(case.hook) for side in sides):
+                result.state_gaps += 1
             continue
         result.cases += 1
         before: tuple[str, str | None, str | None]
-        if baseline is not None:
-            b = baseline.evaluate(case.hook, case.facts)
+        if old is not None:
+            b = old.evaluate(case)
             before = (b.outcome, b.blocked_by, b.code)
         elif case.recorded is not None:
             before = case.recorded
         else:
             raise GuardrailsError("replaying a corpus needs --baseline RULES")
-        v = candidate.evaluate(case.hook, case.facts)
+        v = new.evaluate(case)
         after = (v.outcome, v.blocked_by, v.code)
         was, now = before[0] == "block", after[0] == "block"
         kind = None
@@ -163,6 +231,11 @@ def format_replay(result: ReplayResult, examples: int = 3) -> str:
         f"{result.cases} cases replayed, {result.not_replayable} not replayable "
         f"(a rule reads a masked fact), {len(result.changes)} changed"
     ]
+    if result.state_gaps:
+        lines.append(
+            f"  {result.state_gaps} of the calls not replayed would have updated state: "
+            "later calls were replayed without them, so limits may read low"
+        )
     for rule, kinds in sorted(result.by_rule().items()):
         counts = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
         lines.append(f"  {printable(rule)}: {counts}")
