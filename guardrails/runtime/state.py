@@ -110,7 +110,7 @@ def _plain(value: Any) -> Any:
     if kind is float:
         return int(value) if value.is_integer() else value
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {_key_text(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, bool):
@@ -120,6 +120,14 @@ def _plain(value: Any) -> Any:
     if isinstance(value, int | float):
         return _plain(float(value) if isinstance(value, float) else int(value))
     raise RuleTypeError(f"a state key or value cannot be a {type_name(value)}")
+
+
+def _key_text(key: Any) -> str:
+    """A map key as JSON has it: text as itself, anything else as its canonical text
+    (`1.0` as `1`, `True` as `true`); an object with no stable text is an error."""
+    if isinstance(key, str):
+        return str.__str__(key)
+    return canonical(key)
 
 
 def encode_key(values: tuple[Any, ...]) -> str:
@@ -150,14 +158,26 @@ class MemoryStore:
         return len(self._data)
 
     def exchange(self, ops: Sequence[StateOp], now: float) -> list[Reading]:
-        readings: list[Reading] = []
+        keys = [op.storage_key(self.namespace, now) for op in ops]
         with self._lock:
-            for op in ops:
-                key = op.storage_key(self.namespace, now)
+            entries: list[list[Any] | None] = []
+            for key in keys:
                 entry = self._data.get(key)
                 if entry is not None and entry[1] <= now:
                     del self._data[key]
                     entry = None
+                entries.append(entry)
+            # room for every new key first: a call that fails applies none of its updates
+            new = sum(op.update and e is None for op, e in zip(ops, entries, strict=True))
+            if new and len(self._data) + new > self.max_keys:
+                self.sweep(now)
+                if len(self._data) + new > self.max_keys:
+                    raise StateFull(
+                        f"the in-memory state store holds {self.max_keys} live keys "
+                        "(raise max_keys, shorten `keep`, or use Redis)"
+                    )
+            readings: list[Reading] = []
+            for op, key, entry in zip(ops, keys, entries, strict=True):
                 readings.append(_read(op, entry, now))
                 if op.update:
                     self._update(key, op, entry, now)
@@ -165,13 +185,6 @@ class MemoryStore:
 
     def _update(self, key: str, op: StateOp, entry: list[Any] | None, now: float) -> None:
         if entry is None:
-            if len(self._data) >= self.max_keys:
-                self.sweep(now)
-                if len(self._data) >= self.max_keys:
-                    raise StateFull(
-                        f"the in-memory state store holds {self.max_keys} live keys "
-                        "(raise max_keys, shorten `keep`, or use Redis)"
-                    )
             entry = self._data[key] = [0.0, 0.0, None]
         if op.spec.kind == "counter":
             entry[0] += op.amount
