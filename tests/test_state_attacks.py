@@ -29,6 +29,204 @@ def tool(policy: guardrails.Policy, name: str, args: object = None, **context: o
     return policy.evaluate("tool_pre_invoke", facts, now=T0)
 
 
+# ---- per-session state when the host names no session ----
+
+
+def test_another_callers_search_does_not_let_an_answer_without_a_session_through():
+    policy = load("search_before_answer")
+    policy.evaluate("tool_post_invoke", {"tool": {"name": "search"}, "user": "mallory"}, now=T0)
+    for session in (None, ""):
+        answer = policy.evaluate(
+            "agent_post_invoke", {"output": "42", "user": "victim", "session": session}, now=T0
+        )
+        assert answer.outcome == "block"
+    policy.evaluate(
+        "tool_post_invoke", {"tool": {"name": "search"}, "user": "bob", "session": "7"}, now=T0
+    )
+    mine = {"output": "42", "session": "7"}
+    assert policy.evaluate("agent_post_invoke", {**mine, "user": "eve"}, now=T0).code == (
+        "NEEDS_SEARCH"
+    )  # the same session id of another user is another session
+    assert policy.evaluate("agent_post_invoke", {**mine, "user": "bob"}, now=T0).outcome == "allow"
+
+
+def test_without_a_session_one_users_calls_do_not_count_against_another():
+    loops = load("agent_loops")
+    for user in ("a", "b"):  # two users happen to make the same call
+        assert tool(loops, "search", {"q": "weather"}, user=user, session=None).outcome == "allow"
+    assert tool(loops, "search", {"q": "weather"}, user="c", session=None).outcome == "allow"
+    emails = load("rate_limits")
+    for i in range(5):
+        tool(emails, "send_email", user=f"u{i}", session=None)
+    assert tool(emails, "send_email", user="someone else", session=None).outcome == "allow"
+    flow = load("untrusted_flow")
+    tool(flow, "read_inbox", user="a", session=None)
+    outside = {"to": "partner@elsewhere.org"}
+    assert tool(flow, "send_email", outside, user="b", session=None).outcome == "allow"
+    assert tool(flow, "send_email", outside, user="a", session=None).code == "TAINTED_EMAIL"
+
+
+# ---- untrusted_flow.rules ----
+
+
+def tainted() -> guardrails.Policy:
+    policy = load("untrusted_flow")
+    assert tool(policy, "read_inbox").outcome == "allow"
+    return policy
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {},  # no recipient the rule can see: the tool's may be named otherwise
+        {"recipients": ["evil@evil.net"]},
+        {"to": [], "recipients": ["evil@evil.net"]},
+        {"to": "evil%evil.net@example.com"},  # the percent hack: relayed to evil.net
+        {"to": ["a@example.com", "evil%evil.net@example.com"]},
+    ],
+)
+def test_a_tainted_session_cannot_email_out_by_hiding_the_recipient(args: dict[str, object]):
+    assert tool(tainted(), "send_email", args).code == "TAINTED_EMAIL"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"to": "a@example.com"},
+        {"to": "A.B+tag@EXAMPLE.COM", "cc": None},
+        {"to": ["a@example.com", "b@example.com"], "cc": ["c@example.com"], "bcc": None},
+        {"to": [["a@example.com"]], "bcc": "b@example.com"},
+    ],
+)
+def test_a_tainted_session_still_emails_the_company(args: dict[str, object]):
+    assert tool(tainted(), "send_email", args).outcome == "allow"
+
+
+@pytest.mark.parametrize(
+    "to",
+    [
+        "a@example.com.",
+        "a@example.com.evil.net",
+        "a@evil.example.com",
+        "Boss <evil@evil.net>",
+        '"evil@evil.net"@example.com',
+        'a@example.com", "evil@evil.net',
+        "a@example.com\nBcc: evil@evil.net",
+        "a@example.com,evil@evil.net",
+        "evil.net!a@example.com",
+        "a@ex\u0430mple.com",  # a Cyrillic a
+        {"email": "a@example.com"},
+    ],
+)
+def test_recipient_spellings_that_reach_outside_are_refused(to: object):
+    assert tool(tainted(), "send_email", {"to": to}).code == "TAINTED_EMAIL"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.example.com.evil.net/",
+        "https://api.example.com@evil.net/",
+        "https://api.example.com:443@evil.net/",
+        "https://api.example.com\\@evil.net",
+        "https://api.example.com#@evil.net",
+        "https://api.example.com\n.evil.net",
+        "https://api.example.com\u3002evil.net/",
+        "https://api.example.com:\u0668\u0660/",  # Arabic-Indic digits as a port
+        "http://api.example.com/",
+        "https://evil.net/?https://api.example.com/",
+        None,
+        ["https://api.example.com/", "https://evil.net/"],
+    ],
+)
+def test_url_spellings_that_reach_outside_are_refused(url: object):
+    assert tool(tainted(), "http_post", {"url": url}).code == "TAINTED_POST"
+
+
+# ---- token_budget.rules ----
+
+
+def test_prompts_in_flight_at_once_cannot_all_spend_the_same_hour():
+    policy = load("token_budget")
+    prompt = "x" * (60_000 * 4)  # 60,000 tokens: two of them are over the hour's 100,000
+    outcomes = [
+        policy.evaluate("generation_pre_call", {"prompt": prompt, "user": "u"}, now=T0).outcome
+        for _ in range(3)  # sent together: none has come back to be counted after it
+    ]
+    assert outcomes == ["allow", "block", "block"]
+
+
+def test_a_user_with_nothing_left_cannot_generate_with_an_empty_prompt():
+    policy = load("token_budget")
+    done = {"prompt": "hi", "output": "y" * (100_000 * 4), "user": "u"}
+    policy.evaluate("generation_post_call", done, now=T0)
+    empty = policy.evaluate("generation_pre_call", {"prompt": "", "user": "u"}, now=T0)
+    assert empty.code == "TOKEN_BUDGET"
+    assert "0 of 100000 tokens left" in (empty.reason or "")
+
+
+def test_batch_generations_count_and_are_refused_like_single_ones():
+    policy = load("token_budget")
+    batch = {"prompt": "x" * (60_000 * 4), "user": "u", "num_actions": 2}
+    assert policy.evaluate("generation_batch_pre_call", batch, now=T0).outcome == "allow"
+    assert policy.evaluate("generation_batch_pre_call", batch, now=T0).code == "TOKEN_BUDGET"
+    other = load("token_budget")
+    out = {"output": "y" * (100_000 * 4), "user": "u"}
+    other.evaluate("generation_batch_post_call", out, now=T0)
+    assert other.evaluate("generation_pre_call", {"prompt": "hi", "user": "u"}, now=T0).code == (
+        "TOKEN_BUDGET"
+    )
+
+
+# ---- tenant_spend.rules ----
+
+
+def calls_until_refused(policy: guardrails.Policy, hook: str, facts: dict[str, object]) -> int:
+    for n in range(1, 500):
+        if policy.evaluate(hook, facts, now=T0).outcome == "block":
+            return n - 1
+    return 500
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"max_tokens": 200_000},
+        {"max_new_tokens": 200_000},  # Mellea's ModelOption.MAX_NEW_TOKENS
+        {"max_completion_tokens": 200_000},  # OpenAI's newer name
+        {"max_output_tokens": 200_000},
+        {"max_tokens": 1, "max_new_tokens": 200_000},
+        {"max_tokens": 2000, "n": 100},  # a hundred completions of 2,000 tokens
+    ],
+)
+def test_a_call_is_priced_at_the_largest_output_it_may_produce(options: dict[str, object]):
+    facts = {"prompt": "hi", "tenant": "t", "model": "gpt-4o", "model_options": options}
+    # $0.005 per 1,000 tokens: 200,000 tokens are $1, so $50 buys 50 calls
+    assert calls_until_refused(load("tenant_spend"), "generation_pre_call", facts) == 50
+
+
+def test_small_output_limits_are_priced_as_small():
+    facts = {"prompt": "", "tenant": "t", "model": "gpt-4o", "model_options": {"max_tokens": 100}}
+    # 100 tokens are $0.0005: $50 buys 100,000 such calls; not refused in the first 500
+    assert calls_until_refused(load("tenant_spend"), "generation_pre_call", facts) == 500
+    facts["model_options"] = {}  # 1,000 when none is set: $0.005, 10,000 calls
+    assert calls_until_refused(load("tenant_spend"), "generation_pre_call", facts) == 500
+
+
+def test_a_batch_is_priced_and_refused_like_single_calls():
+    policy = load("tenant_spend")
+    batch = {
+        "prompt": "hi",
+        "tenant": "t",
+        "model": "gpt-4o",
+        "model_options": {"max_tokens": 100_000},
+        "num_actions": 10,
+    }  # ten outputs of up to 100,000 tokens: $5
+    assert calls_until_refused(policy, "generation_batch_pre_call", batch) == 10
+    single = {"prompt": "hi", "tenant": "t", "model": "gpt-4o"}
+    assert policy.evaluate("generation_pre_call", single, now=T0).code == "SPEND_LIMIT"
+
+
 # ---- the engine ----
 
 
