@@ -5,6 +5,7 @@ the engine's state wrong. Each test is an attack that once worked."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 import guardrails
 from guardrails.runtime.ops import RuleTypeError
-from guardrails.runtime.state import MemoryStore, canonical
+from guardrails.runtime.state import MemoryStore, Reading, StateOp, canonical
 
 POLICIES = Path(__file__).resolve().parent.parent / "examples" / "policies"
 T0 = 1_800_000_000.0  # a whole hour: 2027-01-15T08:00:00Z
@@ -279,3 +280,30 @@ def test_a_map_key_without_a_stable_text_fails_closed():
     policy = load("rate_limits")
     verdict = tool(policy, "search", user={Opaque(): "alice"})
     assert verdict.outcome == "block" and verdict.code == "GUARDRAIL_ERROR"
+
+
+class WrongStore(MemoryStore):
+    """A store that answers, but wrongly: a bug in a custom or networked store."""
+
+    def __init__(self, answer: Any) -> None:
+        super().__init__()
+        self.answer = answer
+
+    def exchange(self, ops: Sequence[StateOp], now: float) -> list[Reading]:
+        return self.answer(super().exchange(ops, now))
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda readings: readings[:-1],  # one reading short
+        lambda readings: [None for _ in readings],
+        lambda readings: [Reading("5", None) for _ in readings],
+        lambda readings: [Reading(1, float("nan")) for _ in readings],
+    ],
+)
+def test_a_store_that_answers_wrongly_fails_closed_instead_of_raising(answer: Any):
+    policy = load("rate_limits", state=WrongStore(answer))
+    verdict = tool(policy, "send_email")  # evaluate() returns a verdict, never raises
+    assert verdict.outcome == "block" and verdict.code == "GUARDRAIL_ERROR"
+    assert "state store failed" in (verdict.reason or "")

@@ -330,15 +330,13 @@ class StatePlan:
         snap.ops = tuple(ops)
         if not ops:
             return snap
-        try:
-            readings = store.exchange(ops, now)
+        uses = {u.spec.name: u for u in self.uses}
+        try:  # a store that answers wrongly (too few readings, no numbers) fails closed too
+            for op, reading in zip(ops, store.exchange(ops, now), strict=True):
+                if op.read:
+                    _fill(snap.values, uses[op.spec.name], reading, now)
         except Exception as err:
             snap.error = err if isinstance(err, StateError) else StateError(_describe(err))
-            return snap
-        uses = {u.spec.name: u for u in self.uses}
-        for op, reading in zip(ops, readings, strict=True):
-            if op.read:
-                _fill(snap.values, uses[op.spec.name], reading, now)
         return snap
 
     def _is(self, name: str, kind: str) -> bool:
