@@ -307,3 +307,37 @@ def test_a_store_that_answers_wrongly_fails_closed_instead_of_raising(answer: An
     verdict = tool(policy, "send_email")  # evaluate() returns a verdict, never raises
     assert verdict.outcome == "block" and verdict.code == "GUARDRAIL_ERROR"
     assert "state store failed" in (verdict.reason or "")
+
+
+class SweepCounter(MemoryStore):
+    sweeps = 0
+
+    def _sweep(self, now: float) -> int:
+        self.sweeps += 1
+        return super()._sweep(now)
+
+
+def test_a_flooded_store_does_not_walk_every_key_on_every_refused_call():
+    store = SweepCounter(max_keys=3)
+    policy = load("rate_limits", state=store)  # a key per user and tool, for a minute
+    for name in ("a", "b", "c"):
+        assert tool(policy, name).outcome == "allow"
+    for i in range(20):  # the flood goes on: each call wants a new key
+        assert "live keys" in (tool(policy, f"t{i}").reason or "")
+    assert store.sweeps == 0  # no key can expire before the minute ends: no walk
+    later = policy.evaluate("tool_pre_invoke", {"tool": {"name": "x"}, "user": "v"}, now=T0 + 60)
+    assert later.outcome == "allow" and store.sweeps == 1  # then one makes room
+
+
+def test_a_key_that_expires_sooner_than_the_others_is_still_reclaimed():
+    store = SweepCounter(max_keys=2)
+    day = load("rate_limits", state=store)  # emails_sent: kept a day
+    tool(day, "send_email", session="a")  # two keys: the email count and the minute's calls
+    assert tool(day, "send_email", session="b").outcome == "block"  # full
+    minute = guardrails.loads(
+        "counter c per user every 1m\nrule r on tool_pre_invoke add 1 to c", state=store
+    )
+    store.sweep(T0 + 61)  # the minute's key goes: room for one
+    assert minute.evaluate("tool_pre_invoke", {"user": "x"}, now=T0 + 61).outcome == "allow"
+    later = minute.evaluate("tool_pre_invoke", {"user": "y"}, now=T0 + 121)
+    assert later.outcome == "allow"  # x's minute ended before the day's key: swept, not refused

@@ -146,13 +146,16 @@ class MemoryStore:
     never awaits), bounded by `max_keys`. Expired keys are dropped when the cap is
     reached; if every key is still live, an exchange that needs a new key raises
     `StateFull`, so the call fails closed: evicting live keys would let whoever
-    floods the store with keys reset their own budget."""
+    floods the store with keys reset their own budget. A full store sweeps only once
+    some key may have expired: a sweep walks every key under the lock, and one per
+    refused call would let the flooder stall every other caller too."""
 
     def __init__(self, max_keys: int = 100_000, namespace: str = "guardrails") -> None:
         self.max_keys = max_keys
         self.namespace = namespace
         self._data: dict[str, list[Any]] = {}  # key -> [value, expires, streak digest]
         self._lock = threading.Lock()
+        self._live_until = math.inf  # no key expires before this
 
     def __len__(self) -> int:
         return len(self._data)
@@ -170,7 +173,8 @@ class MemoryStore:
             # room for every new key first: a call that fails applies none of its updates
             new = sum(op.update and e is None for op, e in zip(ops, entries, strict=True))
             if new and len(self._data) + new > self.max_keys:
-                self.sweep(now)
+                if now >= self._live_until:
+                    self._sweep(now)
                 if len(self._data) + new > self.max_keys:
                     raise StateFull(
                         f"the in-memory state store holds {self.max_keys} live keys "
@@ -193,13 +197,18 @@ class MemoryStore:
         else:
             entry[0], entry[2] = 1, op.value
         entry[1] = op.expires(now)
+        self._live_until = min(self._live_until, entry[1])
 
     def sweep(self, now: float | None = None) -> int:
         """Drop expired keys; returns how many."""
-        now = time.time() if now is None else now
+        with self._lock:
+            return self._sweep(time.time() if now is None else now)
+
+    def _sweep(self, now: float) -> int:
         dead = [k for k, v in self._data.items() if v[1] <= now]
         for k in dead:
             del self._data[k]
+        self._live_until = min((v[1] for v in self._data.values()), default=math.inf)
         return len(dead)
 
     def set(self, spec: StateSpec, key: tuple[Any, ...], value: float, now: float) -> None:
@@ -208,6 +217,7 @@ class MemoryStore:
         op = StateOp(spec, encode_key(key), read=False)
         with self._lock:
             self._data[op.storage_key(self.namespace, now)] = [float(value), op.expires(now), None]
+            self._live_until = min(self._live_until, op.expires(now))
 
 
 def _read(op: StateOp, entry: list[Any] | None, now: float) -> Reading:
