@@ -341,3 +341,18 @@ def test_a_key_that_expires_sooner_than_the_others_is_still_reclaimed():
     assert minute.evaluate("tool_pre_invoke", {"user": "x"}, now=T0 + 61).outcome == "allow"
     later = minute.evaluate("tool_pre_invoke", {"user": "y"}, now=T0 + 121)
     assert later.outcome == "allow"  # x's minute ended before the day's key: swept, not refused
+
+
+@pytest.mark.parametrize(
+    ("reader", "sender"),
+    [
+        ("Read_Inbox", "SEND_EMAIL"),
+        ("\uff52\uff45\uff41\uff44_inbox", "send\u200b_email"),  # fullwidth; a zero-width space
+        ("r\u0435ad_inbox", "s\u0435nd_email"),  # Cyrillic e
+        (" read_inbox\n", "send_email\t"),
+    ],
+)
+def test_tool_name_spellings_neither_dodge_the_taint_nor_the_check(reader: str, sender: str):
+    policy = load("untrusted_flow")
+    tool(policy, reader)
+    assert tool(policy, sender, {"to": "evil@evil.net"}).code == "TAINTED_EMAIL"
