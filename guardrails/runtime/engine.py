@@ -162,6 +162,9 @@ class HookRunner:
             order = self.candidates(original)
         shadowed = self.shadowed
         work = original
+        budget = self.time_budget
+        # the budget covers the state exchange too: recording rules run there
+        deadline = time.perf_counter() + budget if budget is not None else None
         snap = state
         if self.stateful and bad_input is None and snap is None:
             snap = self.prepare_state(original, now)
@@ -172,9 +175,6 @@ class HookRunner:
         results: list[RuleResult] = []
         blocked: RuleResult | None = None
         modified = False
-
-        budget = self.time_budget
-        deadline = time.perf_counter() + budget if budget is not None else None
 
         restart: list[int] | None = []
         while restart is not None:  # again only when the index must choose anew

@@ -113,7 +113,7 @@ def _plain(value: Any) -> Any:
     if kind is float:
         return int(value) if value.is_integer() else value
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {_key_text(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, bool):
@@ -123,6 +123,14 @@ def _plain(value: Any) -> Any:
     if isinstance(value, int | float):
         return _plain(float(value) if isinstance(value, float) else int(value))
     raise RuleTypeError(f"a state key or value cannot be a {type_name(value)}")
+
+
+def _key_text(key: Any) -> str:
+    """A map key as JSON has it: text as itself, anything else as its canonical text
+    (`1.0` as `1`, `True` as `true`); an object with no stable text is an error."""
+    if isinstance(key, str):
+        return str.__str__(key)
+    return canonical(key)
 
 
 def encode_key(values: tuple[Any, ...]) -> str:
@@ -141,26 +149,42 @@ class MemoryStore:
     never awaits), bounded by `max_keys`. Expired keys are dropped when the cap is
     reached; if every key is still live, an exchange that needs a new key raises
     `StateFull`, so the call fails closed: evicting live keys would let whoever
-    floods the store with keys reset their own budget."""
+    floods the store with keys reset their own budget. A full store sweeps only once
+    some key may have expired: a sweep walks every key under the lock, and one per
+    refused call would let the flooder stall every other caller too."""
 
     def __init__(self, max_keys: int = 100_000, namespace: str = "guardrails") -> None:
         self.max_keys = max_keys
         self.namespace = namespace
         self._data: dict[str, list[Any]] = {}  # key -> [value, expires, streak digest]
         self._lock = threading.Lock()
+        self._live_until = math.inf  # no key expires before this
 
     def __len__(self) -> int:
         return len(self._data)
 
     def exchange(self, ops: Sequence[StateOp], now: float) -> list[Reading]:
-        readings: list[Reading] = []
+        keys = [op.storage_key(self.namespace, now) for op in ops]
         with self._lock:
-            for op in ops:
-                key = op.storage_key(self.namespace, now)
+            entries: list[list[Any] | None] = []
+            for key in keys:
                 entry = self._data.get(key)
                 if entry is not None and entry[1] <= now:
                     del self._data[key]
                     entry = None
+                entries.append(entry)
+            # room for every new key first: a call that fails applies none of its updates
+            new = sum(op.update and e is None for op, e in zip(ops, entries, strict=True))
+            if new and len(self._data) + new > self.max_keys:
+                if now >= self._live_until:
+                    self._sweep(now)
+                if len(self._data) + new > self.max_keys:
+                    raise StateFull(
+                        f"the in-memory state store holds {self.max_keys} live keys "
+                        "(raise max_keys, shorten `keep`, or use Redis)"
+                    )
+            readings: list[Reading] = []
+            for op, key, entry in zip(ops, keys, entries, strict=True):
                 readings.append(_read(op, entry, now))
                 if op.update:
                     self._update(key, op, entry, now)
@@ -168,13 +192,6 @@ class MemoryStore:
 
     def _update(self, key: str, op: StateOp, entry: list[Any] | None, now: float) -> None:
         if entry is None:
-            if len(self._data) >= self.max_keys:
-                self.sweep(now)
-                if len(self._data) >= self.max_keys:
-                    raise StateFull(
-                        f"the in-memory state store holds {self.max_keys} live keys "
-                        "(raise max_keys, shorten `keep`, or use Redis)"
-                    )
             entry = self._data[key] = [0.0, 0.0, None]
         if op.spec.kind == "counter":
             entry[0] += op.amount
@@ -183,13 +200,18 @@ class MemoryStore:
         else:
             entry[0], entry[2] = 1, op.value
         entry[1] = op.expires(now)
+        self._live_until = min(self._live_until, entry[1])
 
     def sweep(self, now: float | None = None) -> int:
         """Drop expired keys; returns how many."""
-        now = time.time() if now is None else now
+        with self._lock:
+            return self._sweep(time.time() if now is None else now)
+
+    def _sweep(self, now: float) -> int:
         dead = [k for k, v in self._data.items() if v[1] <= now]
         for k in dead:
             del self._data[k]
+        self._live_until = min((v[1] for v in self._data.values()), default=math.inf)
         return len(dead)
 
     def set(
@@ -209,6 +231,7 @@ class MemoryStore:
         with self._lock:
             count = float(value) if spec.kind == "counter" else int(value)
             self._data[op.storage_key(self.namespace, now)] = [count, op.expires(now), digest]
+            self._live_until = min(self._live_until, op.expires(now))
 
 
 def _read(op: StateOp, entry: list[Any] | None, now: float) -> Reading:
@@ -332,15 +355,13 @@ class StatePlan:
         snap.ops = tuple(ops)
         if not ops:
             return snap
-        try:
-            readings = store.exchange(ops, now)
+        uses = {u.spec.name: u for u in self.uses}
+        try:  # a store that answers wrongly (too few readings, no numbers) fails closed too
+            for op, reading in zip(ops, store.exchange(ops, now), strict=True):
+                if op.read:
+                    _fill(snap.values, uses[op.spec.name], reading, now)
         except Exception as err:
             snap.error = err if isinstance(err, StateError) else StateError(_describe(err))
-            return snap
-        uses = {u.spec.name: u for u in self.uses}
-        for op, reading in zip(ops, readings, strict=True):
-            if op.read:
-                _fill(snap.values, uses[op.spec.name], reading, now)
         return snap
 
     def _is(self, name: str, kind: str) -> bool:
