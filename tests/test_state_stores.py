@@ -3,14 +3,26 @@ same readings for the same exchanges, step by step, on the caller's clock."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from guardrails.adapters.redis_store import RedisStore
-from guardrails.runtime.state import MemoryStore, Reading, StateOp, StateSpec
+from guardrails.runtime.state import (
+    MemoryStore,
+    Reading,
+    StateFull,
+    StateOp,
+    StateSpec,
+    encode_key,
+    value_digest,
+)
 
 HOUR = StateSpec("tokens", "counter", 3600.0, 3600.0, 10.0, "d1")
 RUNNING = StateSpec("spend", "counter", None, 60.0, None, "d2")
@@ -89,3 +101,40 @@ def test_streak_readings_are_whole_numbers_and_counter_readings_exact(store):
     readings = store.exchange([track("x", '["k"]'), add(RUNNING, 1 / 3, '["k"]')], T + 1)
     assert readings == [Reading(1), Reading(0)]
     assert store.exchange([read(RUNNING, '["k"]')], T + 2)[0].value == 1 / 3
+
+
+scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@given(st.lists(values, max_size=3).map(tuple))
+def test_keys_are_the_canonical_json_of_their_values(key):
+    # what every store and replica must agree on (the fast path for ids included)
+    text = json.dumps(key, sort_keys=True, separators=(",", ":"), default=repr)
+    expected = text if len(text) <= 160 else "#" + hashlib.sha256(text.encode()).hexdigest()[:32]
+    assert encode_key(key) == expected
+    assert (
+        value_digest(list(key))
+        == hashlib.sha256(
+            json.dumps(list(key), sort_keys=True, separators=(",", ":"), default=repr).encode()
+        ).hexdigest()[:24]
+    )
+
+
+def test_a_full_memory_store_refuses_the_whole_exchange():
+    store = MemoryStore(max_keys=2)
+    assert store.exchange([add(RUNNING, 1, '["a"]')], T) == [Reading(0)]
+    # two new keys, room for one: neither is added, the known key is not updated
+    ops = [add(RUNNING, 1, '["a"]'), add(RUNNING, 1, '["b"]'), add(RUNNING, 1, '["c"]')]
+    with pytest.raises(StateFull, match="2 live keys"):
+        store.exchange(ops, T + 1)
+    assert len(store) == 1 and store.exchange([read(RUNNING, '["a"]')], T + 2) == [Reading(1)]
+    # keys that lapsed make room
+    assert store.exchange(ops[1:], T + 61) == [Reading(0), Reading(0)]
+    assert len(store) == 2

@@ -15,8 +15,6 @@ default, `guardrails.adapters.redis_store.RedisStore` shares state between proce
 from __future__ import annotations
 
 import datetime
-import hashlib
-import json
 import math
 import threading
 import time
@@ -25,9 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .ops import RuleTypeError, type_name
+from .state_keys import encode_key, value_digest
 
 DEFAULT_KEEP = 86400.0  # an idle key of a state without a window lives a day
-MAX_KEY_TEXT = 160  # longer keys are stored by their hash
 FIELDS = ("limit", "left", "resets_in", "resets_at")  # besides the value itself
 
 
@@ -51,7 +49,7 @@ class StateSpec:
     digest: str  # of the declaration: a changed declaration never reads old keys
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs 1 µs a call; never mutated
 class StateOp:
     """What one call does to one key of one state: read it, update it, or both."""
 
@@ -79,7 +77,7 @@ class StateOp:
         return now + self.spec.keep
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, as StateOp
 class Reading:
     """A state before the call: a counter's total in the window, or how many calls in a
     row had this call's value; `ends` is when a windowed counter's window ends."""
@@ -93,18 +91,6 @@ class Store(Protocol):
         """Atomically read every op's state as it is, then apply every update; one
         reading per op, in order. Raises when it cannot (the rules fail closed)."""
         ...
-
-
-def encode_key(values: tuple[Any, ...]) -> str:
-    text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=repr)
-    if len(text) > MAX_KEY_TEXT:
-        return "#" + hashlib.sha256(text.encode()).hexdigest()[:32]
-    return text
-
-
-def value_digest(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 class MemoryStore:
@@ -125,35 +111,33 @@ class MemoryStore:
 
     def exchange(self, ops: Sequence[StateOp], now: float) -> list[Reading]:
         readings: list[Reading] = []
+        data = self._data
+        namespace = self.namespace
         with self._lock:
+            updates = []
+            new = 0
             for op in ops:
-                key = op.storage_key(self.namespace, now)
-                entry = self._data.get(key)
+                key = op.storage_key(namespace, now)
+                entry = data.get(key)
                 if entry is not None and entry[1] <= now:
-                    del self._data[key]
+                    del data[key]
                     entry = None
-                readings.append(_read(op, entry, now))
+                readings.append(_reading(op, entry, now))
                 if op.update:
-                    self._update(key, op, entry, now)
-        return readings
-
-    def _update(self, key: str, op: StateOp, entry: list[Any] | None, now: float) -> None:
-        if entry is None:
-            if len(self._data) >= self.max_keys:
+                    new += entry is None
+                    updates.append((key, op, entry))
+            if new and len(data) + new > self.max_keys:
                 self.sweep(now)
-                if len(self._data) >= self.max_keys:
+                if len(data) + new > self.max_keys:  # before any update: all or nothing
                     raise StateFull(
                         f"the in-memory state store holds {self.max_keys} live keys "
                         "(raise max_keys, shorten `keep`, or use Redis)"
                     )
-            entry = self._data[key] = [0.0, 0.0, None]
-        if op.spec.kind == "counter":
-            entry[0] += op.amount
-        elif entry[2] == op.value:
-            entry[0] += 1
-        else:
-            entry[0], entry[2] = 1, op.value
-        entry[1] = op.expires(now)
+            for key, op, entry in updates:
+                _apply(
+                    op, entry if entry is not None else data.setdefault(key, [0.0, 0.0, None]), now
+                )
+        return readings
 
     def sweep(self, now: float | None = None) -> int:
         """Drop expired keys; returns how many."""
@@ -171,13 +155,25 @@ class MemoryStore:
             self._data[op.storage_key(self.namespace, now)] = [float(value), op.expires(now), None]
 
 
-def _read(op: StateOp, entry: list[Any] | None, now: float) -> Reading:
-    ends = op.expires(now) if op.spec.every is not None else None
+def _reading(op: StateOp, entry: list[Any] | None, now: float) -> Reading:
+    spec = op.spec
     if entry is None:
-        return Reading(0, ends)
-    if op.spec.kind == "streak":
-        return Reading(entry[0] if entry[2] == op.value else 0)
-    return Reading(entry[0], ends)
+        value = 0
+    elif spec.kind == "streak":
+        value = entry[0] if entry[2] == op.value else 0
+    else:
+        value = entry[0]
+    return Reading(value, op.expires(now) if spec.every is not None else None)
+
+
+def _apply(op: StateOp, entry: list[Any], now: float) -> None:
+    if op.spec.kind == "counter":
+        entry[0] += op.amount
+    elif entry[2] == op.value:
+        entry[0] += 1
+    else:
+        entry[0], entry[2] = 1, op.value
+    entry[1] = op.expires(now)
 
 
 # ---- one hook call: what its rules record and read ----
@@ -246,6 +242,16 @@ class StatePlan:
         self.uses = tuple(uses)
         self.recordings = tuple(recordings)
         self._specs = {u.spec.name: u.spec for u in self.uses}
+        # worked out once, not per call: each recording's actions as (position in its
+        # output, state, a counter?), and where each state's readings go
+        self._actions = tuple(
+            (rec.rule_id, rec.fn, rec.states,
+             tuple((i, s, self._is(s, "counter")) for i, s in enumerate(rec.states)))
+            for rec in self.recordings
+        )  # fmt: skip
+        self._steps = tuple(
+            (u.spec, u.spec.name, u.key, u.value, _Fill(u) if u.read else None) for u in self.uses
+        )
 
     def prepare(
         self, facts: Mapping[str, Any], store: Store | None, now: float | None = None
@@ -256,38 +262,38 @@ class StatePlan:
             return snap
         now = time.time() if now is None else now
         cache: dict[str, Any] = {}
-        amounts: dict[str, float] = {}
-        tracked: set[str] = set()
-        for rec in self.recordings:
+        updates: dict[str, float] = {}  # state -> amount to add (0.0 for a streak)
+        recorded = snap.recorded
+        for rule_id, fn, states, actions in self._actions:
             try:
-                out = rec.fn(facts, cache)
+                out = fn(facts, cache)
                 if out is None:
                     continue
-                adds = [_amount(out[i]) for i, s in enumerate(rec.states) if self._is(s, "counter")]
+                adds = []  # every amount is checked before any is added
+                for i, name, counter in actions:
+                    adds.append((name, _amount(out[i]) if counter else 0.0))
             except Exception as err:  # the rule fails closed; the others still record
-                snap.failed_rules[rec.rule_id] = err
+                snap.failed_rules[rule_id] = err
                 continue
-            n = 0
-            for name in rec.states:
-                if self._is(name, "counter"):
-                    amounts[name] = amounts.get(name, 0.0) + adds[n]
-                    n += 1
-                else:
-                    tracked.add(name)
-            snap.recorded[rec.rule_id] = rec.states
+            for name, amount in adds:
+                updates[name] = updates.get(name, 0.0) + amount
+            recorded[rule_id] = states
         ops: list[StateOp] = []
-        for use in self.uses:
-            name = use.spec.name
-            update = name in amounts or name in tracked
-            if not (use.read or update):
+        fills: list[_Fill | None] = []
+        for spec, name, key_fn, value_fn, fill in self._steps:
+            found = updates.get(name)
+            if fill is None and found is None:
                 continue
             try:
-                key = encode_key(use.key(facts, cache))
-                value = value_digest(use.value(facts, cache)) if use.value is not None else None
+                key = encode_key(key_fn(facts, cache))
+                value = value_digest(value_fn(facts, cache)) if value_fn is not None else None
             except Exception as err:
                 snap.failed_states[name] = err
                 continue
-            ops.append(StateOp(use.spec, key, use.read, amounts.get(name, 0.0), value, update))
+            update = found is not None
+            amount = found if found is not None else 0.0
+            ops.append(StateOp(spec, key, fill is not None, amount, value, update))
+            fills.append(fill)
         snap.ops = tuple(ops)
         if not ops:
             return snap
@@ -296,10 +302,10 @@ class StatePlan:
         except Exception as err:
             snap.error = err if isinstance(err, StateError) else StateError(_describe(err))
             return snap
-        uses = {u.spec.name: u for u in self.uses}
-        for op, reading in zip(ops, readings, strict=True):
-            if op.read:
-                _fill(snap.values, uses[op.spec.name], reading, now)
+        values = snap.values
+        for fill, reading in zip(fills, readings, strict=True):
+            if fill is not None:
+                fill.fill(values, reading, now)
         return snap
 
     def _is(self, name: str, kind: str) -> bool:
@@ -307,29 +313,58 @@ class StatePlan:
 
 
 def _amount(value: Any) -> float:
+    kind = type(value)
+    if kind is float and value - value == 0.0:  # finite
+        return value  # type: ignore[no-any-return]
+    if kind is int:
+        return float(value)
     if type(value) is bool or not isinstance(value, int | float) or not math.isfinite(value):
         raise RuleTypeError(f"`add` needs a finite number, got {type_name(value)}")
     return float(value)
 
 
 def _number(value: float) -> float | int:
+    if type(value) is float:
+        return int(value) if value.is_integer() else value
     return int(value) if float(value).is_integer() else value
 
 
-def _fill(values: dict[str, Any], use: StateUse, reading: Reading, now: float) -> None:
-    spec = use.spec
-    slot = "@" + spec.name
-    values[slot] = _number(reading.value)
-    if not use.fields:
-        return
-    if spec.limit is not None:
-        values[slot + ".limit"] = _number(spec.limit)
-        values[slot + ".left"] = _number(max(spec.limit - reading.value, 0.0))
-    if reading.ends is not None:
-        values[slot + ".resets_in"] = max(math.ceil(reading.ends - now), 0)
-        if "resets_at" in use.fields:
-            at = datetime.datetime.fromtimestamp(reading.ends, datetime.UTC)
-            values[slot + ".resets_at"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+class _Fill:
+    """Where one state's readings go: its cache slots (`@name`, `@name.field`),
+    named once per plan rather than per call."""
+
+    __slots__ = ("at", "fields", "left", "limit", "limit_slot", "limit_value", "resets_at",
+                 "resets_in", "slot")  # fmt: skip
+
+    def __init__(self, use: StateUse) -> None:
+        spec = use.spec
+        self.slot = slot = "@" + spec.name
+        self.fields = bool(use.fields)
+        self.limit = spec.limit
+        self.limit_value = _number(spec.limit) if spec.limit is not None else None
+        self.limit_slot, self.left = slot + ".limit", slot + ".left"
+        self.resets_in, self.resets_at = slot + ".resets_in", slot + ".resets_at"
+        self.at = "resets_at" in use.fields
+
+    def fill(self, values: dict[str, Any], reading: Reading, now: float) -> None:
+        value = reading.value
+        if type(value) is float and value.is_integer():
+            values[self.slot] = int(value)
+        else:
+            values[self.slot] = _number(value)
+        if not self.fields:
+            return
+        limit = self.limit
+        if limit is not None:
+            values[self.limit_slot] = self.limit_value
+            left = limit - value
+            values[self.left] = _number(left) if left > 0 else 0
+        ends = reading.ends
+        if ends is not None:
+            values[self.resets_in] = max(math.ceil(ends - now), 0)
+            if self.at:
+                at = datetime.datetime.fromtimestamp(ends, datetime.UTC)
+                values[self.resets_at] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _describe(err: BaseException) -> str:
