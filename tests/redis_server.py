@@ -29,13 +29,14 @@ class RedisServer:
     """`redis-server` as a child process; `stop()` and `start()` again keep the port,
     so clients holding the URL see the same server come back (empty: nothing is saved)."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *options: str) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.fail(f"redis-server is not installed; install it: {INSTALL}", pytrace=False)
         self.binary = binary
         self.port = port or free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="guardrails-redis-"))
+        self.options = options  # more redis-server options, e.g. ("--requirepass", "x")
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -46,6 +47,7 @@ class RedisServer:
         argv = [
             self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
             "--appendonly", "no", "--dir", str(self.dir), "--logfile", "redis.log",
+            *self.options,
         ]  # fmt: skip
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 10
@@ -64,7 +66,7 @@ class RedisServer:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
                 s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
+                return s.recv(16).startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
 

@@ -193,3 +193,18 @@ def test_without_redis_server_the_tests_fail_saying_how_to_install_it(monkeypatc
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(pytest.fail.Exception, match="apt-get install -y redis-server"):
         RedisServer()
+
+
+def test_refused_credentials_fail_closed_and_a_password_in_the_url_is_used():
+    server = RedisServer(None, "--requirepass", "sesame").start()
+    try:
+        spec = StateSpec("n", "counter", None, 60.0, None, "d")
+        ops = [StateOp(spec, "[1]", True, 1.0, None, True)]
+        for wrong in (server.url, f"redis://:nope@127.0.0.1:{server.port}/0"):
+            with pytest.raises(StateError, match="refused our credentials"):
+                RedisStore.from_url(wrong).exchange(ops, 0.0)
+        right = RedisStore.from_url(f"redis://:sesame@127.0.0.1:{server.port}/0")
+        assert right.exchange(ops, 0.0)[0].value == 0
+        assert right.exchange(ops, 1.0)[0].value == 1
+    finally:
+        server.close()

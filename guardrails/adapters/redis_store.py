@@ -174,6 +174,10 @@ class RedisStore:
 def _failure(where: str, err: BaseException) -> str:
     kind = type(err).__name__
     text = str(err) or kind
+    if isinstance(err, redis.AuthenticationError | redis.exceptions.NoPermissionError):
+        return (
+            f"state store {where} refused our credentials ({text}); the stateful rules fail closed"
+        )
     if isinstance(err, redis.TimeoutError):
         return (
             f"state store {where} did not answer in time ({text}); the stateful rules fail closed"
