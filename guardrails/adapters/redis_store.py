@@ -6,10 +6,9 @@ call's every read and update atomically, so replicas can neither both see "29 of
 nor lose an update. Readings equal `MemoryStore`'s for the same exchanges
 (tests/test_state_stores.py):
 
-- The arithmetic is the script's, in doubles, like Python's: INCRBYFLOAT adds in long
-  double and prints 17 digits, so 0.1 + 0.2 would read 0.3 here and
-  0.30000000000000004 in memory. Totals travel as `%.17g` text, which a double
-  survives exactly.
+- The arithmetic is the script's, in doubles, like Python's. (INCRBYFLOAT adds in
+  long double: with it 0.1 + 0.2 would read 0.3, and 0.30000000000000004 in memory.)
+  Totals travel as `%.17g` text, which a double survives exactly.
 - When a key lapses is reckoned on the caller's clock, as in memory: each key holds
   its end (`e`), and the script treats a key past it as absent and deletes it. The
   server's own TTL (PEXPIRE, the same lifetime counted from when the server sees the
