@@ -139,6 +139,11 @@ def main() -> None:
         )  # fmt: skip
         lean = measure(cases(remote, evaluate=False), redis_calls, args.rounds)
         report(f"one hook call, lean, {redis_calls} calls a round", lean, "stateless rule")
+        ping = redis.Redis.from_url(url)
+        lean = measure({"stateless rule": cases(remote, False)["stateless rule"],
+                        "a bare PING (redis-py, same server)": ping.ping}, redis_calls,
+                       args.rounds)  # fmt: skip
+        report("the round trip itself", lean, "stateless rule")
         full = measure(cases(policies, evaluate=True), redis_calls, args.rounds)
         report(
             f"one hook call, Policy.evaluate, {redis_calls} calls a round", full, "stateless rule"
