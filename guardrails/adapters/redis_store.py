@@ -43,7 +43,9 @@ from ..diagnostics import GuardrailsError
 from ..runtime.state import Reading, StateError, StateOp
 
 DEFAULT_NAMESPACE = "guardrails"
-DEFAULT_TIMEOUT = 0.25  # seconds: one connection attempt, one reply
+# seconds, for one connection attempt and for one reply: below the rules' default time
+# budget of 250 ms per hook call, so a slow Redis reads as itself, not as a slow rule
+DEFAULT_TIMEOUT = 0.2
 
 # KEYS: one per op. ARGV: now, then per op: kind (c|s), update (1|0), amount,
 # streak digest, end, server TTL (ms). Returns each op's reading as text.
