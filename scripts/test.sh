@@ -11,6 +11,16 @@ echo "== ruff format";  .venv/bin/ruff format --check .
 echo "== mypy";         .venv/bin/mypy
 echo "== rules";        .venv/bin/guardrails check rules/ && .venv/bin/guardrails fmt --check rules/
 
+# The Redis store's tests run a real redis-server (tests/redis_server.py) and fail
+# without one; a fresh Debian machine gets Debian's.
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "== installing redis-server"
+  as_root apt-get update -qq >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+fi
+
 # The tests that must hold on every cpex version we support (docs/hosts.md), and every
 # tests/test_gateway*.py.
 gateway_stage() {

@@ -23,6 +23,18 @@ def diags():
     return diagnostics_for
 
 
+@pytest.fixture(scope="module")
+def redis_server():
+    """A redis-server of the module's own (tests/redis_server.py): fails without one."""
+    from .redis_server import RedisServer
+
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
 @pytest.fixture
 def policy_from():
     def make(text: str, **kwargs: object) -> guardrails.Policy:

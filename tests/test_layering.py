@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "guardrails"
 # diagnostics and source are the root modules every stage shares
 CORE = ("syntax", "check", "compile", "runtime", "diagnostics", "source")
 EDGE = ("policy", "records", "adapters", "tooling", "testing", "cpex")
-HOSTS = ("cpex", "mcp", "mellea", "haystack", "opentelemetry")
+HOSTS = ("cpex", "mcp", "mellea", "haystack", "opentelemetry", "redis")
 
 
 def _module_name(path: Path) -> str:
@@ -275,5 +275,5 @@ def _modules_after(code: str) -> set[str]:
 
 def test_import_guardrails_loads_no_host_library():
     mods = _modules_after("import guardrails; guardrails.loads('on generation_pre_call block')")
-    for host in ("cpex", "mellea", "haystack", "pydantic", "click"):
+    for host in ("cpex", "mellea", "haystack", "pydantic", "click", "redis"):
         assert not any(m == host or m.startswith(host + ".") for m in mods), host

@@ -231,8 +231,13 @@ def open_store(state: object) -> Store:
         return MemoryStore()
     if isinstance(state, str):
         if state.startswith(("redis://", "rediss://", "unix://")):
-            from ..adapters.redis_store import RedisStore
-
+            try:
+                from ..adapters.redis_store import RedisStore
+            except ImportError as err:
+                raise GuardrailsError(
+                    f"state {state.split('://')[0]}://...: the Redis store needs redis-py "
+                    f"({err}); pip install 'guardrails-rules[redis]'"
+                ) from None
             return RedisStore.from_url(state)
         raise GuardrailsError(f'unknown state store {state!r}: use "memory" or a redis:// URL')
     if not callable(getattr(state, "exchange", None)):

@@ -15,8 +15,6 @@ default, `guardrails.adapters.redis_store.RedisStore` shares state between proce
 from __future__ import annotations
 
 import datetime
-import hashlib
-import json
 import math
 import threading
 import time
@@ -25,9 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .ops import RuleTypeError, type_name
+from .state_keys import canonical as canonical  # noqa: PLC0414  (tests and hosts import it here)
+from .state_keys import encode_key, value_digest
 
 DEFAULT_KEEP = 86400.0  # an idle key of a state without a window lives a day
-MAX_KEY_TEXT = 160  # longer keys are stored by their hash
 FIELDS = ("limit", "left", "resets_in", "resets_at")  # besides the value itself
 
 
@@ -52,7 +51,7 @@ class StateSpec:
     per: tuple[str, ...] = ()  # the key's expressions as written (for tools and messages)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs 1 µs a call; never mutated
 class StateOp:
     """What one call does to one key of one state: read it, update it, or both."""
 
@@ -80,7 +79,7 @@ class StateOp:
         return now + self.spec.keep
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, as StateOp
 class Reading:
     """A state before the call: a counter's total in the window, or how many calls in a
     row had this call's value; `ends` is when a windowed counter's window ends."""
@@ -96,52 +95,6 @@ class Store(Protocol):
         A store may also have a `clock()`: the time of a call that gives none (the
         corpus runs a case at the time the case names, through any host)."""
         ...
-
-
-def canonical(value: Any) -> str:
-    """One text per value, whatever spelling the host used: keys sorted, `1.0` as `1`,
-    tuples as lists. A value with no stable text (an object whose repr holds its
-    address would give every call a fresh key, and so a fresh budget) is an error: the
-    rules touching the state fail closed."""
-    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
-def _plain(value: Any) -> Any:
-    kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
-        return value
-    if kind is float:
-        return int(value) if value.is_integer() else value
-    if isinstance(value, Mapping):
-        return {_key_text(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, str):  # a subclass, such as a str enum: its text, not its name
-        return str.__str__(value)
-    if isinstance(value, int | float):
-        return _plain(float(value) if isinstance(value, float) else int(value))
-    raise RuleTypeError(f"a state key or value cannot be a {type_name(value)}")
-
-
-def _key_text(key: Any) -> str:
-    """A map key as JSON has it: text as itself, anything else as its canonical text
-    (`1.0` as `1`, `True` as `true`); an object with no stable text is an error."""
-    if isinstance(key, str):
-        return str.__str__(key)
-    return canonical(key)
-
-
-def encode_key(values: tuple[Any, ...]) -> str:
-    text = canonical(values)
-    if len(text) > MAX_KEY_TEXT:
-        return "#" + hashlib.sha256(text.encode()).hexdigest()[:32]
-    return text
-
-
-def value_digest(value: Any) -> str:
-    return hashlib.sha256(canonical(value).encode()).hexdigest()[:24]
 
 
 class MemoryStore:
@@ -309,6 +262,16 @@ class StatePlan:
         self.uses = tuple(uses)
         self.recordings = tuple(recordings)
         self._specs = {u.spec.name: u.spec for u in self.uses}
+        # worked out once, not per call: each recording's actions as (position in its
+        # output, state, a counter?), and where each state's readings go
+        self._actions = tuple(
+            (rec.rule_id, rec.fn, rec.states,
+             tuple((i, s, self._is(s, "counter")) for i, s in enumerate(rec.states)))
+            for rec in self.recordings
+        )  # fmt: skip
+        self._steps = tuple(
+            (u.spec, u.spec.name, u.key, u.value, _Fill(u) if u.read else None) for u in self.uses
+        )
 
     def prepare(
         self, facts: Mapping[str, Any], store: Store | None, now: float | None = None
@@ -320,46 +283,46 @@ class StatePlan:
         if now is None:  # a store may keep its own time (a corpus case's, a replay's)
             now = float(getattr(store, "clock", time.time)())
         cache: dict[str, Any] = {}
-        amounts: dict[str, float] = {}
-        tracked: set[str] = set()
-        for rec in self.recordings:
+        updates: dict[str, float] = {}  # state -> amount to add (0.0 for a streak)
+        recorded = snap.recorded
+        for rule_id, fn, states, actions in self._actions:
             try:
-                out = rec.fn(facts, cache)
+                out = fn(facts, cache)
                 if out is None:
                     continue
-                adds = [_amount(out[i]) for i, s in enumerate(rec.states) if self._is(s, "counter")]
+                adds = []  # every amount is checked before any is added
+                for i, name, counter in actions:
+                    adds.append((name, _amount(out[i]) if counter else 0.0))
             except Exception as err:  # the rule fails closed; the others still record
-                snap.failed_rules[rec.rule_id] = err
+                snap.failed_rules[rule_id] = err
                 continue
-            n = 0
-            for name in rec.states:
-                if self._is(name, "counter"):
-                    amounts[name] = amounts.get(name, 0.0) + adds[n]
-                    n += 1
-                else:
-                    tracked.add(name)
-            snap.recorded[rec.rule_id] = rec.states
+            for name, amount in adds:
+                updates[name] = updates.get(name, 0.0) + amount
+            recorded[rule_id] = states
         ops: list[StateOp] = []
-        for use in self.uses:
-            name = use.spec.name
-            update = name in amounts or name in tracked
-            if not (use.read or update):
+        fills: list[_Fill | None] = []
+        for spec, name, key_fn, value_fn, fill in self._steps:
+            found = updates.get(name)
+            if fill is None and found is None:
                 continue
             try:
-                key = encode_key(use.key(facts, cache))
-                value = value_digest(use.value(facts, cache)) if use.value is not None else None
+                key = encode_key(key_fn(facts, cache))
+                value = value_digest(value_fn(facts, cache)) if value_fn is not None else None
             except Exception as err:
                 snap.failed_states[name] = err
                 continue
-            ops.append(StateOp(use.spec, key, use.read, amounts.get(name, 0.0), value, update))
+            update = found is not None
+            amount = found if found is not None else 0.0
+            ops.append(StateOp(spec, key, fill is not None, amount, value, update))
+            fills.append(fill)
         snap.ops = tuple(ops)
         if not ops:
             return snap
-        uses = {u.spec.name: u for u in self.uses}
+        values = snap.values
         try:  # a store that answers wrongly (too few readings, no numbers) fails closed too
-            for op, reading in zip(ops, store.exchange(ops, now), strict=True):
-                if op.read:
-                    _fill(snap.values, uses[op.spec.name], reading, now)
+            for fill, reading in zip(fills, store.exchange(ops, now), strict=True):
+                if fill is not None:
+                    fill.fill(values, reading, now)
         except Exception as err:
             snap.error = err if isinstance(err, StateError) else StateError(_describe(err))
         return snap
@@ -371,6 +334,9 @@ class StatePlan:
 def _amount(value: Any) -> float:
     """A counter only grows: a negative amount (perhaps from a payload field) would let a
     caller pay their own budget back, so it is an error, like a non-number."""
+    kind = type(value)
+    if ((kind is float and value - value == 0.0) or kind is int) and value >= 0:  # finite
+        return float(value)
     if type(value) is bool or not isinstance(value, int | float) or not math.isfinite(value):
         raise RuleTypeError(f"`add` needs a finite number, got {type_name(value)}")
     if value < 0:
@@ -379,23 +345,46 @@ def _amount(value: Any) -> float:
 
 
 def _number(value: float) -> float | int:
+    if type(value) is float:
+        return int(value) if value.is_integer() else value
     return int(value) if float(value).is_integer() else value
 
 
-def _fill(values: dict[str, Any], use: StateUse, reading: Reading, now: float) -> None:
-    spec = use.spec
-    slot = "@" + spec.name
-    values[slot] = _number(reading.value)
-    if not use.fields:
-        return
-    if spec.limit is not None:
-        values[slot + ".limit"] = _number(spec.limit)
-        values[slot + ".left"] = _number(max(spec.limit - reading.value, 0.0))
-    if reading.ends is not None:
-        values[slot + ".resets_in"] = max(math.ceil(reading.ends - now), 0)
-        if "resets_at" in use.fields:
-            at = datetime.datetime.fromtimestamp(reading.ends, datetime.UTC)
-            values[slot + ".resets_at"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+class _Fill:
+    """Where one state's readings go: its cache slots (`@name`, `@name.field`),
+    named once per plan rather than per call."""
+
+    __slots__ = ("at", "fields", "left", "limit", "limit_slot", "limit_value", "resets_at",
+                 "resets_in", "slot")  # fmt: skip
+
+    def __init__(self, use: StateUse) -> None:
+        spec = use.spec
+        self.slot = slot = "@" + spec.name
+        self.fields = bool(use.fields)
+        self.limit = spec.limit
+        self.limit_value = _number(spec.limit) if spec.limit is not None else None
+        self.limit_slot, self.left = slot + ".limit", slot + ".left"
+        self.resets_in, self.resets_at = slot + ".resets_in", slot + ".resets_at"
+        self.at = "resets_at" in use.fields
+
+    def fill(self, values: dict[str, Any], reading: Reading, now: float) -> None:
+        value = reading.value
+        if type(value) is float and value.is_integer():
+            values[self.slot] = int(value)
+        else:
+            values[self.slot] = _number(value)
+        if not self.fields:
+            return
+        limit = self.limit
+        if limit is not None:
+            values[self.limit_slot] = self.limit_value
+            values[self.left] = _number(max(limit - value, 0.0))
+        ends = reading.ends
+        if ends is not None:
+            values[self.resets_in] = max(math.ceil(ends - now), 0)
+            if self.at:
+                at = datetime.datetime.fromtimestamp(ends, datetime.UTC)
+                values[self.resets_at] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _describe(err: BaseException) -> str:

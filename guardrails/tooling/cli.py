@@ -315,6 +315,14 @@ def fmt_(ctx: click.Context, paths: tuple[Path, ...], check_only: bool) -> None:
     "--records", type=click.Path(path_type=Path), help="append decision records (JSON lines)"
 )
 @click.option("--watch", is_flag=True, help="reload when a rules file changes")
+@click.option(
+    "--state",
+    default="memory",
+    show_default=True,
+    metavar="STORE",
+    help="where stateful rules keep counts: memory (this process) or a redis:// URL "
+    "shared by replicas (docs/state.md)",
+)
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -329,6 +337,7 @@ def serve(
     shadow: bool,
     records: Path | None,
     watch: bool,
+    state: str,
 ) -> None:
     """Serve RULES as cpex external plugins (MCP over stdio or HTTP), one per mode.
 
@@ -337,7 +346,8 @@ def serve(
     which fails closed while the server is away (see docs/hosts.md). The rules are
     checked before the server starts. Over HTTP every request needs the token
     (`Authorization: Bearer` or `?access_token=`); without --token-file or
-    $GUARDRAILS_SERVE_TOKEN one is generated, on loopback only.
+    $GUARDRAILS_SERVE_TOKEN one is generated, on loopback only. With --state
+    redis://... every server process naming that Redis shares the counts.
     """
     import os
 
@@ -347,15 +357,17 @@ def serve(
     if transport != "http" and (token_file or token_out or no_auth or host != "127.0.0.1"):
         raise click.UsageError("--host, --token-file, --token-out, --no-auth need --transport http")
     try:
-        policy = load(rules, shadow=shadow)
+        policy = load(rules, shadow=shadow, state=state)
     except RulesError as err:
         click.echo(render_text(err.diagnostics), err=True)
         ctx.exit(1)
+    except GuardrailsError as err:  # a --state the server could not use
+        raise click.BadParameter(str(err), param_hint="--state") from None
     env = dict(os.environ)
     token = env.pop(TOKEN_ENV, None)
     if transport == "http":
         token = _serve_token(host, port, uds, token_file, token, token_out, no_auth)
-    config = write_serve_config(policy, rules.resolve(), shadow, records, watch)
+    config = write_serve_config(policy, rules.resolve(), shadow, records, watch, state)
     argv, env = server_command(config, env, transport, host, port, uds, token)
     os.execve(sys.executable, argv, env)
 

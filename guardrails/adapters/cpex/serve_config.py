@@ -24,12 +24,21 @@ HTTP_SERVER = "guardrails.adapters.cpex.serve"
 
 
 def serve_config(
-    policy: Any, rules: Path, shadow: bool, records: Path | None = None, watch: bool = False
+    policy: Any,
+    rules: Path,
+    shadow: bool,
+    records: Path | None = None,
+    watch: bool = False,
+    state: str = "memory",
 ) -> str:
-    """A cpex config serving `policy`: one guardrails.cpex.RulesPlugin per mode."""
+    """A cpex config serving `policy`: one guardrails.cpex.RulesPlugin per mode.
+
+    `state` (a redis:// URL) goes into every entry, so the server's entries, and
+    every server naming the same Redis, count in one place."""
     lines = ["plugins:"]
     extra = f", records: {json.dumps(str(records.resolve()))}" if records else ""
     extra += ", watch: true" if watch else ""
+    extra += f", state: {json.dumps(state)}" if state != "memory" else ""
     modes: dict[str, tuple[set[str], int]] = {}
     for prog in policy.compiled.programs:
         hooks, priority = modes.get(prog.mode, (set(), prog.priority))
@@ -50,11 +59,18 @@ def serve_config(
 
 
 def write_serve_config(
-    policy: Any, rules: Path, shadow: bool, records: Path | None = None, watch: bool = False
+    policy: Any,
+    rules: Path,
+    shadow: bool,
+    records: Path | None = None,
+    watch: bool = False,
+    state: str = "memory",
 ) -> Path:
-    """`serve_config(...)` in a new private directory; the path of the file."""
+    """`serve_config(...)` in a new private directory (a Redis URL may hold a
+    password); the path of the file."""
     config = Path(tempfile.mkdtemp(prefix="guardrails-serve-")) / "plugins.yaml"
-    config.write_text(serve_config(policy, rules, shadow, records, watch), encoding="utf-8")
+    text = serve_config(policy, rules, shadow, records, watch, state)
+    config.write_text(text, encoding="utf-8")
     return config
 
 
