@@ -24,6 +24,7 @@ from guardrails.adapters.cpex.binding import RulesPlugin, StatePlugin, decisions
 from guardrails.adapters.cpex.config_check import check_file, entry_lines, render
 from guardrails.adapters.cpex.context import session_of
 from guardrails.cpex import ConfigRefused
+from guardrails.records import MemorySink
 
 logging.getLogger("cpex").setLevel(logging.CRITICAL)
 logging.getLogger("guardrails.cpex").setLevel(logging.CRITICAL)
@@ -94,6 +95,17 @@ def test_groups_without_the_exchange_fail_closed_and_count_nothing():
     assert result.violation.details["rule"] == "limit"
     assert "the call's state was not prepared" in result.violation.description
     assert len(policy.state) == 0
+
+
+def test_a_captured_call_is_one_record_with_the_groups_decisions():
+    sink = MemorySink()
+    policy = guardrails.loads(SPLIT, "split.rules", sinks=[sink], capture=True)
+    manager = asyncio.run(policy.manager(timeout=5))
+    for _ in range(2):
+        call(manager, session_id="s")
+    first, second = sink.calls
+    assert first.facts == {"tool": {"name": "ls", "args": {}}, "session": "s"}
+    assert [(d.rule, d.call_id) for d in sink.records] == [("watch", second.call_id)]
 
 
 class BrokenStore:

@@ -95,11 +95,13 @@ class _Call:
 
 
 class PluginSet:
-    """The groups a set of following plugins can serve: (group, hooks) pairs.
+    """The groups a set of following plugins can serve: (group, hooks) pairs, and
+    (`FRONT`, the hooks its state plugin does the exchange on).
 
     Plugins handed to a host (`policy.plugins()`) outlive reloads. They follow the
-    newest version while its groups fit in the set; a version that needs a group or
-    a hook the host never registered would leave those rules unenforced, so the
+    newest version while its groups fit in the set; a version that needs a group, a
+    hook or a state exchange the host never registered would leave rules unenforced
+    (or fail them closed on every call), so the
     plugins then block every call (GUARDRAIL_STALE) until the host takes new ones.
     """
 
