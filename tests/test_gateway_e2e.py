@@ -42,6 +42,12 @@ rule redact_prompt_keys on prompt_post_fetch mode transform
 
 rule redact_resource_keys on resource_post_fetch mode transform
   redact content /AKIA[0-9A-Z]{16}/ with "[AWS KEY]"
+
+# the session is the client's MCP session (the gateway passes `mcp-session-id` on)
+streak same_call per session of [tool.name, tool.args]
+rule track_calls on tool_pre_invoke track same_call
+rule stuck on tool_pre_invoke when session != null and same_call >= 2
+  block "the same call a third time in a row" code AGENT_LOOP
 """
 
 PLUGINS = """
@@ -140,11 +146,15 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def request(url: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+def request(
+    url: str, body: Any = None, token: str | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method="GET" if data is None else "POST")
     req.add_header("Content-Type", "application/json")
     req.add_header("Accept", "application/json")
+    for name, value in (headers or {}).items():
+        req.add_header(name, value)
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     try:
@@ -181,10 +191,11 @@ class Gateway:
         assert status == 200, (path, status, body)
         return body
 
-    def rpc(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    def rpc(self, method: str, params: dict[str, Any], **headers: str) -> dict[str, Any]:
         self._ids += 1
         body = {"jsonrpc": "2.0", "id": self._ids, "method": method, "params": params}
-        _, reply = request(self.url + "/rpc", body, self.token)
+        headers = {k.replace("_", "-"): v for k, v in headers.items()}
+        _, reply = request(self.url + "/rpc", body, self.token, headers)
         assert isinstance(reply, dict), (reply, self.log.read_text()[-4000:])
         return reply
 
@@ -301,3 +312,12 @@ def test_a_read_resource_goes_through_the_rules(gateway: Gateway) -> None:
     assert KEY not in json.dumps(reply)
     [record] = decisions(gateway.records, "redact_resource_keys")
     assert record["hook"] == "resource_post_fetch" and record["verdict"] == "modify"
+
+
+def test_a_session_is_the_clients_mcp_session(gateway: Gateway) -> None:
+    tools = {tool["originalName"]: tool["name"] for tool in gateway.get("/tools")}
+    echo = {"name": tools["shell"], "arguments": {"cmd": "echo hi"}}
+    replies = [gateway.rpc("tools/call", echo, mcp_session_id="sess-a") for _ in range(3)]
+    assert ["result" in reply for reply in replies] == [True, True, False], replies
+    assert replies[2]["error"]["data"]["plugin_error_code"] == "AGENT_LOOP"
+    assert "result" in gateway.rpc("tools/call", echo, mcp_session_id="sess-b")

@@ -6,6 +6,10 @@ a fresh GlobalContext per call, the same manager with one GlobalContext reused f
 every call (as a gateway does per request), and cpex's YAML loader with one
 `guardrails.cpex.RulesPlugin` entry per mode. All must agree on allow / block (by
 which rule) / the rewritten arguments.
+
+Rules that remember (counters, streaks) are checked over a sequence of calls, each
+path with a store of its own: the same outcome call after call means every path
+counted each call exactly once and read the state as it was before the call.
 """
 
 from __future__ import annotations
@@ -23,10 +27,11 @@ from cpex.framework import (
     ToolPreInvokePayload,
 )
 from cpex.framework.models import Config
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 import guardrails
+import guardrails.cpex
 
 logging.getLogger("cpex").setLevel(logging.CRITICAL)
 logging.getLogger("guardrails.cpex").setLevel(logging.CRITICAL)
@@ -107,13 +112,13 @@ async def through(manager: Any, payload: dict[str, Any], gctx: GlobalContext) ->
     return ("allow", args if args != payload["args"] else None)
 
 
-def yaml_manager(folder: Path, text: str) -> Any:
+def yaml_manager(folder: Path, text: str, shadow: list[str] | None = None) -> Any:
     (folder / "rules").mkdir(exist_ok=True)
     (folder / "rules" / "r.rules").write_text(text)
     entries = "".join(
         f"  - name: g-{mode}\n    kind: guardrails.cpex.RulesPlugin\n    hooks: [{HOOK}]\n"
         f"    mode: {mode}\n    priority: 1\n"
-        f"    config: {{rules: {folder / 'rules'}, others: skip}}\n"
+        f"    config: {{rules: {folder / 'rules'}, others: skip, shadow: {shadow or False}}}\n"
         for mode in sorted({m for m in MODES if f"mode {m} " in text})
     )
     (folder / "plugins.yaml").write_text("plugins:\n" + entries)
@@ -194,3 +199,149 @@ def test_calls_racing_a_reload_are_decided_wholly_by_one_version(old, new, batch
         assert got in allowed[i], f"managed call {i}: {got} not in {allowed[i]}\n{old}\n{new}"
     for i, got in enumerate(handed_seen):
         assert got in allowed[i] or got == stale, f"handed call {i}: {got}\n{old}\n{new}"
+
+
+# ---- rules that remember ----
+
+STATES = """
+counter calls per session limit 2
+counter weight per session, tool.name
+streak same per session of [tool.name, tool.args.cmd]
+"""
+# the last fails on a call whose `n` is missing or not a number
+RECORDS = ("add 1 to calls", "add 2 to weight", "track same", "add tool.args.n to weight")
+READS = {  # condition on a state -> the state it reads
+    "when calls >= calls.limit": "calls",
+    'when calls.left < 1 and tool.name == "x"': "calls",
+    "when weight > 3": "weight",
+    "when same >= 1": "same",
+}
+
+
+@st.composite
+def stateful_sets(draw: Any) -> tuple[str, list[str], dict[str, tuple[str, str]]]:
+    """(rules text, the ids to shadow, id -> (mode, what the rule does to which state))."""
+    lines, uses = [STATES], {}
+    one_mode = draw(st.sampled_from([None, "sequential", "concurrent"]))
+    for i in range(draw(st.integers(2, 7))):
+        mode = one_mode or draw(st.sampled_from(MODES))
+        priority = draw(st.integers(1, 3))
+        head = f"rule s{i} on {HOOK} mode {mode} priority {priority}"
+        first = ("record", "read")[i] if i < 2 else None  # every set counts and reads
+        kind = first or draw(st.sampled_from(["read", "record", "read", "plain"]))
+        if kind == "record":
+            action = draw(st.sampled_from(RECORDS[: 3 if draw(st.integers(0, 3)) else 4]))
+            condition = draw(st.sampled_from(["", *CONDITIONS[1:4]]))
+            lines.append(f"{head} {condition} {action}")
+            uses[f"s{i}"] = (mode, "record " + action.split()[-1])
+        elif kind == "read":
+            recorded = [u.split()[1] for _, u in uses.values() if u.startswith("record")]
+            fitting = sorted(c for c in READS if i > 1 or READS[c] in recorded)
+            condition = draw(st.sampled_from(fitting))
+            verb = (
+                draw(st.sampled_from(["block", "block", "warn"])) if mode in CAN_BLOCK else "warn"
+            )
+            lines.append(f'{head} {condition} {verb} "s{i} {{tool.name}}" code S_{i}')
+            uses[f"s{i}"] = (mode, "read " + READS[condition])
+        else:
+            choices = [a for a in ACTIONS if (a != "block" or mode in CAN_BLOCK)]
+            choices = [
+                a for a in choices if not a.startswith(("set", "redact")) or mode in CAN_CHANGE
+            ]
+            action = ACTIONS[draw(st.sampled_from(choices))].format(i=i)
+            lines.append(f"{head} {draw(st.sampled_from(CONDITIONS))} {action}")
+    shadow = draw(st.lists(st.sampled_from(sorted(uses)), max_size=1))
+    return "\n".join(lines) + "\n", shadow, uses
+
+
+def yaml_refuses(uses: dict[str, tuple[str, str]], modes: set[str]) -> bool:
+    """Whether one entry per mode (`yaml_manager`) counts wrong, so cpex's loader must
+    refuse it: a state recorded in one entry and read in another, or recorded in an
+    entry that runs after an entry that can stop the call."""
+    recorders = {(u.split()[1], m) for m, u in uses.values() if u.startswith("record")}
+    readers = {(u.split()[1], m) for m, u in uses.values() if u.startswith("read")}
+    enforced = {m for m in modes if m in ("sequential", "transform", "concurrent")}
+    for state, mode in recorders:
+        if any(s == state and m != mode for s, m in readers):
+            return True
+        if any(MODES.index(m) < MODES.index(mode) for m in enforced):
+            return True
+    return False
+
+
+# few names and values, so that states build up within a sequence
+state_payloads = st.fixed_dictionaries(
+    {
+        "name": st.sampled_from(["x", "y"]),
+        "args": st.fixed_dictionaries(
+            {"cmd": st.sampled_from(["a", "b"])},
+            optional={"n": st.one_of(st.integers(0, 4), st.just("two"))},
+        ),
+    }
+)
+sessions = st.lists(
+    st.tuples(state_payloads, st.sampled_from(["s1", "s1", "s2", None])), min_size=3, max_size=8
+)
+
+
+def facts_of(payload: dict[str, Any], session: str | None) -> dict[str, Any]:
+    return {"tool": payload, **({"session": session} if session else {})}
+
+
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(drawn=stateful_sets(), calls=sessions)
+def test_stateful_rules_agree_on_every_path_call_after_call(tmp_path_factory, drawn, calls):
+    text, shadow, uses = drawn
+    try:
+        policies = [guardrails.loads(text, "r.rules", shadow=shadow) for _ in range(3)]
+    except (guardrails.RulesError, guardrails.GuardrailsError):
+        assume(False)
+        return
+    reference = policies[0]
+    want = []
+    for payload, session in calls:
+        verdict = reference.evaluate(HOOK, facts_of(payload, session))
+        args = verdict.payload["tool"].get("args") if verdict.outcome == "modify" else None
+        if verdict.outcome == "block":
+            want.append(("block", verdict.blocked_by))
+        else:
+            want.append(("allow", args if args != payload["args"] else None))
+    modes = {m for m in MODES if f"mode {m} " in text}
+
+    def context(i: int, session: str | None) -> GlobalContext:
+        return GlobalContext(request_id=str(i), metadata={"session_id": session or ""})
+
+    async def hosts() -> tuple[dict[str, list[tuple[Any, ...]]], bool]:
+        fresh = await policies[1].manager(timeout=5)
+        reused_manager = await policies[2].manager(timeout=5)
+        folder = tmp_path_factory.mktemp("yaml")
+        yaml = yaml_manager(folder, text, shadow)
+        try:
+            await yaml.initialize()
+        except guardrails.cpex.ConfigRefused as refused:
+            assert "state" in str(refused), refused
+            yaml = None
+        reused = GlobalContext(request_id="shared")
+        seen: dict[str, list[tuple[Any, ...]]] = {"fresh": [], "reused": [], "yaml": []}
+        for i, (payload, session) in enumerate(calls):
+            seen["fresh"].append(await through(fresh, payload, context(i, session)))
+            reused.metadata["session_id"] = session or ""
+            seen["reused"].append(await through(reused_manager, payload, reused))
+            if yaml is not None:
+                seen["yaml"].append(await through(yaml, payload, context(i, session)))
+        if yaml is not None:
+            await yaml.shutdown()
+        else:
+            del seen["yaml"]
+        return seen, yaml is None
+
+    seen, refused = asyncio.run(hosts())
+    blocks = sum(w[0] == "block" and w[1] in uses for w in want)
+    event(f"calls a stateful rule blocks: {blocks}" + (" (YAML refused)" if refused else ""))
+    assert refused == yaml_refuses(uses, modes), f"YAML refused={refused} for\n{text}"
+    for host, got in seen.items():
+        assert got == want, f"{host} disagrees with evaluate on\n{text}shadow {shadow}\n{calls}"

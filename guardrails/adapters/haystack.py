@@ -18,10 +18,17 @@ turns the verdict into the State change that has the intended effect at that poi
 
 Rules at `before_tool` / `after_tool` run once per tool call / tool result. The haystack
 import happens here, on first use, never in `import guardrails`.
+
+Context facts come from `hook_context` (`agent.run(..., hook_context={"user": ...})`).
+`session` is `hook_context["session"]` when the caller gives one (a conversation
+that spans runs); otherwise each Agent run is a session of its own: the first hook
+that needs it puts a new id into the run's `hook_context` (a copy: the caller's dict
+is never changed), which every later hook of the run reads.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +44,7 @@ if TYPE_CHECKING:
 HOOK_POINTS = ("before_run", "before_llm", "before_tool", "after_tool", "on_exit", "after_run")
 BLOCKED = "Blocked by policy: "
 # hook_context keys read as the context facts every hook has
-_CONTEXT_KEYS = ("user", "tenant", "server", "request_id")
+_CONTEXT_KEYS = ("user", "tenant", "server", "request_id", "session")
 
 
 def haystack_hooks(policy: Policy) -> dict[str, list[RulesHook]]:
@@ -229,7 +236,21 @@ def _facts(state: Any, messages: list[Any], reads: frozenset[str]) -> dict[str, 
     context = data.get("hook_context")
     if isinstance(context, Mapping):
         facts.update((key, context[key]) for key in _CONTEXT_KEYS if key in context)
+    if "session" in reads and not facts.get("session"):
+        facts["session"] = run_session(state)
     return facts
+
+
+def run_session(state: Any) -> str:
+    """The session of a run the caller named none for: an id kept in the run's
+    `hook_context`, made by the first hook that asks."""
+    context = state.data.get("hook_context")
+    context = dict(context) if isinstance(context, Mapping) else {}
+    session = context.get("session")
+    if not isinstance(session, str) or not session:
+        session = context["session"] = f"haystack-run-{uuid.uuid4().hex}"
+        state.set("hook_context", context, handler_override=replace_values)
+    return session
 
 
 def _message_text(message: Any) -> str | None:

@@ -96,3 +96,11 @@ def mellea_options(options: Any, original: Any) -> Any:
     sentinels = _sentinels()
     back = {n: s for n, s in sentinels.items() if s in original and n not in original}
     return {back.get(k, k): v for k, v in options.items()}
+
+
+def current_session() -> str | None:
+    """The id of the Mellea session whose `with` block the call runs in (Mellea's
+    hook payloads leave `session_id` empty outside the session hooks)."""
+    from mellea.telemetry.context import get_session_id
+
+    return get_session_id()

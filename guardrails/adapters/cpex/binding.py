@@ -7,10 +7,21 @@ and priority, so ordering against anyone else's plugins is exactly cpex's.
 Fail closed: a blocking group is registered with `on_error=fail` (a rule error blocks,
 see `plugin`). Audit and fire-and-forget groups use `on_error=ignore`: they never stop
 a call. Registering into a manager, and following reloads there, is `manager`'s.
+
+Declared state is exchanged once per hook call, before any group runs (docs/state.md:
+a call counts once whatever the modes of the rules that count it). The groups of a
+hook hold parts of its rules and no state plan, so `StatePlugin` does the whole
+hook's exchange: a sequential plugin below every group's priority on each hook whose
+rules touch state. It leaves the snapshot in the call's record, where every group of
+the call finds it (cpex merges a sequential plugin's `GlobalContext.state` back, and
+hands later plugins, audit and fire-and-forget ones too, a copy). A group that finds
+no snapshot for its call gives its stateful rules `error` verdicts; it never does an
+exchange of its own, which would count the call twice.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,9 +29,11 @@ from typing import TYPE_CHECKING, Any
 from cpex.framework import PluginConfig, PluginResult, PluginViolation
 
 from ...records.calls import new_call_id
-from ...runtime.engine import HookRunner
+from ...runtime.engine import HookRunner, describe_error
 from ...runtime.modes import MODES, plugin_on_error
-from .groups import GroupKey, groups, position, shape
+from ...runtime.state import Snapshot, StateError
+from .groups import FRONT, GroupKey, front_priority, groups, position, shape
+from .payloads import extract_facts
 from .plugin import (
     METADATA_PREFIX,
     STALE_CODE,
@@ -44,6 +57,7 @@ __all__ = [
     "PluginSet",
     "RuleFailure",
     "RulesPlugin",
+    "StatePlugin",
     "build_plugins",
     "decisions",
     "global_context",
@@ -53,6 +67,8 @@ __all__ = [
 
 
 def _group_name(ruleset_hash: str, key: GroupKey) -> str:
+    if key == FRONT:
+        return f"guardrails[{ruleset_hash[:8]}]:state"
     mode, priority, on_error = key
     suffix = "!ignore" if on_error == "ignore" and MODES[mode].enforced else ""
     return f"guardrails[{ruleset_hash[:8]}]:{mode}@{priority}{suffix}"
@@ -68,20 +84,24 @@ class _Call:
     the current call only if it names the same hook and a group earlier in cpex's
     order than the one now running: every hook call runs our groups in that order,
     so a group that finds its own position or a later one there is in a new call.
+    `state` is the call's state snapshot, which every group passes on.
     """
 
     hook: str
     ruleset: str
     position: tuple[int, int, str, str]
     call_id: str | None
+    state: Snapshot | None = None
 
 
 class PluginSet:
-    """The groups a set of following plugins can serve: (group, hooks) pairs.
+    """The groups a set of following plugins can serve: (group, hooks) pairs, and
+    (`FRONT`, the hooks its state plugin does the exchange on).
 
     Plugins handed to a host (`policy.plugins()`) outlive reloads. They follow the
-    newest version while its groups fit in the set; a version that needs a group or
-    a hook the host never registered would leave those rules unenforced, so the
+    newest version while its groups fit in the set; a version that needs a group, a
+    hook or a state exchange the host never registered would leave rules unenforced
+    (or fail them closed on every call), so the
     plugins then block every call (GUARDRAIL_STALE) until the host takes new ones.
     """
 
@@ -115,22 +135,10 @@ class RulesPlugin(HookPlugin):
     def __init__(
         self, policy: Policy, key: GroupKey, compiled: Compiled, follow: PluginSet | None = None
     ) -> None:
-        mode, priority, on_error = key
         # a rules directory may also serve Haystack agents: cpex never fires those points
-        hooks = sorted(follow.shape[key]) if follow else shape(compiled, policy.catalog)[key]
-        runners = groups(compiled)[key]
-        ids = sorted({p.id for h in hooks if h in runners for p in runners[h].programs})
-        config = PluginConfig(
-            name=_group_name(compiled.ruleset_hash, key),
-            kind=f"{__name__}.RulesPlugin",
-            description=f"{len(ids)} guardrails rule(s): " + ", ".join(ids),
-            hooks=sorted(hooks),
-            mode=mode,
-            priority=priority,
-            on_error=plugin_on_error(mode, on_error),
-            tags=["guardrails"],
-        )
-        super().__init__(config, policy)
+        wanted = follow.shape if follow else shape(compiled, policy.catalog)
+        runners = self._runners(compiled, key)
+        super().__init__(self._config(key, compiled, sorted(wanted[key]), runners, wanted), policy)
         self.policy: Policy = policy
         self.key = key
         self.position = position(key)
@@ -141,6 +149,31 @@ class RulesPlugin(HookPlugin):
         self._records: dict[tuple[str, str], _Call] = {}
         # the version last served and its group's runners, swapped as one tuple
         self._served: tuple[Compiled, Mapping[str, HookRunner]] = (compiled, runners)
+
+    @staticmethod
+    def _runners(compiled: Compiled, key: GroupKey) -> Mapping[str, HookRunner]:
+        return groups(compiled).get(key, {})
+
+    @staticmethod
+    def _config(
+        key: GroupKey,
+        compiled: Compiled,
+        hooks: list[str],
+        runners: Mapping[str, HookRunner],
+        wanted: Mapping[GroupKey, frozenset[str]],
+    ) -> PluginConfig:
+        mode, priority, on_error = key
+        ids = sorted({p.id for h in hooks if h in runners for p in runners[h].programs})
+        return PluginConfig(
+            name=_group_name(compiled.ruleset_hash, key),
+            kind=f"{__name__}.RulesPlugin",
+            description=f"{len(ids)} guardrails rule(s): " + ", ".join(ids),
+            hooks=hooks,
+            mode=mode,
+            priority=priority,
+            on_error=plugin_on_error(mode, on_error),
+            tags=["guardrails"],
+        )
 
     def resolve(self, gctx: Any, hook: str) -> Resolved | None:
         """The version this call runs on (None when following plugins no longer fit),
@@ -158,24 +191,27 @@ class RulesPlugin(HookPlugin):
             compiled = pinned or policy.compiled
             if not self.follow.fits(compiled, policy):
                 compiled = None
+        snapshot: Snapshot | None = None
         if same:
             call_id = call.call_id  # type: ignore[union-attr]
+            snapshot = call.state  # type: ignore[union-attr]
         else:
             call_id = new_call_id() if policy.options.capture is not None else None
         ruleset = compiled.ruleset_hash if compiled is not None else self.ruleset_hash
-        if call_id is None:  # immutable, so one record per (hook, version) serves every call
+        if call_id is None and snapshot is None:
+            # immutable, so one record per (hook, version) serves every such call
             record = self._records.get((hook, ruleset))
             if record is None:
                 record = self._records[(hook, ruleset)] = _Call(hook, ruleset, self.position, None)
         else:
-            record = _Call(hook, ruleset, self.position, call_id)
+            record = _Call(hook, ruleset, self.position, call_id, snapshot)
         state[self._call] = record
         if compiled is None:
             return None
         served = self._served
         if served[0] is not compiled:
-            served = self._served = (compiled, groups(compiled).get(self.key, {}))
-        return compiled, served[1], call_id, not same
+            served = self._served = (compiled, self._runners(compiled, self.key))
+        return compiled, served[1], call_id, not same, snapshot
 
     def unavailable(self, hook: str) -> PluginResult[Any]:
         problem = (
@@ -196,13 +232,68 @@ class RulesPlugin(HookPlugin):
         )
 
 
+class StatePlugin(RulesPlugin):
+    """The state exchange of every hook call whose rules touch declared state (see the
+    module docstring): it runs no rule, and never stops a call itself (a failed
+    exchange is in the snapshot, and the rules that needed it fail closed)."""
+
+    @staticmethod
+    def _runners(compiled: Compiled, key: GroupKey) -> Mapping[str, HookRunner]:
+        return compiled.runners
+
+    @staticmethod
+    def _config(
+        key: GroupKey,
+        compiled: Compiled,
+        hooks: list[str],
+        runners: Mapping[str, HookRunner],
+        wanted: Mapping[GroupKey, frozenset[str]],
+    ) -> PluginConfig:
+        return PluginConfig(
+            name=_group_name(compiled.ruleset_hash, key),
+            kind=f"{__name__}.StatePlugin",
+            description=f"guardrails state exchange on {', '.join(hooks)}",
+            hooks=hooks,
+            mode="sequential",  # the only phase first and merged back
+            priority=front_priority(wanted),
+            on_error="fail",
+            tags=["guardrails"],
+        )
+
+    def run(self, hook: str, payload: Any, context: Any) -> PluginResult[Any]:
+        gctx = context.global_context if context is not None else None
+        resolved = self.resolve(gctx, hook)
+        if resolved is None:
+            return self.unavailable(hook)
+        compiled, runners, call_id, _, _ = resolved
+        if call_id is not None:  # the first of every call that has state
+            self._capture(compiled, hook, payload, gctx, call_id)
+        runner = runners.get(hook)
+        state = getattr(gctx, "state", None)
+        if runner is None or not runner.stateful or not isinstance(state, dict):
+            return PluginResult()
+        reads, normalized = self._facts_plan(runner, stateful=True)
+        try:
+            facts = extract_facts(hook, payload, gctx, reads, normalized)
+        except Exception as err:  # the stateful rules fail closed on this
+            snapshot = Snapshot(error=StateError(f"the call's facts: {describe_error(err)}"))
+        else:
+            snapshot = runner.prepare_state(facts)
+        state[self._call] = dataclasses.replace(state[self._call], state=snapshot)
+        return PluginResult()
+
+
 def build_plugins(
     policy: Policy, compiled: Compiled | None = None, *, follow: bool = False
 ) -> list[RulesPlugin]:
     """Plugins for `compiled` (default: the current version), one per group with cpex
-    hooks; `follow=True` for plugins handed to a host (see `PluginSet`)."""
+    hooks and the state exchange where the rules need one; `follow=True` for plugins
+    handed to a host (see `PluginSet`)."""
     compiled = compiled or policy.compiled
     wanted = shape(compiled, policy.catalog)
     plugin_set = PluginSet(wanted) if follow else None
-    keys = sorted(wanted, key=lambda k: (k[1], k[0], k[2]))
-    return [RulesPlugin(policy, key, compiled, plugin_set) for key in keys]
+    keys = sorted(wanted, key=position)
+    return [
+        (StatePlugin if key == FRONT else RulesPlugin)(policy, key, compiled, plugin_set)
+        for key in keys
+    ]

@@ -6,7 +6,8 @@ keeps only the first of two entries with one name, runs an entry whose mode sele
 no rules as a no-op, and (with `on_error: ignore`) swallows the error a transform
 entry raises to stop a call. Each problem found here has one of three severities:
 
-- `REFUSED`: such a hole. The first `guardrails.cpex.RulesPlugin` entry cpex builds
+- `REFUSED`: such a hole (or a config that would count declared state wrong, see
+  `yaml_state`). The first `guardrails.cpex.RulesPlugin` entry cpex builds
   runs `check_entries` over the whole config and raises `ConfigRefused` (see
   `guardrails/cpex.py`), so the manager's `initialize()` raises.
 - `BLOCKS`: the entry loads and fails closed on every call cpex routes to it: its
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from ... import load
 from ...diagnostics import GuardrailsError, RulesError
 from ...runtime.program import RuleProgram
+from .yaml_state import Served, conflicts
 
 if TYPE_CHECKING:
     from ...policy.loading import Compiled
@@ -75,6 +77,8 @@ def options_problem(options: dict[str, Any]) -> str | None:
         return "config.rules (a rules file or directory) is required"
     if options.get("others", "error") not in ("error", "skip"):
         return f"config.others must be 'error' or 'skip', not {options['others']!r}"
+    if not isinstance(options.get("state", ""), str):
+        return f"config.state must be 'memory' or a redis:// URL, not {options['state']!r}"
     return None
 
 
@@ -149,6 +153,7 @@ def check_entries(entries: Sequence[Any]) -> list[Problem]:
     policies: dict[str, Policy | str] = {}
     covered: set[tuple[str, str]] = set()
     skipped: list[tuple[int, Any, list[RuleProgram]]] = []
+    served: list[Served] = []
     for i, e in enumerate(entries):
         if e.kind != KIND:
             continue
@@ -159,11 +164,14 @@ def check_entries(entries: Sequence[Any]) -> list[Problem]:
         if enabled:
             found += [_at(p, i, e) for p in problems]
             policy = policies.get(repr(options.get("rules")))
+            if mine and not isinstance(policy, str | None):
+                served.append((i, e, mine, policy))
             if not isinstance(policy, str | None) and options.get("others", "error") == "skip":
                 in_cpex = policy.catalog.in_cpex
                 others = [p for p in policy.compiled.programs if any(map(in_cpex, p.hooks))]
                 skipped.append((i, e, [p for p in others if p.mode != mode_of(e)]))
     found += _other_entries(entries)
+    found += [_at(Problem(REFUSED, "config", m), i, e) for i, e, m in conflicts(served)]
     return sorted(found + _uncovered(skipped, covered), key=lambda p: p.index)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from ...runtime.facts import derived_sources
 from ...runtime.text import content_text, message_parts, text_of
+from .context import add_context
 
 _MELLEA = "mellea."
 
@@ -209,8 +210,6 @@ _EXTRACTORS: dict[str, Callable[[frozenset[str], bool], Extractor]] = {
     "model_options": _model_options,
 }
 _POST_HOOKS = frozenset({"generation_post_call"})
-_CONTEXT = (("user", "user"), ("tenant", "tenant_id"), ("server", "server_id"),
-            ("request_id", "request_id"))  # fmt: skip
 
 Plan = tuple[tuple[str, Callable[[Any], Any]], ...]
 
@@ -300,12 +299,7 @@ def extract_facts(
                 facts[name] = _shared_prompt(shared, hook, payload, get_value)
             else:
                 facts[name] = get_value(payload)
-    if context is not None:
-        for fact, attr in _CONTEXT:
-            if fact in reads and fact not in facts:
-                value = getattr(context, attr, None)
-                if value is not None:
-                    facts[fact] = _plain(value)
+    add_context(facts, payload, context, reads)
     return facts
 
 

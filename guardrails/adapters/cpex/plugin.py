@@ -35,6 +35,7 @@ from ...records import CallRecord
 from ...records.capture import mask_facts
 from ...runtime.engine import HookRunner
 from ...runtime.modes import MODES
+from ...runtime.state import Snapshot
 from ...runtime.verdict import ERROR_CODE, Verdict
 from .payloads import extract_facts, write_back
 
@@ -44,8 +45,9 @@ if TYPE_CHECKING:
 
 METADATA_PREFIX = "guardrails:"
 STALE_CODE = "GUARDRAIL_STALE"
-# what serves one hook call: (version, its runners by hook, call id, first of the call)
-Resolved = tuple["Compiled", Mapping[str, HookRunner], str | None, bool]
+# what serves one hook call: (version, its runners by hook, call id, first of the call,
+# the call's state snapshot when the exchange was done before this plugin)
+Resolved = tuple["Compiled", Mapping[str, HookRunner], str | None, bool, Snapshot | None]
 
 
 class RuleFailure(GuardrailsError):
@@ -69,7 +71,7 @@ class HookPlugin(Plugin):  # type: ignore[misc]  # cpex ships no types
         self.policy = policy
         self.group_mode = _value(config.mode)
         self.metadata_key = METADATA_PREFIX + config.name
-        self._plans: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
+        self._plans: dict[tuple[int, bool], tuple[frozenset[str], frozenset[str]]] = {}
         for hook in config.hooks:
             setattr(self, _value(hook), self._handler(_value(hook)))
 
@@ -97,7 +99,7 @@ class HookPlugin(Plugin):  # type: ignore[misc]  # cpex ships no types
         resolved = self.resolve(gctx, hook)
         if resolved is None:
             return self.unavailable(hook)
-        compiled, runners, call_id, first = resolved
+        compiled, runners, call_id, first, snapshot = resolved
         if first and call_id is not None:
             self._capture(compiled, hook, payload, gctx, call_id)
         runner = runners.get(hook)
@@ -112,8 +114,9 @@ class HookPlugin(Plugin):  # type: ignore[misc]  # cpex ships no types
         except Exception as err:  # a payload we cannot read fails closed, per rule
             error = err
         verdict = runner.run(
-            facts, detail=False, input_error=error, request_id=request_id, call_id=call_id
-        )
+            facts, detail=False, input_error=error, request_id=request_id, call_id=call_id,
+            state=snapshot,
+        )  # fmt: skip
         if not verdict.rules:  # the common case: nothing fired
             return PluginResult()
         policy: Any = self.policy
@@ -165,15 +168,20 @@ class HookPlugin(Plugin):  # type: ignore[misc]  # cpex ships no types
         )  # fmt: skip
         policy.recorder.emit([record])
 
-    def _facts_plan(self, runner: HookRunner) -> tuple[frozenset[str], frozenset[str]]:
-        plan = self._plans.get(id(runner))
+    def _facts_plan(
+        self, runner: HookRunner, stateful: bool = False
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        """(the facts `runner`'s rules read, the hook's normalized fact roots); with
+        `stateful`, only the facts its state exchange needs."""
+        plan = self._plans.get((id(runner), stateful))
         if plan is None:
-            reads = frozenset().union(*(p.reads for p in runner.programs))
+            programs = [p for p in runner.programs if p.states or not stateful]
+            reads = frozenset().union(*(p.reads for p in programs))
             policy: Any = self.policy
             spec = policy.catalog.get(runner.hook)
             facts = spec.facts.items() if spec else ()
             normalized = frozenset(p.split(".")[0] for p, f in facts if f.kind == "normalized")
-            plan = self._plans[id(runner)] = (reads, normalized)
+            plan = self._plans[(id(runner), stateful)] = (reads, normalized)
         return plan
 
     def _metadata(self, verdict: Verdict) -> dict[str, Any]:

@@ -12,6 +12,7 @@
           others: error          # rules in another mode: `error` (default) or `skip`
           records: decisions.jsonl  # optional: append decision records (JSON lines)
           watch: false           # true: reload when a rules file changes
+          state: memory          # where declared states live: memory or redis://...
 
 How the entry and the rules relate: cpex runs the entry as one plugin at the entry's
 mode and priority, so the entry runs the rules whose mode is the entry's mode, in
@@ -34,6 +35,10 @@ to it (its listed hooks): a missing rules file, rules with errors, or rules of
 another mode without `others: skip` make it block with code GUARDRAIL_CONFIG (a
 transform entry raises, an audit or fire-and-forget entry records the problem), and
 log the reason.
+
+Declared state: each entry does the state exchange for its own rules on each call
+(the entries of one config share one store per `state:` setting); `yaml_state` says
+why, and which configs are refused because they would count wrong.
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ from .config_check import (
 )
 from .groups import runner
 from .plugin import HookPlugin, Resolved, RuleFailure, http_status
+from .yaml_state import remember, setting, shared_store
 
 if TYPE_CHECKING:
     from ...policy.loading import Compiled
@@ -97,11 +103,13 @@ class RulesPlugin(HookPlugin):
         self.problem: str | None = None
         self._served: Resolved | None = None
         refused = static_problems(config)
+        manager = _loading_manager()
         try:
-            policy, compiled = self._load(config)
+            policy, compiled = self._load(config, manager)
             self.policy = policy
             mine, found = fit(policy, compiled, config)
             refused += [p for p in found if p.severity == REFUSED]
+            remember(manager, setting(config.config or {}), policy.state)
             if not mine:
                 refused.append(no_rules(policy, compiled, config))
             blocks = [p for p in found if p.severity != REFUSED]
@@ -111,7 +119,7 @@ class RulesPlugin(HookPlugin):
         except Exception as err:  # fail closed, loudly: see the module docstring
             self.problem = str(err) if isinstance(err, GuardrailsError) else repr(err)
         try:
-            _refuse(config, refused)
+            _refuse(config, refused, manager)
         except ConfigRefused:
             if self.policy is not None:
                 self.policy.close()  # a `records:` file it opened
@@ -127,14 +135,17 @@ class RulesPlugin(HookPlugin):
         self.ruleset_hash = self._served[0].ruleset_hash if self._served else ""
 
     @staticmethod
-    def _load(config: Any) -> tuple[Policy, Compiled]:
+    def _load(config: Any, manager: Any) -> tuple[Policy, Compiled]:
         options = dict(config.config or {})
         problem = options_problem(options)
         if problem is not None:
             raise GuardrailsError(problem)
         try:
             sinks = [JsonlSink(options["records"])] if options.get("records") else []
-            policy = load(options["rules"], shadow=options.get("shadow", False), sinks=sinks)
+            state = shared_store(manager, setting(options))
+            policy = load(
+                options["rules"], shadow=options.get("shadow", False), sinks=sinks, state=state
+            )
         except RulesError as err:
             raise GuardrailsError(f"rules at {options['rules']} have errors:\n{err}") from None
         return policy, policy.compiled
@@ -203,16 +214,16 @@ def _serve(compiled: Compiled, mine: list[RuleProgram], config: Any) -> Resolved
             compiled,
             hook,
             sorted((p for p in mine if hook in p.hooks), key=lambda p: (p.priority, p.index)),
+            own_state=True,
         )
         for hook in hooks_of(config)
     }
-    return compiled, runners, None, False
+    return compiled, runners, None, False, None
 
 
-def _refuse(config: Any, own: list[Problem]) -> None:
+def _refuse(config: Any, own: list[Problem], manager: Any) -> None:
     """Raise `ConfigRefused` when the config cpex is loading (or, when no cpex manager
     is loading this entry, the entry itself) lets calls through that rules block."""
-    manager = _loading_manager()
     loaded = manager.config if manager is not None else None
     entries = list(loaded.plugins or []) if loaded is not None else []
     ours = [e.name for e in entries if e.kind == KIND and mode_of(e) != "disabled"]
