@@ -108,32 +108,12 @@ def check_config(ctx: click.Context, config: Path) -> None:
     `initialize()` fails on those) or one that fails every call. Rules paths are
     relative to the working directory, as in the host.
     """
-    from ..adapters.cpex.config_check import KIND, WARNING, check_file, entry_lines, render
+    from .config_report import report_config
 
-    try:
-        problems, entries = check_file(config)
-    except GuardrailsError as err:
-        click.echo(f"error: {err}")
-        ctx.exit(1)
-    lines = entry_lines(config.read_text(encoding="utf-8"))
-    from ..adapters.cpex.compat import gateway_problem
-
-    install = gateway_problem()
-    if install:
-        click.echo(f"error: {install}")
-    for line in render(config, problems, lines if len(lines) == len(entries) else []):
+    lines, code = report_config(config)
+    for line in lines:
         click.echo(line)
-    ours = sum(1 for e in entries if e.kind == KIND)
-    errors = sum(1 for p in problems if p.severity != WARNING)
-    warnings = f", {len(problems) - errors} warning(s)" if len(problems) > errors else ""
-    if not ours:
-        click.echo(f"{config}: error: no {KIND} entry: no rules run")
-    elif errors or install:
-        click.echo(f"{config}: {errors + bool(install)} error(s){warnings}")
-    else:
-        noun = "entry" if ours == 1 else "entries"
-        click.echo(f"{config}: ok: {ours} guardrails {noun}{warnings}")
-    ctx.exit(1 if errors or install or not ours else 0)
+    ctx.exit(code)
 
 
 @main.command("eval")
