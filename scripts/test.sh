@@ -9,7 +9,7 @@ source scripts/venv.sh
 echo "== ruff check";   .venv/bin/ruff check .
 echo "== ruff format";  .venv/bin/ruff format --check .
 echo "== mypy";         .venv/bin/mypy
-echo "== rules";        .venv/bin/guardrails check rules/ && .venv/bin/guardrails fmt --check rules/
+echo "== rules";        .venv/bin/guardrails check rules/ examples/policies/ && .venv/bin/guardrails fmt --check rules/ examples/policies/
 
 # The Redis store's tests run a real redis-server (tests/redis_server.py) and fail
 # without one; a fresh Debian machine gets Debian's.
