@@ -4,6 +4,8 @@
    plugins, and real cpex tool and agent payloads go through `invoke_hook`.
 2. A real Mellea session (with an in-repo backend that returns canned replies, so no
    model or network is needed) runs with the rules in `plugin_scope`.
+3. Rules that remember (examples/policies/): one agent session's tool calls go through
+   a cpex manager; the 6th email and the 3rd identical call in a row are refused.
 
 For every call it prints the hook, the outcome, the deciding rule and code, and the
 shadow (would-block) decisions of audit rules. Run from the repository root:
@@ -180,6 +182,40 @@ def mellea_part(policy: guardrails.Policy, sink: MemorySink) -> None:
     )
 
 
+def state_part() -> None:
+    """examples/policies/ in a cpex manager: the session comes from the host's
+    GlobalContext (metadata `session_id`), the counts from one in-memory store."""
+    from cpex.framework import GlobalContext, ToolPreInvokePayload
+
+    policy = guardrails.load(ROOT / "examples" / "policies")
+    calls = [("send_email", {"to": "team@example.com", "body": f"update {i}"}) for i in range(6)]
+    calls += [("search", {"q": "refund policy"})] * 3
+
+    async def run() -> None:
+        manager = await policy.manager()
+        print()
+        print("== state: examples/policies/ in a cpex manager, one session, calls in order ==")
+        print(ROW.format("hook", "call", "outcome", "rule [code]", "reason"))
+        for i, (name, args) in enumerate(calls):
+            context = GlobalContext(
+                request_id=f"s-{i}", user="alice", metadata={"session_id": "demo-session"}
+            )
+            result, _ = await manager.invoke_hook(
+                "tool_pre_invoke", ToolPreInvokePayload(name=name, args=args), context
+            )
+            title = f"{name} #{sum(1 for n, _ in calls[: i + 1] if n == name)}"
+            violation = result.violation
+            if violation is None:
+                print(ROW.format("tool_pre_invoke", title, "allow", "", ""))
+            else:
+                rule = violation.details.get("rule", "") if violation.details else ""
+                blocked = f"{rule} [{violation.code}]"
+                print(ROW.format("tool_pre_invoke", title, "BLOCK", blocked, violation.reason))
+        await manager.shutdown()
+
+    asyncio.run(run())
+
+
 def main(argv: list[str]) -> int:
     rules_dir = Path(argv[1]) if len(argv) > 1 else ROOT / "rules"
     # Blocks are normal traffic for a guardrail: keep the hosts' per-block warnings quiet.
@@ -195,6 +231,7 @@ def main(argv: list[str]) -> int:
     print()
     cpex_part(policy, sink)
     mellea_part(policy, sink)
+    state_part()
     return 0
 
 

@@ -182,6 +182,16 @@ def test_demo_runs_rules_through_cpex_and_mellea():
     assert "would block: ssn_in_output [PII_SSN]" in out
     assert "BLOCK   prompt_injection [PROMPT_INJECTION]" in out
     assert "the poem reached it with temperature 1.0 and max_tokens 4096" in out
+    # rules that remember: one session's calls through a cpex manager, in order
+    state = [r for r in rows if r[:1] == ["tool_pre_invoke"] and r[1] in ("send_email", "search")]
+    assert [(r[1], r[2], r[3]) for r in state] == [
+        *[("send_email", f"#{i}", "allow") for i in range(1, 6)],
+        ("send_email", "#6", "BLOCK"),
+        ("search", "#1", "allow"),
+        ("search", "#2", "allow"),
+        ("search", "#3", "BLOCK"),
+    ]
+    assert "email_limit [EMAIL_LIMIT]" in out and "stuck_agent [AGENT_LOOP]" in out
 
 
 def test_mellea_session_example_runs_without_a_model():
