@@ -404,3 +404,26 @@ def test_a_rule_that_records_is_not_reported_as_shadowed_by_an_earlier_block():
     assert [d.code for d in policy.warnings if d.code == "GR0302"] == []
     outcomes = [call(policy).rules[0].verdict for _ in range(3)]
     assert outcomes == ["pass", "pass", "warn"]  # the blocked calls were counted
+
+
+def test_the_exchange_and_the_rules_share_one_call_s_derived_facts():
+    counted: list[str] = []
+
+    def tokenizer(text: str) -> int:
+        counted.append(text)
+        return len(text)
+
+    policy = guardrails.loads(
+        """
+        counter used per user every 1h limit 100
+        rule count on generation_pre_call add tokens to used
+        rule budget on generation_pre_call when tokens > used.left block "over"
+        """,
+        tokenizer=tokenizer,
+    )
+    verdict = policy.evaluate("generation_pre_call", {"prompt": "x" * 60, "user": "a"}, now=T0)
+    assert verdict.outcome == "allow"
+    assert len(counted) == 1  # the prompt was counted once, for both rules
+    assert policy.evaluate("generation_pre_call", {"prompt": "y" * 60, "user": "a"}).outcome == (
+        "block"
+    )

@@ -166,12 +166,13 @@ class HookRunner:
         # the budget covers the state exchange too: recording rules run there
         deadline = time.perf_counter() + budget if budget is not None else None
         snap = state
+        derived: dict[str, Any] = {}  # derived facts the exchange worked out, for the rules
         if self.stateful and bad_input is None and snap is None:
-            snap = self.prepare_state(original, now)
+            snap = self.prepare_state(original, now, derived)
         seed: dict[str, Any] = snap.values if snap is not None else {}
         troubled = snap is not None and not snap.clean
-        cache: dict[str, Any] = dict(seed)
-        faf_cache: dict[str, Any] = dict(seed)
+        cache: dict[str, Any] = {**derived, **seed}
+        faf_cache: dict[str, Any] = {**derived, **seed}
         results: list[RuleResult] = []
         blocked: RuleResult | None = None
         modified = False
@@ -281,12 +282,17 @@ class HookRunner:
             call_id=call_id,
         )
 
-    def prepare_state(self, facts: Mapping[str, Any], now: float | None = None) -> Snapshot:
+    def prepare_state(
+        self,
+        facts: Mapping[str, Any],
+        now: float | None = None,
+        cache: dict[str, Any] | None = None,
+    ) -> Snapshot:
         """The call's state exchange: every update, then every read, in one store
         call. Only a runner holding the whole hook's plan may do it (once per call)."""
         if self.plan is None:
             return Snapshot(error=StateError("the call's state was not prepared"))
-        return self.plan.prepare(facts, self.store, now)
+        return self.plan.prepare(facts, self.store, now, cache)
 
 
 _INDEXABLE = (str, int, float)

@@ -274,15 +274,22 @@ class StatePlan:
         )
 
     def prepare(
-        self, facts: Mapping[str, Any], store: Store | None, now: float | None = None
+        self,
+        facts: Mapping[str, Any],
+        store: Store | None,
+        now: float | None = None,
+        cache: dict[str, Any] | None = None,
     ) -> Snapshot:
+        """`cache`: the call's derived-fact cache, when the rules will run on the same
+        facts next (so `tokens` is worked out once per call, not twice)."""
         snap = Snapshot()
         if store is None:
             snap.error = StateError("no state store is configured for these rules")
             return snap
         if now is None:  # a store may keep its own time (a corpus case's, a replay's)
             now = float(getattr(store, "clock", time.time)())
-        cache: dict[str, Any] = {}
+        if cache is None:
+            cache = {}
         updates: dict[str, float] = {}  # state -> amount to add (0.0 for a streak)
         recorded = snap.recorded
         for rule_id, fn, states, actions in self._actions:
