@@ -424,6 +424,5 @@ def test_the_exchange_and_the_rules_share_one_call_s_derived_facts():
     verdict = policy.evaluate("generation_pre_call", {"prompt": "x" * 60, "user": "a"}, now=T0)
     assert verdict.outcome == "allow"
     assert len(counted) == 1  # the prompt was counted once, for both rules
-    assert policy.evaluate("generation_pre_call", {"prompt": "y" * 60, "user": "a"}).outcome == (
-        "block"
-    )
+    second = policy.evaluate("generation_pre_call", {"prompt": "y" * 60, "user": "a"}, now=T0)
+    assert second.outcome == "block"
