@@ -66,5 +66,8 @@ FACT_DOCS: dict[str, str] = {
     "tenant": "tenant id (GlobalContext.tenant_id)",
     "server": "server id (GlobalContext.server_id)",
     "request_id": "request id (GlobalContext.request_id)",
-    "session": "the conversation or agent run the call belongs to (per host: docs/hosts.md, State and sessions)",
+    "session": (
+        "the conversation or agent run the call belongs to "
+        "(per host: docs/hosts.md, State and sessions)"
+    ),
 }
