@@ -330,14 +330,14 @@ def test_eval_runs_stateful_rules_from_a_case_or_a_state_file(tmp_path):
         "count_emails                      record      sequential/100 recorded emails_sent" in out
     )
     assert (
-        'state at 2026-12-03T10:15:00Z (before -> after this call):\n  emails_sent ["s1"]: 5 -> 6'
+        'state at 2026-12-03T10:15:00Z (before -> after this call):\n  emails_sent ["alice","s1"]: 5 -> 6'
         in out
     )
     assert "emails_sent = 5\n        emails_sent.limit = 5" in out
 
     facts = json.loads(case.read_text())["facts"]
     state = tmp_path / "state.json"
-    state.write_text(json.dumps({"emails_sent": [{"key": ["s1"], "value": 4}]}))
+    state.write_text(json.dumps({"emails_sent": [{"key": ["alice", "s1"], "value": 4}]}))
     args = [
         "eval",
         "examples/policies",
@@ -349,13 +349,13 @@ def test_eval_runs_stateful_rules_from_a_case_or_a_state_file(tmp_path):
         "json",
     ]
     fresh = json.loads(run(*args, stdin=json.dumps(facts)).stdout)
-    assert fresh["outcome"] == "allow" and 'emails_sent ["s1"]: 0 -> 1' in fresh["state"]
+    assert fresh["outcome"] == "allow" and 'emails_sent ["alice","s1"]: 0 -> 1' in fresh["state"]
     seeded = json.loads(
         run(
             *args, "--state", str(state), "--now", "2026-12-03T11:00:00Z", stdin=json.dumps(facts)
         ).stdout
     )
-    assert seeded["outcome"] == "allow" and 'emails_sent ["s1"]: 4 -> 5' in seeded["state"]
+    assert seeded["outcome"] == "allow" and 'emails_sent ["alice","s1"]: 4 -> 5' in seeded["state"]
     state.write_text(json.dumps({"emails": [{"key": ["s1"], "value": 4}]}))
     bad = run(*args, "--state", str(state), stdin=json.dumps(facts))
     assert bad.returncode == 1

@@ -321,7 +321,8 @@ def test_on_error_clause():
 
 def test_a_rule_that_only_records_shows_record_after_a_block_too():
     """A blocked call still counts (it arrived): the detail says so for a recording
-    rule after the blocking one, instead of calling it skipped."""
+    rule after the blocking one, instead of calling it skipped; one whose condition did
+    not hold ran too (in the exchange, before any rule), so it passed."""
     policy = guardrails.loads(
         "counter calls per user limit 1\n"
         "rule cap on tool_pre_invoke priority 1 when calls >= calls.limit block code CAP\n"
@@ -336,6 +337,6 @@ def test_a_rule_that_only_records_shows_record_after_a_block_too():
     assert [(r.rule_id, r.verdict, r.changes) for r in second.rules] == [
         ("cap", "block", ()),
         ("count", "record", ("calls",)),
-        ("quiet", "skipped", ()),
+        ("quiet", "pass", ()),
         ("later", "skipped", ()),
     ]

@@ -115,11 +115,12 @@ def test_a_corpus_replays_each_case_from_its_own_prior_state(tmp_path):
     for path in policies.glob("*.rules"):
         text = path.read_text()
         (tmp_path / path.name).write_text(
-            text.replace("per session limit 5", "per session limit 6")
+            text.replace("per user, session limit 5", "per user, session limit 6")
         )
     changed = replay(guardrails.load(tmp_path), cases, baseline)
     assert [(c.kind, c.case) for c in changed.changes] == [
-        ("newly_allowed", "tool_pre_invoke/email_limit_6th_email")
+        ("newly_allowed", "tool_pre_invoke/email_limit_6th_email"),
+        ("newly_allowed", "tool_pre_invoke/email_limit_without_session"),
     ]
 
 

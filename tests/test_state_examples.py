@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,8 @@ def test_agent_loops_in_mellea_count_per_session():
 
 
 def test_token_budget_in_mellea_refuses_a_prompt_larger_than_what_is_left(stub_openai):
+    """Prompts count when sent: a prompt larger than what is left is refused and still
+    counts (it arrived), so after it nothing is left, even for a short question."""
     pytest.importorskip("mellea")
     from mellea import start_session
     from mellea.plugins import PluginViolationError
@@ -162,12 +165,16 @@ def test_token_budget_in_mellea_refuses_a_prompt_larger_than_what_is_left(stub_o
         "openai", "stub-model", base_url=stub_openai, api_key="x", plugins=policy.plugins()
     ) as m:
         assert str(m.instruct(big, strategy=None)) == "stub reply"
+        assert str(m.instruct("a short question", strategy=None)) == "stub reply"  # it fits
         with pytest.raises(PluginViolationError) as info:
             m.instruct(big, strategy=None)
         assert info.value.code == "TOKEN_BUDGET"
-        assert "of 100000 tokens left this hour" in info.value.reason
-        assert str(m.instruct("a short question", strategy=None)) == "stub reply"
-    assert len(stub_requests) == 2  # the refused prompt was never sent
+        left = re.search(r"budget: (\d+) of 100000 tokens left this hour", info.value.reason)
+        assert left is not None and 0 < int(left.group(1)) < 60_000  # refused as too large
+        with pytest.raises(PluginViolationError) as info:
+            m.instruct("a short question", strategy=None)
+        assert "budget: 0 of 100000 tokens left this hour" in info.value.reason
+    assert len(stub_requests) == 2  # the refused prompts were never sent
 
 
 def test_tenant_spend_in_mellea_refuses_the_call_after_the_limit():

@@ -184,9 +184,12 @@ class HookRunner:
                 prog = programs[position]
                 faf = prog.after_block
                 if blocked is not None and not faf:
-                    if detail:  # a rule that only records did so when the call arrived
-                        done = snap.recorded.get(prog.id) if snap and prog.records_only else None
-                        verdict_: RuleVerdict = "record" if done else "skipped"
+                    if detail:  # a rule that only records ran when the call arrived: as then
+                        verdict_: RuleVerdict = "skipped"
+                        done = None
+                        if snap and prog.records_only and not snap.problem(prog.id, prog.states):
+                            done = snap.recorded.get(prog.id)
+                            verdict_ = "record" if done else "pass"
                         results.append(_result(prog, hook, verdict_, changes=done or ()))
                     continue
                 shadow = prog.id in shadowed

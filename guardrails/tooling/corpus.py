@@ -41,7 +41,6 @@ from .seeding import (
 )
 
 RESERVED = ("description", "expect", "facts", "now", "state")
-NO_EXCHANGE = " (no state exchange through cpex)"
 OUTCOMES = ("allow", "block", "modify")
 RULE_VERDICTS = ("pass", "block", "warn", "modify", "would_block", "error", "skipped", "record")
 _EXPECT = re.compile(r"^\s*(\w+)(?:\s+by\s+(\S+))?(?:\s+code\s+(\S+))?\s*$")
@@ -220,26 +219,12 @@ def run_case(policy: Policy, case: Case, manager: Any = None) -> CaseResult:
         begin()
         result.cpex = asyncio.run(_through_cpex(manager, case))
         through_cpex = exchange_lines(store.exchanges) if store is not None else []
-        if stateful and not through_cpex and _unprepared(policy, case.hook, result.cpex):
-            # the cpex binding does not prepare the call's state (yet): its stateful
-            # rules are `error` verdicts there, shown as such, not a disagreement
-            result.cpex += NO_EXCHANGE
-        else:
-            _compare(result, verdict, through_cpex)
+        _compare(result, verdict, through_cpex)
     for expectation in case.expect:
         problem = expectation.check(verdict)
         if problem:
             result.problems.append(problem)
     return result
-
-
-def _unprepared(policy: Policy, hook: str, cpex: str) -> bool:
-    """Whether cpex failed the call on a stateful rule without exchanging state."""
-    match = re.match(r"block by (\S+) code (\S+)", cpex)
-    if match is None:
-        return cpex.startswith("raises")
-    stateful = {p.id for p in policy.programs(hook) if p.states}
-    return match.group(1) in stateful and match.group(2) == ERROR_CODE
 
 
 def _compare(result: CaseResult, verdict: Verdict, through_cpex: list[str]) -> None:
