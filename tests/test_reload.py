@@ -60,7 +60,9 @@ def test_reload_of_a_policy_from_a_string():
 
 
 def test_concurrent_evaluations_during_reloads_each_see_one_version():
-    policy = guardrails.loads(V1)
+    # no time budget: a caller thread waiting for the GIL on a loaded machine would
+    # otherwise get a (fail-closed) budget error, which is not what this test is about
+    policy = guardrails.loads(V1, time_budget_ms=None)
     hashes = {guardrails.loads(V1).ruleset_hash: "V1", guardrails.loads(V2).ruleset_hash: "V2"}
     stop = threading.Event()
     problems: list[str] = []
@@ -91,7 +93,7 @@ def test_concurrent_evaluations_during_reloads_each_see_one_version():
 
 
 def test_cpex_calls_during_reloads_each_see_one_version():
-    policy = guardrails.loads(V1)
+    policy = guardrails.loads(V1, time_budget_ms=None)  # as above: versions, not budgets
     hashes = {guardrails.loads(V1).ruleset_hash: "V1", guardrails.loads(V2).ruleset_hash: "V2"}
 
     async def scenario() -> tuple[int, list[str]]:

@@ -256,6 +256,7 @@ def test_memory_store_is_atomic_across_threads():
         rule limit on tool_pre_invoke when sends >= sends.limit block "no"
         """,
         state=store,
+        time_budget_ms=None,  # a thread kept from the GIL must not turn into a budget error
     )
     allowed: list[str] = []
 
