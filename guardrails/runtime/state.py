@@ -19,7 +19,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .ops import RuleTypeError, type_name
@@ -225,34 +225,49 @@ class Recording:
     states: tuple[str, ...]
 
 
-@dataclass(slots=True)
 class Snapshot:
     """What one call's rules read (cache slots `@state` and `@state.field`), the rules
     that recorded, and what failed: the whole exchange, or a state's key, or a rule's
-    amounts (each fails only the rules that touch it)."""
+    amounts (each fails only the rules that touch it). A plain class: one is built per
+    hook call, and the failure maps are rarely needed."""
 
-    values: dict[str, Any] = field(default_factory=dict)
-    recorded: dict[str, tuple[str, ...]] = field(default_factory=dict)  # rule id -> states
-    error: Exception | None = None
-    failed_states: dict[str, Exception] = field(default_factory=dict)
-    failed_rules: dict[str, Exception] = field(default_factory=dict)
-    ops: tuple[StateOp, ...] = ()
+    __slots__ = ("_failed_rules", "_failed_states", "error", "ops", "recorded", "values")
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.values: dict[str, Any] = {}
+        self.recorded: dict[str, tuple[str, ...]] = {}  # rule id -> states
+        self.error = error
+        self.ops: tuple[StateOp, ...] = ()
+        self._failed_states: dict[str, Exception] | None = None
+        self._failed_rules: dict[str, Exception] | None = None
+
+    @property
+    def failed_states(self) -> dict[str, Exception]:
+        if self._failed_states is None:
+            self._failed_states = {}
+        return self._failed_states
+
+    @property
+    def failed_rules(self) -> dict[str, Exception]:
+        if self._failed_rules is None:
+            self._failed_rules = {}
+        return self._failed_rules
 
     def problem(self, rule_id: str, states: frozenset[str]) -> Exception | None:
         if self.error is not None:
             return self.error
-        err = self.failed_rules.get(rule_id)
+        err = self._failed_rules.get(rule_id) if self._failed_rules else None
         if err is not None:
             return err
         for name in states:
-            err = self.failed_states.get(name)
+            err = self._failed_states.get(name) if self._failed_states else None
             if err is not None:
                 return err
         return None
 
     @property
     def clean(self) -> bool:
-        return self.error is None and not self.failed_states and not self.failed_rules
+        return self.error is None and not self._failed_states and not self._failed_rules
 
 
 class StatePlan:
