@@ -18,7 +18,8 @@ from ..runtime import EXPORTS
 from ..runtime.facts import DERIVED, Tokenizer, make_bindings
 from ..runtime.ops import DEFAULT_MAX_MATCH_CHARS
 from ..runtime.program import Assign, Block, Redact, RuleFn, RuleProgram, RuntimeAction
-from ..runtime.state import Recording, StatePlan, StateSpec, StateUse
+from ..runtime.state import StateSpec
+from ..runtime.state_plan import Recording, StatePlan, StateUse
 from .codegen import Generator, generate
 
 

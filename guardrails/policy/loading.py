@@ -30,7 +30,8 @@ from ..runtime import engine
 from ..runtime.facts import Tokenizer
 from ..runtime.ops import DEFAULT_MAX_MATCH_CHARS
 from ..runtime.program import RuleProgram
-from ..runtime.state import MemoryStore, StatePlan, Store
+from ..runtime.state import MemoryStore, Store
+from ..runtime.state_plan import StatePlan
 from ..source import SourceFile
 from ..syntax import ast
 from ..syntax.parser import parse

@@ -19,7 +19,8 @@ from typing import Any, cast
 from .modes import MODES
 from .ops import RuleLimitError, RuleTypeError, get, get_path, type_name
 from .program import Assign, Redact, RuleProgram
-from .state import Snapshot, StateError, StatePlan, Store
+from .state import StateError, Store
+from .state_plan import Snapshot, StatePlan
 from .text import redact
 from .verdict import ERROR_CODE, Outcome, RuleResult, RuleVerdict, Verdict
 

@@ -27,7 +27,8 @@ from typing import Any
 
 from ..diagnostics import GuardrailsError
 from ..policy.policy import Policy
-from ..runtime.state import MemoryStore, Reading, Snapshot, StateOp, StateSpec, Store
+from ..runtime.state import MemoryStore, Reading, StateOp, StateSpec, Store
+from ..runtime.state_plan import Snapshot
 from ..runtime.verdict import Verdict
 
 # a case that names no time runs at this one, so windows and reset times in its

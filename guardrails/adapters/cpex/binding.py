@@ -31,7 +31,8 @@ from cpex.framework import PluginConfig, PluginResult, PluginViolation
 from ...records.calls import new_call_id
 from ...runtime.engine import HookRunner, describe_error
 from ...runtime.modes import MODES, plugin_on_error
-from ...runtime.state import Snapshot, StateError
+from ...runtime.state import StateError
+from ...runtime.state_plan import Snapshot
 from .groups import FRONT, GroupKey, front_priority, groups, position, shape
 from .payloads import extract_facts
 from .plugin import (

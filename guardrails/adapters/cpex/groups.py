@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ...runtime.engine import HookRunner
 from ...runtime.modes import PHASE_ORDER, plugin_on_error
 from ...runtime.program import RuleProgram
-from ...runtime.state import StatePlan, StateUse
+from ...runtime.state_plan import StatePlan, StateUse
 
 if TYPE_CHECKING:
     from ...policy.loading import Compiled

@@ -35,7 +35,7 @@ from ...records import CallRecord
 from ...records.capture import mask_facts
 from ...runtime.engine import HookRunner
 from ...runtime.modes import MODES
-from ...runtime.state import Snapshot
+from ...runtime.state_plan import Snapshot
 from ...runtime.verdict import ERROR_CODE, Verdict
 from .payloads import extract_facts, write_back
 
