@@ -88,18 +88,7 @@ class Generator:
         values += [
             self.reason(a.template) for a in rule.actions if isinstance(a, Block) and a.template
         ]
-        result = "(" + "".join(f"{v}, " for v in values) + ")"
-        self.buf.line(f"def {name}(f, c):")
-        self.buf.indent()
-        self.buf.line(f"# rule {rule.id!r} at {rule.location!r}")
-        if rule.condition is not None:
-            self.buf.line(f"if not {self.emit(rule.condition)}:")
-            self.buf.indent()
-            self.buf.line("return None")
-            self.buf.outdent()
-        self.buf.line(f"return {result}")
-        self.buf.outdent()
-        self.buf.line("")
+        self.function(name, rule.condition, values, f"# rule {rule.id!r} at {rule.location!r}")
         if any(isinstance(a, ir.Record) for a in rule.actions):
             self.record(rule)
         return name
@@ -123,9 +112,14 @@ class Generator:
             if hook in values:
                 self.function(self.value_name(index, use), None, [self.emit(values[hook])])
 
-    def function(self, name: str, condition: ir.IR | None, values: list[str]) -> None:
+    def function(
+        self, name: str, condition: ir.IR | None, values: list[str], comment: str = ""
+    ) -> None:
+        """`def name(f, c)`: None unless `condition` holds, else the tuple of `values`."""
         self.buf.line(f"def {name}(f, c):")
         self.buf.indent()
+        if comment:
+            self.buf.line(comment)
         if condition is not None:
             self.buf.line(f"if not {self.emit(condition)}:")
             self.buf.indent()

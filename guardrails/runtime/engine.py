@@ -186,12 +186,10 @@ class HookRunner:
                 faf = prog.after_block
                 if blocked is not None and not faf:
                     if detail:  # a rule that only records ran when the call arrived: as then
-                        verdict_: RuleVerdict = "skipped"
-                        done = None
                         if snap and prog.records_only and not snap.problem(prog.id, prog.states):
-                            done = snap.recorded.get(prog.id)
-                            verdict_ = "record" if done else "pass"
-                        results.append(_result(prog, hook, verdict_, changes=done or ()))
+                            results.append(_recording(prog, hook, snap))
+                        else:
+                            results.append(_result(prog, hook, "skipped"))
                     continue
                 shadow = prog.id in shadowed
                 try:
@@ -204,9 +202,7 @@ class HookRunner:
                                 raise problem
                         if prog.records_only:  # its update went into the exchange
                             if detail:
-                                done = snap.recorded.get(prog.id) if snap else None
-                                verdict_ = "record" if done else "pass"
-                                results.append(_result(prog, hook, verdict_, changes=done or ()))
+                                results.append(_recording(prog, hook, snap))
                             continue
                     out = prog.fn(original if faf else work, faf_cache if faf else cache)
                     if deadline is not None and time.perf_counter() > deadline:
@@ -334,6 +330,12 @@ def _result(
         error=error,
         changes=changes,
     )
+
+
+def _recording(prog: RuleProgram, hook: str, snap: Snapshot | None) -> RuleResult:
+    """A rule that only records: what it did in the call's exchange."""
+    done = snap.recorded.get(prog.id) if snap is not None else None
+    return _result(prog, hook, "record" if done else "pass", changes=done or ())
 
 
 def apply_actions(
