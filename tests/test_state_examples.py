@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from cpex.framework import (
 
 import guardrails
 from guardrails.runtime.state import MemoryStore
+
+from .openai_stub import StubOpenAI, serve_stub
 
 os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 logging.getLogger("cpex").setLevel(logging.ERROR)
@@ -174,7 +177,7 @@ def test_token_budget_in_mellea_refuses_a_prompt_larger_than_what_is_left(stub_o
         with pytest.raises(PluginViolationError) as info:
             m.instruct("a short question", strategy=None)
         assert "budget: 0 of 100000 tokens left this hour" in info.value.reason
-    assert len(stub_requests) == 2  # the refused prompts were never sent
+    assert len(StubOpenAI.bodies) == 2  # the refused prompts were never sent
 
 
 def test_tenant_spend_in_mellea_refuses_the_call_after_the_limit():
@@ -261,42 +264,7 @@ def test_untrusted_flow_in_haystack_spans_runs_that_name_their_session():
     assert context == {"session": "chat-42"}  # the caller's dict is left as it was
 
 
-# ---- the stub OpenAI server (as in test_mellea_e2e) ----
-
-stub_requests: list[dict[str, Any]] = []
-
-
 @pytest.fixture
-def stub_openai() -> Any:
-    import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Stub(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
-            stub_requests.append(body)
-            reply = {
-                "id": "c", "object": "chat.completion", "created": 0, "model": "stub-model",
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": "stub reply"}}],
-                "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
-            }  # fmt: skip
-            data = json.dumps(reply).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Stub)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    stub_requests.clear()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
+def stub_openai() -> Iterator[str]:
+    with serve_stub() as url:
+        yield url
