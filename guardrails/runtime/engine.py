@@ -16,12 +16,12 @@ import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, cast
 
+from .changes import apply_actions
 from .modes import MODES
-from .ops import RuleLimitError, RuleTypeError, get, get_path, type_name
-from .program import Assign, Redact, RuleProgram
+from .ops import RuleLimitError, RuleTypeError, get, type_name
+from .program import RuleProgram
 from .state import StateError, Store
 from .state_plan import Snapshot, StatePlan
-from .text import redact
 from .verdict import ERROR_CODE, Outcome, RuleResult, RuleVerdict, Verdict
 
 
@@ -336,67 +336,3 @@ def _recording(prog: RuleProgram, hook: str, snap: Snapshot | None) -> RuleResul
     """A rule that only records: what it did in the call's exchange."""
     done = snap.recorded.get(prog.id) if snap is not None else None
     return _result(prog, hook, "record" if done else "pass", changes=done or ())
-
-
-def apply_actions(
-    prog: RuleProgram, facts: dict[str, Any], values: tuple[Any, ...]
-) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """Apply a rule's set/redact actions copy-on-write; the input dict is never mutated.
-
-    Only actions that changed something are reported: a redaction that found nothing
-    (or a missing fact), or a `set` to the value already there, is no change."""
-    changes: list[str] = []
-    for action in prog.actions:
-        if not isinstance(action, Assign | Redact):
-            continue
-        current = get_path(facts, action.path)
-        if isinstance(action, Assign):
-            new = values[action.value_index]
-        else:
-            new = redact(current, action.patterns, action.replacement, action.max_chars)
-        if _same(current, new):
-            continue
-        facts = assign(facts, action.path, new)
-        changes.append(".".join(str(k) for k in action.path))
-    return facts, tuple(changes)
-
-
-def _same(old: Any, new: Any) -> bool:
-    if old is new:
-        return True
-    if type(old) is not type(new) or type(old) not in (str, int, float, bool):
-        return False
-    return bool(old == new)
-
-
-def assign(root: dict[str, Any], path: Sequence[str | int], value: Any) -> dict[str, Any]:
-    """A copy of `root` with `value` at `path`; missing maps on the way are created."""
-    new_root = dict(root)
-    parent: Any = new_root
-    for depth, key in enumerate(path):
-        last = depth == len(path) - 1
-        if isinstance(parent, dict):
-            if last:
-                parent[key] = value
-                break
-            child = parent.get(key)
-        elif isinstance(parent, list) and isinstance(key, int):
-            if not -len(parent) <= key < len(parent):
-                raise RuleTypeError(f"index {key} is out of range for a list of {len(parent)}")
-            if last:
-                parent[key] = value
-                break
-            child = parent[key]
-        else:
-            raise RuleTypeError(f"cannot set a field inside a {type_name(parent)}")
-        if isinstance(child, Mapping):
-            child = dict(child)
-        elif isinstance(child, list | tuple):
-            child = list(child)
-        elif child is None:
-            child = {}
-        else:
-            raise RuleTypeError(f"cannot set a field inside a {type_name(child)}")
-        parent[key] = child
-        parent = child
-    return new_root

@@ -332,7 +332,7 @@ def serve(
     import os
 
     from ..adapters.cpex.serve import TOKEN_ENV
-    from ..adapters.cpex.serve_config import server_command, write_serve_config
+    from ..adapters.cpex.serve_config import serve_config, server_command, write_serve_config
 
     if transport != "http" and (token_file or token_out or no_auth or host != "127.0.0.1"):
         raise click.UsageError("--host, --token-file, --token-out, --no-auth need --transport http")
@@ -347,7 +347,9 @@ def serve(
     token = env.pop(TOKEN_ENV, None)
     if transport == "http":
         token = _serve_token(host, port, uds, token_file, token, token_out, no_auth)
-    config = write_serve_config(policy, rules.resolve(), shadow, records, watch, state)
+    config = write_serve_config(
+        serve_config(policy, rules.resolve(), shadow, records, watch, state)
+    )
     argv, env = server_command(config, env, transport, host, port, uds, token)
     os.execve(sys.executable, argv, env)
 

@@ -19,7 +19,8 @@ from ..check import ir
 from ..check.builtins import BUILTINS
 from ..compile.loader import runtime_namespace
 from ..runtime import ops
-from ..runtime.engine import apply_actions, describe_error
+from ..runtime.changes import apply_actions
+from ..runtime.engine import describe_error
 from ..runtime.facts import DERIVED
 from ..runtime.verdict import Verdict
 

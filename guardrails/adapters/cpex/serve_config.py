@@ -58,18 +58,10 @@ def serve_config(
     return "\n".join(lines) + "\n"
 
 
-def write_serve_config(
-    policy: Any,
-    rules: Path,
-    shadow: bool,
-    records: Path | None = None,
-    watch: bool = False,
-    state: str = "memory",
-) -> Path:
-    """`serve_config(...)` in a new private directory (a Redis URL may hold a
-    password); the path of the file."""
+def write_serve_config(text: str) -> Path:
+    """A config's text (`serve_config(...)`) in a new private directory (a Redis URL may
+    hold a password); the path of the file."""
     config = Path(tempfile.mkdtemp(prefix="guardrails-serve-")) / "plugins.yaml"
-    text = serve_config(policy, rules, shadow, records, watch, state)
     config.write_text(text, encoding="utf-8")
     return config
 
