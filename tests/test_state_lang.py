@@ -427,3 +427,18 @@ def test_the_exchange_and_the_rules_share_one_call_s_derived_facts():
     assert len(counted) == 1  # the prompt was counted once, for both rules
     second = policy.evaluate("generation_pre_call", {"prompt": "y" * 60, "user": "a"}, now=T0)
     assert second.outcome == "block"
+
+
+def test_state_sees_the_call_as_it_arrived_not_as_a_set_left_it():
+    policy = guardrails.loads(
+        """
+        counter calls per tool.name limit 1
+        rule rename priority 1 on tool_pre_invoke when tool.name == "shell" set tool.name = "safe"
+        rule count on tool_pre_invoke add 1 to calls
+        rule limit on tool_pre_invoke when calls >= calls.limit block "again: {tool.name}"
+        """
+    )
+    assert call(policy, "shell").outcome == "modify"
+    second = call(policy, "shell")  # counted under `shell`, though the rules saw `safe`
+    assert second.outcome == "block" and second.reason == "again: safe"
+    assert call(policy, "safe").outcome == "allow"
