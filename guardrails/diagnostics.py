@@ -73,6 +73,11 @@ CODES: dict[str, str] = {
     "GR0256": "repeated or conflicting state option",
     "GR0257": "state duration out of range",
     "GR0258": "add needs a number",
+    # message lists (GR028x)
+    "GR0280": "message list not writable on this hook",
+    "GR0281": "message role the host does not take",
+    "GR0282": "message is not a map of role and text",
+    "GR0283": "message role or text is not a string",
     # warnings (GR03xx)
     "GR0300": "unused let",
     "GR0301": "rule can never fire",

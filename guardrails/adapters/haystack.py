@@ -7,7 +7,8 @@ turns the verdict into the State change that has the intended effect at that poi
 
 - before_run, before_llm: `block` stops the run (`stop_run` = the reason, which becomes
   `exit_reason`) and adds a final assistant message saying why; `set`/`redact` rewrite
-  `last_message.text`.
+  `last_message.text`; `append`/`prepend`/`replace` change `messages`, which is what
+  the model is sent (State's `messages` is replaced, not appended to).
 - before_tool: `block` drops the offending tool calls, each paired with an error tool
   result carrying the reason, so the model is told why; `set` rewrites `tool.args`.
 - after_tool: `block` replaces the tool's result with an error result carrying the
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from haystack.components.agents.state.state_utils import replace_values
 from haystack.dataclasses import ChatMessage, ToolCall
 
+from ..runtime.messages import MessageList, role_and_text
 from ..runtime.ops import get_path
 
 if TYPE_CHECKING:
@@ -96,7 +98,8 @@ class RulesHook:
 
     def _on_text(self, state: Any) -> None:
         messages = list(state.data.get("messages") or [])
-        verdict = self.policy.evaluate(self.point, _facts(state, messages, self._reads()))
+        facts = _facts(state, messages, self._reads())
+        verdict = self.policy.evaluate(self.point, facts)
         if verdict.outcome == "block":
             reason = _reason(verdict)
             note = {"guardrails": {"rule": verdict.blocked_by, "code": verdict.code}}
@@ -110,10 +113,14 @@ class RulesHook:
                 refusal = ChatMessage.from_assistant(BLOCKED + reason, meta=note)
                 _replace(state, [*messages[:-1], refusal])
             return
-        if verdict.outcome == "modify" and messages:
+        if verdict.outcome == "modify":
+            out, origins = _edited(messages, facts.get("messages"), verdict)
             text = get_path(verdict.payload, ("last_message", "text"))
-            if text != messages[-1].text:
-                _replace(state, [*messages[:-1], _with_text(messages[-1], text)])
+            if messages and text != _message_text(messages[-1]):
+                last = origins.index(len(messages) - 1)  # where the last message is now
+                out[last] = _with_text(messages[-1], text)
+            if out != messages:
+                _replace(state, out)
 
     def _before_tool(self, state: Any) -> None:
         messages = list(state.data.get("messages") or [])
@@ -285,6 +292,32 @@ def _with_text(message: Any, text: Any) -> Any:
     if role == "system":
         return ChatMessage.from_system(text or "", meta=message.meta)
     return ChatMessage.from_user(text or "", meta=message.meta)
+
+
+def _edited(
+    messages: list[Any], rows: Any, verdict: Verdict
+) -> tuple[list[Any], tuple[int | None, ...]]:
+    """The conversation with the rules' `append`/`prepend`/`replace` made: the Agent's
+    own ChatMessages where the rules kept a row (`MessageList.origins`), a new one for
+    a row a rule added (its meta naming the rules), a replaced text in the original's
+    kind of message (a tool result stays paired with its call)."""
+    edited = verdict.payload.get("messages")
+    if rows is None or edited is rows or not isinstance(edited, MessageList):
+        return list(messages), tuple(range(len(messages)))
+    by = [r.rule_id for r in verdict.rules if "messages" in r.changes]
+    out: list[Any] = []
+    for row, origin in zip(edited, edited.origins, strict=True):
+        role, text = role_and_text(row)
+        if origin is not None:
+            kept = row is rows[origin]
+            out.append(messages[origin] if kept else _with_text(messages[origin], text))
+        elif role == "system":
+            out.append(ChatMessage.from_system(text or "", meta={"guardrails": {"rules": by}}))
+        elif role == "assistant":
+            out.append(ChatMessage.from_assistant(text, meta={"guardrails": {"rules": by}}))
+        else:
+            out.append(ChatMessage.from_user(text or "", meta={"guardrails": {"rules": by}}))
+    return out, edited.origins
 
 
 def _replace(state: Any, messages: list[Any]) -> None:

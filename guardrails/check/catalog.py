@@ -45,6 +45,9 @@ class HookSpec:
     facts: Mapping[str, FactSpec] = field(repr=False)
     in_cpex: bool = True  # a cpex plugin manager fires it (not only an agent framework)
     agent_exit: bool = False  # an agent is about to stop here: `continue` may refuse it
+    # the roles a rule may add to the hook's `messages` (append, prepend); empty: the
+    # host takes no changed message list back here
+    message_roles: tuple[str, ...] = ()
 
     def fact(self, path: str) -> FactSpec | None:
         return self.facts.get(path)
@@ -76,6 +79,8 @@ class HostHooks(Protocol):
     def in_cpex(self) -> bool: ...
     @property
     def agent_exits(self) -> frozenset[str]: ...
+    @property
+    def messages(self) -> Mapping[str, tuple[str, ...]]: ...
 
 
 def _build_hook(
@@ -86,6 +91,7 @@ def _build_hook(
     *,
     in_cpex: bool = True,
     agent_exit: bool = False,
+    message_roles: tuple[str, ...] = (),
 ) -> HookSpec:
     fields: dict[str, Type] = {}
     writable: set[str] = set()
@@ -111,7 +117,9 @@ def _build_hook(
     for entry in hookdefs.CONTEXT_FACTS:
         fname, ftype, _ = _parse_entry(entry)
         facts[fname] = FactSpec(fname, ftype, False, hookdefs.FACT_DOCS.get(fname, ""), "context")
-    return HookSpec(name, origin, fields, frozenset(writable), facts, in_cpex, agent_exit)
+    return HookSpec(
+        name, origin, fields, frozenset(writable), facts, in_cpex, agent_exit, message_roles
+    )
 
 
 def _host_hooks(tables: Iterable[HostHooks]) -> dict[str, HookSpec]:
@@ -134,6 +142,7 @@ def _host_hooks(tables: Iterable[HostHooks]) -> dict[str, HookSpec]:
             normalized,
             in_cpex=any(table.in_cpex for table in mine),
             agent_exit=any(name in table.agent_exits for table in mine),
+            message_roles=next((t.messages[name] for t in mine if name in t.messages), ()),
         )
     return hooks
 

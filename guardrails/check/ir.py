@@ -79,7 +79,20 @@ class Record:
     amount: IR | None
 
 
-Action = Block | SetAction | Redact | Record
+@dataclass(frozen=True, slots=True)
+class MessageEdit:
+    """`append`/`prepend` (value: the message, a `(role, text)` ListOf or a map) or
+    `replace` (value: the new text) on a host's message list; `roles` are the ones the
+    host takes for a new message."""
+
+    kind: str
+    path: tuple[PathKey, ...]
+    value: IR
+    roles: tuple[str, ...]
+    patterns: tuple[object, ...] = ()
+
+
+Action = Block | SetAction | Redact | Record | MessageEdit
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +135,7 @@ class CheckedRule:
 
     @property
     def modifies(self) -> bool:
-        return any(isinstance(a, SetAction | Redact) for a in self.actions)
+        return any(isinstance(a, SetAction | Redact | MessageEdit) for a in self.actions)
 
     @property
     def records(self) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from ..syntax import ast
 from . import ir
 from .catalog import Catalog, HookSpec
 from .exprs import ExprChecker, descend, resolve_fact
+from .messages import check_message_action
 from .names import LetTable
 from .states import StateTable
 from .types import BOOL, FLOAT, INT, Type, assignable
@@ -239,6 +240,8 @@ class RuleChecker:
             return self.states.record(action, amount)
         if isinstance(action, ast.TrackAction):
             return self.states.record(action, None)
+        if isinstance(action, ast.MessageAction):
+            return check_message_action(action, hook, self.catalog, mode, exprs)
         verb = "set" if isinstance(action, ast.SetAction) else "redact"
         return self._change(action, verb, hook, mode, exprs)
 

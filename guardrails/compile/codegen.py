@@ -84,7 +84,9 @@ class Generator:
 
     def rule(self, rule: ir.CheckedRule) -> str:
         name = self.function_name(rule.index)
-        values = [self.emit(a.value) for a in rule.actions if isinstance(a, ir.SetAction)]
+        values = [
+            self.emit(a.value) for a in rule.actions if isinstance(a, ir.SetAction | ir.MessageEdit)
+        ]
         values += [
             self.reason(a.template) for a in rule.actions if isinstance(a, Block) and a.template
         ]

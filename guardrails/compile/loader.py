@@ -17,7 +17,15 @@ from ..check import ir
 from ..runtime import EXPORTS
 from ..runtime.facts import DERIVED, Tokenizer, make_bindings
 from ..runtime.ops import DEFAULT_MAX_MATCH_CHARS
-from ..runtime.program import Assign, Block, Redact, RuleFn, RuleProgram, RuntimeAction
+from ..runtime.program import (
+    Assign,
+    Block,
+    EditMessages,
+    Redact,
+    RuleFn,
+    RuleProgram,
+    RuntimeAction,
+)
 from ..runtime.state import StateSpec
 from ..runtime.state_plan import Recording, StatePlan, StateUse
 from .codegen import Generator, generate
@@ -29,11 +37,20 @@ def _runtime_actions(rule: ir.CheckedRule, max_chars: int) -> tuple[RuntimeActio
     redact gets the load's text size cap."""
     out: list[RuntimeAction] = []
     value_index = 0
-    # the rule function returns the `set` values, then the rendered reasons (codegen)
-    reason_index = sum(isinstance(a, ir.SetAction) for a in rule.actions)
+    # the rule function returns the `set` and message values, then the rendered
+    # reasons (codegen)
+    reason_index = sum(isinstance(a, ir.SetAction | ir.MessageEdit) for a in rule.actions)
     for action in rule.actions:
         if isinstance(action, ir.SetAction):
             out.append(Assign(action.path, value_index))
+            value_index += 1
+        elif isinstance(action, ir.MessageEdit):
+            patterns: Any = action.patterns
+            out.append(
+                EditMessages(
+                    action.kind, action.path, value_index, action.roles, patterns, max_chars
+                )
+            )
             value_index += 1
         elif isinstance(action, Block) and action.template:
             out.append(dataclasses.replace(action, template=(), reason_index=reason_index))
@@ -65,7 +82,7 @@ def _exprs(rule: ir.CheckedRule) -> Iterator[ir.IR]:
     if rule.condition is not None:
         yield rule.condition
     for action in rule.actions:
-        if isinstance(action, ir.SetAction):
+        if isinstance(action, ir.SetAction | ir.MessageEdit):
             yield action.value
         elif isinstance(action, ir.Record) and action.amount is not None:
             yield action.amount
@@ -90,7 +107,7 @@ def reads_of(
     for expr in _exprs(rule):
         _reads(expr, out)
     for action in rule.actions:
-        if isinstance(action, ir.SetAction | Redact):
+        if isinstance(action, ir.SetAction | Redact | ir.MessageEdit):
             out.add(str(action.path[0]))
     for name in _states_of(rule):
         state = (states or {}).get(name)

@@ -81,4 +81,8 @@ CPEX_HOOKS: dict[str, tuple[str, ...]] = {
     ),
 }
 
-TABLE = HostTable("cpex", CPEX_HOOKS)
+# The messages an agent is invoked with: a host that reads the payload's `messages`
+# back sends what the rules added (ContextForge's gateway 1.0 does not: docs/hosts.md).
+MESSAGE_HOOKS = {"agent_pre_invoke": ("system", "user", "assistant")}
+
+TABLE = HostTable("cpex", CPEX_HOOKS, messages=MESSAGE_HOOKS)

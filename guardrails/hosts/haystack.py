@@ -55,10 +55,15 @@ HAYSTACK_HOOKS: dict[str, tuple[str, ...]] = {
 # Hooks where an agent is about to stop, so `continue` (refuse the exit) means something.
 CONTINUE_HOOKS = frozenset({"on_exit"})
 
+# Where the model sees a changed `messages`: before the first step, before each LLM
+# call. A new message needs no tool call to pair with, so it cannot be a tool result.
+MESSAGE_HOOKS = dict.fromkeys(("before_run", "before_llm"), ("system", "user", "assistant"))
+
 TABLE = HostTable(
     "haystack",
     dict.fromkeys(HAYSTACK_HOOKS, ()),
     facts=HAYSTACK_HOOKS,
     in_cpex=False,
     agent_exits=CONTINUE_HOOKS,
+    messages=MESSAGE_HOOKS,
 )

@@ -14,7 +14,9 @@ class HostTable:
     has). `facts`: hook -> facts the host's adapter gives besides the payload fields and
     the language's normalized facts. `in_cpex`: whether a cpex plugin manager fires
     these hooks (so cpex plugins serve them). `agent_exits`: hooks where an agent is
-    about to stop, where `continue` (refuse the exit) means something.
+    about to stop, where `continue` (refuse the exit) means something. `messages`:
+    hook -> the roles a rule may give a message it adds to the hook's `messages` (the
+    hooks where the host takes a changed message list back; docs/language.md#messages).
     """
 
     name: str
@@ -23,3 +25,4 @@ class HostTable:
     facts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     in_cpex: bool = True
     agent_exits: frozenset[str] = frozenset()
+    messages: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

@@ -1,37 +1,49 @@
-"""A rule's `set` and `redact` applied to a call's facts, copy-on-write: the facts a
-host passed in are never mutated, and only what actually changed is reported."""
+"""A rule's `set`, `redact` and message edits applied to a call's facts,
+copy-on-write: the facts a host passed in are never mutated, and only what actually
+changed is reported."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .messages import add_message, replace_messages
 from .ops import RuleTypeError, get_path, type_name
-from .program import Assign, Redact, RuleProgram
+from .program import Assign, Change, Redact, RuleProgram
 from .text import redact
 
 
 def apply_actions(
     prog: RuleProgram, facts: dict[str, Any], values: tuple[Any, ...]
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """Apply a rule's set/redact actions copy-on-write; the input dict is never mutated.
+    """Apply a rule's set/redact/message actions copy-on-write; the input dict is never
+    mutated.
 
     Only actions that changed something are reported: a redaction that found nothing
-    (or a missing fact), or a `set` to the value already there, is no change."""
+    (or a missing fact), a `set` to the value already there, or a message already in
+    the list, is no change."""
     changes: list[str] = []
     for action in prog.actions:
-        if not isinstance(action, Assign | Redact):
+        if not isinstance(action, Change):
             continue
         current = get_path(facts, action.path)
-        if isinstance(action, Assign):
-            new = values[action.value_index]
-        else:
-            new = redact(current, action.patterns, action.replacement, action.max_chars)
+        new = _changed(action, current, values)
         if _same(current, new):
             continue
         facts = assign(facts, action.path, new)
         changes.append(".".join(str(k) for k in action.path))
     return facts, tuple(changes)
+
+
+def _changed(action: Change, current: Any, values: tuple[Any, ...]) -> Any:
+    if isinstance(action, Assign):
+        return values[action.value_index]
+    if isinstance(action, Redact):
+        return redact(current, action.patterns, action.replacement, action.max_chars)
+    value = values[action.value_index]
+    if action.kind == "replace":
+        return replace_messages(current, action.patterns, value, action.max_chars)
+    return add_message(current, value, action.roles, action.kind == "prepend")
 
 
 def _same(old: Any, new: Any) -> bool:

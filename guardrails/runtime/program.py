@@ -44,7 +44,21 @@ class Redact:
     max_chars: int = DEFAULT_MAX_MATCH_CHARS
 
 
-RuntimeAction = Block | Assign | Redact
+@dataclass(frozen=True, slots=True)
+class EditMessages:
+    """`append`/`prepend` a message to a message list, or `replace` the text of the
+    messages its patterns match (runtime/messages.py)."""
+
+    kind: str  # append | prepend | replace
+    path: tuple[PathKey, ...]
+    value_index: int  # the message (append, prepend) or the new text (replace)
+    roles: tuple[str, ...] = ()  # the roles the host takes for a new message
+    patterns: tuple[Regex, ...] = ()  # replace only
+    max_chars: int = DEFAULT_MAX_MATCH_CHARS
+
+
+Change = Assign | Redact | EditMessages
+RuntimeAction = Block | Assign | Redact | EditMessages
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +100,9 @@ class RuleProgram:
         object.__setattr__(self, "block", next((a for a in blocks if a.kind == "block"), None))
         object.__setattr__(self, "warning", next((a for a in blocks if a.kind == "warn"), None))
         object.__setattr__(
-            self, "modifies", any(isinstance(a, Assign | Redact) for a in self.actions)
+            self,
+            "modifies",
+            any(isinstance(a, Assign | Redact | EditMessages) for a in self.actions),
         )
         object.__setattr__(
             self, "records_only", bool(self.records) and not blocks and not self.modifies

@@ -160,7 +160,21 @@ class TrackAction(Node):
     state: Ident
 
 
-Action = Block | SetAction | Redact | AddAction | TrackAction
+@dataclass(frozen=True, slots=True)
+class MessageAction(Node):
+    """`append MESSAGE to PATH`, `prepend MESSAGE to PATH` (a `{role, text}` map), or
+    `replace PATH PATTERN with TEXT` (the text of every message the pattern matches)."""
+
+    kind: str  # append | prepend | replace
+    target: Path
+    value: Expr  # the message (append, prepend) or the new text (replace)
+    pattern: Expr | None = None  # replace only
+    # a string literal's `{fact}` parts (syntax/template.py), for the `text` of a map
+    # literal or for a replace's text; None: no interpolation
+    template: tuple[str | Expr, ...] | None = None
+
+
+Action = Block | SetAction | Redact | AddAction | TrackAction | MessageAction
 
 
 # ---- items ----

@@ -237,6 +237,24 @@ class AstBuilder:
         repl = self.decode_string(replacement) if replacement is not None else None
         return ("action", ast.Redact(target, pattern, repl, span=self._span(meta)))
 
+    def message_action(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
+        kind = str(children[0])
+        if kind == "replace":
+            target, pattern, _, value = children[1:]
+        else:
+            value, _, target = children[1:]
+            pattern = None
+        text = value
+        if isinstance(value, ast.MapExpr):  # the template is the `text` item's
+            text = next((v for k, v in value.items if k == "text"), None)
+        template = None
+        if isinstance(text, ast.Literal) and isinstance(text.value, str):
+            raw = self.file.text[text.span.start : text.span.end]
+            token = Token("STRING", raw, start_pos=text.span.start)
+            template = parse_template(self.file, token, self.decode_string, self.diagnostics)
+        action = ast.MessageAction(kind, target, value, pattern, template, span=self._span(meta))
+        return ("action", action)
+
     def add_action(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
         amount, name = children
         return ("action", ast.AddAction(amount, self._ident(name), span=self._span(meta)))

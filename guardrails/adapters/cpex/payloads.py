@@ -17,8 +17,10 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from ...runtime.facts import derived_sources
+from ...runtime.messages import MessageList
 from ...runtime.text import content_text, message_parts, text_of
 from .context import add_context
+from .messages import messages_into
 
 _MELLEA = "mellea."
 
@@ -350,7 +352,10 @@ def write_back(payload: Any, facts: Mapping[str, Any], changes: Collection[str])
     if isinstance(payload, Mapping):
         new = dict(payload)
         for root in roots:
-            new[root] = facts.get(root)
+            value = facts.get(root)
+            if isinstance(value, MessageList):
+                value = messages_into(payload.get(root), value)
+            new[root] = value
         return new
     update: dict[str, Any] = {}
     for root in sorted(roots):
@@ -365,10 +370,17 @@ def write_back(payload: Any, facts: Mapping[str, Any], changes: Collection[str])
 
             update[root] = mellea_options(value, getattr(payload, root, None))
         elif _has_field(payload, root):
-            update[root] = _into(getattr(payload, root, None), value)
+            update[root] = _edited(getattr(payload, root, None), value)
         else:
             raise ValueError(f"fact {root!r} has no field to write to on {type(payload).__name__}")
     return payload.model_copy(update=update)
+
+
+def _edited(current: Any, value: Any) -> Any:
+    """A message list the rules edited goes back as the host's messages (cpex/messages.py)."""
+    if isinstance(value, MessageList):
+        return messages_into(current, value)
+    return _into(current, value)
 
 
 def _tool_update(payload: Any, tool: Any, parts: set[str], update: dict[str, Any]) -> None:

@@ -1,0 +1,118 @@
+"""A rule's `append`, `prepend` and `replace` on a host's message list, as data.
+
+The engine works on the list the host gave (Haystack's `{role, text}` rows, a cpex
+payload's message objects, plain dicts) and never mutates it: an edit returns a
+`MessageList`, a new list that remembers where each of its messages came from, so
+the host puts its own message objects back (tool calls, meta and all) and builds new
+ones only for what a rule added or replaced. An edit that changes nothing returns the
+list it was given, so the engine reports no change it did not make.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .ops import RuleTypeError, check_size, type_name
+from .text import message_parts
+
+
+class MessageList(list[Any]):
+    """A message list some rule changed. `origins[i]` is the position, in the list
+    the host gave, of the message now at `i`; None for a message a rule added. A
+    message at an origin that is no longer the host's object is a replaced one (a
+    `{role, text}` row carrying its new text)."""
+
+    __slots__ = ("origins",)
+
+    def __init__(self, items: Sequence[Any], origins: Sequence[int | None]) -> None:
+        super().__init__(items)
+        self.origins: tuple[int | None, ...] = tuple(origins)
+
+
+def origins_of(messages: Sequence[Any]) -> tuple[int | None, ...]:
+    """Where each message came from (the host's own list: itself, in order)."""
+    if isinstance(messages, MessageList):
+        return messages.origins
+    return tuple(range(len(messages)))
+
+
+def role_and_text(message: object) -> tuple[str | None, str | None]:
+    """A message's role (an enum's value) and text: a `{role, text}` row, a cpex or
+    gateway message with `content` (a string or text parts), or any object with them."""
+    if isinstance(message, Mapping) and "content" not in message:
+        role, text = message.get("role"), message.get("text")
+    else:
+        role, text = message_parts(message)
+        if text is None and not isinstance(message, Mapping):
+            inner = getattr(message, "text", None)  # an object holding its text directly
+            text = inner if isinstance(inner, str) else None
+    role = getattr(role, "value", role)
+    return (role if isinstance(role, str) else None), (text if isinstance(text, str) else None)
+
+
+def new_message(value: object, roles: Sequence[str]) -> dict[str, str]:
+    """The `{role, text}` row a rule adds: from a map literal's `(role, text)` or a map.
+    Checked here too (the checker cannot see a map a fact holds): the role must be one
+    the host takes, and the text a string. Errors never show the values."""
+    if isinstance(value, tuple) and len(value) == 2:
+        role, text = value
+    elif isinstance(value, Mapping):
+        extra = sorted(str(k) for k in value if k not in ("role", "text"))
+        if extra:
+            raise RuleTypeError(f"a message has a role and a text, not {', '.join(extra)}")
+        role, text = value.get("role"), value.get("text")
+    else:
+        raise RuleTypeError(f"a message is a map of role and text, got {type_name(value)}")
+    if not isinstance(role, str) or role not in roles:
+        raise RuleTypeError(f"a message's role must be one of {', '.join(roles)}")
+    if not isinstance(text, str):
+        raise RuleTypeError(f"a message's text must be a string, got {type_name(text)}")
+    return {"role": role, "text": text}
+
+
+def add_message(current: object, value: object, roles: Sequence[str], at_start: bool) -> Any:
+    """`current` with the message added at its end (or start); `current` itself when
+    an equal message (same role and text) is already there: context a rule adds on
+    every step of an agent is in the conversation once, not once per step."""
+    message = new_message(value, roles)
+    items = _as_list(current)
+    wanted = (message["role"], message["text"])
+    if any(role_and_text(m) == wanted for m in items):
+        return current
+    origins = origins_of(items)
+    if at_start:
+        return MessageList([message, *items], (None, *origins))
+    return MessageList([*items, message], (*origins, None))
+
+
+def replace_messages(
+    current: object, patterns: Sequence[Any], value: object, max_chars: int
+) -> Any:
+    """`current` with the text of every message a pattern matches set to `value`; the
+    role stays (a replacement cannot make a message speak for someone else)."""
+    if not isinstance(value, str):
+        raise RuleTypeError(f"a message's text must be a string, got {type_name(value)}")
+    items = _as_list(current)
+    out: list[Any] | None = None
+    for i, message in enumerate(items):
+        role, text = role_and_text(message)
+        if text is None or text == value:
+            continue
+        check_size(text, max_chars)
+        if not any(p.search(text) for p in patterns):
+            continue
+        if out is None:
+            out = list(items)
+        out[i] = {"role": role, "text": value}
+    if out is None:
+        return current
+    return MessageList(out, origins_of(items))
+
+
+def _as_list(current: object) -> Sequence[Any]:
+    if current is None:
+        return ()
+    if isinstance(current, list | tuple):
+        return current
+    raise RuleTypeError(f"messages must be a list, got {type_name(current)}")
