@@ -22,6 +22,7 @@ from ..runtime import ops
 from ..runtime.changes import apply_actions
 from ..runtime.engine import describe_error
 from ..runtime.facts import DERIVED
+from ..runtime.program import EditMessages, RuleProgram
 from ..runtime.verdict import Verdict
 
 _SHOWN = 60
@@ -202,7 +203,24 @@ def explain(
             try:
                 out = prog.fn(work, {})
                 if out is not None:
+                    lines.extend(_message_edits(prog, out))
                     work, _ = apply_actions(prog, work, out)
             except Exception:  # the verdict above already says what happened
                 pass
     return "\n".join(lines) if lines else f"(no rules on {hook})"
+
+
+def _message_edits(prog: RuleProgram, out: tuple[Any, ...]) -> list[str]:
+    """What a rule's `append`/`prepend`/`replace` wrote, as the rule rendered it."""
+    lines = []
+    for action in prog.actions:
+        if isinstance(action, EditMessages):
+            value = out[action.value_index]
+            if isinstance(value, tuple):  # a map literal's (role, text)
+                value = {"role": value[0], "text": value[1]}
+            path = ".".join(map(str, action.path))
+            if action.kind == "replace":
+                lines.append(f"  replace the text of {path} its patterns match with {show(value)}")
+            else:
+                lines.append(f"  {action.kind} {show(value)} to {path}")
+    return lines

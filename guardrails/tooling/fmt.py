@@ -141,6 +141,10 @@ def action(node: ast.Action) -> str:
         return f"add {expr(node.amount)} to {node.state.name}"
     if isinstance(node, ast.TrackAction):
         return f"track {node.state.name}"
+    if isinstance(node, ast.MessageAction):
+        if node.pattern is not None:
+            return f"replace {path(node.target)} {expr(node.pattern)} with {expr(node.value)}"
+        return f"{node.kind} {expr(node.value)} to {path(node.target)}"
     out = f"redact {path(node.target)} {expr(node.pattern)}"
     if node.replacement is not None:
         out += f" with {quote(node.replacement)}"

@@ -25,7 +25,18 @@ KEYWORDS = (
     "rule", "on", "mode", "priority", "on_error", "when", "unless", "let", "with", "code",
     "counter", "streak", "per", "of", "every", "keep", "limit", "to",
 )  # fmt: skip
-ACTIONS = ("block", "warn", "set", "redact", "continue", "add", "track")
+ACTIONS = (
+    "block",
+    "warn",
+    "set",
+    "redact",
+    "continue",
+    "add",
+    "track",
+    "append",
+    "prepend",
+    "replace",
+)
 # the word operators are the registry's (check/builtins.py), so a new one is coloured;
 # an entry with a rendering of its own (`neg`) is not written as its name
 _WORDS = sorted(
