@@ -87,6 +87,13 @@ CASES = [
     ("state_option_twice", "counter c per user limit 1 limit 2\nrule r on tool_pre_invoke add 1 to c\nrule q on tool_pre_invoke when c > 1 block\n", "GR0256", 1, 28, "already given"),
     ("window_too_short", "counter c per user every 500ms\nrule r on tool_pre_invoke add 1 to c\nrule q on tool_pre_invoke when c > 1 block\n", "GR0257", 1, 26, "1s to 366d"),
     ("add_a_string", "counter c per user\nrule r on tool_pre_invoke add tool.name to c\nrule q on tool_pre_invoke when c > 1 block\n", "GR0258", 2, 31, "found str"),
+    ("append_on_mellea", 'rule r on generation_pre_call\n  append {"role": "system", "text": "x"} to messages\n', "GR0280", 2, 45, "before_llm"),
+    ("append_to_prompt", 'rule r on before_llm append {"role": "system", "text": "x"} to prompt\n', "GR0280", 1, 64, "to messages"),
+    ("append_tool_role", 'rule r on before_llm append {"role": "tool", "text": "x"} to messages\n', "GR0281", 1, 38, "system, user, assistant"),
+    ("append_unknown_key", 'rule r on agent_pre_invoke append {"role": "user", "body": "x"} to messages\n', "GR0282", 1, 35, "not body"),
+    ("append_a_number", "rule r on before_llm append 3 to messages\n", "GR0282", 1, 29, "found int"),
+    ("replace_with_a_number", "rule r on before_llm replace messages /x/ with 3\n", "GR0283", 1, 48, "found int"),
+    ("append_in_audit", 'rule r on before_llm mode audit append {"role": "user", "text": "x"} to messages\n', "GR0232", 1, 33, "transform"),
     ("crlf_file", 'rule a\r\n  on generation_pre_call\r\n  when tokens > "x"\r\n  block\r\n', "GR0210", 3, 15, "int > str"),
 ]  # fmt: skip
 

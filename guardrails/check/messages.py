@@ -51,7 +51,11 @@ def _not_here(
     dotted = ".".join([action.target.root, *(str(k) for k in action.target.keys)])
     if hook.message_roles:
         message = f"`{action.kind}` changes a message list: on {hook.name} that is `messages`"
-        hint = f"write `{action.kind} ... messages`"
+        hint = (
+            "write `replace messages PATTERN with TEXT`"
+            if action.kind == "replace"
+            else f"write `{action.kind} MESSAGE to messages`"
+        )
     else:
         message = f"`{action.kind}` cannot change '{dotted}' on {hook.name}: its host takes "
         message += "no changed message list back there"
