@@ -38,6 +38,7 @@ from haystack.dataclasses import ChatMessage, ToolCall
 
 from ..runtime.messages import MessageList, role_and_text
 from ..runtime.ops import get_path
+from ..runtime.program import EditMessages
 
 if TYPE_CHECKING:
     from ..policy.policy import Policy
@@ -87,6 +88,14 @@ class RulesHook:
             self._reads_set = frozenset().union(*(p.reads for p in programs))
         return self._reads_set
 
+    def _adders(self) -> frozenset[str]:
+        """The rules of this point that can add a message (named in its meta)."""
+        return frozenset(
+            p.id
+            for p in self.policy.programs(self.point)
+            if any(isinstance(a, EditMessages) and a.kind != "replace" for a in p.actions)
+        )
+
     async def run_async(self, state: Any) -> None:
         # Evaluation is microseconds of CPU; a worker thread would cost more than it saves.
         self.run(state)
@@ -114,7 +123,7 @@ class RulesHook:
                 _replace(state, [*messages[:-1], refusal])
             return
         if verdict.outcome == "modify":
-            out, origins = _edited(messages, facts.get("messages"), verdict)
+            out, origins = _edited(messages, facts.get("messages"), verdict, self._adders())
             text = get_path(verdict.payload, ("last_message", "text"))
             if messages and text != _message_text(messages[-1]):
                 last = origins.index(len(messages) - 1)  # where the last message is now
@@ -295,16 +304,16 @@ def _with_text(message: Any, text: Any) -> Any:
 
 
 def _edited(
-    messages: list[Any], rows: Any, verdict: Verdict
+    messages: list[Any], rows: Any, verdict: Verdict, adders: frozenset[str]
 ) -> tuple[list[Any], tuple[int | None, ...]]:
     """The conversation with the rules' `append`/`prepend`/`replace` made: the Agent's
     own ChatMessages where the rules kept a row (`MessageList.origins`), a new one for
-    a row a rule added (its meta naming the rules), a replaced text in the original's
-    kind of message (a tool result stays paired with its call)."""
+    a row a rule added (its meta naming the rules that added messages), a replaced
+    text in the original's kind of message (a tool result stays with its call)."""
     edited = verdict.payload.get("messages")
     if rows is None or edited is rows or not isinstance(edited, MessageList):
         return list(messages), tuple(range(len(messages)))
-    by = [r.rule_id for r in verdict.rules if "messages" in r.changes]
+    by = [r.rule_id for r in verdict.rules if "messages" in r.changes and r.rule_id in adders]
     out: list[Any] = []
     for row, origin in zip(edited, edited.origins, strict=True):
         role, text = role_and_text(row)

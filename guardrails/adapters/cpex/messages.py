@@ -12,10 +12,18 @@ rule fails closed instead of reporting a message the host never gets.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ...runtime.messages import role_and_text
+from ...runtime.messages import MessageList, role_and_text
+
+
+def written(current: Any, value: Any, other: Callable[[Any, Any], Any] | None = None) -> Any:
+    """What goes back into a payload field for a fact the rules changed: a message list
+    they edited as the host's messages; anything else as `other` makes it (or as is)."""
+    if isinstance(value, MessageList):
+        return messages_into(current, value)
+    return value if other is None else other(current, value)
 
 
 def messages_into(current: Sequence[Any] | None, edited: Sequence[Any]) -> list[Any]:

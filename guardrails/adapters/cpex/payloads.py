@@ -17,10 +17,9 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from ...runtime.facts import derived_sources
-from ...runtime.messages import MessageList
 from ...runtime.text import content_text, message_parts, text_of
 from .context import add_context
-from .messages import messages_into
+from .messages import written
 
 _MELLEA = "mellea."
 
@@ -352,10 +351,7 @@ def write_back(payload: Any, facts: Mapping[str, Any], changes: Collection[str])
     if isinstance(payload, Mapping):
         new = dict(payload)
         for root in roots:
-            value = facts.get(root)
-            if isinstance(value, MessageList):
-                value = messages_into(payload.get(root), value)
-            new[root] = value
+            new[root] = written(payload.get(root), facts.get(root))
         return new
     update: dict[str, Any] = {}
     for root in sorted(roots):
@@ -370,17 +366,10 @@ def write_back(payload: Any, facts: Mapping[str, Any], changes: Collection[str])
 
             update[root] = mellea_options(value, getattr(payload, root, None))
         elif _has_field(payload, root):
-            update[root] = _edited(getattr(payload, root, None), value)
+            update[root] = written(getattr(payload, root, None), value, _into)
         else:
             raise ValueError(f"fact {root!r} has no field to write to on {type(payload).__name__}")
     return payload.model_copy(update=update)
-
-
-def _edited(current: Any, value: Any) -> Any:
-    """A message list the rules edited goes back as the host's messages (cpex/messages.py)."""
-    if isinstance(value, MessageList):
-        return messages_into(current, value)
-    return _into(current, value)
 
 
 def _tool_update(payload: Any, tool: Any, parts: set[str], update: dict[str, Any]) -> None:
