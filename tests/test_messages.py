@@ -253,3 +253,43 @@ def test_cpex_without_a_change_returns_no_payload(policy):
     payload = AgentPreInvokePayload(agent_id="a", messages=[{"role": "user", "content": "hi"}])
     result = invoke(policy, payload)  # no tenant, no secret
     assert result.modified_payload is None and result.continue_processing
+
+
+# ---- the tools: fmt, --explain, the highlighter ----
+
+
+def test_fmt_keeps_message_actions_and_their_templates():
+    from guardrails.tooling.fmt import format_text
+
+    text = (
+        'rule t  on agent_pre_invoke   when exists(tenant) prepend {"role": "system",'
+        ' "text": "For {tenant}."} to messages\n'
+        "rule s on before_llm replace messages /sk-\\w+/ with   'gone'\n"
+    )
+    out, diags = format_text(text)
+    assert diags == [] and out is not None
+    assert 'prepend {"role": "system", "text": "For {tenant}."} to messages' in out
+    assert 'replace messages /sk-\\w+/ with "gone"' in out
+    assert format_text(out)[0] == out
+    again = guardrails.loads(out).evaluate(
+        "agent_pre_invoke", {"tenant": "t", "messages": []}
+    )  # the template survived formatting
+    assert again.payload["messages"] == [{"role": "system", "text": "For t."}]
+
+
+def test_explain_shows_the_message_each_rule_wrote(policy):
+    from guardrails.tooling.explain import explain
+
+    facts = {"agent_id": "a", "tenant": "acme", "messages": [{"role": "user", "content": "hi"}]}
+    text = explain(policy, "agent_pre_invoke", facts, policy.evaluate("agent_pre_invoke", facts))
+    assert 'prepend {"role": "system", "text": "You act for tenant acme."} to messages' in text
+
+
+def test_the_highlighter_knows_the_message_actions():
+    from pygments.token import Keyword
+
+    from guardrails.tooling.highlight import RulesLexer
+
+    tokens = list(RulesLexer().get_tokens('append m to messages\nreplace messages /x/ with "y"'))
+    words = {value for kind, value in tokens if kind in Keyword}
+    assert {"append", "replace", "to", "with"} <= words
