@@ -293,3 +293,20 @@ def test_the_highlighter_knows_the_message_actions():
     tokens = list(RulesLexer().get_tokens('append m to messages\nreplace messages /x/ with "y"'))
     words = {value for kind, value in tokens if kind in Keyword}
     assert {"append", "replace", "to", "with"} <= words
+
+
+def test_a_manager_that_would_drop_the_messages_is_refused(policy):
+    """Its payload policy keeps no `messages` change: the rules' edits would be
+    reported in the records while the host got the old messages."""
+    from cpex.framework import HookPayloadPolicy, TenantPluginManager
+    from cpex.framework.models import Config
+
+    async def go(writable: frozenset[str]) -> Any:
+        policies = {"agent_pre_invoke": HookPayloadPolicy(writable_fields=writable)}
+        manager = TenantPluginManager(Config(plugins=[]), hook_policies=policies)
+        await manager.initialize()
+        return policy.register(manager)
+
+    with pytest.raises(guardrails.GuardrailsError, match="does not let messages change"):
+        asyncio.run(go(frozenset({"agent_id"})))
+    assert asyncio.run(go(frozenset({"messages"})))

@@ -1,9 +1,10 @@
 """Which payload fields a cpex manager lets plugins change, against what rules write.
 
 cpex keeps a plugin's changes only to fields its `HookPayloadPolicy` for the hook lists
-(or all fields when there is none and the default is allow). A redaction it drops would
-reach the host unredacted while our records say `modify`, so a manager is checked
-before our plugins go into it, and `hook_policies` builds policies that fit.
+(or all fields when there is none and the default is allow). A redaction (or an added
+message) it drops would reach the host undone while our records say `modify`, so a
+manager is checked before our plugins go into it, and `hook_policies` builds policies
+that fit.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from cpex.framework import HookPayloadPolicy
 
 from ...runtime.modes import MODES
-from ...runtime.program import Assign, Redact
+from ...runtime.program import Change
 
 if TYPE_CHECKING:
     from ...policy.policy import Policy
@@ -56,7 +57,7 @@ def dropped_writes(policy: Policy, manager: Any) -> list[str]:
             for prog in policy.programs(hook)
             if MODES[prog.mode].can_modify
             for action in prog.actions
-            if isinstance(action, Assign | Redact)
+            if isinstance(action, Change)
         }
         if not roots:
             continue
