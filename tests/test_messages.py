@@ -199,6 +199,25 @@ def test_prepend_at_before_run_reaches_the_first_call_async():
     ]
 
 
+def test_a_rewritten_last_message_and_added_ones_reach_the_model_together():
+    pytest.importorskip("haystack")
+    from haystack.dataclasses import ChatMessage
+
+    policy = guardrails.loads(
+        'rule a on before_llm append {"role": "system", "text": "ctx"} to messages\n'
+        'rule b on before_llm mode transform when last_message.text contains "pw"\n'
+        '  set last_message.text = "[hidden]"\n'
+        'rule c on before_llm prepend {"role": "system", "text": "first"} to messages\n'
+    )
+    agent, generator = haystack_agent(policy, ["done"])
+    agent.run(messages=[ChatMessage.from_user("my pw is 1")])
+    assert [(m.role.value, m.text) for m in generator.seen[0]] == [
+        ("system", "first"),
+        ("user", "[hidden]"),
+        ("system", "ctx"),
+    ]
+
+
 # ---- a real cpex manager: agent_pre_invoke ----
 
 
