@@ -329,3 +329,34 @@ def test_a_manager_that_would_drop_the_messages_is_refused(policy):
     with pytest.raises(guardrails.GuardrailsError, match="does not let messages change"):
         asyncio.run(go(frozenset({"agent_id"})))
     assert asyncio.run(go(frozenset({"messages"})))
+
+
+@pytest.mark.parametrize(
+    ("pattern", "texts", "hit"),
+    [
+        ("/a\\nb/", ["xa", "by"], None),  # matches only across two messages
+        ("/^secret/", ["ok", "secret here"], 1),  # an anchor: each message alone
+        ("/secret$/", ["a secret", "ok"], 0),
+        ("/\\bkey\\b/", ["ok", "key=1"], 1),
+    ],
+)
+def test_replace_matches_each_message_alone(pattern, texts, hit):
+    """The joined search is only a shortcut: a match across two messages replaces
+    neither, and anchors hold at each message's own start and end."""
+    policy = guardrails.loads(f'rule r on before_llm replace messages {pattern} with "X"\n')
+    messages = [{"role": "user", "text": t} for t in texts]
+    verdict = policy.evaluate("before_llm", {"messages": messages})
+    want = [("user", "X" if i == hit else t) for i, t in enumerate(texts)]
+    assert rows(verdict) == want if hit is not None else verdict.outcome == "allow"
+
+
+def test_replace_over_the_size_cap_searches_piece_by_piece():
+    policy = guardrails.loads(
+        'rule r on before_llm replace messages /needle/ with "X"\n', max_match_chars=100
+    )
+    messages = [{"role": "user", "text": "h" * 60} for _ in range(5)]
+    messages.insert(3, {"role": "user", "text": "a needle"})
+    verdict = policy.evaluate("before_llm", {"messages": messages})
+    assert [m["text"] for m in verdict.payload["messages"]].count("X") == 1
+    too_long = policy.evaluate("before_llm", {"messages": [{"role": "user", "text": "n" * 101}]})
+    assert too_long.outcome == "block" and too_long.rules[0].verdict == "error"

@@ -40,7 +40,11 @@ def origins_of(messages: Sequence[Any]) -> tuple[int | None, ...]:
 def role_and_text(message: object) -> tuple[str | None, str | None]:
     """A message's role (an enum's value) and text: a `{role, text}` row, a cpex or
     gateway message with `content` (a string or text parts), or any object with them."""
-    if isinstance(message, Mapping) and "content" not in message:
+    if type(message) is dict and "content" not in message:  # a `{role, text}` row
+        role, text = message.get("role"), message.get("text")
+        if type(role) is str and (text is None or type(text) is str):
+            return role, text
+    elif isinstance(message, Mapping) and "content" not in message:
         role, text = message.get("role"), message.get("text")
     else:
         role, text = message_parts(message)
@@ -78,7 +82,7 @@ def add_message(current: object, value: object, roles: Sequence[str], at_start: 
     message = new_message(value, roles)
     items = _as_list(current)
     wanted = (message["role"], message["text"])
-    if any(role_and_text(m) == wanted for m in items):
+    if any(role_and_text(m) == wanted for m in reversed(items)):  # most likely recent
         return current
     origins = origins_of(items)
     if at_start:
@@ -94,9 +98,11 @@ def replace_messages(
     if not isinstance(value, str):
         raise RuleTypeError(f"a message's text must be a string, got {type_name(value)}")
     items = _as_list(current)
+    texts = [role_and_text(m) for m in items]
+    if _none_can_match(texts, patterns, max_chars):
+        return current
     out: list[Any] | None = None
-    for i, message in enumerate(items):
-        role, text = role_and_text(message)
+    for i, (role, text) in enumerate(texts):
         if text is None or text == value:
             continue
         check_size(text, max_chars)
@@ -108,6 +114,41 @@ def replace_messages(
     if out is None:
         return current
     return MessageList(out, origins_of(items))
+
+
+# what can make a pattern's match depend on what is around a message: anchors, and the
+# lookarounds of `re` (RE2 has none); with any of them, every message is searched alone
+_CONTEXT_MARKS = ("^", "$", "\\A", "\\z", "\\Z", "(?<", "(?=", "(?!")
+
+
+def _none_can_match(
+    texts: Sequence[tuple[str | None, str | None]], patterns: Sequence[Any], max_chars: int
+) -> bool:
+    """One search over many texts joined instead of one per message, when that is
+    sound: a pattern with no anchor that matches inside one message matches the
+    joined text too, so no match there means no message matches (a match across the
+    join is checked message by message after). Each joined piece is held to the size
+    cap one text is held to."""
+    if any(mark in p.pattern for p in patterns for mark in _CONTEXT_MARKS):
+        return False
+    piece: list[str] = []
+    size = 0
+    for _, text in texts:
+        if text is None:
+            continue
+        if len(text) > max_chars:
+            return False  # searched alone, it fails the cap
+        if size + len(text) > max_chars:
+            if _any_match("\n".join(piece), patterns):
+                return False
+            piece, size = [], 0
+        piece.append(text)
+        size += len(text) + 1
+    return not _any_match("\n".join(piece), patterns)
+
+
+def _any_match(text: str, patterns: Sequence[Any]) -> bool:
+    return any(p.search(text) for p in patterns)
 
 
 def _as_list(current: object) -> Sequence[Any]:
