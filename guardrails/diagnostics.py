@@ -87,6 +87,7 @@ CODES: dict[str, str] = {
     "GR0305": "two rules of one phase set the same field",
     "GR0310": "state never updated",
     "GR0311": "state never read",
+    "GR0324": "message edit in a rule that blocks",
 }
 
 

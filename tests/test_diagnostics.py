@@ -211,3 +211,13 @@ def test_state_warnings_at_the_declared_name(text, code, words):
     (diag,) = diagnostics_for(text)
     assert (diag.code, diag.severity, diag.line, diag.column) == (code, "warning", 1, 9)
     assert words in diag.message and code in CODES
+
+
+def test_a_message_edit_in_a_blocking_rule_is_warned_at_the_edit():
+    text = (
+        'rule r on before_llm\n  append {"role": "user", "text": "x"} to messages\n  block "no"\n'
+    )
+    (diag,) = diagnostics_for(text)
+    assert (diag.code, diag.severity, diag.line, diag.column) == ("GR0324", "warning", 2, 3)
+    assert "the block wins" in diag.message
+    assert diagnostics_for(text.replace("block", "warn")) == []

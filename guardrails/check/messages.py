@@ -6,6 +6,7 @@ and a text is a string (a string literal may show `{fact}` parts, as a reason do
 
 from __future__ import annotations
 
+from ..diagnostics import Diagnostic, Severity
 from ..runtime.modes import MODES
 from ..runtime.ops import FrozenMap
 from ..source import Span
@@ -140,3 +141,22 @@ def _error(
     exprs: ExprChecker, code: str, message: str, span: Span, hint: str | None = None
 ) -> None:
     exprs.error(code, message, span, hint)
+
+
+def blocked_edits(rule: ast.Rule, diags: list[Diagnostic]) -> None:
+    """A rule that blocks never makes its message edits: a firing rule's block (or
+    would-block) is its verdict, and its changes are not applied. Warned once per
+    edit, at the edit."""
+    if not any(isinstance(a, ast.Block) and a.kind != "warn" for a in rule.actions):
+        return
+    for action in rule.actions:
+        if isinstance(action, ast.MessageAction):
+            diags.append(
+                Diagnostic(
+                    "GR0324",
+                    Severity.WARNING,
+                    f"`{action.kind}` in a rule that blocks never happens: the block wins",
+                    action.span,
+                    "move the message edit into a rule of its own",
+                )
+            )

@@ -16,7 +16,7 @@ from ..syntax import ast
 from . import ir
 from .catalog import Catalog, HookSpec
 from .exprs import ExprChecker, descend, resolve_fact
-from .messages import check_message_action
+from .messages import blocked_edits, check_message_action
 from .names import LetTable
 from .states import StateTable
 from .types import BOOL, FLOAT, INT, Type, assignable
@@ -69,6 +69,7 @@ class RuleChecker:
                 condition, actions = cond, acts
         if len(self.diags) > errors_before:
             return None
+        blocked_edits(rule, self.diags)  # a warning: the rule still loads
         return ir.CheckedRule(
             id=self.rule_id(rule),
             index=index,
