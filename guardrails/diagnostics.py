@@ -73,6 +73,9 @@ CODES: dict[str, str] = {
     "GR0256": "repeated or conflicting state option",
     "GR0257": "state duration out of range",
     "GR0258": "add needs a number",
+    # quantifiers (GR026x)
+    "GR0260": "quantifier over something that is not a list",
+    "GR0261": "quantifier's bound name hides another name",
     # warnings (GR03xx)
     "GR0300": "unused let",
     "GR0301": "rule can never fire",
@@ -82,6 +85,7 @@ CODES: dict[str, str] = {
     "GR0305": "two rules of one phase set the same field",
     "GR0310": "state never updated",
     "GR0311": "state never read",
+    "GR0320": "quantifier condition does not use its element",
 }
 
 

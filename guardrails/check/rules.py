@@ -45,7 +45,7 @@ class RuleChecker:
         return f"{rule.span.file.stem}:{rule.span.line}"
 
     def check(self, rule: ast.Rule, index: int) -> ir.CheckedRule | None:
-        errors_before = len(self.diags)
+        before = len(self.diags)
         hooks = self._hooks(rule)
         mode, on_error = self._mode(rule)
         on_error = self._on_error(rule, on_error)
@@ -66,8 +66,8 @@ class RuleChecker:
                     self.diags.append(d)
             if n == 0:
                 condition, actions = cond, acts
-        if len(self.diags) > errors_before:
-            return None
+        if any(d.severity is Severity.ERROR for d in self.diags[before:]):
+            return None  # a warning (GR0320) keeps the rule
         return ir.CheckedRule(
             id=self.rule_id(rule),
             index=index,

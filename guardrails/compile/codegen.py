@@ -2,8 +2,8 @@
 
 Every IR class has an `emit_<Class>` method and every operator an entry in
 `check/builtins.py` (its runtime function's name and any inline fast path); a missing
-one raises. Identifiers are allocated here (`_r{i}`,
-`_k{n}`), never derived from rule names, and every user value enters the source
+one raises. Identifiers are allocated here (`_r{i}`, `_k{n}`, a quantifier's
+element `_e{n}`), never derived from rule names, and every user value enters the source
 through `repr()` or as a hoisted constant, so a rule cannot inject code.
 """
 
@@ -67,6 +67,10 @@ class Generator:
     @staticmethod
     def function_name(index: int) -> str:
         return f"_r{index}"
+
+    @staticmethod
+    def local_name(var: int) -> str:
+        return f"_e{var}"
 
     @staticmethod
     def record_name(index: int) -> str:
@@ -171,6 +175,16 @@ class Generator:
     def emit_StateRef(self, node: ir.StateRef) -> str:
         slot = "@" + node.state + (f".{node.field}" if node.field else "")
         return f"c[{slot!r}]"  # filled from the call's state snapshot (runtime/state.py)
+
+    def emit_Local(self, node: ir.Local) -> str:
+        return fastpath.path(self, self.local_name(node.var), node.path)
+
+    def emit_Quantified(self, node: ir.Quantified) -> str:
+        """The runtime's loop over the list, with the condition as a lambda over the
+        element (runtime/quantifiers.py): still compiled, and nests as lambdas do."""
+        var = self.local_name(node.var)
+        items, body = self.emit(node.items), self.emit(node.body)
+        return f"{BUILTINS[node.kind].export}({items}, lambda {var}: {body})"
 
     def emit_ListOf(self, node: ir.ListOf) -> str:
         return "(" + "".join(f"{self.emit(i)}, " for i in node.items) + ")"

@@ -54,8 +54,8 @@ def _reads(node: ir.IR | None, out: set[str]) -> None:
             out.add(root)
             if node.derived is not None:
                 out.add(DERIVED[node.derived].source)
-    elif isinstance(node, ir.Op | ir.ListOf):
-        for child in node.args if isinstance(node, ir.Op) else node.items:
+    elif node is not None:
+        for child in ir.children(node):
             _reads(child, out)
 
 
@@ -76,8 +76,8 @@ def _exprs(rule: ir.CheckedRule) -> Iterator[ir.IR]:
 def state_refs(node: ir.IR) -> Iterator[ir.StateRef]:
     if isinstance(node, ir.StateRef):
         yield node
-    elif isinstance(node, ir.Op | ir.ListOf):
-        for child in node.args if isinstance(node, ir.Op) else node.items:
+    else:
+        for child in ir.children(node):
             yield from state_refs(child)
 
 

@@ -104,9 +104,20 @@ class MapExpr(Node):
     items: tuple[tuple[str, Expr], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Quantified(Node):
+    """`any m in messages: COND` (also `all`, `count`, `filter`): `var` is bound to each
+    element of `items` while `body` is evaluated."""
+
+    kind: str  # any | all | count | filter
+    var: Ident
+    items: Expr
+    body: Expr
+
+
 Expr = (
     Literal | RegexLit | ListExpr | MapExpr | Name | Attr | Index | Call | Unary | BinOp | Compare
-    | BoolOp
+    | BoolOp | Quantified
 )  # fmt: skip
 
 

@@ -305,6 +305,13 @@ class AstBuilder:
             self._ident(func), tuple(a for a in args if a is not None), span=self._span(meta)
         )
 
+    def quantified(self, meta: Meta, children: list[Any]) -> ast.Expr:
+        kind, var, items, body = children
+        return ast.Quantified(kind, self._ident(var), items, body, span=self._span(meta))
+
+    def quantifier(self, meta: Meta, children: list[Token]) -> str:
+        return str(children[0])
+
     def string(self, meta: Meta, children: list[Token]) -> ast.Expr:
         return ast.Literal(self.decode_string(children[0]), span=self._span(meta))
 

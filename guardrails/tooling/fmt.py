@@ -67,6 +67,8 @@ def _prec(node: ast.Expr) -> int:
         return _PREC["compare"]
     if isinstance(node, ast.BinOp):
         return _PREC[node.op]
+    if isinstance(node, ast.Quantified) and node.kind in ("any", "all"):
+        return 0  # its condition runs to the end: parenthesized inside anything
     return 9
 
 
@@ -94,6 +96,9 @@ def expr(node: ast.Expr) -> str:
         return f"{_wrap(node.obj, 9)}[{expr(node.index)}]"
     if isinstance(node, ast.Call):
         return f"{node.func.name}({', '.join(expr(a) for a in node.args)})"
+    if isinstance(node, ast.Quantified):
+        head = f"{node.var.name} in {_wrap(node.items, _PREC['+'])}: {expr(node.body)}"
+        return f"{node.kind} {head}" if _prec(node) == 0 else f"{node.kind}({head})"
     if isinstance(node, ast.Unary):
         if node.op == "not":
             return f"not {_wrap(node.operand, _PREC['not'])}"

@@ -32,6 +32,7 @@ _WORDS = sorted(
     {w for e in BUILTINS.operators.values() if e.render is None for w in e.name.split()} - {"not"}
 )
 OPERATORS = ("and", "or", "not", *(w for w in _WORDS if w.isalpha()))
+QUANTIFIERS = ("any", "all", "count", "filter")  # grammar: quantifier
 CONSTANTS = ("true", "false", "null")
 
 
@@ -63,6 +64,8 @@ class RulesLexer(RegexLexer):
                 bygroups(Keyword.Declaration, Whitespace, Name.Variable),
             ),
             (r"\d+(ms|s|m|h|d)\b", Number.Integer),  # a duration: `every 1h`
+            # a quantifier: `any m in ...`, `count(m in ...)`
+            (words(QUANTIFIERS, suffix=r"(?=\s*\(?\s*[A-Za-z_]\w*\s+in\b)"), Keyword),
             (words(KEYWORDS, suffix=r"\b"), Keyword),
             (words(ACTIONS, suffix=r"\b"), Keyword.Reserved),
             (words(OPERATORS, suffix=r"\b"), Operator.Word),
