@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import guardrails
-from guardrails.runtime.quantifiers import MAX_ITEMS
+from guardrails.runtime import ops
+from guardrails.runtime.quantifiers import BY_KIND, MAX_ITEMS
 from guardrails.tooling.fmt import format_text
 
 os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
@@ -149,7 +153,9 @@ def test_nested_quantifiers_and_state_in_the_body():
 
 def test_it_is_compiled_not_interpreted(policy):
     source = policy.compiled.generated_source
-    assert "_any_of(" in source and "lambda _e" in source and "_count_of(" in source
+    # a loop of its own per quantifier, with the condition inline: no call per element
+    assert "for _e1 in _vals:" in source and "_q0(f, c, f.get('messages'))" in source
+    assert "_count_of" not in source and "lambda" not in source
 
 
 # ---- checking ----
@@ -295,3 +301,39 @@ def test_example_on_a_cpex_manager_with_gateway_messages():
     assert blocked.violation.code == "PROMPT_INJECTION"
     facts["messages"] = [{"role": "user", "content": "Summarise the report."}]
     assert asyncio.run(invoke(facts)).continue_processing
+
+
+# ---- the compiled loops and runtime/quantifiers.py (what explain runs) agree ----
+
+_ELEMENTS = st.one_of(st.integers(-3, 6), st.none(), st.just("x"), st.floats(0, 5))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    items=st.one_of(st.none(), st.lists(_ELEMENTS, max_size=6), st.just("abc"), st.just({})),
+    kind=st.sampled_from(sorted(BY_KIND)),
+)
+def test_compiled_loops_agree_with_the_runtime_functions(items, kind):
+    if kind not in _loops:
+        expr = f"{kind}(x in messages: x > 2)"
+        policy = guardrails.loads(f"rule r on before_llm when {expr} != null warn")
+        # the generated loop function itself, from the compiled rules' namespace
+        _loops[kind] = policy.programs("before_llm")[0].fn.__globals__["_q0"]
+    loop = _loops[kind]
+
+    def runtime() -> object:
+        return BY_KIND[kind](items, lambda x: ops.gt(x, 2))
+
+    def compiled() -> object:
+        return loop({"messages": items}, {}, items)
+
+    try:
+        want: object = runtime()
+    except ops.RuleTypeError as err:
+        with pytest.raises(ops.RuleTypeError, match=re.escape(str(err))):
+            compiled()
+        return
+    assert compiled() == want
+
+
+_loops: dict[str, Any] = {}
