@@ -73,6 +73,11 @@ CODES: dict[str, str] = {
     "GR0256": "repeated or conflicting state option",
     "GR0257": "state duration out of range",
     "GR0258": "add needs a number",
+    # circuit breakers (GR0285-0289)
+    "GR0285": "breaker failure count out of range",
+    "GR0286": "unknown breaker setting",
+    "GR0287": "breaker window or cooldown out of range",
+    "GR0288": "breaker on a rule that only updates state",
     # warnings (GR03xx)
     "GR0300": "unused let",
     "GR0301": "rule can never fire",
@@ -82,6 +87,7 @@ CODES: dict[str, str] = {
     "GR0305": "two rules of one phase set the same field",
     "GR0310": "state never updated",
     "GR0311": "state never read",
+    "GR0325": "breaker on an on_error ignore rule",
 }
 
 
