@@ -16,7 +16,7 @@ import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, cast
 
-from .breaker import Breaker, Breakers
+from .breaker import CLOSED, Breaker, Breakers
 from .changes import apply_actions
 from .modes import MODES
 from .ops import RuleLimitError, RuleTypeError, get, type_name
@@ -185,6 +185,8 @@ class HookRunner:
         derived: dict[str, Any] = {}  # derived facts the exchange worked out, for the rules
         if self.stateful and bad_input is None and snap is None:
             snap = self.prepare_state(original, now, derived)
+        # the budget ran out before this rule began (then its overrun is not its own)
+        overran = breakers is not None and deadline is not None and time.perf_counter() > deadline
         seed: dict[str, Any] = snap.values if snap is not None else {}
         troubled = snap is not None and not snap.clean
         cache: dict[str, Any] = {**derived, **seed}
@@ -221,21 +223,21 @@ class HookRunner:
                                 results.append(_recording(prog, hook, snap))
                             continue
                     breaker = breakers[position] if breakers is not None else None
-                    if breaker is not None:
-                        # an overrun counts against this rule only if it began in time
-                        late = deadline is not None and time.perf_counter() > deadline
-                        if (late and breaker.state != "closed") or not breaker.allow(
-                            hook=hook, request_id=request_id
+                    if breaker is not None:  # closed: no call, no lock (what allow() does)
+                        if breaker.state is not CLOSED and (
+                            overran or not breaker.allow(hook=hook, request_id=request_id)
                         ):
                             raise CircuitOpenError(breaker.open_reason())
-                        guarded = None if late else breaker
+                        # an overrun is this rule's only if the budget was left when it began
+                        guarded = None if overran else breaker
                     out = prog.fn(original if faf else work, faf_cache if faf else cache)
                     if deadline is not None and time.perf_counter() > deadline:
+                        overran = True
                         raise RuleBudgetError(
                             f"the hook call's rules ran over their time budget of "
                             f"{budget * 1000:.0f} ms"  # type: ignore[operator]
                         )
-                    if guarded is not None:
+                    if guarded is not None and guarded.state is not CLOSED:
                         guarded.success(hook=hook, request_id=request_id)
                     if out is None:
                         if detail:
