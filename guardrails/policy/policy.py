@@ -70,8 +70,11 @@ def load(paths: Paths, **options: Any) -> Policy:
     finishes after the hook call's rules have used up `time_budget_ms` (None: no
     budget). With `capture` (True, or a `Capture` saying what to mask), every hook call
     also writes a call record with its masked facts, for `guardrails report` and
-    `replay`. `catalog` and `tokenizer` replace the default ones. Raises `RulesError`
-    with every diagnostic.
+    `replay`. `catalog` and `tokenizer` replace the default ones. `breaker` gives rules
+    without a `breaker` clause a circuit breaker (True, or a mapping with `failures`,
+    `window_ms`, `cooldown_ms`; None, the default: none), or is the board itself (a
+    `guardrails.runtime.breaker.Breakers`, e.g. with a clock of a test's own). Raises
+    `RulesError` with every diagnostic.
     """
     chosen = Options.of("load", options)
     files, diags = _sources(paths)
