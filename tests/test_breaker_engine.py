@@ -110,6 +110,36 @@ def test_a_probe_that_fails_reopens_it():
     assert [r.change for r in sink.breakers] == ["trip", "probe", "reopen", "probe", "reset"]
 
 
+def test_calls_racing_for_the_probe_run_the_rule_once_while_half_open():
+    """Threads arriving together after the cooldown: one probes; each other call either
+    is refused (circuit open) or comes after the probe closed it and runs the rule."""
+    import threading
+
+    policy, clock, sink = load()
+    for _ in range(3):
+        policy.evaluate(HOOK, BAD)
+    clock.now += 30
+    start = threading.Barrier(16)
+    verdicts: list[Any] = []
+
+    def call() -> None:
+        start.wait()
+        verdicts.append(policy.evaluate(HOOK, HUGE).rule("big"))
+
+    workers = [threading.Thread(target=call) for _ in range(16)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    policy.flush()
+    assert [r.change for r in sink.breakers] == ["trip", "probe", "reset"]
+    ran = [r for r in verdicts if r.verdict == "block"]
+    refused = [r for r in verdicts if r.error == "circuit open"]
+    assert len(ran) >= 1 and len(ran) + len(refused) == 16
+    assert all("a probe call is under way" in r.reason for r in refused)
+    assert state(policy) == "closed"
+
+
 def test_on_error_ignore_lets_the_call_through_while_open_but_says_error():
     text = RULE.replace("cooldown 30s", "cooldown 30s on_error ignore")
     policy, _clock, _ = load(text)

@@ -226,10 +226,10 @@ class Breaker:
         """Why a call was not made, for the verdict: the open circuit and when it
         probes again (never the failure's payload values: errors name types)."""
         cfg = self.config
-        if self.state is HALF_OPEN:
-            when = "a probe call is under way"
-        else:
+        if self.state is OPEN:
             when = f"the next call in {self.retry_in():.1f}s probes it"
+        else:  # refused while half-open (the probe may have ended since)
+            when = "a probe call is under way"
         cause = f" (last: {self._last_error})" if self._last_error else ""
         return (
             f"circuit open after {self._tripped_with} failures within {duration(cfg.window)}"
