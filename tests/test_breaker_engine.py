@@ -372,3 +372,15 @@ def test_breaker_changes_are_counted_in_otel_metrics():
                     for point in metric.data.data_points:
                         counted[point.attributes["change"]] = point.value
     assert counted == {"trip": 1, "probe": 1, "reset": 1}
+
+
+def test_a_set_that_cannot_be_applied_to_this_payload_is_not_counted():
+    text = (
+        "rule stamp on tool_pre_invoke breaker 1 in 1m cooldown 30s\n"
+        '  when tool.name == "t" set tool.args.tag = "seen"\n'
+    )
+    policy, _, _ = load(text)
+    verdict = policy.evaluate(HOOK, {"tool": {"name": "t", "args": "not a map"}})
+    assert verdict.rule("stamp").verdict == "error"  # the set failed: fail closed
+    assert state(policy) == "closed"  # but it says nothing about the rule's health
+    assert policy.evaluate(HOOK, SMALL).rule("stamp").verdict == "modify"

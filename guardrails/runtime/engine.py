@@ -90,9 +90,11 @@ class HookRunner:
         self.shadowed = frozenset(shadowed)
         self.ruleset = ruleset
         # the policy's board, shared by every runner of every version of it; each
-        # rule's breaker is looked up once here (None: the rule has none)
+        # rule's breaker is looked up once here (None: the rule has none; a rule that
+        # only records is never run, so it has none either)
         self.breakers = breakers
-        found = [breakers.for_rule(p.id, p.digest, p.breaker) if breakers else None
+        found = [breakers.for_rule(p.id, p.digest, p.breaker)
+                 if breakers is not None and not p.records_only else None
                  for p in self.programs]  # fmt: skip
         self._breakers: tuple[Breaker | None, ...] | None = tuple(found) if any(found) else None
         self._always: list[int] = []
@@ -237,8 +239,10 @@ class HookRunner:
                             f"the hook call's rules ran over their time budget of "
                             f"{budget * 1000:.0f} ms"  # type: ignore[operator]
                         )
-                    if guarded is not None and guarded.state is not CLOSED:
-                        guarded.success(hook=hook, request_id=request_id)
+                    if guarded is not None:  # evaluated; a set/redact that fails on
+                        if guarded.state is not CLOSED:  # this payload is not counted
+                            guarded.success(hook=hook, request_id=request_id)
+                        guarded = None
                     if out is None:
                         if detail:
                             results.append(_result(prog, hook, "pass"))
