@@ -197,8 +197,7 @@ class Breaker:
                 self.state = OPEN
                 self._opened = now
                 self._last_error = error
-                record = self._record("reopen", HALF_OPEN, self._tripped_with, error, hook,
-                                      request_id)  # fmt: skip
+                record = self._record("reopen", HALF_OPEN, 1, error, hook, request_id)
             elif self.state is CLOSED:
                 failures = self._failures
                 failures.append(now)

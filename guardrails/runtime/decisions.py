@@ -103,7 +103,8 @@ class BreakerRecord:
     succeeded: closed) or `reopen` (it failed: open for a fresh cooldown).
 
     Written when it happens, whichever call made it happen; `hook` and `request_id`
-    are that call's. `failures` is how many failures within the window tripped it."""
+    are that call's. `failures` is how many failures within the window tripped it (1
+    for a reopen: the probe's)."""
 
     breaker: str  # the board's key: `rule:<id>@<digest>` for a rule's breaker
     rule: str | None
