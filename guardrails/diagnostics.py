@@ -76,6 +76,11 @@ CODES: dict[str, str] = {
     # quantifiers (GR026x)
     "GR0260": "quantifier over something that is not a list",
     "GR0261": "quantifier's bound name hides another name",
+    # circuit breakers (GR0285-0289)
+    "GR0285": "breaker failure count out of range",
+    "GR0286": "unknown breaker setting",
+    "GR0287": "breaker window or cooldown out of range",
+    "GR0288": "breaker on a rule that only updates state",
     # warnings (GR03xx)
     "GR0300": "unused let",
     "GR0301": "rule can never fire",
@@ -86,6 +91,7 @@ CODES: dict[str, str] = {
     "GR0310": "state never updated",
     "GR0311": "state never read",
     "GR0320": "quantifier condition does not use its element",
+    "GR0325": "breaker on an on_error ignore rule",
 }
 
 

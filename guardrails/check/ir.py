@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..runtime.breaker import BreakerConfig
 from ..runtime.program import Block, Redact
 from ..source import Span
 from .types import Type
@@ -145,6 +146,8 @@ class CheckedRule:
     condition: IR | None  # None: always fires
     actions: tuple[Action, ...]
     span: Span
+    # its `breaker` clause: thresholds, False for `breaker off`, None (load's default)
+    breaker: BreakerConfig | bool | None = None
 
     @property
     def location(self) -> str:

@@ -14,6 +14,7 @@ from ..runtime.program import Block, Redact
 from ..source import Span
 from ..syntax import ast
 from . import ir
+from .breakers import breaker_warnings, check_breaker
 from .catalog import Catalog, HookSpec
 from .exprs import ExprChecker, descend, resolve_fact
 from .names import LetTable
@@ -66,8 +67,10 @@ class RuleChecker:
                     self.diags.append(d)
             if n == 0:
                 condition, actions = cond, acts
+        breaker = check_breaker(rule, actions, self.diags)
         if any(d.severity is Severity.ERROR for d in self.diags[before:]):
             return None  # a warning (GR0320) keeps the rule
+        self.diags.extend(breaker_warnings(rule, on_error, breaker))
         return ir.CheckedRule(
             id=self.rule_id(rule),
             index=index,
@@ -79,6 +82,7 @@ class RuleChecker:
             condition=condition,
             actions=actions,
             span=rule.span,
+            breaker=breaker,
         )
 
     def _single(self, clauses: Sequence[object], word: str, hint: str) -> None:

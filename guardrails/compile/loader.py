@@ -9,6 +9,7 @@ so a traceback through a rule shows the generated line; the namespace is exactly
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import linecache
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -226,6 +227,14 @@ def compile_rules(
                 index_key=index_key_of(rule),
                 states=_states_of(rule),
                 records=rule.records,
+                breaker=rule.breaker,
+                digest=_digest(rule),
             )
         )
     return programs, source, state_plans(ruleset, namespace)
+
+
+def _digest(rule: ir.CheckedRule) -> str:
+    """The rule's own text, hashed: what keys its circuit breaker across reloads."""
+    text = rule.span.file.text[rule.span.start : rule.span.end]
+    return hashlib.sha256(text.encode(errors="surrogatepass")).hexdigest()

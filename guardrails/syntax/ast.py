@@ -184,6 +184,17 @@ class Let(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class BreakerClause(Node):
+    """`breaker 5 in 1m cooldown 30s` (durations in seconds, each with its token's
+    span), or `breaker off` (`setting` holds the word)."""
+
+    failures: tuple[int, Span] | None
+    window: tuple[float, Span] | None
+    cooldown: tuple[float, Span] | None
+    setting: Ident | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Rule(Node):
     """A rule as written. `name` is None for an anonymous `on ...` one-liner."""
 
@@ -197,6 +208,7 @@ class Rule(Node):
     when: tuple[Expr, ...]
     unless: tuple[Expr, ...]
     actions: tuple[Action, ...]
+    breakers: tuple[BreakerClause, ...] = ()  # more than one is an error
 
 
 @dataclass(frozen=True, slots=True)

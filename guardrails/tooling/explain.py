@@ -22,6 +22,7 @@ from ..runtime import ops
 from ..runtime.changes import apply_actions
 from ..runtime.engine import describe_error
 from ..runtime.facts import DERIVED
+from ..runtime.program import RuleProgram
 from ..runtime.verdict import Verdict
 
 _SHOWN = 60
@@ -199,6 +200,17 @@ def _render(node: Node, indent: str, lines: list[str]) -> None:
         lines.append(f"{indent}    {path} = {show(value)}")
 
 
+def _breaker(policy: Any, prog: RuleProgram) -> str | None:
+    """The rule's circuit breaker as written, and its state now (`breaker off` and no
+    breaker say nothing)."""
+    board = getattr(policy, "breakers", None)
+    found = board.for_rule(prog.id, prog.digest, prog.breaker) if board is not None else None
+    if found is None:
+        return None
+    source = " (the load option)" if prog.breaker is None else ""
+    return f"{found.config.describe()}{source}: {found.state.replace('_', '-')}"
+
+
 def explain(
     policy: Any,
     hook: str,
@@ -223,6 +235,12 @@ def explain(
         )
         if state == "skipped":
             lines.append("  (not evaluated: an earlier rule blocked the call)")
+            continue
+        breaker = _breaker(policy, prog)
+        if breaker is not None:
+            lines.append(f"  {breaker}")
+        if result is not None and result.error == "circuit open":
+            lines.append(f"  (not evaluated: {result.reason})")
             continue
         if rule.condition is None:
             lines.append("  (no condition: always fires)")

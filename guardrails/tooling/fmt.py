@@ -172,7 +172,8 @@ def _rule_lines(rule: ast.Rule) -> list[_Line]:
     settings += [(f"on_error {o.name}", o.span.line) for o in rule.on_errors]
     if rule.since is not None:
         settings.append((f"since {quote(rule.since[0])}", rule.since[1].line))
-    if settings:  # mode, priority, on_error and since share one line
+    settings += [(_breaker(b), b.span.line) for b in rule.breakers]
+    if settings:  # mode, priority, on_error, since and breaker share one line
         parts.append(_Line(" ".join(t for t, _ in settings), min(ln for _, ln in settings)))
     for cond in rule.when:
         parts.append(_Line(f"when {expr(cond)}", cond.span.line))
@@ -186,6 +187,14 @@ def _rule_lines(rule: ast.Rule) -> list[_Line]:
             header += f" {quote(rule.description)}"
         return [_Line(header, rule.span.line), *parts]
     return parts
+
+
+def _breaker(clause: ast.BreakerClause) -> str:
+    if clause.setting is not None:
+        return f"breaker {clause.setting.name}"
+    assert clause.failures and clause.window and clause.cooldown
+    count, window, cooldown = clause.failures[0], clause.window[0], clause.cooldown[0]
+    return f"breaker {count} in {duration(window)} cooldown {duration(cooldown)}"
 
 
 def _state_lines(decl: ast.StateDecl) -> list[_Line]:

@@ -63,6 +63,9 @@ class RulesLexer(RegexLexer):
                 r"(counter|streak)(\s+)([A-Za-z_]\w*)",
                 bygroups(Keyword.Declaration, Whitespace, Name.Variable),
             ),
+            # a circuit breaker: `breaker 5 in 1m cooldown 30s`, `breaker off`
+            (r"(breaker)(\s+)(off)\b", bygroups(Keyword, Whitespace, Keyword.Constant)),
+            (words(("breaker", "cooldown"), suffix=r"\b"), Keyword),
             (r"\d+(ms|s|m|h|d)\b", Number.Integer),  # a duration: `every 1h`
             # a quantifier: `any m in ...`, `count(m in ...)`
             (words(QUANTIFIERS, suffix=r"(?=\s*\(?\s*[A-Za-z_]\w*\s+in\b)"), Keyword),
