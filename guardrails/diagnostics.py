@@ -73,11 +73,19 @@ CODES: dict[str, str] = {
     "GR0256": "repeated or conflicting state option",
     "GR0257": "state duration out of range",
     "GR0258": "add needs a number",
-    # message lists (GR028x)
+    # quantifiers (GR026x)
+    "GR0260": "quantifier over something that is not a list",
+    "GR0261": "quantifier's bound name hides another name",
+    # message lists (GR0280-0284)
     "GR0280": "message list not writable on this hook",
     "GR0281": "message role the host does not take",
     "GR0282": "message is not a map of role and text",
     "GR0283": "message role or text is not a string",
+    # circuit breakers (GR0285-0289)
+    "GR0285": "breaker failure count out of range",
+    "GR0286": "unknown breaker setting",
+    "GR0287": "breaker window or cooldown out of range",
+    "GR0288": "breaker on a rule that only updates state",
     # warnings (GR03xx)
     "GR0300": "unused let",
     "GR0301": "rule can never fire",
@@ -87,7 +95,9 @@ CODES: dict[str, str] = {
     "GR0305": "two rules of one phase set the same field",
     "GR0310": "state never updated",
     "GR0311": "state never read",
+    "GR0320": "quantifier condition does not use its element",
     "GR0324": "message edit in a rule that blocks",
+    "GR0325": "breaker on an on_error ignore rule",
 }
 
 

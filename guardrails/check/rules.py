@@ -14,6 +14,7 @@ from ..runtime.program import Block, Redact
 from ..source import Span
 from ..syntax import ast
 from . import ir
+from .breakers import breaker_warnings, check_breaker
 from .catalog import Catalog, HookSpec
 from .exprs import ExprChecker, descend, resolve_fact
 from .messages import blocked_edits, check_message_action
@@ -46,7 +47,7 @@ class RuleChecker:
         return f"{rule.span.file.stem}:{rule.span.line}"
 
     def check(self, rule: ast.Rule, index: int) -> ir.CheckedRule | None:
-        errors_before = len(self.diags)
+        before = len(self.diags)
         hooks = self._hooks(rule)
         mode, on_error = self._mode(rule)
         on_error = self._on_error(rule, on_error)
@@ -67,8 +68,10 @@ class RuleChecker:
                     self.diags.append(d)
             if n == 0:
                 condition, actions = cond, acts
-        if len(self.diags) > errors_before:
-            return None
+        breaker = check_breaker(rule, actions, self.diags)
+        if any(d.severity is Severity.ERROR for d in self.diags[before:]):
+            return None  # a warning (GR0320) keeps the rule
+        self.diags.extend(breaker_warnings(rule, on_error, breaker))
         blocked_edits(rule, self.diags)  # a warning: the rule still loads
         return ir.CheckedRule(
             id=self.rule_id(rule),
@@ -81,6 +84,7 @@ class RuleChecker:
             condition=condition,
             actions=actions,
             span=rule.span,
+            breaker=breaker,
         )
 
     def _single(self, clauses: Sequence[object], word: str, hint: str) -> None:

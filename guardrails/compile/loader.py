@@ -9,6 +9,7 @@ so a traceback through a rule shows the generated line; the namespace is exactly
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import linecache
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -71,8 +72,8 @@ def _reads(node: ir.IR | None, out: set[str]) -> None:
             out.add(root)
             if node.derived is not None:
                 out.add(DERIVED[node.derived].source)
-    elif isinstance(node, ir.Op | ir.ListOf):
-        for child in node.args if isinstance(node, ir.Op) else node.items:
+    elif node is not None:
+        for child in ir.children(node):
             _reads(child, out)
 
 
@@ -93,8 +94,8 @@ def _exprs(rule: ir.CheckedRule) -> Iterator[ir.IR]:
 def state_refs(node: ir.IR) -> Iterator[ir.StateRef]:
     if isinstance(node, ir.StateRef):
         yield node
-    elif isinstance(node, ir.Op | ir.ListOf):
-        for child in node.args if isinstance(node, ir.Op) else node.items:
+    else:
+        for child in ir.children(node):
             yield from state_refs(child)
 
 
@@ -243,6 +244,14 @@ def compile_rules(
                 index_key=index_key_of(rule),
                 states=_states_of(rule),
                 records=rule.records,
+                breaker=rule.breaker,
+                digest=_digest(rule),
             )
         )
     return programs, source, state_plans(ruleset, namespace)
+
+
+def _digest(rule: ir.CheckedRule) -> str:
+    """The rule's own text, hashed: what keys its circuit breaker across reloads."""
+    text = rule.span.file.text[rule.span.start : rule.span.end]
+    return hashlib.sha256(text.encode(errors="surrogatepass")).hexdigest()

@@ -27,6 +27,7 @@ from ..diagnostics import Diagnostic, GuardrailsError, RulesError, Severity, has
 from ..records import Sink
 from ..records.capture import Capture
 from ..runtime import engine
+from ..runtime.breaker import BreakerConfig, Breakers
 from ..runtime.facts import Tokenizer
 from ..runtime.ops import DEFAULT_MAX_MATCH_CHARS
 from ..runtime.program import RuleProgram
@@ -58,6 +59,10 @@ class Options:
     # where declared states live: a store, or "memory" / "redis://..." (docs/state.md);
     # one store per load, kept across reloads
     state: Store | None = None
+    # circuit breakers: the thresholds of rules without a `breaker` clause (None or
+    # False: they have none; True: the defaults; {"failures", "window_ms",
+    # "cooldown_ms"}), held with every breaker on one board kept across reloads
+    breaker: Breakers | None = None
 
     @classmethod
     def of(cls, caller: str, keywords: Mapping[str, Any]) -> Options:
@@ -73,6 +78,7 @@ class Options:
         given["capture"] = Capture() if capture is True else capture or None
         given["sinks"] = tuple(given.get("sinks", ()))
         given["state"] = open_store(given.get("state"))
+        given["breaker"] = open_breakers(given.get("breaker"))
         return cls(**given)
 
 
@@ -104,6 +110,7 @@ def assemble(
     time_budget_ms: float | None,
     plans: Mapping[str, StatePlan] | None = None,
     store: Store | None = None,
+    breakers: Breakers | None = None,
 ) -> Compiled:
     budget = time_budget_ms / 1000 if time_budget_ms is not None else None  # runners count seconds
     by_hook: dict[str, list[RuleProgram]] = {}
@@ -113,7 +120,9 @@ def assemble(
     ordered = {hook: tuple(sorted(p, key=lambda x: x.sort_key)) for hook, p in by_hook.items()}
     plans = plans or {}
     runners = {
-        hook: engine.HookRunner(hook, progs, shadowed, digest, budget, plans.get(hook), store)
+        hook: engine.HookRunner(
+            hook, progs, shadowed, digest, budget, plans.get(hook), store, breakers
+        )
         for hook, progs in ordered.items()
     }
     return Compiled(
@@ -221,7 +230,7 @@ def compile_sources(files: list[SourceFile], diags: list[Diagnostic], options: O
     checked = {rule.id: rule for rule in ruleset.rules}
     return assemble(
         programs, digest, shadowed, source, warnings, checked, options.time_budget_ms, plans,
-        options.state,
+        options.state, options.breaker,
     )  # fmt: skip
 
 
@@ -244,6 +253,16 @@ def open_store(state: object) -> Store:
     if not callable(getattr(state, "exchange", None)):
         raise GuardrailsError(f'state must be a store, "memory" or a redis:// URL, got {state!r}')
     return state  # type: ignore[return-value]
+
+
+def open_breakers(value: object) -> Breakers:
+    """`load(breaker=...)`: a board of its own for this load, or the `Breakers` given."""
+    if isinstance(value, Breakers):
+        return value
+    try:
+        return Breakers(BreakerConfig.of(value))
+    except ValueError as err:
+        raise GuardrailsError(str(err)) from None
 
 
 def ruleset_hash(sources: Iterable[tuple[str, str]]) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .breaker import BreakerConfig
 from .modes import MODES, PHASE_ORDER
 from .ops import DEFAULT_MAX_MATCH_CHARS, Regex
 
@@ -83,6 +84,10 @@ class RuleProgram:
     # updates state (`records_only`) has its part done before the rules run
     states: frozenset[str] = frozenset()
     records: tuple[str, ...] = ()
+    # its `breaker` clause (False: `breaker off`; None: the load option's default) and
+    # a digest of its text, which keys its breaker (an edited rule starts closed)
+    breaker: BreakerConfig | bool | None = None
+    digest: str = ""
     # derived once from `actions`, read on every call
     block: Block | None = field(init=False, compare=False)
     warning: Block | None = field(init=False, compare=False)

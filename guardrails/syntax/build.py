@@ -19,7 +19,7 @@ from ..diagnostics import Diagnostic, Severity
 from ..source import SourceFile, Span
 from . import ast
 from .literals import decode_string, number_value
-from .template import parse_template
+from .template import message_template, parse_template
 
 
 class AstBuilder:
@@ -138,6 +138,7 @@ class AstBuilder:
         when: list[ast.Expr] = []
         unless: list[ast.Expr] = []
         actions: list[ast.Action] = []
+        breakers: list[ast.BreakerClause] = []
         for kind, value in parts:
             if kind == "on":
                 hooks.append(value)
@@ -153,6 +154,8 @@ class AstBuilder:
                 when.append(value)
             elif kind == "unless":
                 unless.append(value)
+            elif kind == "breaker":
+                breakers.append(value)
             else:
                 actions.append(value)
         return ast.Rule(
@@ -166,6 +169,7 @@ class AstBuilder:
             tuple(when),
             tuple(unless),
             tuple(actions),
+            tuple(breakers),
             span=self._span(meta),
         )
 
@@ -190,6 +194,19 @@ class AstBuilder:
         negative, number = children
         value = int(self.number_value(number))
         return ("priority", (-value if negative is not None else value, self._span(meta)))
+
+    def breaker_clause(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
+        span = self._span(meta)
+        if len(children) == 1:
+            return ("breaker", ast.BreakerClause(None, None, None, self._ident(children[0]),
+                                                 span=span))  # fmt: skip
+        count, window, cooldown = children
+        return ("breaker", ast.BreakerClause(
+            (int(self.number_value(count)), self._tspan(count)),
+            (self._duration(window), self._tspan(window)),
+            (self._duration(cooldown), self._tspan(cooldown)),
+            span=span,
+        ))  # fmt: skip
 
     def negative(self, meta: Meta, children: list[Token]) -> Token:
         return children[0]
@@ -244,14 +261,7 @@ class AstBuilder:
         else:
             value, _, target = children[1:]
             pattern = None
-        text = value
-        if isinstance(value, ast.MapExpr):  # the template is the `text` item's
-            text = next((v for k, v in value.items if k == "text"), None)
-        template = None
-        if isinstance(text, ast.Literal) and isinstance(text.value, str):
-            raw = self.file.text[text.span.start : text.span.end]
-            token = Token("STRING", raw, start_pos=text.span.start)
-            template = parse_template(self.file, token, self.decode_string, self.diagnostics)
+        template = message_template(self.file, value, self.decode_string, self.diagnostics)
         action = ast.MessageAction(kind, target, value, pattern, template, span=self._span(meta))
         return ("action", action)
 
@@ -322,6 +332,13 @@ class AstBuilder:
         return ast.Call(
             self._ident(func), tuple(a for a in args if a is not None), span=self._span(meta)
         )
+
+    def quantified(self, meta: Meta, children: list[Any]) -> ast.Expr:
+        kind, var, items, body = children
+        return ast.Quantified(kind, self._ident(var), items, body, span=self._span(meta))
+
+    def quantifier(self, meta: Meta, children: list[Token]) -> str:
+        return str(children[0])
 
     def string(self, meta: Meta, children: list[Token]) -> ast.Expr:
         return ast.Literal(self.decode_string(children[0]), span=self._span(meta))

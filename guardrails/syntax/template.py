@@ -1,4 +1,5 @@
-"""Reasons with facts in them: `block "tool {tool.name} is not allowed"`.
+"""Reasons with facts in them: `block "tool {tool.name} is not allowed"` (and a
+message's text: `append {"role": "system", "text": "for {tenant}"} to messages`).
 
 A `{...}` in a block, warn or continue reason names a fact path (`{tool.name}`,
 `{tool.args["to"]}`, `{messages[0].role}`), nothing else: a reason is read by people
@@ -111,3 +112,18 @@ def _path(file: SourceFile, inner: str, start: int) -> ast.Expr | None:
 
 def _error(file: SourceFile, start: int, end: int, message: str) -> Diagnostic:
     return Diagnostic("GR0110", Severity.ERROR, message, file.span(start, end), HINT)
+
+
+def message_template(
+    file: SourceFile, value: ast.Expr, decode: Callable[[Token], str], diags: list[Diagnostic]
+) -> tuple[Part, ...] | None:
+    """The `{fact}` parts of a message's text (`append`, `prepend`: the `text` of a map
+    literal; `replace`: the text itself) when it is a string literal, cut from the
+    source as a reason's are."""
+    text: ast.Expr | None = value
+    if isinstance(value, ast.MapExpr):
+        text = next((v for k, v in value.items if k == "text"), None)
+    if not (isinstance(text, ast.Literal) and isinstance(text.value, str)):
+        return None
+    raw = file.text[text.span.start : text.span.end]
+    return parse_template(file, Token("STRING", raw, start_pos=text.span.start), decode, diags)
