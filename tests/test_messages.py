@@ -98,12 +98,14 @@ def test_a_message_from_a_map_fact_is_checked_when_the_rule_runs():
     )
     assert verdict.outcome == "block"
     assert verdict.rule("r").verdict == "error"
-    assert "not secret-tool" in verdict.rule("r").error  # a key name, never a value
-    bad_role = guardrails.loads(
+    error = verdict.rule("r").error
+    assert "not 1 more keys" in error and "secret-tool" not in error  # keys are data too
+    from_let = guardrails.loads(
         'let m = {"role": "system", "text": "x"}\n'
         "rule r on before_llm when step_count > 0 append m to messages\n"
     )
-    assert bad_role.evaluate("before_llm", {"step_count": 1, "messages": []}).outcome == "modify"
+    verdict = from_let.evaluate("before_llm", {"step_count": 1, "messages": []})
+    assert rows(verdict) == [("system", "x")]
 
 
 def test_a_huge_list_gets_one_message_and_keeps_every_row(policy):
