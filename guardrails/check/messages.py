@@ -71,8 +71,8 @@ def _message(action: ast.MessageAction, roles: tuple[str, ...], exprs: ExprCheck
     if not isinstance(value, ast.MapExpr):
         checked = exprs.check(value)
         if not (checked.type.is_any or checked.type.kind == "map"):
-            _error(exprs, "GR0282", f"a message is a map of role and text, found {checked.type}",
-                   value.span)  # fmt: skip
+            found = f"a message is a map of role and text, found {checked.type}"
+            exprs.error("GR0282", found, value.span)
         elif isinstance(checked, ir.Const) and isinstance(checked.value, FrozenMap):
             _known_keys(list(checked.value), value.span, exprs)
             role = checked.value.get("role")
@@ -95,18 +95,18 @@ def _message(action: ast.MessageAction, roles: tuple[str, ...], exprs: ExprCheck
 def _known_keys(keys: list[str], span: Span, exprs: ExprChecker) -> None:
     extra = [k for k in keys if k not in _KEYS]
     missing = [k for k in _KEYS if k not in keys]
+    example = 'write {"role": "system", "text": "..."}'
     if extra:
-        _error(exprs, "GR0282", f"a message has a role and a text, not {', '.join(extra)}",
-               span, 'write {"role": "system", "text": "..."}')  # fmt: skip
+        exprs.error("GR0282", f"a message has a role and a text, not {', '.join(extra)}",
+                    span, example)  # fmt: skip
     elif missing:
-        _error(exprs, "GR0282", f"a message needs a {' and a '.join(missing)}", span,
-               'write {"role": "system", "text": "..."}')  # fmt: skip
+        exprs.error("GR0282", f"a message needs a {' and a '.join(missing)}", span, example)
 
 
 def _role(role: str, roles: tuple[str, ...], span: Span, exprs: ExprChecker) -> None:
     if role not in roles:
-        _error(exprs, "GR0281", f"the host takes no new message with role '{role}' here",
-               span, "roles a rule may add here: " + ", ".join(roles))  # fmt: skip
+        exprs.error("GR0281", f"the host takes no new message with role '{role}' here",
+                    span, "roles a rule may add here: " + ", ".join(roles))  # fmt: skip
 
 
 def _text(node: ast.Expr, template: tuple[object, ...] | None, exprs: ExprChecker) -> ir.IR:
@@ -134,13 +134,7 @@ def _text(node: ast.Expr, template: tuple[object, ...] | None, exprs: ExprChecke
 
 def _string(found: Type, what: str, span: Span, exprs: ExprChecker) -> None:
     if not (found.is_any or found == STR):
-        _error(exprs, "GR0283", f"a message's {what} must be a string, found {found}", span)
-
-
-def _error(
-    exprs: ExprChecker, code: str, message: str, span: Span, hint: str | None = None
-) -> None:
-    exprs.error(code, message, span, hint)
+        exprs.error("GR0283", f"a message's {what} must be a string, found {found}", span)
 
 
 def blocked_edits(rule: ast.Rule, diags: list[Diagnostic]) -> None:
