@@ -362,3 +362,19 @@ def test_replace_over_the_size_cap_searches_piece_by_piece():
     assert [m["text"] for m in verdict.payload["messages"]].count("X") == 1
     too_long = policy.evaluate("before_llm", {"messages": [{"role": "user", "text": "n" * 101}]})
     assert too_long.outcome == "block" and too_long.rules[0].verdict == "error"
+
+
+def test_only_hooks_whose_host_takes_messages_back_accept_message_edits():
+    """Haystack's before_run/before_llm and cpex's agent_pre_invoke; no Mellea hook
+    (its payload policies let no plugin change the context)."""
+    from guardrails.check.catalog import DEFAULT_CATALOG
+
+    able = set()
+    for spec in DEFAULT_CATALOG:
+        text = f'rule r on {spec.name} append {{"role": "user", "text": "x"}} to messages\n'
+        try:
+            guardrails.loads(text)
+            able.add(spec.name)
+        except guardrails.RulesError as err:
+            assert "GR0280" in {d.code for d in err.diagnostics}, spec.name
+    assert able == {"before_run", "before_llm", "agent_pre_invoke"}
