@@ -10,6 +10,7 @@ list it was given, so the engine reports no change it did not make.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -81,9 +82,13 @@ def add_message(current: object, value: object, roles: Sequence[str], at_start: 
     every step of an agent is in the conversation once, not once per step."""
     message = new_message(value, roles)
     items = _as_list(current)
-    wanted = (message["role"], message["text"])
-    if any(role_and_text(m) == wanted for m in reversed(items)):  # most likely recent
-        return current
+    role, text = message["role"], message["text"]
+    for m in reversed(items):  # most likely among the recent ones
+        if type(m) is dict and "content" not in m:  # a `{role, text}` row
+            if m.get("text") == text and m.get("role") == role:
+                return current
+        elif role_and_text(m) == (role, text):
+            return current
     origins = origins_of(items)
     if at_start:
         return MessageList([message, *items], (None, *origins))
@@ -98,11 +103,11 @@ def replace_messages(
     if not isinstance(value, str):
         raise RuleTypeError(f"a message's text must be a string, got {type_name(value)}")
     items = _as_list(current)
-    texts = [role_and_text(m) for m in items]
+    texts = [_text_of(m) for m in items]
     if _none_can_match(texts, patterns, max_chars):
         return current
     out: list[Any] | None = None
-    for i, (role, text) in enumerate(texts):
+    for i, text in enumerate(texts):
         if text is None or text == value:
             continue
         check_size(text, max_chars)
@@ -110,7 +115,7 @@ def replace_messages(
             continue
         if out is None:
             out = list(items)
-        out[i] = {"role": role, "text": value}
+        out[i] = {"role": role_and_text(items[i])[0], "text": value}
     if out is None:
         return current
     return MessageList(out, origins_of(items))
@@ -121,21 +126,28 @@ def replace_messages(
 _CONTEXT_MARKS = ("^", "$", "\\A", "\\z", "\\Z", "(?<", "(?=", "(?!")
 
 
-def _none_can_match(
-    texts: Sequence[tuple[str | None, str | None]], patterns: Sequence[Any], max_chars: int
-) -> bool:
+def _text_of(message: object) -> str | None:
+    if type(message) is dict and "content" not in message:  # a `{role, text}` row
+        text = message.get("text")
+        return text if type(text) is str else None
+    return role_and_text(message)[1]
+
+
+def _none_can_match(texts: Sequence[str | None], patterns: Sequence[Any], max_chars: int) -> bool:
     """One search over many texts joined instead of one per message, when that is
     sound: a pattern with no anchor that matches inside one message matches the
     joined text too, so no match there means no message matches (a match across the
     join is checked message by message after). Each joined piece is held to the size
     cap one text is held to."""
-    if any(mark in p.pattern for p in patterns for mark in _CONTEXT_MARKS):
+    if not _joinable(tuple(p.pattern for p in patterns)):
         return False
+    present = [t for t in texts if t is not None]
+    joined = "\n".join(present)
+    if len(joined) <= max_chars:  # the common case: one search
+        return not _any_match(joined, patterns)
     piece: list[str] = []
     size = 0
-    for _, text in texts:
-        if text is None:
-            continue
+    for text in present:
         if len(text) > max_chars:
             return False  # searched alone, it fails the cap
         if size + len(text) > max_chars:
@@ -145,6 +157,11 @@ def _none_can_match(
         piece.append(text)
         size += len(text) + 1
     return not _any_match("\n".join(piece), patterns)
+
+
+@functools.lru_cache(maxsize=256)
+def _joinable(patterns: tuple[str, ...]) -> bool:
+    return not any(mark in p for p in patterns for mark in _CONTEXT_MARKS)
 
 
 def _any_match(text: str, patterns: Sequence[Any]) -> bool:
