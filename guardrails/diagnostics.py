@@ -73,6 +73,11 @@ CODES: dict[str, str] = {
     "GR0256": "repeated or conflicting state option",
     "GR0257": "state duration out of range",
     "GR0258": "add needs a number",
+    "GR0275": "a detector whose optional extra is not installed",
+    "GR0276": "a finding has no such field",
+    "GR0277": "redact by a detector: unknown entity type",
+    "GR0278": "redact by a detector that gives a score, not spans",
+    "GR0279": "unknown redaction operator",
     # warnings (GR03xx)
     "GR0300": "unused let",
     "GR0301": "rule can never fire",

@@ -21,7 +21,7 @@ from .catalog import FactSpec, HookSpec
 from .ir import IR, Const, FactRef, ListOf, Op, PathKey
 from .names import LetTable, literal_const
 from .regexes import compile_regex, is_regex
-from .types import ANY, BOOL, INT, MAP, REGEX, STR, Type, join, list_of
+from .types import ANY, BOOL, FINDING_FIELDS, INT, MAP, REGEX, STR, Type, field_type, join, list_of
 
 if TYPE_CHECKING:
     from .states import StateTable
@@ -156,10 +156,7 @@ class ExprChecker:
             return Const(None, ANY)
         root, keys = flat
         if not isinstance(root, ast.Name):
-            base = self.check(root)
-            for key, _ in keys:
-                base = Op("get", (base, Const(key, STR if isinstance(key, str) else INT)), ANY)
-            return base
+            return self.fields(self.check(root), keys)
         if self.states is not None and root.name in self.states:
             if self.no_state is not None:
                 self.error(
@@ -193,6 +190,18 @@ class ExprChecker:
             )
             return Const(None, ANY)
         return FactRef(path, ftype, spec.path if spec.derived else None)
+
+    def fields(self, base: IR, keys: list[tuple[PathKey, Span]]) -> IR:
+        """`base.a[0]` on a computed value: typed where the value's type knows its
+        fields (a finding), `any` elsewhere."""
+        for key, span in keys:
+            ftype = field_type(base.type, key)
+            if ftype is None:
+                hint = "its fields are " + ", ".join(FINDING_FIELDS)
+                self.error("GR0276", f"a finding has no field {key!r}", span, hint=hint)
+                return Const(None, ANY)
+            base = Op("get", (base, Const(key, STR if isinstance(key, str) else INT)), ftype)
+        return base
 
     def _unknown(self, root: ast.Name, path: tuple[PathKey, ...], span: Span) -> None:
         dotted = ".".join(str(k) for k in path if isinstance(k, str))
