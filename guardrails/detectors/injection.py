@@ -60,6 +60,19 @@ FAMILIES: tuple[tuple[str, float, re.Pattern[str]], ...] = tuple(
             r"programming|training|task|context)\b",
         ),
         (
+            "override_short",
+            0.85,
+            r"\b(?:ignore|disregard|forget)\b.{0,30}?\b(?:the |everything )?(?:above|previous|"
+            r"prior|earlier|before)(?=\s*(?:and\b|[.,;:!]|$))",
+        ),
+        (
+            "rules_off",
+            0.85,
+            r"\b(?:no longer bound by|free (?:of|from) (?:all |any |your |the )?(?:\w+ )?"
+            r"(?:rules|restrictions|polic\w+|guidelines|filters)|(?:have|with|had) no "
+            r"(?:rules|restrictions|filters|limits|guidelines))",
+        ),
+        (
             "override_other_languages",
             0.9,
             r"\b(?:ignora(?:r)?\s+(?:todas\s+)?las\s+instrucciones|ignoriere\s+(?:alle\s+)?"
@@ -68,7 +81,7 @@ FAMILIES: tuple[tuple[str, float, re.Pattern[str]], ...] = tuple(
         ),
         (
             "unrestricted_persona",
-            0.8,
+            0.85,
             r"\b(?:you are now|from now on|act as|pretend|roleplay as|respond as|stop being"
             r"|you will now|you are no longer|you must now)\b.{0,80}?"
             r"\b(?:no|without|free of|unrestricted|unfiltered|uncensored|jailbr\w*|dan|"
@@ -83,23 +96,24 @@ FAMILIES: tuple[tuple[str, float, re.Pattern[str]], ...] = tuple(
         ),
         (
             "prompt_leak",
-            0.75,
-            r"\b(?:reveal|print|show|repeat|output|display|leak|tell me|what (?:was|is))\b"
+            0.85,
+            r"\b(?:reveal|print|show|repeat|output|display|leak|tell me|what (?:was|is|would))\b"
             r".{0,60}?\b(?:system (?:prompt|message)|(?:initial|original|hidden|secret) "
             r"(?:instructions|rules|prompt)|your instructions|context window|the text above|"
             r"beginning of this conversation|raw system)",
         ),
         (
             "role_markers",
-            0.5,
+            0.6,
             r"(?:^|\n)\s*(?:system|assistant)\s*:|</?(?:system|user|assistant)>|\[/?inst\]"
             r"|<</?sys>>|###\s*(?:instruction|system)",
         ),
         (
             "new_instructions",
-            0.5,
+            0.6,
             r"\b(?:new|updated|important(?: new)?) (?:system )?(?:instructions|prompt|"
-            r"task|directive)s?\s*:|\bnew system prompt\b|\boverride\b",
+            r"task|directive)s?\s*:|\bnew system prompt\b|\boverride\b|"
+            r"\bnew instructions follow\b",
         ),
         (
             "safety_off",
@@ -111,17 +125,17 @@ FAMILIES: tuple[tuple[str, float, re.Pattern[str]], ...] = tuple(
         ),
         (
             "addressed_to_model",
-            0.5,
+            0.6,
             r"\b(?:note to|attention|message to|dear|hey) (?:the )?(?:ai|assistant|llm|model)"
             r"\b|\b(?:ai|assistant)(?: reading this(?: document)?)?\s*[:,]\s*(?:ignore|"
             r"disregard|forget|forward|send|do not)|\bassistant, ",
         ),
         (
             "covert_action",
-            0.5,
+            0.6,
             r"\b(?:send|forward|exfiltrate|email|post|upload)\b.{0,60}?(?:\S+@\S+\.\w+|"
             r"https?://\S+\?\w+=)|\bdo not mention\b|\bwithout telling\b|"
-            r"\bcall [a-z_]+\(\)",
+            r"\bcall [a-z_]+\(\)|\bexfiltrat\w*",
         ),
         (
             "admin_claim",

@@ -100,14 +100,23 @@ def load() -> Scanner:
             return []
         out = []
         for start, end in spans_from_redaction(text, redacted, marker):
-            kinds = py_scan_container(text[start:end], {**CONFIG, "redact": False})[2]
-            if not kinds:  # the span does not hold what the library found: misplaced
-                raise ValueError("secrets: could not place the library's findings")
-            kind = kinds[0]["type"]
+            kind = _kind(py_scan_container, text, start, end)
             out.append(finding(text, TYPES.get(kind, kind.upper()), 1.0, start, end))
         return out
 
     return make_scan(library)
+
+
+def _kind(scan: Callable[..., Any], text: str, start: int, end: int) -> str:
+    """What the library found at a span: the span alone, or with its line's start for
+    the kinds that need their key's name (`api_key: ...`). Nothing there means the span
+    was misplaced, which raises rather than redact the wrong characters."""
+    line = text.rfind("\n", 0, start) + 1
+    for window in (text[start:end], text[line:end]):
+        kinds = scan(window, {**CONFIG, "redact": False})[2]
+        if kinds:
+            return str(kinds[0]["type"])
+    raise ValueError("secrets: could not place the library's findings in the text")
 
 
 def make_scan(library: Callable[[str], list[Finding]]) -> Scanner:
