@@ -97,7 +97,10 @@ FAMILIES: tuple[tuple[str, float, re.Pattern[str]], ...] = tuple(
         (
             "prompt_leak",
             0.85,
-            r"\b(?:reveal|print|show|repeat|output|display|leak|tell me|what (?:was|is|would))\b"
+            r"\bwhat (?:was|is|would|does)\s+(?:\S+\s+){0,3}?(?:(?:your|the) (?:system "
+            r"prompt|system message|initial instructions|hidden instructions)|beginning of "
+            r"this conversation)|"
+            r"\b(?:reveal|print|show|repeat|output|display|leak|tell me)\b"
             r".{0,60}?\b(?:system (?:prompt|message)|(?:initial|original|hidden|secret) "
             r"(?:instructions|rules|prompt)|your instructions|context window|the text above|"
             r"beginning of this conversation|raw system)",

@@ -19,8 +19,11 @@ def char_offsets(text: str, byte_offsets: Iterable[int]) -> dict[int, int]:
         return {b: b for b in byte_offsets}
     encoded = text.encode("utf-8")
     out: dict[int, int] = {}
-    for b in sorted(set(byte_offsets)):
-        out[b] = len(encoded[:b].decode("utf-8"))
+    byte, char = 0, 0
+    for b in sorted(set(byte_offsets)):  # one pass over the text, however many spans
+        char += len(encoded[byte:b].decode("utf-8"))
+        byte = b
+        out[b] = char
     return out
 
 
