@@ -43,7 +43,9 @@ def rule_candidate(path: str, hook: str, fact: str, *rules: str) -> Fired:
     (the file's detector rule is left out: it is measured as the pack)."""
     import guardrails
 
-    policy = guardrails.load(ROOT / "rules" / path)
+    text = (ROOT / "rules" / path).read_text(encoding="utf-8")
+    cut = text.rfind("\n\n", 0, text.find("detector pack"))  # the file's detector rule
+    policy = guardrails.loads(text[:cut] if cut > 0 else text, filename=path)
 
     def fired(text: str) -> bool:
         facts: dict[str, Any] = {"prompt": text} if fact == "prompt" else {}
