@@ -87,6 +87,11 @@ CASES = [
     ("state_option_twice", "counter c per user limit 1 limit 2\nrule r on tool_pre_invoke add 1 to c\nrule q on tool_pre_invoke when c > 1 block\n", "GR0256", 1, 28, "already given"),
     ("window_too_short", "counter c per user every 500ms\nrule r on tool_pre_invoke add 1 to c\nrule q on tool_pre_invoke when c > 1 block\n", "GR0257", 1, 26, "1s to 366d"),
     ("add_a_string", "counter c per user\nrule r on tool_pre_invoke add tool.name to c\nrule q on tool_pre_invoke when c > 1 block\n", "GR0258", 2, 31, "found str"),
+    # GR0275 (a missing extra) needs the import to fail: tests/test_detectors.py
+    ("finding_field", "rule r on generation_post_call when pii(output)[0].scor > 1 block\n", "GR0276", 1, 37, "fields are type, score"),
+    ("redact_entity", 'rule r on tool_post_invoke mode transform redact tool.output pii("SSN")\n', "GR0277", 1, 66, "US_SSN"),
+    ("redact_score", "rule r on tool_post_invoke mode transform redact tool.output injection\n", "GR0278", 1, 62, "block instead"),
+    ("redact_operator", "rule r on tool_post_invoke mode transform redact tool.output pii with blur\n", "GR0279", 1, 43, "with mask"),
     ("crlf_file", 'rule a\r\n  on generation_pre_call\r\n  when tokens > "x"\r\n  block\r\n', "GR0210", 3, 15, "int > str"),
 ]  # fmt: skip
 

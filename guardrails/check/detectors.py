@@ -8,9 +8,9 @@ hosts' hook tables are added. The checker asks a detector to load its library wh
 rule calls it, so a missing extra is a diagnostic at the call (GR0275) when the rules
 are loaded, never a crash or a silent pass when a call arrives.
 
-A scan result is cached per text (a small LRU): the scanners are deterministic, and a
-hook's rules often ask the same question twice (`when pii(output) ...` then
-`redact output pii`).
+A scan result is cached per text (a small LRU of texts up to 64K characters): the
+scanners are deterministic, and a hook's rules often ask the same question twice
+(`when pii(output) ...` then `redact output pii`).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 Scanner = Callable[[str], "tuple[Finding, ...] | float"]
 
 CACHE_SIZE = 64
+CACHE_MAX_CHARS = 65_536
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,14 @@ class Detector:
 
 @functools.cache
 def _loaded(detector: Detector) -> Scanner:
-    return functools.lru_cache(maxsize=CACHE_SIZE)(detector.load())
+    scan = detector.load()
+    cached = functools.lru_cache(maxsize=CACHE_SIZE)(scan)
+
+    def run(text: str) -> tuple[Finding, ...] | float:
+        # a long text is scanned each time: 64 cached megabyte texts would be 64 MB kept
+        return cached(text) if len(text) <= CACHE_MAX_CHARS else scan(text)
+
+    return run
 
 
 DETECTORS: dict[str, Detector] = {}
