@@ -20,6 +20,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
+from .findings import Finding
 from .unicode import basename_text, normalize_text
 
 
@@ -82,6 +83,8 @@ def get(value: object, key: str | int) -> object:
         return value.get(key)
     if isinstance(key, int) and isinstance(value, list | tuple) and -len(value) <= key < len(value):
         return value[key]
+    if isinstance(value, Finding) and isinstance(key, str):
+        return value.field(key)
     return None
 
 
