@@ -111,10 +111,20 @@ def eq(a: object, b: object) -> bool:
         return a == b
     if type_name(a) != type_name(b):
         return False
+    if isinstance(a, list | tuple):  # a list literal is a tuple: [1] equals a fact's [1]
+        return _same_items(a, b)  # type: ignore[arg-type]
     try:
         return bool(a == b)
     except Exception:  # a host object with a broken __eq__ is not equal to anything
         return False
+
+
+def _same_items(a: Sequence[object], b: Sequence[object]) -> bool:
+    """Lists are equal item by item under `eq`, except that null items match each
+    other (`[null] == [null]`: the lists are the same, nothing is missing)."""
+    if len(a) != len(b):
+        return False
+    return all((x is None and y is None) or eq(x, y) for x, y in zip(a, b, strict=True))
 
 
 def ne(a: object, b: object) -> bool:
