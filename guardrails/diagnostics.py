@@ -76,6 +76,12 @@ CODES: dict[str, str] = {
     # quantifiers (GR026x)
     "GR0260": "quantifier over something that is not a list",
     "GR0261": "quantifier's bound name hides another name",
+    # detectors (GR0275-0279)
+    "GR0275": "a detector whose optional extra is not installed",
+    "GR0276": "a finding has no such field",
+    "GR0277": "redact by a detector: unknown entity type",
+    "GR0278": "redact by a detector that gives a score, not spans",
+    "GR0279": "unknown redaction operator",
     # message lists (GR0280-0284)
     "GR0280": "message list not writable on this hook",
     "GR0281": "message role the host does not take",

@@ -16,6 +16,7 @@ from ..syntax import ast
 from . import ir
 from .breakers import breaker_warnings, check_breaker
 from .catalog import Catalog, HookSpec
+from .detectors import redaction, redaction_operator
 from .exprs import ExprChecker, descend, resolve_fact
 from .messages import blocked_edits, check_message_action
 from .names import LetTable
@@ -303,12 +304,16 @@ class RuleChecker:
                     action.value.span,
                 )
             return ir.SetAction(path, value)
+        by_detector = redaction(action, path, exprs, self.lets)
+        if by_detector is not None:
+            return by_detector
         patterns = exprs.pattern(action.pattern)
         assert isinstance(patterns.value, tuple)
         return Redact(
             path,
             patterns.value,
             DEFAULT_REDACTION if action.replacement is None else action.replacement,
+            operator=redaction_operator(action, exprs),
         )
 
     def _target(

@@ -4,13 +4,14 @@ changed is reported."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .messages import add_message, replace_messages
 from .ops import RuleTypeError, get_path, type_name
 from .program import Assign, Change, Redact, RuleProgram
-from .text import redact
+from .text import Found, Rewrite, merge, merged_spans, redact
 
 
 def apply_actions(
@@ -35,11 +36,34 @@ def apply_actions(
     return facts, tuple(changes)
 
 
+def _finder(action: Redact) -> Callable[[str], list[Found]]:
+    detector = action.finder
+    if detector is None:
+        return lambda text: merged_spans(text, action.patterns)
+    return lambda text: merge([(f.start, f.end, str(f)) for f in detector(text)])
+
+
+def _rewriter(action: Redact) -> Rewrite:
+    """`with mask` keeps the length, `with hash` a stable digest (the same value always
+    gives the same text, so redacted records can still be joined); otherwise the
+    rule's text, or `[TYPE]` for a detector's finding."""
+    if action.operator == "mask":
+        return lambda label, matched: "*" * len(matched)
+    if action.operator == "hash":
+        return lambda label, matched: (
+            f"[{label or 'REDACTED'}:{hashlib.sha256(matched.encode()).hexdigest()[:12]}]"
+        )
+    fixed = action.replacement
+    if fixed is not None:
+        return lambda label, matched: fixed
+    return lambda label, matched: f"[{label or 'REDACTED'}]"
+
+
 def _changed(action: Change, current: Any, values: tuple[Any, ...]) -> Any:
     if isinstance(action, Assign):
         return values[action.value_index]
     if isinstance(action, Redact):
-        return redact(current, action.patterns, action.replacement, action.max_chars)
+        return redact(current, _finder(action), _rewriter(action), action.max_chars)
     value = values[action.value_index]
     if action.kind == "replace":
         return replace_messages(current, action.patterns, value, action.max_chars)

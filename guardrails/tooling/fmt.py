@@ -151,7 +151,9 @@ def action(node: ast.Action) -> str:
             return f"replace {path(node.target)} {expr(node.pattern)} with {expr(node.value)}"
         return f"{node.kind} {expr(node.value)} to {path(node.target)}"
     out = f"redact {path(node.target)} {expr(node.pattern)}"
-    if node.replacement is not None:
+    if node.operator is not None:
+        out += f" with {node.operator}"
+    elif node.replacement is not None:
         out += f" with {quote(node.replacement)}"
     return out
 
