@@ -378,3 +378,24 @@ def test_only_hooks_whose_host_takes_messages_back_accept_message_edits():
         except guardrails.RulesError as err:
             assert "GR0280" in {d.code for d in err.diagnostics}, spec.name
     assert able == {"before_run", "before_llm", "agent_pre_invoke"}
+
+
+def test_replace_by_a_detector_withholds_the_messages_it_finds_a_secret_in():
+    try:
+        policy = guardrails.loads(
+            'rule r on before_llm, agent_pre_invoke replace messages secrets with "[withheld]"\n'
+        )
+    except guardrails.RulesError as err:  # the detectors extra is not installed here
+        assert {d.code for d in err.diagnostics} == {"GR0275"}
+        pytest.skip("the secrets detector's extra is not installed")
+    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    messages = [{"role": "user", "text": "hi"}, {"role": "tool", "text": f"token {token}"}]
+    verdict = policy.evaluate("before_llm", {"messages": messages})
+    assert rows(verdict) == [("user", "hi"), ("tool", "[withheld]")]
+    payload = AgentPreInvokePayload(
+        agent_id="a", messages=[{"role": "user", "content": f"use {token}"}]
+    )
+    new = invoke(policy, payload).modified_payload.model_dump()["messages"]
+    assert new == [{"role": "user", "content": "[withheld]"}]
+    clean = policy.evaluate("before_llm", {"messages": messages[:1]})
+    assert clean.outcome == "allow"

@@ -125,6 +125,7 @@ class MessageEdit:
     value: IR
     roles: tuple[str, ...]
     patterns: tuple[object, ...] = ()
+    finder: object = None  # replace by a detector: text -> findings (check/detectors.py)
 
 
 Action = Block | SetAction | Redact | Record | MessageEdit

@@ -13,14 +13,21 @@ from ..source import Span
 from ..syntax import ast
 from . import ir
 from .catalog import Catalog, HookSpec
+from .detectors import redaction
 from .exprs import ExprChecker
+from .names import LetTable
 from .types import LIST, STR, Type
 
 _KEYS = ("role", "text")
 
 
 def check_message_action(
-    action: ast.MessageAction, hook: HookSpec, catalog: Catalog, mode: str, exprs: ExprChecker
+    action: ast.MessageAction,
+    hook: HookSpec,
+    catalog: Catalog,
+    mode: str,
+    exprs: ExprChecker,
+    lets: LetTable,
 ) -> ir.MessageEdit:
     kind = action.kind
     if not MODES[mode].can_modify:
@@ -38,8 +45,13 @@ def check_message_action(
         roles = roles or ("system", "user", "assistant")
     if kind == "replace":
         assert action.pattern is not None
-        patterns = exprs.pattern(action.pattern)
+        # a detector (`replace messages secrets with ...`) chooses as it redacts
+        as_redact = ast.Redact(action.target, action.pattern, None, span=action.span)
+        by_detector = redaction(as_redact, path, exprs, lets)
         text = _text(action.value, action.template, exprs)
+        if by_detector is not None:
+            return ir.MessageEdit(kind, path, text, roles, finder=by_detector.finder)
+        patterns = exprs.pattern(action.pattern)
         assert isinstance(patterns.value, tuple)
         return ir.MessageEdit(kind, path, text, roles, patterns.value)
     return ir.MessageEdit(kind, path, _message(action, roles, exprs), roles)

@@ -247,7 +247,7 @@ class RuleChecker:
         if isinstance(action, ast.TrackAction):
             return self.states.record(action, None)
         if isinstance(action, ast.MessageAction):
-            return check_message_action(action, hook, self.catalog, mode, exprs)
+            return check_message_action(action, hook, self.catalog, mode, exprs, self.lets)
         verb = "set" if isinstance(action, ast.SetAction) else "redact"
         return self._change(action, verb, hook, mode, exprs)
 

@@ -48,11 +48,13 @@ def _runtime_actions(rule: ir.CheckedRule, max_chars: int) -> tuple[RuntimeActio
             value_index += 1
         elif isinstance(action, ir.MessageEdit):
             patterns: Any = action.patterns
+            finder: Any = action.finder
             out.append(
                 EditMessages(
-                    action.kind, action.path, value_index, action.roles, patterns, max_chars
+                    action.kind, action.path, value_index, action.roles, patterns, max_chars,
+                    finder,
                 )
-            )
+            )  # fmt: skip
             value_index += 1
         elif isinstance(action, Block) and action.template:
             out.append(dataclasses.replace(action, template=(), reason_index=reason_index))

@@ -66,7 +66,7 @@ def _changed(action: Change, current: Any, values: tuple[Any, ...]) -> Any:
         return redact(current, _finder(action), _rewriter(action), action.max_chars)
     value = values[action.value_index]
     if action.kind == "replace":
-        return replace_messages(current, action.patterns, value, action.max_chars)
+        return replace_messages(current, action.patterns, value, action.max_chars, action.finder)
     return add_message(current, value, action.roles, action.kind == "prepend")
 
 

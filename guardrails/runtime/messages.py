@@ -11,7 +11,7 @@ list it was given, so the engine reports no change it did not make.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .ops import RuleTypeError, check_size, type_name
@@ -96,22 +96,27 @@ def add_message(current: object, value: object, roles: Sequence[str], at_start: 
 
 
 def replace_messages(
-    current: object, patterns: Sequence[Any], value: object, max_chars: int
+    current: object,
+    patterns: Sequence[Any],
+    value: object,
+    max_chars: int,
+    finder: Callable[[str], Sequence[Any]] | None = None,
 ) -> Any:
-    """`current` with the text of every message a pattern matches set to `value`; the
-    role stays (a replacement cannot make a message speak for someone else)."""
+    """`current` with the text of every message a pattern matches (or a detector finds
+    something in) set to `value`; the role stays (a replacement cannot make a message
+    speak for someone else)."""
     if not isinstance(value, str):
         raise RuleTypeError(f"a message's text must be a string, got {type_name(value)}")
     items = _as_list(current)
     texts = [_text_of(m) for m in items]
-    if _none_can_match(texts, patterns, max_chars):
+    if finder is None and _none_can_match(texts, patterns, max_chars):
         return current
     out: list[Any] | None = None
     for i, text in enumerate(texts):
         if text is None or text == value:
             continue
         check_size(text, max_chars)
-        if not any(p.search(text) for p in patterns):
+        if not (finder(text) if finder is not None else _any_match(text, patterns)):
             continue
         if out is None:
             out = list(items)

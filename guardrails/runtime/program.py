@@ -61,6 +61,8 @@ class EditMessages:
     roles: tuple[str, ...] = ()  # the roles the host takes for a new message
     patterns: tuple[Regex, ...] = ()  # replace only
     max_chars: int = DEFAULT_MAX_MATCH_CHARS
+    # replace by a detector: a message matches when it finds something in its text
+    finder: Callable[[str], Sequence[Any]] | None = None
 
 
 Change = Assign | Redact | EditMessages
