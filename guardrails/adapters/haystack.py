@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from haystack.components.agents.state.state_utils import replace_values
 from haystack.dataclasses import ChatMessage, ToolCall
 
+from ..runtime.hostrun import offload
 from ..runtime.ops import get_path
 
 if TYPE_CHECKING:
@@ -86,8 +87,12 @@ class RulesHook:
         return self._reads_set
 
     async def run_async(self, state: Any) -> None:
-        # Evaluation is microseconds of CPU; a worker thread would cost more than it saves.
-        self.run(state)
+        # Evaluation is microseconds of CPU; a worker thread would cost more than it
+        # saves, unless the rules call host functions, which may wait (a judge's model)
+        if any(p.host_calls for p in self.policy.programs(self.point)):
+            await offload(self.run, state)
+        else:
+            self.run(state)
 
     def __repr__(self) -> str:
         return f"RulesHook({self.point!r}, {len(self.policy.programs(self.point))} rules)"

@@ -16,6 +16,8 @@ from typing import Any
 from ..check import ir
 from ..runtime import EXPORTS
 from ..runtime.facts import DERIVED, Tokenizer, make_bindings
+from ..runtime.hostfn import PREFIX as HOST_PREFIX
+from ..runtime.hostfn import HostTable
 from ..runtime.ops import DEFAULT_MAX_MATCH_CHARS
 from ..runtime.program import Assign, Block, Redact, RuleFn, RuleProgram, RuntimeAction
 from ..runtime.state import StateSpec
@@ -180,13 +182,36 @@ def index_key_of(
     return (left.path, keys) if keys is not None else None
 
 
-def runtime_namespace(tokenizer: Tokenizer | None, max_match_chars: int) -> dict[str, Any]:
+def runtime_namespace(
+    tokenizer: Tokenizer | None, max_match_chars: int, functions: HostTable | None = None
+) -> dict[str, Any]:
     """What generated code sees, and what `--explain` evaluates with: the same
     functions, so an explanation cannot disagree with the verdict it explains."""
     namespace: dict[str, Any] = {"__builtins__": {}}
     namespace.update(EXPORTS)
     namespace.update(make_bindings(tokenizer, max_match_chars))
+    if functions:
+        namespace.update(functions.bindings())
     return namespace
+
+
+def host_calls(rule: ir.CheckedRule) -> frozenset[str]:
+    """The host functions a rule calls."""
+    found: set[str] = set()
+
+    def walk(node: ir.IR) -> None:
+        if isinstance(node, ir.Op):
+            if node.op.startswith(HOST_PREFIX):
+                found.add(node.op[len(HOST_PREFIX) :])
+            for arg in node.args:
+                walk(arg)
+        elif isinstance(node, ir.ListOf):
+            for item in node.items:
+                walk(item)
+
+    for expr in _exprs(rule):
+        walk(expr)
+    return frozenset(found)
 
 
 def compile_rules(
@@ -194,6 +219,7 @@ def compile_rules(
     ruleset_hash: str,
     tokenizer: Tokenizer | None = None,
     max_match_chars: int = DEFAULT_MAX_MATCH_CHARS,
+    functions: HostTable | None = None,
 ) -> tuple[list[RuleProgram], str, dict[str, StatePlan]]:
     """Compile every rule; returns the programs (in load order), the generated source
     and the state plan of every hook whose rules touch state."""
@@ -201,7 +227,7 @@ def compile_rules(
     filename = f"<guardrails:{ruleset_hash[:12]}>"
     code = compile(source, filename, "exec")
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    namespace = runtime_namespace(tokenizer, max_match_chars)
+    namespace = runtime_namespace(tokenizer, max_match_chars, functions)
     namespace.update(constants)
     exec(code, namespace)  # the source is ours: user values only enter through repr()
     programs: list[RuleProgram] = []
@@ -226,6 +252,7 @@ def compile_rules(
                 index_key=index_key_of(rule),
                 states=_states_of(rule),
                 records=rule.records,
+                host_calls=host_calls(rule),
             )
         )
     return programs, source, state_plans(ruleset, namespace)

@@ -17,6 +17,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any, cast
 
 from .changes import apply_actions
+from .hostfn import SCOPE, Scope
 from .modes import MODES
 from .ops import RuleLimitError, RuleTypeError, get, type_name
 from .program import RuleProgram
@@ -96,6 +97,8 @@ class HookRunner:
 
         self._reindex = bool(self._index)
         self.stateful = any(p.states for p in self.programs)
+        # its rules call host functions: async hosts run it off their loop (hostrun)
+        self.hosted = any(p.host_calls for p in self.programs)
 
     @property
     def indexed(self) -> int:
@@ -171,6 +174,10 @@ class HookRunner:
         if self.stateful and bad_input is None and snap is None:
             snap = self.prepare_state(original, now, derived)
         seed: dict[str, Any] = snap.values if snap is not None else {}
+        scope: Scope | None = None
+        if self.hosted:  # host function calls: the budget they share, their results
+            scope = Scope(deadline)
+            seed = {**seed, SCOPE: scope}
         troubled = snap is not None and not snap.clean
         cache: dict[str, Any] = {**derived, **seed}
         faf_cache: dict[str, Any] = {**derived, **seed}
@@ -192,6 +199,7 @@ class HookRunner:
                             results.append(_result(prog, hook, "skipped"))
                     continue
                 shadow = prog.id in shadowed
+                before = len(results)
                 try:
                     if bad_input is not None:
                         raise bad_input
@@ -257,6 +265,11 @@ class HookRunner:
                     results.append(result)
                     if fails_closed(prog, shadow):
                         blocked = result
+                finally:
+                    if scope is not None and scope.notes:  # what its host functions said
+                        for noted in results[before:]:
+                            noted.notes = tuple(scope.notes)
+                        scope.notes.clear()
 
         outcome: Outcome = "block" if blocked is not None else "modify" if modified else "allow"
         payload: Mapping[str, Any]

@@ -69,6 +69,7 @@ class RuleProgram:
     # updates state (`records_only`) has its part done before the rules run
     states: frozenset[str] = frozenset()
     records: tuple[str, ...] = ()
+    host_calls: frozenset[str] = frozenset()  # the host functions it calls (runtime/hostfn.py)
     # derived once from `actions`, read on every call
     block: Block | None = field(init=False, compare=False)
     warning: Block | None = field(init=False, compare=False)

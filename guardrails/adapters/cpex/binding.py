@@ -30,6 +30,7 @@ from cpex.framework import PluginConfig, PluginResult, PluginViolation
 
 from ...records.calls import new_call_id
 from ...runtime.engine import HookRunner, describe_error
+from ...runtime.hostrun import inside
 from ...runtime.modes import MODES, plugin_on_error
 from ...runtime.state import StateError
 from ...runtime.state_plan import Snapshot
@@ -262,6 +263,8 @@ class StatePlugin(RulesPlugin):
         )
 
     def run(self, hook: str, payload: Any, context: Any) -> PluginResult[Any]:
+        if inside(self.policy.options.functions):
+            return PluginResult()  # the policy's own host function calling its model
         gctx = context.global_context if context is not None else None
         resolved = self.resolve(gctx, hook)
         if resolved is None:

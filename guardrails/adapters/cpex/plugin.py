@@ -34,6 +34,7 @@ from ...diagnostics import GuardrailsError
 from ...records import CallRecord
 from ...records.capture import mask_facts
 from ...runtime.engine import HookRunner
+from ...runtime.hostrun import inside, offload
 from ...runtime.modes import MODES
 from ...runtime.state_plan import Snapshot
 from ...runtime.verdict import ERROR_CODE, Verdict
@@ -89,12 +90,23 @@ class HookPlugin(Plugin):  # type: ignore[misc]  # cpex ships no types
 
     def _handler(self, hook: str) -> Callable[[Any, PluginContext], Awaitable[PluginResult[Any]]]:
         async def handle(payload: Any, context: PluginContext) -> PluginResult[Any]:
+            if self._hosted(hook):  # host functions may wait: never on the host's loop
+                return await offload(self.run, hook, payload, context)
             return self.run(hook, payload, context)
 
         handle.__name__ = hook
         return handle
 
+    def _hosted(self, hook: str) -> bool:
+        policy: Any = self.policy
+        if policy is None or not policy.options.functions:
+            return False
+        return any(p.host_calls for p in policy.programs(hook))
+
     def run(self, hook: str, payload: Any, context: PluginContext | None) -> PluginResult[Any]:
+        policy: Any = self.policy
+        if policy is not None and inside(policy.options.functions):
+            return PluginResult()  # the policy's own host function calling its model
         gctx = context.global_context if context is not None else None
         resolved = self.resolve(gctx, hook)
         if resolved is None:
@@ -119,7 +131,6 @@ class HookPlugin(Plugin):  # type: ignore[misc]  # cpex ships no types
         )  # fmt: skip
         if not verdict.rules:  # the common case: nothing fired
             return PluginResult()
-        policy: Any = self.policy
         recorder = policy.recorder
         if verdict.outcome == "modify":
             try:

@@ -1,0 +1,396 @@
+"""Host functions: Python functions a policy lets its rules call, typed from annotations.
+
+    @guardrails.function(timeout_ms=200)
+    def reputation(domain: str) -> float: ...
+
+    policy = guardrails.load("rules/", functions=[reputation])   # or {"reputation": fn}
+
+A function's parameter and return annotations are its signature in the rules' types
+(`int`, `float`, `str`, `bool`, `list[X]`, `dict`/`Mapping` as map, `Any` as any;
+`X | None` is X, and the function is then also given null), so the checker types a
+call to it like a built-in. At run time each call (`bind`) checks its arguments,
+runs under its timeout (never past what is left of the hook call's time budget),
+and is cached for the rest of the hook call on equal arguments. An exception, a
+timeout or a result of the wrong type is a `HostFunctionError`: the rule's verdict is
+`error`, so the call fails closed unless the rule says `on_error ignore`.
+
+A null argument where the function does not take null is not passed on: the call's
+value is null without calling it (false for a function returning bool), as for the
+built-ins (`lower(null)` is null; a test on a missing fact is false).
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import inspect
+import math
+import time
+import types
+import typing
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar, Union
+
+from . import hostrun
+from .ops import RuleTypeError, type_name
+from .state_keys import canonical
+
+T = TypeVar("T")
+PREFIX = "host:"  # an IR `Op` calling host function NAME is named `host:NAME`
+SCOPE = "!host"  # the call cache's slot for this hook call's host function state
+DEFAULT_TIMEOUT_MS = 1000.0
+_MAX_NOTE = 300
+_MAX_ERROR = 200
+
+
+class HostFunctionError(RuleTypeError):
+    """A host function raised, timed out or returned a value of the wrong type."""
+
+
+class HostFunctionSpecError(TypeError):
+    """A function that cannot be a host function (its annotations, its name)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer(Generic[T]):
+    """A host function's result with a note for the decision record of the rule that
+    called it (`Answer(False, note="judge: NO, no source is cited")`); annotate the
+    function `-> Answer[bool]`."""
+
+    value: T
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    type: str  # the catalog's notation: int float str bool any map list[...]
+    nullable: bool = False  # the function is given null too
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class HostFunction:
+    """One host function: its name in the rules, its signature, and how to call it
+    (`sync`, `async_` or both: a client with both forms is called on the host's loop
+    when there is one, and synchronously otherwise)."""
+
+    name: str
+    params: tuple[Param, ...]
+    result: str
+    result_nullable: bool = False
+    sync: Callable[..., Any] | None = None
+    async_: Callable[..., cabc.Awaitable[Any]] | None = None
+    timeout_ms: float = DEFAULT_TIMEOUT_MS
+    doc: str = ""
+
+    @property
+    def export(self) -> str:
+        return "_h_" + self.name
+
+    @property
+    def arity(self) -> tuple[int, int]:
+        return sum(p.required for p in self.params), len(self.params)
+
+    def signature(self) -> str:
+        args = ", ".join(f"{p.name}: {p.type}{'|null' if p.nullable else ''}" for p in self.params)
+        return f"{self.name}({args}) -> {self.result}"
+
+
+# ---- from annotations ----
+
+_SCALARS = {int: "int", float: "float", str: "str", bool: "bool"}
+
+
+def notation(annotation: Any, where: str) -> tuple[str, bool]:
+    """(the rules' type, takes null) of a Python annotation; raises for one the rules
+    have no type for."""
+    if annotation in _SCALARS:
+        return _SCALARS[annotation], False
+    if annotation is Any or annotation is object:
+        return "any", False
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (Union, types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1 and len(args) == 2:
+            return notation(rest[0], where)[0], True
+        raise HostFunctionSpecError(
+            f"{where}: {annotation} is a union the rules cannot type; use one type, "
+            "`X | None`, or Any"
+        )
+    if origin is Answer:
+        return notation(args[0], where) if args else ("any", False)
+    if annotation in (list, tuple, cabc.Sequence) or origin in (list, tuple, cabc.Sequence):
+        if not args or (origin is tuple and (len(args) != 2 or args[1] is not Ellipsis)):
+            return ("list", False) if not args else _tuple(annotation, where)
+        elem, nullable = notation(args[0], where)
+        return f"list[{elem}]" if not nullable and elem != "any" else "list", False
+    if annotation in (dict, cabc.Mapping) or origin in (dict, cabc.Mapping):
+        return "map", False
+    raise HostFunctionSpecError(
+        f"{where}: the rules have no type for {getattr(annotation, '__name__', annotation)}; "
+        "use int, float, str, bool, list[X], dict, X | None or Any"
+    )
+
+
+def _tuple(annotation: Any, where: str) -> tuple[str, bool]:
+    raise HostFunctionSpecError(f"{where}: {annotation}: use list[X] or tuple[X, ...]")
+
+
+def from_callable(
+    fn: Callable[..., Any], name: str | None = None, timeout_ms: float | None = None
+) -> HostFunction:
+    """A host function from a Python function and its annotations."""
+    name = str(name or getattr(fn, "__name__", ""))
+    if not name.isidentifier() or name.startswith("_"):
+        raise HostFunctionSpecError(
+            f"host function name {name!r}: use a plain identifier (letters, digits, _) "
+            "that does not start with _"
+        )
+    if timeout_ms is not None and not (timeout_ms > 0 and math.isfinite(timeout_ms)):
+        raise HostFunctionSpecError(f"host function {name!r}: timeout_ms must be > 0")
+    try:
+        sig = inspect.signature(fn)
+        hints = typing.get_type_hints(fn)
+    except (TypeError, ValueError, NameError) as err:
+        raise HostFunctionSpecError(
+            f"host function {name!r}: cannot read its signature: {err}"
+        ) from None
+    params = []
+    for p in sig.parameters.values():
+        where = f"host function {name!r}, parameter {p.name!r}"
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.KEYWORD_ONLY):
+            if p.default is not p.empty and p.kind == p.KEYWORD_ONLY:
+                continue  # a keyword-only option the rules never pass
+            raise HostFunctionSpecError(f"{where}: rules pass positional arguments only")
+        if p.name not in hints:
+            raise HostFunctionSpecError(f"{where} has no type annotation; annotate it")
+        kind, nullable = notation(hints[p.name], where)
+        params.append(Param(p.name, kind, nullable, p.default is p.empty))
+    if "return" not in hints:
+        raise HostFunctionSpecError(
+            f"host function {name!r} has no return annotation; annotate it (e.g. -> bool)"
+        )
+    result, result_nullable = notation(hints["return"], f"host function {name!r}, its result")
+    is_async = inspect.iscoroutinefunction(fn)
+    return HostFunction(
+        name, tuple(params), result, result_nullable,
+        sync=None if is_async else fn, async_=fn if is_async else None,
+        timeout_ms=timeout_ms if timeout_ms is not None else DEFAULT_TIMEOUT_MS,
+        doc=inspect.getdoc(fn) or "",
+    )  # fmt: skip
+
+
+def function(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    timeout_ms: float | None = None,
+) -> Any:
+    """`@guardrails.function` or `@guardrails.function(name=..., timeout_ms=...)`: marks
+    `fn` as a host function (its signature is read, and checked, here). The function
+    is returned unchanged, so Python code calls it as before; pass it to
+    `load(functions=[fn])`."""
+
+    def mark(target: Callable[..., Any]) -> Callable[..., Any]:
+        target.__guardrails_function__ = from_callable(target, name, timeout_ms)  # type: ignore[attr-defined]
+        return target
+
+    return mark(fn) if fn is not None else mark
+
+
+class HostTable(Mapping[str, HostFunction]):
+    """The host functions of one load (kept across reloads); compared by identity."""
+
+    def __init__(self, functions: Iterable[HostFunction] = ()) -> None:
+        self._by_name: dict[str, HostFunction] = {}
+        for fn in functions:
+            if fn.name in self._by_name:
+                raise HostFunctionSpecError(f"two host functions are named {fn.name!r}")
+            self._by_name[fn.name] = fn
+
+    def __getitem__(self, name: str) -> HostFunction:
+        return self._by_name[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_name)
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    __hash__ = object.__hash__
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def bindings(self) -> dict[str, Any]:
+        """What generated code calls, by export name."""
+        return {fn.export: bind(self, fn) for fn in self._by_name.values()}
+
+
+def as_host_functions(given: object) -> list[HostFunction]:
+    """`load(functions=...)`: a mapping name -> callable, or callables (marked by
+    `@guardrails.function` or not), or HostFunctions."""
+    if given is None:
+        return []
+    if isinstance(given, Mapping):
+        items: list[tuple[str | None, Any]] = list(given.items())
+    elif callable(given) or isinstance(given, HostFunction):
+        items = [(None, given)]
+    else:
+        items = [(None, fn) for fn in given]  # type: ignore[attr-defined]
+    out = []
+    for name, fn in items:
+        if isinstance(fn, HostFunction):
+            out.append(fn)
+            continue
+        if not callable(fn):
+            raise HostFunctionSpecError(f"host function {name!r}: {fn!r} is not callable")
+        marked = getattr(fn, "__guardrails_function__", None)
+        if isinstance(marked, HostFunction):
+            same = name is None or name == marked.name
+            out.append(marked if same else from_callable(fn, name, marked.timeout_ms))
+        else:
+            out.append(from_callable(fn, name))
+    return out
+
+
+# ---- one hook call ----
+
+
+@dataclass(slots=True)
+class Scope:
+    """One hook call's host function state, kept in the call cache (`c[SCOPE]`): when
+    its time budget ends (a `time.perf_counter()` time, or None), the results so far by
+    (function, canonical arguments), and the notes of the rule now running."""
+
+    deadline: float | None = None
+    results: dict[tuple[str, str], tuple[Any, str | None, BaseException | None]] = field(
+        default_factory=dict
+    )
+    notes: list[str] = field(default_factory=list)
+
+
+def _check_arg(value: Any, kind: str) -> bool:
+    if kind == "any":
+        return True
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        if isinstance(value, float) and not math.isfinite(value):
+            raise RuleTypeError(f"{value!r} is not a usable number")
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "map":
+        return isinstance(value, Mapping)
+    if kind.startswith("list"):
+        if not isinstance(value, list | tuple):
+            return False
+        elem = kind[5:-1] if kind != "list" else "any"
+        return all(item is not None and _check_arg(item, elem) for item in value)
+    return False
+
+
+def _thaw(value: Any) -> Any:
+    """A copy the function may keep or change: the facts are never changed in place."""
+    if isinstance(value, list | tuple):
+        return [_thaw(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    return value
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def bind(table: HostTable, fn: HostFunction) -> Callable[..., Any]:
+    """The global generated code calls as `_h_NAME(c, *args)`."""
+    name = fn.name
+    params = fn.params
+    timeout = fn.timeout_ms / 1000
+    null_value = False if fn.result == "bool" else None
+
+    def call(c: dict[str, Any], *args: Any) -> Any:
+        scope = c.get(SCOPE)
+        if scope is None:
+            scope = c[SCOPE] = Scope()
+        for value, param in zip(args, params, strict=False):
+            if value is None:
+                if not param.nullable:
+                    return null_value
+            elif not _check_arg(value, param.type):
+                raise RuleTypeError(f"{name}() needs {param.type} for {param.name}, got "
+                                    f"{type_name(value)}")  # fmt: skip
+        try:
+            key: tuple[str, str] | None = (name, canonical(args))
+        except (RuleTypeError, TypeError, ValueError):
+            key = None  # no canonical form: not cached
+        hit = scope.results.get(key) if key is not None else None
+        if hit is None:
+            hit = _run(table, fn, args, timeout, scope)
+            if key is not None:
+                scope.results[key] = hit
+        value, note, error = hit
+        if note:
+            scope.notes.append(note)
+        if error is not None:
+            raise error
+        return value
+
+    call.__name__ = fn.export
+    return call
+
+
+def _run(
+    table: HostTable, fn: HostFunction, args: tuple[Any, ...], timeout: float, scope: Scope
+) -> tuple[Any, str | None, BaseException | None]:
+    """(value, note, error) of one real call."""
+    budget_left = None if scope.deadline is None else scope.deadline - time.perf_counter()
+    if budget_left is not None and budget_left < timeout:
+        if budget_left <= 0:
+            return (
+                None,
+                None,
+                HostFunctionError(
+                    f"{fn.name}() was not called: the hook call's time budget is used up"
+                ),
+            )
+        timeout = budget_left
+    # a circuit breaker's check goes here: while the function's breaker is open, return
+    # its error at once instead of calling (and waiting); report the outcome below
+    try:
+        raw = hostrun.call(table, fn.sync, fn.async_, tuple(_thaw(a) for a in args), timeout)
+    except TimeoutError:
+        why = "its timeout" if budget_left is None or budget_left > timeout else "the time budget"
+        return (
+            None,
+            None,
+            HostFunctionError(f"{fn.name}() timed out after {timeout * 1000:.0f} ms ({why})"),
+        )
+    except Exception as err:
+        text = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+        return None, None, HostFunctionError(f"{fn.name}() failed: {_short(text, _MAX_ERROR)}")
+    note = None
+    if isinstance(raw, Answer):
+        note = _short(str(raw.note), _MAX_NOTE) if raw.note else None
+        raw = raw.value
+    if raw is None:
+        if fn.result_nullable:
+            return None, note, None
+        return None, note, HostFunctionError(f"{fn.name}() returned null, declared {fn.result}")
+    try:
+        fits = _check_arg(raw, fn.result)
+    except RuleTypeError:
+        fits = False
+    if not fits:
+        return (
+            None,
+            note,
+            HostFunctionError(f"{fn.name}() returned {type_name(raw)}, declared {fn.result}"),
+        )
+    return _thaw(raw) if isinstance(raw, list) else raw, note, None
