@@ -73,6 +73,8 @@ CODES: dict[str, str] = {
     "GR0256": "repeated or conflicting state option",
     "GR0257": "state duration out of range",
     "GR0258": "add needs a number",
+    # host functions (GR0265-0272)
+    "GR0265": "host function called where state is worked out",
     # warnings (GR03xx)
     "GR0300": "unused let",
     "GR0301": "rule can never fire",
