@@ -19,7 +19,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from ..runtime.hostfn import HostFunction
+from ..runtime.hostfn import HostFunction, HostFunctionSpecError
 from ..runtime.judge import Ask, AskAsync, Judge
 from ..runtime.judge import judge_functions as _pack
 
@@ -31,17 +31,18 @@ def judge_functions(given: Any) -> list[HostFunction]:
     return _pack(ask, ask_async, options)
 
 
-def _module(obj: Any) -> str:
-    return type(obj).__module__ or ""
+def _from_mellea(obj: Any) -> bool:
+    """A Mellea object, or one of a class built on Mellea's (a custom backend)."""
+    return any((c.__module__ or "").startswith("mellea.") for c in type(obj).__mro__)
 
 
 def client_forms(client: Any) -> tuple[Ask | None, AskAsync | None]:
     """(sync, async) ways to ask `client` a prompt and get the reply's text."""
     if client is None:
-        raise TypeError(
+        raise HostFunctionSpecError(
             "judge=None: give a Mellea backend or session, a chat generator, or a callable"
         )
-    if _module(client).startswith("mellea"):
+    if _from_mellea(client):
         return _mellea(client)
     if callable(getattr(client, "run", None)):
         return _haystack(client)
@@ -50,7 +51,7 @@ def client_forms(client: Any) -> tuple[Ask | None, AskAsync | None]:
         if inspect.iscoroutinefunction(client) or inspect.iscoroutinefunction(call):
             return None, client
         return client, None
-    raise TypeError(
+    raise HostFunctionSpecError(
         f"judge={type(client).__name__}: give a Mellea backend or session, a Haystack chat "
         "generator (run(messages=...)), or a callable from the prompt to the reply text"
     )
@@ -64,7 +65,9 @@ def _mellea(client: Any) -> tuple[Ask, AskAsync]:
 
     backend = client if isinstance(client, Backend) else getattr(client, "backend", None)
     if not isinstance(backend, Backend):
-        raise TypeError(f"judge={type(client).__name__}: not a Mellea backend or session")
+        raise HostFunctionSpecError(
+            f"judge={type(client).__name__}: not a Mellea backend or session"
+        )
 
     def ask(prompt: str) -> str:
         out, _ = functional.act(Message("user", prompt), SimpleContext(), backend, strategy=None)
