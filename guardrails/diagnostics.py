@@ -84,6 +84,7 @@ CODES: dict[str, str] = {
     "GR0305": "two rules of one phase set the same field",
     "GR0310": "state never updated",
     "GR0311": "state never read",
+    "GR0321": "host function declared with nothing to run on (the judge without judge=)",
 }
 
 

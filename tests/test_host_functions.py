@@ -86,11 +86,20 @@ def test_calls_are_typed_like_builtins():
     assert (code, col) == ("GR0203", 25) and "did you mean 'reputation'" in text
 
 
-def test_unknown_function_hints_at_host_functions_and_the_judge():
+def test_unknown_function_hints_at_host_functions():
     ((code, _, _, text),) = _errors("on tool_pre_invoke when zzz(tool.name) block\n")
     assert code == "GR0203" and "functions=[fn]" in text and "--functions" in text
-    ((code, _, _, text),) = _errors('on tool_pre_invoke when judge("ok?", tool.name) block\n')
-    assert code == "GR0203" and "judge=" in text and "--judge" in text
+
+
+def test_the_judge_is_declared_without_a_client_and_then_fails_closed():
+    text = 'rule r on agent_post_invoke when judge("ok?", output) warn "fine"\n'
+    policy = guardrails.loads(text, "j.rules")
+    (warning,) = policy.warnings
+    assert (warning.code, warning.line, warning.column) == ("GR0321", 1, 34)
+    assert "judge=" in warning.hint
+    (result,) = policy.evaluate("agent_post_invoke", {"output": "x"}).rules
+    assert result.verdict == "error" and "loaded without a judge" in result.error
+    assert guardrails.loads(text, judge=lambda prompt: "YES").warnings == ()
 
 
 def test_no_host_calls_where_state_is_worked_out():

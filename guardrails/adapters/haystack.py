@@ -89,7 +89,8 @@ class RulesHook:
     async def run_async(self, state: Any) -> None:
         # Evaluation is microseconds of CPU; a worker thread would cost more than it
         # saves, unless the rules call host functions, which may wait (a judge's model)
-        if any(p.host_calls for p in self.policy.programs(self.point)):
+        runner = self.policy.compiled.runners.get(self.point)
+        if runner is not None and runner.hosted:
             await offload(self.run, state)
         else:
             self.run(state)

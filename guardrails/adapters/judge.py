@@ -25,8 +25,11 @@ from ..runtime.judge import judge_functions as _pack
 
 
 def judge_functions(given: Any) -> list[HostFunction]:
-    """The judge's host functions for `load(judge=given)`."""
+    """The judge's host functions for `load(judge=given)`; `given=None`: declared, with
+    no model behind them (every call fails closed, the checker warns)."""
     options = given if isinstance(given, Judge) else Judge(given)
+    if options.client is None:
+        return _pack(None, None, options)
     ask, ask_async = client_forms(options.client)
     return _pack(ask, ask_async, options)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from ..diagnostics import Diagnostic, Severity
 from ..runtime.hostfn import PREFIX, HostFunction
 from ..syntax import ast
 from .ir import IR, Const, Op
@@ -72,6 +73,16 @@ def check_host_call(c: ExprChecker, fn: HostFunction, node: ast.Call, no_host: s
                 operand.span,
                 hint=fn.signature(),
             )
+    if fn.missing is not None:
+        c.diags.append(
+            Diagnostic(
+                "GR0321",
+                Severity.WARNING,
+                f"{fn.name}() has nothing to run on: every call is an error (fail closed)",
+                node.func.span,
+                hint=fn.missing + " (guardrails check: --judge)",
+            )
+        )
     return Op(PREFIX + fn.name, args, result_type(fn))
 
 

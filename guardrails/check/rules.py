@@ -73,8 +73,8 @@ class RuleChecker:
                     self.diags.append(d)
             if n == 0:
                 condition, actions = cond, acts
-        if len(self.diags) > errors_before:
-            return None
+        if any(d.severity is Severity.ERROR for d in self.diags[errors_before:]):
+            return None  # (a warning, such as GR0321, keeps the rule)
         return ir.CheckedRule(
             id=self.rule_id(rule),
             index=index,

@@ -184,19 +184,20 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def host_table(functions: object, judge: object) -> HostTable | None:
+def host_table(functions: object, judge: object) -> HostTable:
     """`load(functions=..., judge=...)` as one table; a name a built-in has, or a
-    function the rules cannot type, is an error here, before any rule is read."""
-    if functions is None and judge is None:
-        return None
-    if isinstance(functions, HostTable) and judge is None:
+    function the rules cannot type, is an error here, before any rule is read. The
+    judge's functions are always declared (rules that call them check everywhere);
+    without `judge=` each call fails closed and the checker warns (GR0321)."""
+    if isinstance(functions, HostTable):
         return functions
+    from ..adapters.judge import judge_functions
+
     try:
         found = as_host_functions(functions)
-        if judge is not None:
-            from ..adapters.judge import judge_functions
-
-            found += judge_functions(judge)
+        mine = {fn.name for fn in found}
+        pack = judge_functions(judge)
+        found += pack if judge is not None else [fn for fn in pack if fn.name not in mine]
         table = HostTable(found)
     except HostFunctionSpecError as err:
         raise GuardrailsError(str(err)) from None

@@ -83,6 +83,9 @@ class HostFunction:
     async_: Callable[..., cabc.Awaitable[Any]] | None = None
     timeout_ms: float = DEFAULT_TIMEOUT_MS
     doc: str = ""
+    # declared without what it needs to run (the judge with no `judge=`): the checker
+    # warns with this text, and every call is an error (fail closed)
+    missing: str | None = None
 
     @property
     def export(self) -> str:

@@ -117,12 +117,22 @@ def _score_answer(reply: object) -> Answer[float]:
     return Answer(score, f"judge score: {score:g}" + (f": {reason}" if reason else ""))
 
 
+NO_JUDGE = "the rules were loaded without a judge: load them with judge=<a model client>"
+
+
+def _no_judge(prompt: str) -> str:
+    raise LookupError(NO_JUDGE)
+
+
 def judge_functions(
     ask: Ask | None, ask_async: AskAsync | None, options: Judge
 ) -> list[HostFunction]:
-    """`judge` and `judge_score` over a client (`ask`: prompt -> reply text)."""
-    if ask is None and ask_async is None:
-        raise TypeError("a judge needs a way to ask the model")
+    """`judge` and `judge_score` over a client (`ask`: prompt -> reply text); with
+    neither, declared but missing: the rules check (with a warning) and every call
+    is an error."""
+    missing = NO_JUDGE if ask is None and ask_async is None else None
+    if missing is not None:
+        ask = _no_judge
     params = (Param("question", "str"), Param("text", "str"))
     out = []
     for name, template, answer, result, doc in (
@@ -139,6 +149,7 @@ def judge_functions(
                 async_=async_,
                 timeout_ms=options.timeout_ms,
                 doc=doc,
+                missing=missing,
             )
         )
     return out

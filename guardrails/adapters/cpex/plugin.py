@@ -99,9 +99,8 @@ class HookPlugin(Plugin):  # type: ignore[misc]  # cpex ships no types
 
     def _hosted(self, hook: str) -> bool:
         policy: Any = self.policy
-        if policy is None or not policy.options.functions:
-            return False
-        return any(p.host_calls for p in policy.programs(hook))
+        runner = policy.compiled.runners.get(hook) if policy is not None else None
+        return runner is not None and runner.hosted
 
     def run(self, hook: str, payload: Any, context: PluginContext | None) -> PluginResult[Any]:
         policy: Any = self.policy
