@@ -127,3 +127,35 @@ def test_a_sync_function_in_an_async_host_runs_off_the_loop(host):
 
     loop_thread = asyncio.run(main())
     assert seen and loop_thread not in seen
+
+
+def test_the_groups_of_one_cpex_hook_call_share_its_host_function_results():
+    calls: list[str] = []
+
+    def verdict(name: str) -> bool:
+        calls.append(name)
+        return name == "bad"
+
+    policy = guardrails.loads(
+        'rule a on tool_pre_invoke priority 10 when verdict(tool.name) warn "first"\n'
+        'rule b on tool_pre_invoke priority 20 when verdict(tool.name) block "second"\n'
+        'rule c on tool_pre_invoke mode audit when verdict(tool.name) block "third"\n',
+        functions=[verdict],
+    )
+
+    async def main() -> Any:
+        from cpex.framework import GlobalContext
+
+        manager = await policy.manager()
+        out = []
+        for request in ("1", "2"):
+            payload = {"tool": {"name": "bad", "args": {}}}
+            result, _ = await manager.invoke_hook(
+                "tool_pre_invoke", payload, GlobalContext(request_id=request)
+            )
+            out.append(result)
+        return out
+
+    first, _ = asyncio.run(main())
+    assert first.violation is not None and first.violation.details["rule"] == "b"
+    assert calls == ["bad", "bad"]  # three groups, two hook calls: asked once per call

@@ -138,6 +138,7 @@ class HookRunner:
         call_id: str | None = None,
         state: Snapshot | None = None,
         now: float | None = None,
+        host: Scope | None = None,
     ) -> Verdict:
         """Evaluate the rules on `facts`.
 
@@ -146,7 +147,9 @@ class HookRunner:
         `input_error` is set by a host adapter whose fact extraction failed: every rule
         then gets an `error` verdict (and the call fails closed). `state` is the call's
         state snapshot when someone else prepared it (see `prepare_state`); `now` the
-        time state windows are reckoned at (default: the clock).
+        time state windows are reckoned at (default: the clock). `host` is the hook
+        call's host function results when other runners of the call share them (cpex
+        plugin groups); its budget is this run's.
         """
         hook = self.hook
         bad_input: Exception | None = input_error
@@ -176,7 +179,8 @@ class HookRunner:
         seed: dict[str, Any] = snap.values if snap is not None else {}
         scope: Scope | None = None
         if self.hosted:  # host function calls: the budget they share, their results
-            scope = Scope(deadline)
+            scope = host if host is not None else Scope()
+            scope.deadline = deadline
             seed = {**seed, SCOPE: scope}
         troubled = snap is not None and not snap.clean
         cache: dict[str, Any] = {**derived, **seed}

@@ -34,6 +34,7 @@ from ...diagnostics import GuardrailsError
 from ...records import CallRecord
 from ...records.capture import mask_facts
 from ...runtime.engine import HookRunner
+from ...runtime.hostfn import Scope
 from ...runtime.hostrun import inside, offload
 from ...runtime.modes import MODES
 from ...runtime.state_plan import Snapshot
@@ -86,6 +87,11 @@ class HookPlugin(Plugin):  # type: ignore[misc]  # cpex ships no types
         """The answer while `resolve` finds no rules to run: never a silent allow."""
         raise NotImplementedError
 
+    def host_scope(self, gctx: Any) -> Scope | None:
+        """The host function results this hook call's other plugins got, to share
+        (None: this plugin's rules call for themselves)."""
+        return None
+
     # ---- the call ----
 
     def _handler(self, hook: str) -> Callable[[Any, PluginContext], Awaitable[PluginResult[Any]]]:
@@ -126,7 +132,7 @@ class HookPlugin(Plugin):  # type: ignore[misc]  # cpex ships no types
             error = err
         verdict = runner.run(
             facts, detail=False, input_error=error, request_id=request_id, call_id=call_id,
-            state=snapshot,
+            state=snapshot, host=self.host_scope(gctx) if runner.hosted else None,
         )  # fmt: skip
         if not verdict.rules:  # the common case: nothing fired
             return PluginResult()
