@@ -306,3 +306,17 @@ def test_generated_code_calls_a_plain_global():
     )
     assert "_h_reputation(c, " in policy.generated_source
     assert "_h_reputation" not in guardrails.loads("on tool_pre_invoke block\n").generated_source
+
+
+class _Scorer:
+    def __call__(self, text: str) -> int:
+        return len(text)
+
+
+def test_callable_objects_and_bad_functions_values():
+    policy = guardrails.loads(
+        "on tool_pre_invoke when score(tool.name) > 3 block\n", functions={"score": _Scorer()}
+    )
+    assert policy.evaluate(HOOK, facts("long")).outcome == "block"
+    with pytest.raises(guardrails.GuardrailsError, match="takes functions"):
+        guardrails.loads("on tool_pre_invoke block\n", functions="reputation")

@@ -153,9 +153,10 @@ def from_callable(
         )
     if timeout_ms is not None and not (timeout_ms > 0 and math.isfinite(timeout_ms)):
         raise HostFunctionSpecError(f"host function {name!r}: timeout_ms must be > 0")
+    plain = inspect.isfunction(fn) or inspect.ismethod(fn)
     try:
         sig = inspect.signature(fn)
-        hints = typing.get_type_hints(fn)
+        hints = typing.get_type_hints(fn if plain else type(fn).__call__)
     except (TypeError, ValueError, NameError) as err:
         raise HostFunctionSpecError(
             f"host function {name!r}: cannot read its signature: {err}"
@@ -197,7 +198,13 @@ def function(
     `load(functions=[fn])`."""
 
     def mark(target: Callable[..., Any]) -> Callable[..., Any]:
-        target.__guardrails_function__ = from_callable(target, name, timeout_ms)  # type: ignore[attr-defined]
+        spec = from_callable(target, name, timeout_ms)
+        try:
+            target.__guardrails_function__ = spec  # type: ignore[attr-defined]
+        except AttributeError:  # a bound method, a builtin: pass it by name instead
+            raise HostFunctionSpecError(
+                f"cannot mark {spec.name!r}; pass it as functions={{{spec.name!r}: fn}}"
+            ) from None
         return target
 
     return mark(fn) if fn is not None else mark
@@ -237,6 +244,10 @@ def as_host_functions(given: object) -> list[HostFunction]:
     `@guardrails.function` or not), or HostFunctions."""
     if given is None:
         return []
+    if isinstance(given, str | bytes):
+        raise HostFunctionSpecError(
+            "functions= takes functions, a list of them or a mapping name -> function"
+        )
     if isinstance(given, Mapping):
         items: list[tuple[str | None, Any]] = list(given.items())
     elif callable(given) or isinstance(given, HostFunction):
