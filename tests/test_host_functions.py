@@ -320,3 +320,24 @@ def test_callable_objects_and_bad_functions_values():
     assert policy.evaluate(HOOK, facts("long")).outcome == "block"
     with pytest.raises(guardrails.GuardrailsError, match="takes functions"):
         guardrails.loads("on tool_pre_invoke block\n", functions="reputation")
+
+
+def test_inline_functions_run_in_the_rules_thread():
+    threads: list[int] = []
+
+    def listed(name: str) -> bool:
+        threads.append(threading.get_ident())
+        return name == "bad"
+
+    marked = guardrails.function(listed, inline=True)
+    policy = guardrails.loads(
+        "on tool_pre_invoke when listed(tool.name) block\n", functions=[marked]
+    )
+    assert policy.evaluate(HOOK, facts("bad")).outcome == "block"
+    assert threads == [threading.get_ident()]
+
+    def timed(name: str) -> bool:
+        return True
+
+    with pytest.raises(TypeError, match="no timeout of its own"):  # at decoration
+        guardrails.function(timed, inline=True, timeout_ms=5)

@@ -30,7 +30,8 @@ from ..records import Sink
 from ..records.capture import Capture
 from ..runtime import engine
 from ..runtime.facts import Tokenizer
-from ..runtime.hostfn import HostFunctionSpecError, HostTable, as_host_functions
+from ..runtime.hostfn import HostFunctionSpecError, HostTable
+from ..runtime.hostsig import as_host_functions
 from ..runtime.ops import DEFAULT_MAX_MATCH_CHARS
 from ..runtime.program import RuleProgram
 from ..runtime.state import MemoryStore, Store

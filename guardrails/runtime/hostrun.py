@@ -9,7 +9,8 @@ An async function runs on the host's event loop when the rules run inside an asy
 host: the host adapter runs the engine in a thread (`offload`) and records its loop,
 and the coroutine is scheduled back onto that loop, so the loop keeps serving other
 tasks while the function awaits. A sync caller (`Policy.evaluate`) has no host loop:
-the coroutine then runs on a private loop in a worker thread.
+the coroutine then runs on the process's private loop, on a daemon thread of its own
+(one loop for every call, so an async client a function keeps stays on its loop).
 
 While a host function runs, the context says so (`inside`): a host whose hooks are
 global (Mellea's plugins fire for every session) may then be asked to guard the
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import os
 import queue
 import threading
 from collections.abc import Awaitable, Callable
@@ -110,23 +112,28 @@ def call(
     async_: Callable[..., Awaitable[Any]] | None,
     args: tuple[Any, ...],
     timeout: float,
+    inline: bool = False,
 ) -> Any:
     """The function's result; raises TimeoutError after `timeout` seconds, or what the
-    function raised. `async_` is preferred on a host loop, `sync` everywhere else."""
+    function raised. `async_` is preferred on a host loop, `sync` everywhere else;
+    `inline`: `sync` in this thread, with no timeout."""
     loop = HOST_LOOP.get()
     on_host = loop is not None and loop.is_running() and not _on_loop_thread(loop)
     token = _ACTIVE.set(_ACTIVE.get() | {id(table)})
     try:
+        if inline and sync is not None:
+            return sync(*args)
         if async_ is not None and (on_host or sync is None):
-            if on_host:
-                assert loop is not None
-                future = asyncio.run_coroutine_threadsafe(_awaited(async_, args), loop)
-                try:
-                    return future.result(timeout)
-                except TimeoutError:
-                    future.cancel()
-                    raise
-            return _private_loop(async_, args, timeout)
+            if not on_host:
+                loop = _private_loop()
+            if loop is None or _on_loop_thread(loop):  # called from that loop itself
+                return _fresh_loop(async_, args, timeout)
+            future = asyncio.run_coroutine_threadsafe(_awaited(async_, args), loop)
+            try:
+                return future.result(timeout)
+            except TimeoutError:
+                future.cancel()
+                raise
         assert sync is not None
         return _submit(lambda: sync(*args)).result(timeout)
     finally:
@@ -137,10 +144,27 @@ async def _awaited(fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> 
     return await fn(*args)
 
 
-def _private_loop(fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], timeout: float) -> Any:
-    """A coroutine with no host loop to run on: a fresh loop in a worker, cancelled
-    there at the timeout (the outer wait is the backstop for a coroutine that blocks
-    its loop)."""
+_PRIVATE: dict[int, asyncio.AbstractEventLoop] = {}  # process id -> its private loop
+
+
+def _private_loop() -> asyncio.AbstractEventLoop:
+    """The loop coroutines run on when no host loop is there (a sync caller): one per
+    process, on a daemon thread, so an async client a function keeps stays on one loop."""
+    with _LOCK:
+        loop = _PRIVATE.get(os.getpid())  # a forked child starts its own
+        if loop is None or loop.is_closed():
+            loop = _PRIVATE[os.getpid()] = asyncio.new_event_loop()
+            thread = threading.Thread(
+                target=loop.run_forever, name="guardrails-host-loop", daemon=True
+            )
+            thread.start()
+        return loop
+
+
+def _fresh_loop(fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], timeout: float) -> Any:
+    """A coroutine that cannot wait on the loop it was called from: a fresh loop in a
+    worker, cancelled there at the timeout (the outer wait is the backstop for a
+    coroutine that blocks its loop)."""
 
     def run() -> Any:
         return asyncio.run(asyncio.wait_for(_awaited(fn, args), timeout))

@@ -65,7 +65,7 @@ def merged(found: list[Any] | None) -> Any:
     functions: list[Any] = []
     for item in found:
         if isinstance(item, dict):
-            from ..runtime.hostfn import as_host_functions
+            from ..runtime.hostsig import as_host_functions
 
             functions.extend(as_host_functions(item))
         else:
