@@ -159,3 +159,21 @@ def test_the_groups_of_one_cpex_hook_call_share_its_host_function_results():
     first, _ = asyncio.run(main())
     assert first.violation is not None and first.violation.details["rule"] == "b"
     assert calls == ["bad", "bad"]  # three groups, two hook calls: asked once per call
+
+
+def test_policy_aevaluate_keeps_the_loop_serving():
+    ticks = Ticks()
+    policy = guardrails.loads(
+        "rule r on tool_pre_invoke when slow_verdict(tool.name) block\n",
+        functions={"slow_verdict": ticks.waits},
+    )
+
+    async def main() -> Any:
+        ticks.enough = asyncio.Event()
+        ticker = asyncio.create_task(ticks.run())
+        verdict = await policy.aevaluate("tool_pre_invoke", {"tool": {"name": "bad"}})
+        ticker.cancel()
+        return verdict
+
+    assert asyncio.run(main()).blocked_by == "r"
+    assert set(ticks.function_threads) == set(ticks.loop_threads)

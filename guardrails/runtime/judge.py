@@ -84,6 +84,9 @@ def _one_line(text: str) -> str:
 def _prompt(template: str, question: str, text: str, max_text: int) -> str:
     if len(text) > max_text:
         text = text[:max_text] + "\n[... cut]"
+    # the judged text is untrusted: it must not close the markers around it and
+    # continue as instructions
+    text = text.replace("<<<TEXT", "<<< TEXT").replace("TEXT>>>", "TEXT >>>")
     return template.format(question=question, text=text)
 
 
