@@ -1,4 +1,4 @@
-"""W1-W4: rule evaluation against hand-written Python and peers, from one run.
+"""W1-W4 and W9: rule evaluation against hand-written Python and peers, from one run.
 
     python benchmarks/bench_eval.py [--calls N] [--rounds R]
 
@@ -220,6 +220,33 @@ def w4(calls: int, rounds: int) -> None:
            "hand-written linear scan", "<= 2 µs first match, <= 3 µs all matches")  # fmt: skip
 
 
+def w9(calls: int, rounds: int) -> None:
+    """A quantifier: is any user message of a 20-message conversation a take-over?"""
+    phrase = "ignore previous instructions"
+    messages = [
+        {"role": "user" if i % 2 == 0 else "assistant", "text": f"turn {i}: tell me more"}
+        for i in range(20)
+    ]
+    facts = {"messages": messages}
+
+    def hand(p: dict[str, Any] = facts) -> bool:
+        for m in p["messages"]:  # noqa: SIM110  (a plain loop: the fastest Python has)
+            if m["role"] == "user" and phrase in m["text"]:
+                return True
+        return False
+
+    rule = ("rule r on before_llm when any m in messages: "
+            f'm.role == "user" and m.text contains "{phrase}" block')  # fmt: skip
+    cases: dict[str, Case] = {"hand-written Python loop": lambda: hand(facts)}
+    cases |= ours(rule, "before_llm", facts)
+    cases |= peers(None, None,
+                   f"messages.exists(m, m.role == 'user' && m.text.contains('{phrase}'))",
+                   None, facts)  # fmt: skip
+    report("W9 any over 20 messages (no match: every element tested)",
+           measure(cases, max(1000, calls // 4), rounds), "hand-written Python loop",
+           "compiled rule <= 3x")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=20000)
@@ -227,7 +254,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"Python {sys.version.split()[0]}; {args.calls} calls x {args.rounds} rounds per case; "
           "median of rounds; ratio to the first line")  # fmt: skip
-    for workload in (w1, w2, w3, w4):
+    for workload in (w1, w2, w3, w4, w9):
         workload(args.calls, args.rounds)
 
 

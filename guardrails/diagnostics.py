@@ -73,8 +73,16 @@ CODES: dict[str, str] = {
     "GR0256": "repeated or conflicting state option",
     "GR0257": "state duration out of range",
     "GR0258": "add needs a number",
+    # quantifiers (GR026x)
+    "GR0260": "quantifier over something that is not a list",
+    "GR0261": "quantifier's bound name hides another name",
     # host functions (GR0265-0272)
     "GR0265": "host function called where state is worked out",
+    # circuit breakers (GR0285-0289)
+    "GR0285": "breaker failure count out of range",
+    "GR0286": "unknown breaker setting",
+    "GR0287": "breaker window or cooldown out of range",
+    "GR0288": "breaker on a rule that only updates state",
     # warnings (GR03xx)
     "GR0300": "unused let",
     "GR0301": "rule can never fire",
@@ -84,7 +92,9 @@ CODES: dict[str, str] = {
     "GR0305": "two rules of one phase set the same field",
     "GR0310": "state never updated",
     "GR0311": "state never read",
+    "GR0320": "quantifier condition does not use its element",
     "GR0321": "host function declared with nothing to run on (the judge without judge=)",
+    "GR0325": "breaker on an on_error ignore rule",
 }
 
 

@@ -30,6 +30,7 @@ gateway_stage() {
     tests/test_cpex_binding.py tests/test_cpex_yaml.py tests/test_integrity_cpex.py
     tests/test_fail_closed.py tests/test_reload.py tests/test_host_agreement.py
     tests/test_serve.py tests/test_remote.py tests/test_state_hosts.py tests/test_gateway*.py
+    tests/test_breaker_engine.py
   )
   local gw_cpex
   gw_cpex="$(.venv-gw/bin/python -c 'from importlib.metadata import version; print(version("cpex"))')"

@@ -86,6 +86,12 @@ CASES = [
     ("window_and_keep", "counter c per user every 1h keep 2h\nrule r on tool_pre_invoke add 1 to c\nrule q on tool_pre_invoke when c > 1 block\n", "GR0256", 1, 34, "drop `keep`"),
     ("state_option_twice", "counter c per user limit 1 limit 2\nrule r on tool_pre_invoke add 1 to c\nrule q on tool_pre_invoke when c > 1 block\n", "GR0256", 1, 28, "already given"),
     ("window_too_short", "counter c per user every 500ms\nrule r on tool_pre_invoke add 1 to c\nrule q on tool_pre_invoke when c > 1 block\n", "GR0257", 1, 26, "1s to 366d"),
+    ("breaker_no_failures", "rule r on tool_pre_invoke breaker 0 in 1m cooldown 30s block\n", "GR0285", 1, 35, "1 to 1000 failures"),
+    ("breaker_unknown_setting", "rule r on tool_pre_invoke breaker of block\n", "GR0286", 1, 35, "`breaker off`"),
+    ("breaker_window_too_short", "rule r on tool_pre_invoke breaker 3 in 500ms cooldown 30s block\n", "GR0287", 1, 40, "window runs from 1s to 1d"),
+    ("breaker_cooldown_too_long", "rule r on tool_pre_invoke breaker 3 in 1m cooldown 2d block\n", "GR0287", 1, 52, "cooldown runs from 1s to 1d"),
+    ("breaker_on_recording_rule", "counter c per user\nrule r on tool_pre_invoke breaker 3 in 1m cooldown 30s add 1 to c\nrule q on tool_pre_invoke when c > 1 block\n", "GR0288", 2, 27, "state exchange"),
+    ("breaker_twice", "rule r on tool_pre_invoke breaker off breaker 3 in 1m cooldown 30s block\n", "GR0209", 1, 39, "one `breaker` clause"),
     ("add_a_string", "counter c per user\nrule r on tool_pre_invoke add tool.name to c\nrule q on tool_pre_invoke when c > 1 block\n", "GR0258", 2, 31, "found str"),
     ("crlf_file", 'rule a\r\n  on generation_pre_call\r\n  when tokens > "x"\r\n  block\r\n', "GR0210", 3, 15, "int > str"),
 ]  # fmt: skip
@@ -204,3 +210,10 @@ def test_state_warnings_at_the_declared_name(text, code, words):
     (diag,) = diagnostics_for(text)
     assert (diag.code, diag.severity, diag.line, diag.column) == (code, "warning", 1, 9)
     assert words in diag.message and code in CODES
+
+
+def test_a_breaker_on_an_on_error_ignore_rule_is_a_warning_at_the_clause():
+    text = "rule r on tool_pre_invoke on_error ignore breaker 3 in 1m cooldown 30s block\n"
+    (diag,) = diagnostics_for(text)
+    assert (diag.code, diag.severity, diag.line, diag.column) == ("GR0325", "warning", 1, 43)
+    assert "switches the rule off" in diag.message and "GR0325" in CODES

@@ -69,3 +69,16 @@ def test_prior_state_decides_the_verdict(policy):
     case = load_case(CORPUS / "tool_pre_invoke" / "email_limit_6th_email.json", "tool_pre_invoke")
     assert run_case(policy, case).verdict.blocked_by == "email_limit"
     assert run_case(policy, replace(case, state=())).verdict.outcome == "allow"
+
+
+def test_tool_hook_reasons_name_the_tool_and_the_expression(policy):
+    """Mellea's tool-hooks example puts the tool into its reasons; so do the rules."""
+    verdict = policy.evaluate(
+        "tool_pre_invoke", {"tool": {"name": "search_web", "args": {}}}, now=0.0
+    )
+    assert verdict.reason == "tool 'search_web' is not permitted"
+    facts = {"tool": {"name": "calculator", "args": {"expression": "open('x')"}}}
+    verdict = policy.evaluate("tool_pre_invoke", facts, now=0.0)
+    assert verdict.reason == (
+        "calculator expression 'open('x')' has characters outside 0-9 + - * / ( ) ."
+    )

@@ -48,6 +48,8 @@ CONDITIONS = (
     'when tool.args.cmd == "a" and tool.args.n < 3',
     'when normalize(tool.args.cmd) == "c"',
     "when tool.args.n > 1.5 or tool.args.cmd == null",
+    'when any v in values(tool.args): text(v) contains "a"',
+    'when count(k in keys(tool.args): k == "n" or k == "cmd") > 1',
 )
 ACTIONS = {
     "block": 'block "stop" code C_{i}',

@@ -5,7 +5,9 @@
 
 Counters `guardrails.rule.fires` {rule, hook, verdict, mode} from decision records, and,
 from call records (`capture=...`), `guardrails.hook.calls` {hook, outcome} and the
-histogram `guardrails.hook.duration` (ms) of the rules' time per hook call. A rule's
+histogram `guardrails.hook.duration` (ms) of the rules' time per hook call, and
+`guardrails.breaker.changes` {rule, change, state} from circuit breakers' records
+(a trip, probe, reset or reopen; docs/security.md). A rule's
 evaluations are the calls of its hooks. Nothing here is imported unless you use it,
 so without the `[otel]` extra metrics cost nothing.
 """
@@ -16,7 +18,7 @@ from typing import Any
 
 from opentelemetry import metrics
 
-from ..records import CallRecord, DecisionRecord
+from ..records import BreakerRecord, CallRecord, DecisionRecord
 
 
 class OtelMetricsSink:
@@ -32,9 +34,17 @@ class OtelMetricsSink:
         self.duration = meter.create_histogram(
             "guardrails.hook.duration", unit="ms", description="time in rules per hook call"
         )
+        self.breakers = meter.create_counter(
+            "guardrails.breaker.changes", unit="1",
+            description="circuit breakers' changes of state: trip, probe, reset, reopen",
+        )  # fmt: skip
 
-    def emit(self, record: DecisionRecord | CallRecord) -> None:
-        if isinstance(record, DecisionRecord):
+    def emit(self, record: DecisionRecord | CallRecord | BreakerRecord) -> None:
+        if isinstance(record, BreakerRecord):
+            attributes = {"rule": record.rule or record.breaker, "change": record.change,
+                          "state": record.state}  # fmt: skip
+            self.breakers.add(1, attributes)
+        elif isinstance(record, DecisionRecord):
             self.fires.add(
                 1,
                 {"rule": record.rule, "hook": record.hook, "verdict": record.verdict,

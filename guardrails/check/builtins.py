@@ -21,10 +21,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..runtime import EXPORTS, ops, text
+from ..runtime import EXPORTS, ops, quantifiers, text
 from . import signatures as sig
 from .signatures import Check
-from .types import ANY, MAP
+from .types import ANY, LIST, MAP
 
 Kind = Literal["operator", "function", "internal"]
 
@@ -216,8 +216,15 @@ for _entry in (
     function("abs", sig.absolute, ops.abs_),
     function("exists", sig.exists, None, "_not_null"),  # checked into `not_null`
     function("lookup", sig.signature((MAP, ANY, ANY), ANY), ops.lookup, arity=(2, 3)),
+    function("values", sig.signature((MAP,), LIST), quantifiers.values),
+    function("keys", sig.signature((MAP,), LIST), quantifiers.keys),
     # made by the checker, never written
     internal("truth", ops.truth, "_truth", "{0}", Inline("truth")),
+    # quantifiers (grammar: quantified); IR `Quantified` names its entry by kind
+    internal("any", quantifiers.any_of, "_any_of", "any"),
+    internal("all", quantifiers.all_of, "_all_of", "all"),
+    internal("count", quantifiers.count_of, "_count_of", "count"),
+    internal("filter", quantifiers.filter_of, "_filter_of", "filter"),
     internal("reason", text.render_reason, "_reason", "{0}"),  # a `{fact}` reason
     internal("get", ops.get, "_get", "{0}[{1}]"),
     internal(

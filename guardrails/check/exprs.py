@@ -22,8 +22,10 @@ from .catalog import FactSpec, HookSpec
 from .hostcalls import HOST_HINT, PACKS, check_host_call
 from .ir import IR, Const, FactRef, ListOf, Op, PathKey
 from .names import LetTable, literal_const
+from .quantifiers import check_quantified, local
 from .regexes import compile_regex, is_regex
 from .types import ANY, BOOL, INT, MAP, REGEX, STR, Type, join, list_of
+from .unknown import report_unknown
 
 if TYPE_CHECKING:
     from .states import StateTable
@@ -50,9 +52,34 @@ class ExprChecker:
         self.state_reads: dict[str, Span] = {}  # state -> where it is first read
         self.functions = functions or {}  # this load's host functions
         self.host_calls: list[Span] = []  # where the expressions call one
+        # names bound by the quantifiers around the expression being checked:
+        # name -> (variable number, element type, used?)
+        self._scope: dict[str, list[tuple[int, Type, bool]]] = {}
+        self._vars = 0
 
     def error(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
         self.diags.append(Diagnostic(code, Severity.ERROR, message, span, hint))
+
+    def warn(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
+        self.diags.append(Diagnostic(code, Severity.WARNING, message, span, hint))
+
+    # ---- names bound by quantifiers (check/quantifiers.py) ----
+
+    def bind(self, name: str, elem: Type) -> int:
+        self._vars += 1
+        self._scope.setdefault(name, []).append((self._vars, elem, False))
+        return self._vars
+
+    def unbind(self, name: str) -> bool:
+        """Drop the innermost binding of `name`; was it read?"""
+        stack = self._scope[name]
+        used = stack.pop()[2]
+        if not stack:
+            del self._scope[name]
+        return used
+
+    def bound(self, name: str) -> bool:
+        return name in self._scope
 
     def check(self, node: ast.Expr) -> IR:
         method: Callable[[ast.Expr], IR] | None = getattr(
@@ -160,6 +187,10 @@ class ExprChecker:
         if flat is None:
             return Const(None, ANY)
         root, keys = flat
+        if isinstance(root, ast.Name) and root.name in self._scope:
+            var, elem, _ = self._scope[root.name][-1]
+            self._scope[root.name][-1] = (var, elem, True)
+            return local(self, root.name, var, elem, keys, node.span)
         if not isinstance(root, ast.Name):
             base = self.check(root)
             for key, _ in keys:
@@ -186,7 +217,7 @@ class ExprChecker:
         path: tuple[PathKey, ...] = (root.name, *(k for k, _ in keys))
         resolved = resolve_fact(self.hook, path)
         if resolved is None:
-            self._unknown(root, path, node.span)
+            report_unknown(self, root, path, node.span)
             return Const(None, ANY)
         spec, rest = resolved
         ftype = descend(spec.type, rest)
@@ -198,37 +229,6 @@ class ExprChecker:
             )
             return Const(None, ANY)
         return FactRef(path, ftype, spec.path if spec.derived else None)
-
-    def _unknown(self, root: ast.Name, path: tuple[PathKey, ...], span: Span) -> None:
-        dotted = ".".join(str(k) for k in path if isinstance(k, str))
-        facts = list(self.hook.facts)
-        other_hooks = self.elsewhere(dotted)
-        if other_hooks and not difflib.get_close_matches(dotted, facts, n=1, cutoff=0.7):
-            shown = ", ".join(other_hooks[:4]) + (", ..." if len(other_hooks) > 4 else "")
-            self.error(
-                "GR0202" if len(path) == 1 else "GR0201",
-                f"'{dotted}' is not a fact of hook {self.hook.name}",
-                span,
-                hint=f"'{dotted}' exists on {shown}",
-            )
-            return
-        if len(path) == 1:
-            candidates = facts + list(self.lets.lets)
-            close = difflib.get_close_matches(root.name, candidates, n=1, cutoff=0.7)
-            self.error(
-                "GR0202",
-                f"unknown name '{root.name}' on hook {self.hook.name}",
-                span,
-                hint=f"did you mean '{close[0]}'?" if close else _facts_hint(self.hook),
-            )
-            return
-        close = difflib.get_close_matches(dotted, facts, n=1, cutoff=0.7)
-        self.error(
-            "GR0201",
-            f"unknown fact '{dotted}' on hook {self.hook.name}",
-            span,
-            hint=f"did you mean '{close[0]}'?" if close else _facts_hint(self.hook),
-        )
 
     # ---- operators and calls: typed by their registry entry ----
 
@@ -298,6 +298,9 @@ class ExprChecker:
             hint="patterns are compiled once at load time",
         )
         return False
+
+    def check_Quantified(self, node: ast.Quantified) -> IR:
+        return check_quantified(self, node)
 
     def check_Call(self, node: ast.Call) -> IR:
         name = node.func.name
@@ -381,10 +384,3 @@ def _index_const(value: object, key: PathKey) -> object:
     except IndexError:
         return None
     return None
-
-
-def _facts_hint(hook: HookSpec) -> str:
-    order = {"normalized": 0, "context": 1, "field": 2}
-    names = sorted(hook.facts, key=lambda n: (order[hook.facts[n].kind], n))
-    shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
-    return f"facts on {hook.name}: {shown} (see `guardrails hooks {hook.name}`)"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..runtime.breaker import BreakerConfig
 from ..runtime.program import Block, Redact
 from ..source import Span
 from .types import Type
@@ -55,7 +56,41 @@ class StateRef:
     type: Type
 
 
-IR = Const | FactRef | ListOf | Op | StateRef
+@dataclass(frozen=True, slots=True)
+class Local:
+    """The element a quantifier is looking at (`m` in `any m in messages: ...`), and the
+    keys read from it (`m.role`). `var` numbers the binding within its rule."""
+
+    var: int
+    path: tuple[PathKey, ...]
+    type: Type
+    name: str = ""  # as written, for explanations
+
+
+@dataclass(frozen=True, slots=True)
+class Quantified:
+    """`any`/`all`/`count`/`filter` VAR in ITEMS: BODY; `body` is a typed condition."""
+
+    kind: str
+    var: int
+    items: IR
+    body: IR
+    type: Type
+    name: str = ""  # the bound name as written, for explanations
+
+
+IR = Const | FactRef | ListOf | Op | StateRef | Local | Quantified
+
+
+def children(node: IR) -> tuple[IR, ...]:
+    """The sub-expressions of a node, for the passes that walk every one of them."""
+    if isinstance(node, Op):
+        return node.args
+    if isinstance(node, ListOf):
+        return node.items
+    if isinstance(node, Quantified):
+        return (node.items, node.body)
+    return ()
 
 
 # A block, a warn and a redact are already what the engine runs, so the IR carries the
@@ -111,6 +146,8 @@ class CheckedRule:
     condition: IR | None  # None: always fires
     actions: tuple[Action, ...]
     span: Span
+    # its `breaker` clause: thresholds, False for `breaker off`, None (load's default)
+    breaker: BreakerConfig | bool | None = None
 
     @property
     def location(self) -> str:

@@ -109,6 +109,10 @@ def _shape(node: ir.IR) -> str:
         return f"{node.op}({','.join(_shape(arg) for arg in node.args)})"
     if isinstance(node, ir.ListOf):
         return f"[{','.join(_shape(item) for item in node.items)}]"
+    if isinstance(node, ir.Quantified):
+        return f"{node.kind}({_shape(node.items)}:{_shape(node.body)})"
+    if isinstance(node, ir.Local):
+        return "$." + ".".join(str(key) for key in node.path)
     return "_"
 
 

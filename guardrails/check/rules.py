@@ -15,6 +15,7 @@ from ..runtime.program import Block, Redact
 from ..source import Span
 from ..syntax import ast
 from . import ir
+from .breakers import breaker_warnings, check_breaker
 from .catalog import Catalog, HookSpec
 from .exprs import ExprChecker, descend, resolve_fact
 from .names import LetTable
@@ -52,7 +53,7 @@ class RuleChecker:
         return f"{rule.span.file.stem}:{rule.span.line}"
 
     def check(self, rule: ast.Rule, index: int) -> ir.CheckedRule | None:
-        errors_before = len(self.diags)
+        before = len(self.diags)
         hooks = self._hooks(rule)
         mode, on_error = self._mode(rule)
         on_error = self._on_error(rule, on_error)
@@ -73,8 +74,10 @@ class RuleChecker:
                     self.diags.append(d)
             if n == 0:
                 condition, actions = cond, acts
-        if any(d.severity is Severity.ERROR for d in self.diags[errors_before:]):
-            return None  # (a warning, such as GR0321, keeps the rule)
+        breaker = check_breaker(rule, actions, self.diags)
+        if any(d.severity is Severity.ERROR for d in self.diags[before:]):
+            return None  # a warning (GR0320) keeps the rule
+        self.diags.extend(breaker_warnings(rule, on_error, breaker))
         return ir.CheckedRule(
             id=self.rule_id(rule),
             index=index,
@@ -86,6 +89,7 @@ class RuleChecker:
             condition=condition,
             actions=actions,
             span=rule.span,
+            breaker=breaker,
         )
 
     def _single(self, clauses: Sequence[object], word: str, hint: str) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..syntax import ast
-from .ir import IR, Const, FactRef, Op
+from .ir import IR, Const, FactRef, Local, Op
 from .types import (
     ANY,
     BOOL,
@@ -240,9 +240,10 @@ def _abs(c: ExprChecker, node: ast.Call, args: tuple[IR, ...]) -> Type:
 
 
 def exists(c: ExprChecker, name: str, node: ast.Call, operands: tuple[ast.Expr, ...]) -> IR:
-    """A presence test of a fact path: the same IR as `path != null`."""
+    """A presence test of a fact path (or of a quantified element's field): the same IR
+    as `path != null`."""
     target = c.check(operands[0])
-    if not isinstance(target, FactRef):
+    if not isinstance(target, FactRef | Local):
         c.error("GR0212", "exists() takes a fact path, e.g. exists(tool.args.cmd)",
                 operands[0].span)  # fmt: skip
     return Op("not_null", (target,), BOOL)

@@ -2,8 +2,8 @@
 
 Every IR class has an `emit_<Class>` method and every operator an entry in
 `check/builtins.py` (its runtime function's name and any inline fast path); a missing
-one raises. Identifiers are allocated here (`_r{i}`,
-`_k{n}`), never derived from rule names, and every user value enters the source
+one raises. Identifiers are allocated here (`_r{i}`, `_k{n}`, a quantifier's
+element `_e{n}`), never derived from rule names, and every user value enters the source
 through `repr()` or as a hoisted constant, so a rule cannot inject code.
 """
 
@@ -48,6 +48,9 @@ class Generator:
         self.constants: dict[str, Any] = {}
         self._const_ids: dict[int, str] = {}
         self._temps = 0
+        self.loops = CodeBuffer()  # the quantifiers' loop functions
+        self._loops: list[str] = []
+        self._bound: list[str] = []  # elements of the quantifiers being emitted
 
     # ---- identifiers and constants ----
 
@@ -68,6 +71,10 @@ class Generator:
     @staticmethod
     def function_name(index: int) -> str:
         return f"_r{index}"
+
+    @staticmethod
+    def local_name(var: int) -> str:
+        return f"_e{var}"
 
     @staticmethod
     def record_name(index: int) -> str:
@@ -173,6 +180,30 @@ class Generator:
         slot = "@" + node.state + (f".{node.field}" if node.field else "")
         return f"c[{slot!r}]"  # filled from the call's state snapshot (runtime/state.py)
 
+    def emit_Local(self, node: ir.Local) -> str:
+        return fastpath.path(self, self.local_name(node.var), node.path)
+
+    def emit_Quantified(self, node: ir.Quantified) -> str:
+        """A call of a loop function of its own (`_q{n}`), written beside the rules:
+        the condition is inlined in a plain `for`, so an element costs no call. The
+        enclosing quantifiers' elements are passed in. The semantics are those of
+        runtime/quantifiers.py (`_each` checks the list; explain runs those)."""
+        name = f"_q{len(self._loops)}"
+        self._loops.append(name)
+        outer = list(self._bound)
+        var = self.local_name(node.var)
+        self._bound.append(var)
+        try:
+            body = self.emit(node.body)
+        finally:
+            self._bound.pop()
+        params = ", ".join(["f", "c", "_items", *outer])
+        loop = _LOOPS[node.kind].format(var=var, body=body, kind=node.kind)
+        self.loops.line(f"def {name}({params}):")
+        self.loops.lines.extend("    " + line for line in loop.splitlines())
+        self.loops.line("")
+        return f"{name}({', '.join(['f', 'c', self.emit(node.items), *outer])})"
+
     def emit_ListOf(self, node: ir.ListOf) -> str:
         return "(" + "".join(f"{self.emit(i)}, " for i in node.items) + ")"
 
@@ -201,6 +232,41 @@ class Generator:
         return f"{entry.export}({', '.join(self.emit(a) for a in node.args)})"
 
 
+# a quantifier's loop, by kind (null and non-lists: `_each`, runtime/quantifiers.py)
+_LOOPS = {
+    "any": """_vals = _each(_items, {kind!r})
+if _vals is None:
+    return False
+for {var} in _vals:
+    if {body}:
+        return True
+return False""",
+    "all": """_vals = _each(_items, {kind!r})
+if _vals is None:
+    return False
+for {var} in _vals:
+    if not {body}:
+        return False
+return True""",
+    "count": """_vals = _each(_items, {kind!r})
+if _vals is None:
+    return None
+_n = 0
+for {var} in _vals:
+    if {body}:
+        _n += 1
+return _n""",
+    "filter": """_vals = _each(_items, {kind!r})
+if _vals is None:
+    return None
+_kept = []
+for {var} in _vals:
+    if {body}:
+        _kept.append({var})
+return tuple(_kept)""",
+}
+
+
 def generate(
     rules: tuple[ir.CheckedRule, ...], states: tuple[ir.CheckedState, ...] = ()
 ) -> tuple[str, dict[str, Any]]:
@@ -212,4 +278,4 @@ def generate(
         gen.rule(rule)
     for index, state in enumerate(states):
         gen.state(index, state)
-    return gen.buf.source(), gen.constants
+    return gen.buf.source() + gen.loops.source(), gen.constants

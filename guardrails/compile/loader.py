@@ -9,6 +9,7 @@ so a traceback through a rule shows the generated line; the namespace is exactly
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import linecache
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -56,8 +57,8 @@ def _reads(node: ir.IR | None, out: set[str]) -> None:
             out.add(root)
             if node.derived is not None:
                 out.add(DERIVED[node.derived].source)
-    elif isinstance(node, ir.Op | ir.ListOf):
-        for child in node.args if isinstance(node, ir.Op) else node.items:
+    elif node is not None:
+        for child in ir.children(node):
             _reads(child, out)
 
 
@@ -78,8 +79,8 @@ def _exprs(rule: ir.CheckedRule) -> Iterator[ir.IR]:
 def state_refs(node: ir.IR) -> Iterator[ir.StateRef]:
     if isinstance(node, ir.StateRef):
         yield node
-    elif isinstance(node, ir.Op | ir.ListOf):
-        for child in node.args if isinstance(node, ir.Op) else node.items:
+    else:
+        for child in ir.children(node):
             yield from state_refs(child)
 
 
@@ -200,14 +201,10 @@ def host_calls(rule: ir.CheckedRule) -> frozenset[str]:
     found: set[str] = set()
 
     def walk(node: ir.IR) -> None:
-        if isinstance(node, ir.Op):
-            if node.op.startswith(HOST_PREFIX):
-                found.add(node.op[len(HOST_PREFIX) :])
-            for arg in node.args:
-                walk(arg)
-        elif isinstance(node, ir.ListOf):
-            for item in node.items:
-                walk(item)
+        if isinstance(node, ir.Op) and node.op.startswith(HOST_PREFIX):
+            found.add(node.op[len(HOST_PREFIX) :])
+        for child in ir.children(node):
+            walk(child)
 
     for expr in _exprs(rule):
         walk(expr)
@@ -253,6 +250,14 @@ def compile_rules(
                 states=_states_of(rule),
                 records=rule.records,
                 host_calls=host_calls(rule),
+                breaker=rule.breaker,
+                digest=_digest(rule),
             )
         )
     return programs, source, state_plans(ruleset, namespace)
+
+
+def _digest(rule: ir.CheckedRule) -> str:
+    """The rule's own text, hashed: what keys its circuit breaker across reloads."""
+    text = rule.span.file.text[rule.span.start : rule.span.end]
+    return hashlib.sha256(text.encode(errors="surrogatepass")).hexdigest()

@@ -29,6 +29,7 @@ from ..diagnostics import Diagnostic, GuardrailsError, RulesError, Severity, has
 from ..records import Sink
 from ..records.capture import Capture
 from ..runtime import engine
+from ..runtime.breaker import BreakerConfig, Breakers
 from ..runtime.facts import Tokenizer
 from ..runtime.hostfn import HostFunctionSpecError, HostTable
 from ..runtime.hostsig import as_host_functions
@@ -66,6 +67,10 @@ class Options:
     # judge's (`judge=`: a client, docs/functions.md) added; one table per load
     functions: HostTable | None = None
     judge: Any = None
+    # circuit breakers: the thresholds of rules without a `breaker` clause (None or
+    # False: they have none; True: the defaults; {"failures", "window_ms",
+    # "cooldown_ms"}), held with every breaker on one board kept across reloads
+    breaker: Breakers | None = None
 
     @classmethod
     def of(cls, caller: str, keywords: Mapping[str, Any]) -> Options:
@@ -82,6 +87,7 @@ class Options:
         given["sinks"] = tuple(given.get("sinks", ()))
         given["state"] = open_store(given.get("state"))
         given["functions"] = host_table(given.get("functions"), given.get("judge"))
+        given["breaker"] = open_breakers(given.get("breaker"))
         return cls(**given)
 
 
@@ -113,6 +119,7 @@ def assemble(
     time_budget_ms: float | None,
     plans: Mapping[str, StatePlan] | None = None,
     store: Store | None = None,
+    breakers: Breakers | None = None,
 ) -> Compiled:
     budget = time_budget_ms / 1000 if time_budget_ms is not None else None  # runners count seconds
     by_hook: dict[str, list[RuleProgram]] = {}
@@ -122,7 +129,9 @@ def assemble(
     ordered = {hook: tuple(sorted(p, key=lambda x: x.sort_key)) for hook, p in by_hook.items()}
     plans = plans or {}
     runners = {
-        hook: engine.HookRunner(hook, progs, shadowed, digest, budget, plans.get(hook), store)
+        hook: engine.HookRunner(
+            hook, progs, shadowed, digest, budget, plans.get(hook), store, breakers
+        )
         for hook, progs in ordered.items()
     }
     return Compiled(
@@ -265,7 +274,7 @@ def compile_sources(files: list[SourceFile], diags: list[Diagnostic], options: O
     checked = {rule.id: rule for rule in ruleset.rules}
     return assemble(
         programs, digest, shadowed, source, warnings, checked, options.time_budget_ms, plans,
-        options.state,
+        options.state, options.breaker,
     )  # fmt: skip
 
 
@@ -288,6 +297,16 @@ def open_store(state: object) -> Store:
     if not callable(getattr(state, "exchange", None)):
         raise GuardrailsError(f'state must be a store, "memory" or a redis:// URL, got {state!r}')
     return state  # type: ignore[return-value]
+
+
+def open_breakers(value: object) -> Breakers:
+    """`load(breaker=...)`: a board of its own for this load, or the `Breakers` given."""
+    if isinstance(value, Breakers):
+        return value
+    try:
+        return Breakers(BreakerConfig.of(value))
+    except ValueError as err:
+        raise GuardrailsError(str(err)) from None
 
 
 def ruleset_hash(sources: Iterable[tuple[str, str]]) -> str:

@@ -29,6 +29,8 @@ from ..diagnostics import Diagnostic, GuardrailsError
 from ..records.calls import call_record, new_call_id
 from ..records.recorder import Recorder
 from ..runtime import engine
+from ..runtime.breaker import Breakers
+from ..runtime.decisions import BreakerRecord
 from ..runtime.hostrun import offload
 from ..runtime.program import RuleProgram
 from ..runtime.state import Store
@@ -70,8 +72,11 @@ def load(paths: Paths, **options: Any) -> Policy:
     finishes after the hook call's rules have used up `time_budget_ms` (None: no
     budget). With `capture` (True, or a `Capture` saying what to mask), every hook call
     also writes a call record with its masked facts, for `guardrails report` and
-    `replay`. `catalog` and `tokenizer` replace the default ones. Raises `RulesError`
-    with every diagnostic.
+    `replay`. `catalog` and `tokenizer` replace the default ones. `breaker` gives rules
+    without a `breaker` clause a circuit breaker (True, or a mapping with `failures`,
+    `window_ms`, `cooldown_ms`; None, the default: none), or is the board itself (a
+    `guardrails.runtime.breaker.Breakers`, e.g. with a clock of a test's own). Raises
+    `RulesError` with every diagnostic.
     """
     chosen = Options.of("load", options)
     files, diags = _sources(paths)
@@ -102,6 +107,8 @@ class Policy:
         self._versions: OrderedDict[str, Compiled] = OrderedDict({compiled.ruleset_hash: compiled})
         self.options = options
         self.recorder = recorder or Recorder(options.sinks)
+        if options.breaker is not None:  # trips and resets go where decisions go
+            options.breaker.listen(self._breaker_changed)
         self._paths = paths
         self._filename = filename
         self._reload_lock = threading.Lock()
@@ -169,6 +176,16 @@ class Policy:
     def state(self) -> Store:
         """Where the rules' declared states live (kept across reloads)."""
         return self.options.state  # type: ignore[return-value]
+
+    @property
+    def breakers(self) -> Breakers:
+        """The circuit breakers of this policy's rules (and of anything else that
+        asks the board for one), kept across reloads."""
+        return self.options.breaker  # type: ignore[return-value]
+
+    def _breaker_changed(self, record: BreakerRecord) -> None:
+        if self.recorder:
+            self.recorder.emit((record,))
 
     def programs(self, hook: str) -> tuple[RuleProgram, ...]:
         """The hook's compiled rules in evaluation order (for host adapters)."""

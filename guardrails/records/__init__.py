@@ -7,6 +7,7 @@ feeds them, payload capture for rollout tools and the reader of a decision log.
 
 from __future__ import annotations
 
+from ..runtime.decisions import BreakerRecord as BreakerRecord
 from ..runtime.decisions import CallRecord as CallRecord
 from ..runtime.decisions import DecisionRecord as DecisionRecord
 from ..runtime.decisions import Record as Record

@@ -23,7 +23,7 @@ from collections import deque
 from pathlib import Path
 from typing import Literal, Protocol
 
-from ..runtime.decisions import CallRecord, DecisionRecord, Record
+from ..runtime.decisions import BreakerRecord, CallRecord, DecisionRecord, Record
 
 # what `JsonlSink(durable="blocks")` writes before the call returns: the verdicts an
 # audit must not lose (a call record counts when the call was blocked)
@@ -70,6 +70,12 @@ class MemorySink:
     def calls(self) -> list[CallRecord]:
         with self._lock:
             return [r for r in self._records if isinstance(r, CallRecord)]
+
+    @property
+    def breakers(self) -> list[BreakerRecord]:
+        """Circuit breakers' changes of state (trip, probe, reset, reopen)."""
+        with self._lock:
+            return [r for r in self._records if isinstance(r, BreakerRecord)]
 
     def clear(self) -> None:
         with self._lock:
@@ -210,7 +216,7 @@ class JsonlSink:
             try:
                 if item is _STOP:
                     return
-                assert isinstance(item, DecisionRecord | CallRecord)
+                assert isinstance(item, DecisionRecord | CallRecord | BreakerRecord)
                 line = json.dumps(item.to_dict(), sort_keys=True) + "\n"
                 with self._lock:
                     self._write(line)
@@ -260,6 +266,8 @@ class JsonlSink:
 def _is_durable(record: Record) -> bool:
     if isinstance(record, DecisionRecord):
         return record.verdict in DURABLE_VERDICTS
+    if isinstance(record, BreakerRecord):
+        return True  # rare, and what an operator must see after a crash
     return record.outcome == "block"
 
 

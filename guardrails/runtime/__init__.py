@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import ops
+from . import ops, quantifiers
 
 EXPORTS: dict[str, Any] = {
     # the type guards of compile/fastpath.py (generated code has no other builtins)
@@ -23,5 +23,7 @@ EXPORTS: dict[str, Any] = {
     "str": str,
     "bool": bool,
     "dict": dict,
+    "tuple": tuple,  # a compiled `filter` returns one
     "_get_path": ops.get_path,
+    "_each": quantifiers.each,  # the list a compiled quantifier loops over
 }

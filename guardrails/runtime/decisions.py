@@ -98,7 +98,50 @@ class CallRecord:
         }
 
 
-Record = DecisionRecord | CallRecord
+@dataclass(slots=True)
+class BreakerRecord:
+    """A circuit breaker changed state (runtime/breaker.py): `trip` (closed -> open),
+    `probe` (open -> half_open: one call is let through), `reset` (the probe
+    succeeded: closed) or `reopen` (it failed: open for a fresh cooldown).
+
+    Written when it happens, whichever call made it happen; `hook` and `request_id`
+    are that call's. `failures` is how many failures within the window tripped it (1
+    for a reopen: the probe's)."""
+
+    breaker: str  # the board's key: `rule:<id>@<digest>` for a rule's breaker
+    rule: str | None
+    change: str  # trip | probe | reset | reopen
+    previous: str
+    state: str  # closed | open | half_open
+    failures: int
+    window_ms: float
+    cooldown_ms: float
+    retry_in_ms: float | None  # when open: how long until a call may probe
+    error: str | None  # the failure that opened it (types, never payload values)
+    hook: str | None
+    request_id: str | None
+    time: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "breaker",
+            "breaker": self.breaker,
+            "rule": self.rule,
+            "change": self.change,
+            "previous": self.previous,
+            "state": self.state,
+            "failures": self.failures,
+            "window_ms": self.window_ms,
+            "cooldown_ms": self.cooldown_ms,
+            "retry_in_ms": self.retry_in_ms,
+            "error": self.error,
+            "hook": self.hook,
+            "request_id": self.request_id,
+            "timestamp": datetime.fromtimestamp(self.time, UTC).isoformat(timespec="microseconds"),
+        }
+
+
+Record = DecisionRecord | CallRecord | BreakerRecord
 
 
 def make_records(

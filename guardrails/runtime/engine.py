@@ -16,6 +16,7 @@ import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, cast
 
+from .breaker import CLOSED, Breaker, Breakers
 from .changes import apply_actions
 from .hostfn import SCOPE, Scope
 from .modes import MODES
@@ -28,6 +29,10 @@ from .verdict import ERROR_CODE, Outcome, RuleResult, RuleVerdict, Verdict
 
 class RuleBudgetError(RuleLimitError):
     """The rules of one hook call took longer than the policy's time budget."""
+
+
+class CircuitOpenError(Exception):
+    """The rule was not run: its circuit breaker is open (runtime/breaker.py)."""
 
 
 _MAX_ERROR_TEXT = 200
@@ -74,6 +79,7 @@ class HookRunner:
         time_budget: float | None = None,
         plan: StatePlan | None = None,
         store: Store | None = None,
+        breakers: Breakers | None = None,
     ) -> None:
         self.hook = hook
         # the hook's state plan and store; a runner for part of a hook's rules (a cpex
@@ -84,6 +90,14 @@ class HookRunner:
         self.programs = tuple(programs)
         self.shadowed = frozenset(shadowed)
         self.ruleset = ruleset
+        # the policy's board, shared by every runner of every version of it; each
+        # rule's breaker is looked up once here (None: the rule has none; a rule that
+        # only records is never run, so it has none either)
+        self.breakers = breakers
+        found = [breakers.for_rule(p.id, p.digest, p.breaker)
+                 if breakers is not None and not p.records_only else None
+                 for p in self.programs]  # fmt: skip
+        self._breakers: tuple[Breaker | None, ...] | None = tuple(found) if any(found) else None
         self._always: list[int] = []
         self._index: dict[tuple[str | int, ...], dict[str | int, list[int]]] = {}
         for i, prog in enumerate(self.programs):
@@ -168,6 +182,9 @@ class HookRunner:
         else:
             order = self.candidates(original)
         shadowed = self.shadowed
+        breakers = self._breakers
+        if request_id is None:
+            request_id = original.get("request_id")
         work = original
         budget = self.time_budget
         # the budget covers the state exchange too: recording rules run there
@@ -176,6 +193,8 @@ class HookRunner:
         derived: dict[str, Any] = {}  # derived facts the exchange worked out, for the rules
         if self.stateful and bad_input is None and snap is None:
             snap = self.prepare_state(original, now, derived)
+        # the budget ran out before this rule began (then its overrun is not its own)
+        overran = breakers is not None and deadline is not None and time.perf_counter() > deadline
         seed: dict[str, Any] = snap.values if snap is not None else {}
         scope: Scope | None = None
         if self.hosted:  # host function calls: the budget they share, their results
@@ -204,6 +223,7 @@ class HookRunner:
                     continue
                 shadow = prog.id in shadowed
                 before = len(results)
+                guarded: Breaker | None = None  # set once the rule's breaker let it run
                 try:
                     if bad_input is not None:
                         raise bad_input
@@ -216,12 +236,25 @@ class HookRunner:
                             if detail:
                                 results.append(_recording(prog, hook, snap))
                             continue
+                    breaker = breakers[position] if breakers is not None else None
+                    if breaker is not None:  # closed: no call, no lock (what allow() does)
+                        if breaker.state is not CLOSED and (
+                            overran or not breaker.allow(hook=hook, request_id=request_id)
+                        ):
+                            raise CircuitOpenError(breaker.open_reason())
+                        # an overrun is this rule's only if the budget was left when it began
+                        guarded = None if overran else breaker
                     out = prog.fn(original if faf else work, faf_cache if faf else cache)
                     if deadline is not None and time.perf_counter() > deadline:
+                        overran = True
                         raise RuleBudgetError(
                             f"the hook call's rules ran over their time budget of "
                             f"{budget * 1000:.0f} ms"  # type: ignore[operator]
                         )
+                    if guarded is not None:  # evaluated; a set/redact that fails on
+                        if guarded.state is not CLOSED:  # this payload is not counted
+                            guarded.success(hook=hook, request_id=request_id)
+                        guarded = None
                     if out is None:
                         if detail:
                             results.append(_result(prog, hook, "pass"))
@@ -263,8 +296,14 @@ class HookRunner:
                     elif detail:  # fired, but its actions found nothing to change
                         results.append(_result(prog, hook, "pass"))
                 except Exception as err:  # fail closed: a broken rule is a decision, not a crash
-                    message = describe_error(err)
-                    reason = f"rule {prog.id} failed: {message}"
+                    if isinstance(err, CircuitOpenError):
+                        message = "circuit open"
+                        reason = f"rule {prog.id} not run: {err}"
+                    else:
+                        message = describe_error(err)
+                        reason = f"rule {prog.id} failed: {message}"
+                        if guarded is not None:
+                            guarded.failure(message, hook=hook, request_id=request_id)
                     result = _result(prog, hook, "error", ERROR_CODE, reason, error=message)
                     results.append(result)
                     if fails_closed(prog, shadow):
@@ -283,8 +322,6 @@ class HookRunner:
             payload = facts  # type: ignore[assignment]
         else:
             payload = {}
-        if request_id is None:
-            request_id = original.get("request_id")
         return Verdict(
             hook=hook,
             outcome=outcome,

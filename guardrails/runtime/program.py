@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .breaker import BreakerConfig
 from .modes import MODES, PHASE_ORDER
 from .ops import DEFAULT_MAX_MATCH_CHARS, Regex
 
@@ -70,6 +71,10 @@ class RuleProgram:
     states: frozenset[str] = frozenset()
     records: tuple[str, ...] = ()
     host_calls: frozenset[str] = frozenset()  # the host functions it calls (runtime/hostfn.py)
+    # its `breaker` clause (False: `breaker off`; None: the load option's default) and
+    # a digest of its text, which keys its breaker (an edited rule starts closed)
+    breaker: BreakerConfig | bool | None = None
+    digest: str = ""
     # derived once from `actions`, read on every call
     block: Block | None = field(init=False, compare=False)
     warning: Block | None = field(init=False, compare=False)

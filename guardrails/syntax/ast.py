@@ -104,9 +104,20 @@ class MapExpr(Node):
     items: tuple[tuple[str, Expr], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Quantified(Node):
+    """`any m in messages: COND` (also `all`, `count`, `filter`): `var` is bound to each
+    element of `items` while `body` is evaluated."""
+
+    kind: str  # any | all | count | filter
+    var: Ident
+    items: Expr
+    body: Expr
+
+
 Expr = (
     Literal | RegexLit | ListExpr | MapExpr | Name | Attr | Index | Call | Unary | BinOp | Compare
-    | BoolOp
+    | BoolOp | Quantified
 )  # fmt: skip
 
 
@@ -173,6 +184,17 @@ class Let(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class BreakerClause(Node):
+    """`breaker 5 in 1m cooldown 30s` (durations in seconds, each with its token's
+    span), or `breaker off` (`setting` holds the word)."""
+
+    failures: tuple[int, Span] | None
+    window: tuple[float, Span] | None
+    cooldown: tuple[float, Span] | None
+    setting: Ident | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Rule(Node):
     """A rule as written. `name` is None for an anonymous `on ...` one-liner."""
 
@@ -186,6 +208,7 @@ class Rule(Node):
     when: tuple[Expr, ...]
     unless: tuple[Expr, ...]
     actions: tuple[Action, ...]
+    breakers: tuple[BreakerClause, ...] = ()  # more than one is an error
 
 
 @dataclass(frozen=True, slots=True)

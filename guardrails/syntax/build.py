@@ -138,6 +138,7 @@ class AstBuilder:
         when: list[ast.Expr] = []
         unless: list[ast.Expr] = []
         actions: list[ast.Action] = []
+        breakers: list[ast.BreakerClause] = []
         for kind, value in parts:
             if kind == "on":
                 hooks.append(value)
@@ -153,6 +154,8 @@ class AstBuilder:
                 when.append(value)
             elif kind == "unless":
                 unless.append(value)
+            elif kind == "breaker":
+                breakers.append(value)
             else:
                 actions.append(value)
         return ast.Rule(
@@ -166,6 +169,7 @@ class AstBuilder:
             tuple(when),
             tuple(unless),
             tuple(actions),
+            tuple(breakers),
             span=self._span(meta),
         )
 
@@ -190,6 +194,19 @@ class AstBuilder:
         negative, number = children
         value = int(self.number_value(number))
         return ("priority", (-value if negative is not None else value, self._span(meta)))
+
+    def breaker_clause(self, meta: Meta, children: list[Token]) -> tuple[str, Any]:
+        span = self._span(meta)
+        if len(children) == 1:
+            return ("breaker", ast.BreakerClause(None, None, None, self._ident(children[0]),
+                                                 span=span))  # fmt: skip
+        count, window, cooldown = children
+        return ("breaker", ast.BreakerClause(
+            (int(self.number_value(count)), self._tspan(count)),
+            (self._duration(window), self._tspan(window)),
+            (self._duration(cooldown), self._tspan(cooldown)),
+            span=span,
+        ))  # fmt: skip
 
     def negative(self, meta: Meta, children: list[Token]) -> Token:
         return children[0]
@@ -304,6 +321,13 @@ class AstBuilder:
         return ast.Call(
             self._ident(func), tuple(a for a in args if a is not None), span=self._span(meta)
         )
+
+    def quantified(self, meta: Meta, children: list[Any]) -> ast.Expr:
+        kind, var, items, body = children
+        return ast.Quantified(kind, self._ident(var), items, body, span=self._span(meta))
+
+    def quantifier(self, meta: Meta, children: list[Token]) -> str:
+        return str(children[0])
 
     def string(self, meta: Meta, children: list[Token]) -> ast.Expr:
         return ast.Literal(self.decode_string(children[0]), span=self._span(meta))

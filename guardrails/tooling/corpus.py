@@ -226,7 +226,9 @@ def _run_case(policy: Policy, case: Case, manager: Any) -> CaseResult:
     result.state = exchange_lines(exchanged)
     if exchanged or case.now is not None:
         result.now = now
-    if manager is not None and policy.catalog.in_cpex(case.hook):  # not agent hook points
+    # an agent framework's own hook (Haystack's before_llm) never reaches a cpex
+    # manager: running it there would only show an `allow` that no host gives
+    if manager is not None and policy.catalog.in_cpex(case.hook):
         begin()
         result.cpex = asyncio.run(_through_cpex(manager, case))
         through_cpex = exchange_lines(store.exchanges) if store is not None else []

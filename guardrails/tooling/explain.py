@@ -23,6 +23,7 @@ from ..runtime.changes import apply_actions
 from ..runtime.engine import describe_error
 from ..runtime.facts import DERIVED
 from ..runtime.hostfn import PREFIX as HOST_PREFIX
+from ..runtime.program import RuleProgram
 from ..runtime.verdict import Verdict
 
 _SHOWN = 60
@@ -64,6 +65,11 @@ def source(node: ir.IR) -> str:
         return "[" + ", ".join(source(i) for i in node.items) + "]"
     if isinstance(node, ir.StateRef):
         return node.state + (f".{node.field}" if node.field else "")
+    if isinstance(node, ir.Local):
+        return _dotted((node.name, *node.path))
+    if isinstance(node, ir.Quantified):
+        head = f"{node.name} in {source(node.items)}: {source(node.body)}"
+        return f"{node.kind} {head}" if node.kind in ("any", "all") else f"{node.kind}({head})"
     op, args = node.op, [source(a) for a in node.args]
     if op in ("and", "or"):
         return f"({args[0]} {op} {args[1]})"
@@ -96,6 +102,7 @@ class Interpreter:
         self.facts = dict(facts)
         self.namespace = namespace
         self.cache: dict[str, Any] = dict(state or {})  # a call's state snapshot, by slot
+        self.env: dict[int, Any] = {}  # the elements quantifiers are looking at
 
     def fact(self, node: ir.FactRef) -> Any:
         if node.derived is not None:
@@ -117,6 +124,10 @@ class Interpreter:
             value = self.cache.get("@" + name)
             seen[name] = value
             return value
+        if isinstance(node, ir.Local):
+            return ops.get_path(self.env[node.var], node.path)
+        if isinstance(node, ir.Quantified):
+            return self.quantified(node, seen)
         if node.op == "and":
             return self.value(node.args[0], seen) and self.value(node.args[1], seen)
         if node.op == "or":
@@ -127,6 +138,26 @@ class Interpreter:
         if node.op.startswith(HOST_PREFIX):  # called again (its own cache), under its timeout
             return self.namespace["_h_" + node.op[len(HOST_PREFIX) :]](self.cache, *args)
         return self.namespace[BUILTINS.exports[node.op]](*args)
+
+    def quantified(self, node: ir.Quantified, seen: dict[str, Any]) -> Any:
+        """The runtime's own loop; the element that decided `any`/`all` is shown."""
+        decider: list[int] = []
+
+        def test(element: Any) -> bool:
+            self.env[node.var] = element
+            held = bool(self.value(node.body, {}))
+            if held == (node.kind == "any") and not decider:
+                decider.append(position[0])
+            position[0] += 1
+            return held
+
+        position = [0]
+        items = self.value(node.items, seen)
+        result = self.namespace[BUILTINS.exports[node.kind]](items, test)
+        if decider and node.kind in ("any", "all"):
+            which = "matched" if node.kind == "any" else "failed"
+            seen[f"{node.name} ({which}: element {decider[0]})"] = items[decider[0]]
+        return result
 
     def explain(self, node: ir.IR) -> Node:
         """A tree: boolean connectives are split, every other test is a leaf."""
@@ -174,6 +205,17 @@ def _render(node: Node, indent: str, lines: list[str]) -> None:
         lines.append(f"{indent}    {path} = {show(value)}")
 
 
+def _breaker(policy: Any, prog: RuleProgram) -> str | None:
+    """The rule's circuit breaker as written, and its state now (`breaker off` and no
+    breaker say nothing)."""
+    board = getattr(policy, "breakers", None)
+    found = board.for_rule(prog.id, prog.digest, prog.breaker) if board is not None else None
+    if found is None:
+        return None
+    source = " (the load option)" if prog.breaker is None else ""
+    return f"{found.config.describe()}{source}: {found.state.replace('_', '-')}"
+
+
 def explain(
     policy: Any,
     hook: str,
@@ -199,6 +241,12 @@ def explain(
         )
         if state == "skipped":
             lines.append("  (not evaluated: an earlier rule blocked the call)")
+            continue
+        breaker = _breaker(policy, prog)
+        if breaker is not None:
+            lines.append(f"  {breaker}")
+        if result is not None and result.error == "circuit open":
+            lines.append(f"  (not evaluated: {result.reason})")
             continue
         if rule.condition is None:
             lines.append("  (no condition: always fires)")

@@ -67,6 +67,8 @@ def _prec(node: ast.Expr) -> int:
         return _PREC["compare"]
     if isinstance(node, ast.BinOp):
         return _PREC[node.op]
+    if isinstance(node, ast.Quantified) and node.kind in ("any", "all"):
+        return 0  # its condition runs to the end: parenthesized inside anything
     return 9
 
 
@@ -94,6 +96,9 @@ def expr(node: ast.Expr) -> str:
         return f"{_wrap(node.obj, 9)}[{expr(node.index)}]"
     if isinstance(node, ast.Call):
         return f"{node.func.name}({', '.join(expr(a) for a in node.args)})"
+    if isinstance(node, ast.Quantified):
+        head = f"{node.var.name} in {_wrap(node.items, _PREC['+'])}: {expr(node.body)}"
+        return f"{node.kind} {head}" if _prec(node) == 0 else f"{node.kind}({head})"
     if isinstance(node, ast.Unary):
         if node.op == "not":
             return f"not {_wrap(node.operand, _PREC['not'])}"
@@ -167,7 +172,8 @@ def _rule_lines(rule: ast.Rule) -> list[_Line]:
     settings += [(f"on_error {o.name}", o.span.line) for o in rule.on_errors]
     if rule.since is not None:
         settings.append((f"since {quote(rule.since[0])}", rule.since[1].line))
-    if settings:  # mode, priority, on_error and since share one line
+    settings += [(_breaker(b), b.span.line) for b in rule.breakers]
+    if settings:  # mode, priority, on_error, since and breaker share one line
         parts.append(_Line(" ".join(t for t, _ in settings), min(ln for _, ln in settings)))
     for cond in rule.when:
         parts.append(_Line(f"when {expr(cond)}", cond.span.line))
@@ -181,6 +187,14 @@ def _rule_lines(rule: ast.Rule) -> list[_Line]:
             header += f" {quote(rule.description)}"
         return [_Line(header, rule.span.line), *parts]
     return parts
+
+
+def _breaker(clause: ast.BreakerClause) -> str:
+    if clause.setting is not None:
+        return f"breaker {clause.setting.name}"
+    assert clause.failures and clause.window and clause.cooldown
+    count, window, cooldown = clause.failures[0], clause.window[0], clause.cooldown[0]
+    return f"breaker {count} in {duration(window)} cooldown {duration(cooldown)}"
 
 
 def _state_lines(decl: ast.StateDecl) -> list[_Line]:

@@ -32,6 +32,7 @@ _WORDS = sorted(
     {w for e in BUILTINS.operators.values() if e.render is None for w in e.name.split()} - {"not"}
 )
 OPERATORS = ("and", "or", "not", *(w for w in _WORDS if w.isalpha()))
+QUANTIFIERS = ("any", "all", "count", "filter")  # grammar: quantifier
 CONSTANTS = ("true", "false", "null")
 
 
@@ -62,7 +63,12 @@ class RulesLexer(RegexLexer):
                 r"(counter|streak)(\s+)([A-Za-z_]\w*)",
                 bygroups(Keyword.Declaration, Whitespace, Name.Variable),
             ),
+            # a circuit breaker: `breaker 5 in 1m cooldown 30s`, `breaker off`
+            (r"(breaker)(\s+)(off)\b", bygroups(Keyword, Whitespace, Keyword.Constant)),
+            (words(("breaker", "cooldown"), suffix=r"\b"), Keyword),
             (r"\d+(ms|s|m|h|d)\b", Number.Integer),  # a duration: `every 1h`
+            # a quantifier: `any m in ...`, `count(m in ...)`
+            (words(QUANTIFIERS, suffix=r"(?=\s*\(?\s*[A-Za-z_]\w*\s+in\b)"), Keyword),
             (words(KEYWORDS, suffix=r"\b"), Keyword),
             (words(ACTIONS, suffix=r"\b"), Keyword.Reserved),
             (words(OPERATORS, suffix=r"\b"), Operator.Word),

@@ -65,7 +65,10 @@ def runner(
     programs = tuple(programs)
     plan = restrict(own.plan, programs) if own_state and own is not None else None
     store = own.store if plan is not None and own is not None else None
-    return HookRunner(hook, programs, compiled.shadowed, compiled.ruleset_hash, budget, plan, store)
+    breakers = own.breakers if own is not None else None  # one board for every path
+    return HookRunner(
+        hook, programs, compiled.shadowed, compiled.ruleset_hash, budget, plan, store, breakers
+    )
 
 
 def restrict(plan: StatePlan | None, programs: Iterable[RuleProgram]) -> StatePlan | None:

@@ -144,8 +144,9 @@ class RulesPlugin(HookPlugin):
             sinks = [JsonlSink(options["records"])] if options.get("records") else []
             state = shared_store(manager, setting(options))
             policy = load(
-                options["rules"], shadow=options.get("shadow", False), sinks=sinks, state=state
-            )
+                options["rules"], shadow=options.get("shadow", False), sinks=sinks, state=state,
+                breaker=options.get("breaker"),
+            )  # fmt: skip
         except RulesError as err:
             raise GuardrailsError(f"rules at {options['rules']} have errors:\n{err}") from None
         return policy, policy.compiled

@@ -98,6 +98,8 @@ def report(
         if record.get("kind") == "call":
             calls[str(record.get("hook"))] += 1
             continue
+        if record.get("kind") == "breaker":  # a breaker's change of state, not a decision
+            continue
         key = (str(record.get("rule")), str(record.get("hook")))
         entry = stats.get(key)
         if entry is None:

@@ -1,0 +1,57 @@
+"""What an unknown name or fact reports: the likeliest fix, never a bare "unknown"."""
+
+from __future__ import annotations
+
+import difflib
+from typing import TYPE_CHECKING
+
+from ..source import Span
+from ..syntax import ast
+from .catalog import HookSpec
+from .ir import PathKey
+
+if TYPE_CHECKING:
+    from .exprs import ExprChecker
+
+
+def report_unknown(
+    checker: ExprChecker, root: ast.Name, path: tuple[PathKey, ...], span: Span
+) -> None:
+    """GR0201/GR0202 for a name or path the hook does not have, with the likeliest
+    fix: the fact on another hook, a near spelling, or the hook's facts."""
+    dotted = ".".join(str(k) for k in path if isinstance(k, str))
+    facts = list(checker.hook.facts)
+    other_hooks = checker.elsewhere(dotted)
+    if other_hooks and not difflib.get_close_matches(dotted, facts, n=1, cutoff=0.7):
+        shown = ", ".join(other_hooks[:4]) + (", ..." if len(other_hooks) > 4 else "")
+        checker.error(
+            "GR0202" if len(path) == 1 else "GR0201",
+            f"'{dotted}' is not a fact of hook {checker.hook.name}",
+            span,
+            hint=f"'{dotted}' exists on {shown}",
+        )
+        return
+    if len(path) == 1:
+        candidates = facts + list(checker.lets.lets)
+        close = difflib.get_close_matches(root.name, candidates, n=1, cutoff=0.7)
+        checker.error(
+            "GR0202",
+            f"unknown name '{root.name}' on hook {checker.hook.name}",
+            span,
+            hint=f"did you mean '{close[0]}'?" if close else _facts_hint(checker.hook),
+        )
+        return
+    close = difflib.get_close_matches(dotted, facts, n=1, cutoff=0.7)
+    checker.error(
+        "GR0201",
+        f"unknown fact '{dotted}' on hook {checker.hook.name}",
+        span,
+        hint=f"did you mean '{close[0]}'?" if close else _facts_hint(checker.hook),
+    )
+
+
+def _facts_hint(hook: HookSpec) -> str:
+    order = {"normalized": 0, "context": 1, "field": 2}
+    names = sorted(hook.facts, key=lambda n: (order[hook.facts[n].kind], n))
+    shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+    return f"facts on {hook.name}: {shown} (see `guardrails hooks {hook.name}`)"

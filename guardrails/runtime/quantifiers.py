@@ -1,0 +1,104 @@
+"""`any`, `all`, `count`, `filter` over a list, as generated code calls them.
+
+Generated code passes the list and the condition as a one-argument function (a
+lambda over the element), so the condition stays compiled Python and a nested
+quantifier is just a nested lambda. Null (a missing list) follows the house rule
+that a missing fact makes a positive test false: `any` and `all` over null are
+false, `count` and `filter` give null. `all` over an empty list is true, as in
+logic: a rule that must see at least one element says `len(x) > 0 and all ...`.
+
+A value that is not a list is a type error (an `error` verdict), never quietly
+iterated: a string would give its characters and a map its keys. A list longer
+than `MAX_ITEMS` is a limit error, so a hostile payload cannot make one condition
+run unbounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+from .ops import RuleLimitError, RuleTypeError, type_name
+
+MAX_ITEMS = 100_000
+
+Test = Callable[[object], bool]
+
+
+def each(items: object, kind: str) -> Sequence[object] | None:
+    if items is None:
+        return None
+    if type(items) is list or type(items) is tuple or isinstance(items, list | tuple):
+        if len(items) > MAX_ITEMS:
+            raise RuleLimitError(f"{kind} over {len(items)} elements (limit {MAX_ITEMS})")
+        return items
+    raise RuleTypeError(f"{kind} needs a list, got {type_name(items)}")
+
+
+# plain loops, not any()/all() over a generator: a generator adds a frame per
+# element, and that was half the cost of a quantifier (benchmarks/bench_eval.py W9)
+
+
+def any_of(items: object, test: Test) -> bool:
+    values = each(items, "any")
+    if values is None:
+        return False
+    for value in values:  # noqa: SIM110
+        if test(value):
+            return True
+    return False
+
+
+def all_of(items: object, test: Test) -> bool:
+    values = each(items, "all")
+    if values is None:
+        return False
+    for value in values:  # noqa: SIM110
+        if not test(value):
+            return False
+    return True
+
+
+def count_of(items: object, test: Test) -> int | None:
+    values = each(items, "count")
+    if values is None:
+        return None
+    n = 0
+    for value in values:
+        if test(value):
+            n += 1
+    return n
+
+
+def filter_of(items: object, test: Test) -> tuple[object, ...] | None:
+    values = each(items, "filter")
+    if values is None:
+        return None
+    return tuple([value for value in values if test(value)])
+
+
+BY_KIND: dict[str, Callable[[object, Test], object]] = {
+    "any": any_of,
+    "all": all_of,
+    "count": count_of,
+    "filter": filter_of,
+}
+
+
+# ---- a map's parts, so a quantifier can range over them ----
+
+
+def values(mapping: object) -> tuple[object, ...] | None:
+    """`values(tool.args)`: the map's values in its own order; null for null."""
+    if mapping is None:
+        return None
+    if isinstance(mapping, Mapping):
+        return tuple(mapping.values())
+    raise RuleTypeError(f"values() needs a map, got {type_name(mapping)}")
+
+
+def keys(mapping: object) -> tuple[object, ...] | None:
+    if mapping is None:
+        return None
+    if isinstance(mapping, Mapping):
+        return tuple(mapping.keys())
+    raise RuleTypeError(f"keys() needs a map, got {type_name(mapping)}")
