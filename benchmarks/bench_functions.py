@@ -1,4 +1,4 @@
-"""W9: what a host function call costs a hook call, against the same test as a built-in.
+"""W10: what a host function call costs a hook call, against the same test as a built-in.
 
     python benchmarks/bench_functions.py [--calls N] [--rounds R]
 
@@ -70,7 +70,7 @@ def main() -> None:
         "(e) inline sync host function": lambda: inline.evaluate(HOOK, FACTS),
     }
     results = measure(cases, args.calls, args.rounds)
-    report("W9 host functions: Policy.evaluate per hook call", results, "(a) built-in len()")
+    report("W10 host functions: Policy.evaluate per hook call", results, "(a) built-in len()")
 
 
 if __name__ == "__main__":
