@@ -341,3 +341,39 @@ def test_inline_functions_run_in_the_rules_thread():
 
     with pytest.raises(TypeError, match="no timeout of its own"):  # at decoration
         guardrails.function(timed, inline=True, timeout_ms=5)
+
+
+def test_a_failing_function_has_a_breaker_of_its_own_with_the_breaker_option():
+    from guardrails.records import MemorySink
+
+    calls: list[str] = []
+
+    def breaks(name: str) -> bool:
+        calls.append(name)
+        raise ConnectionError("service down")
+
+    sink = MemorySink()
+    policy = guardrails.loads(
+        'rule a on tool_pre_invoke breaker off when tool.name == "a" and breaks(tool.name) block\n'
+        'rule b on tool_pre_invoke breaker off when tool.name == "b" and breaks(tool.name) block\n',
+        functions=[breaks],
+        breaker={"failures": 2, "window_ms": 60_000, "cooldown_ms": 60_000},
+        sinks=[sink],
+    )
+    policy.evaluate(HOOK, facts("a"))
+    policy.evaluate(HOOK, facts("a"))  # the second failure trips the function's breaker
+    verdict = policy.evaluate(HOOK, facts("b"))  # another rule, another argument
+    assert calls == ["a", "a"]  # not called: the breaker answered
+    assert (
+        verdict.blocked_by == "b" and "breaks() not called: circuit open" in verdict.rule("b").error
+    )
+    policy.flush()
+    trips = [r for r in sink.breakers if r.breaker == "function:breaks"]
+    assert trips and trips[0].to_dict()["change"] == "trip"
+    # without the option, a function has no breaker: every call is made
+    plain = guardrails.loads(
+        "rule a on tool_pre_invoke when breaks(tool.name) block\n", functions=[breaks]
+    )
+    for _ in range(3):
+        plain.evaluate(HOOK, facts("c"))
+    assert calls[2:] == ["c", "c", "c"]

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..check import ir
 from ..runtime import EXPORTS
+from ..runtime.breaker import Breakers
 from ..runtime.facts import DERIVED, Tokenizer, make_bindings
 from ..runtime.hostfn import PREFIX as HOST_PREFIX
 from ..runtime.hostfn import HostTable
@@ -184,7 +185,10 @@ def index_key_of(
 
 
 def runtime_namespace(
-    tokenizer: Tokenizer | None, max_match_chars: int, functions: HostTable | None = None
+    tokenizer: Tokenizer | None,
+    max_match_chars: int,
+    functions: HostTable | None = None,
+    breakers: Breakers | None = None,
 ) -> dict[str, Any]:
     """What generated code sees, and what `--explain` evaluates with: the same
     functions, so an explanation cannot disagree with the verdict it explains."""
@@ -192,7 +196,7 @@ def runtime_namespace(
     namespace.update(EXPORTS)
     namespace.update(make_bindings(tokenizer, max_match_chars))
     if functions:
-        namespace.update(functions.bindings())
+        namespace.update(functions.bindings(breakers))
     return namespace
 
 
@@ -217,6 +221,7 @@ def compile_rules(
     tokenizer: Tokenizer | None = None,
     max_match_chars: int = DEFAULT_MAX_MATCH_CHARS,
     functions: HostTable | None = None,
+    breakers: Breakers | None = None,
 ) -> tuple[list[RuleProgram], str, dict[str, StatePlan]]:
     """Compile every rule; returns the programs (in load order), the generated source
     and the state plan of every hook whose rules touch state."""
@@ -224,7 +229,7 @@ def compile_rules(
     filename = f"<guardrails:{ruleset_hash[:12]}>"
     code = compile(source, filename, "exec")
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    namespace = runtime_namespace(tokenizer, max_match_chars, functions)
+    namespace = runtime_namespace(tokenizer, max_match_chars, functions, breakers)
     namespace.update(constants)
     exec(code, namespace)  # the source is ours: user values only enter through repr()
     programs: list[RuleProgram] = []

@@ -267,8 +267,9 @@ def compile_sources(files: list[SourceFile], diags: list[Diagnostic], options: O
             raise RulesError(diags)
         digest = ruleset_hash(ruleset.sources)
         programs, source, plans = compile_rules(
-            ruleset, digest, options.tokenizer, options.max_match_chars, options.functions
-        )
+            ruleset, digest, options.tokenizer, options.max_match_chars, options.functions,
+            options.breaker,
+        )  # fmt: skip
     warnings = [d for d in diags if d.severity is Severity.WARNING]
     shadowed = _shadow_ids(options.shadow, programs)
     checked = {rule.id: rule for rule in ruleset.rules}

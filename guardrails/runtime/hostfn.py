@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from . import hostrun
+from .breaker import Breaker, Breakers
 from .ops import RuleTypeError, type_name
 from .state_keys import canonical
 
@@ -125,9 +126,16 @@ class HostTable(Mapping[str, HostFunction]):
     def __eq__(self, other: object) -> bool:
         return self is other
 
-    def bindings(self) -> dict[str, Any]:
-        """What generated code calls, by export name."""
-        return {fn.export: bind(self, fn) for fn in self._by_name.values()}
+    def bindings(self, breakers: Breakers | None = None) -> dict[str, Any]:
+        """What generated code calls, by export name. With a board whose default
+        thresholds are set (`load(breaker=...)`), each function has a breaker of its
+        own (`function:NAME`), kept across reloads: a function that keeps failing is
+        not called while it is open, whichever rules ask."""
+        board = breakers if breakers is not None and breakers.default is not None else None
+        return {
+            fn.export: bind(self, fn, board.get(f"function:{fn.name}") if board else None)
+            for fn in self._by_name.values()
+        }
 
 
 # ---- one hook call ----
@@ -182,7 +190,7 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def bind(table: HostTable, fn: HostFunction) -> Callable[..., Any]:
+def bind(table: HostTable, fn: HostFunction, breaker: Breaker | None = None) -> Callable[..., Any]:
     """The global generated code calls as `_h_NAME(c, *args)`."""
     name = fn.name
     params = fn.params
@@ -206,7 +214,7 @@ def bind(table: HostTable, fn: HostFunction) -> Callable[..., Any]:
             key = None  # no canonical form: not cached
         hit = scope.results.get(key) if key is not None else None
         if hit is None:
-            hit = _run(table, fn, args, timeout, scope)
+            hit = _run(table, fn, args, timeout, scope, breaker)
             if key is not None:
                 scope.results[key] = hit
         value, note, error = hit
@@ -221,7 +229,12 @@ def bind(table: HostTable, fn: HostFunction) -> Callable[..., Any]:
 
 
 def _run(
-    table: HostTable, fn: HostFunction, args: tuple[Any, ...], timeout: float, scope: Scope
+    table: HostTable,
+    fn: HostFunction,
+    args: tuple[Any, ...],
+    timeout: float,
+    scope: Scope,
+    breaker: Breaker | None,
 ) -> tuple[Any, str | None, BaseException | None]:
     """(value, note, error) of one real call."""
     budget_left = None if scope.deadline is None else scope.deadline - time.perf_counter()
@@ -235,8 +248,25 @@ def _run(
                 ),
             )
         timeout = budget_left
-    # a circuit breaker's check goes here: while the function's breaker is open, return
-    # its error at once instead of calling (and waiting); report the outcome below
+    if breaker is not None and not breaker.allow():  # open: fail at once, no waiting
+        return None, None, HostFunctionError(f"{fn.name}() not called: {breaker.open_reason()}")
+    hit = _call(table, fn, args, timeout, budget_left)
+    if breaker is not None:
+        error = hit[2]
+        if error is None:
+            breaker.success()
+        else:
+            breaker.failure(str(error))
+    return hit
+
+
+def _call(
+    table: HostTable,
+    fn: HostFunction,
+    args: tuple[Any, ...],
+    timeout: float,
+    budget_left: float | None,
+) -> tuple[Any, str | None, BaseException | None]:
     try:
         raw = hostrun.call(
             table, fn.sync, fn.async_, tuple(_thaw(a) for a in args), timeout, fn.inline
