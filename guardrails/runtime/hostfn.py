@@ -132,10 +132,7 @@ class HostTable(Mapping[str, HostFunction]):
         own (`function:NAME`), kept across reloads: a function that keeps failing is
         not called while it is open, whichever rules ask."""
         board = breakers if breakers is not None and breakers.default is not None else None
-        return {
-            fn.export: bind(self, fn, board.get(f"function:{fn.name}") if board else None)
-            for fn in self._by_name.values()
-        }
+        return {fn.export: bind(self, fn, board) for fn in self._by_name.values()}
 
 
 # ---- one hook call ----
@@ -190,12 +187,20 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def bind(table: HostTable, fn: HostFunction, breaker: Breaker | None = None) -> Callable[..., Any]:
+def bind(table: HostTable, fn: HostFunction, board: Breakers | None = None) -> Callable[..., Any]:
     """The global generated code calls as `_h_NAME(c, *args)`."""
     name = fn.name
     params = fn.params
     timeout = fn.timeout_ms / 1000
     null_value = False if fn.result == "bool" else None
+    breaker: list[Breaker] = []  # made on the first real call (most functions never fail)
+
+    def breaker_of() -> Breaker | None:
+        if board is None:
+            return None
+        if not breaker:
+            breaker.append(board.get(f"function:{name}"))
+        return breaker[0]
 
     def call(c: dict[str, Any], *args: Any) -> Any:
         scope = c.get(SCOPE)
@@ -214,7 +219,7 @@ def bind(table: HostTable, fn: HostFunction, breaker: Breaker | None = None) -> 
             key = None  # no canonical form: not cached
         hit = scope.results.get(key) if key is not None else None
         if hit is None:
-            hit = _run(table, fn, args, timeout, scope, breaker)
+            hit = _run(table, fn, args, timeout, scope, breaker_of())
             if key is not None:
                 scope.results[key] = hit
         value, note, error = hit
