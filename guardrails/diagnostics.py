@@ -78,6 +78,12 @@ CODES: dict[str, str] = {
     "GR0261": "quantifier's bound name hides another name",
     # host functions (GR0265-0272)
     "GR0265": "host function called where state is worked out",
+    # detectors (GR0275-0279)
+    "GR0275": "a detector whose optional extra is not installed",
+    "GR0276": "a finding has no such field",
+    "GR0277": "redact by a detector: unknown entity type",
+    "GR0278": "redact by a detector that gives a score, not spans",
+    "GR0279": "unknown redaction operator",
     # circuit breakers (GR0285-0289)
     "GR0285": "breaker failure count out of range",
     "GR0286": "unknown breaker setting",

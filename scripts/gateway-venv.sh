@@ -6,3 +6,10 @@ source scripts/venv.sh
 # no mellea or haystack here: the tests that need them skip
 ensure_venv .venv-gw "pyproject.toml scripts/gateway-venv.sh" -e ".[gateway]" \
   "pytest>=8" "syrupy>=4" "hypothesis>=6.100" "jsonschema>=4"
+# The detector packs' Rust scanners (guardrails/detectors/, the `secrets`/`pii` extras)
+# import nothing of cpex, but their metadata asks for cpex>=0.1.4 and mcp 2, which this
+# environment must not take: installed without dependencies, so `rules/` checks here too.
+if ! .venv-gw/bin/python -c "import cpex_pii_filter.pii_filter_rust, cpex_secrets_detection.secrets_detection_rust" 2>/dev/null; then
+  .venv-gw/bin/python -m pip install --quiet --no-deps "cpex-pii-filter>=0.3.9,<0.4" \
+    "cpex-secrets-detection>=0.3.14,<0.4"
+fi

@@ -93,6 +93,11 @@ CASES = [
     ("breaker_on_recording_rule", "counter c per user\nrule r on tool_pre_invoke breaker 3 in 1m cooldown 30s add 1 to c\nrule q on tool_pre_invoke when c > 1 block\n", "GR0288", 2, 27, "state exchange"),
     ("breaker_twice", "rule r on tool_pre_invoke breaker off breaker 3 in 1m cooldown 30s block\n", "GR0209", 1, 39, "one `breaker` clause"),
     ("add_a_string", "counter c per user\nrule r on tool_pre_invoke add tool.name to c\nrule q on tool_pre_invoke when c > 1 block\n", "GR0258", 2, 31, "found str"),
+    # GR0275 (a missing extra) needs the import to fail: tests/test_detectors.py
+    ("finding_field", "rule r on generation_post_call when pii(output)[0].scor > 1 block\n", "GR0276", 1, 37, "fields are type, score"),
+    ("redact_entity", 'rule r on tool_post_invoke mode transform redact tool.output pii("SSN")\n', "GR0277", 1, 66, "US_SSN"),
+    ("redact_score", "rule r on tool_post_invoke mode transform redact tool.output injection\n", "GR0278", 1, 62, "block instead"),
+    ("redact_operator", "rule r on tool_post_invoke mode transform redact tool.output pii with blur\n", "GR0279", 1, 43, "with mask"),
     ("crlf_file", 'rule a\r\n  on generation_pre_call\r\n  when tokens > "x"\r\n  block\r\n', "GR0210", 3, 15, "int > str"),
 ]  # fmt: skip
 

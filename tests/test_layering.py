@@ -19,8 +19,10 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "guardrails"
 # diagnostics and source are the root modules every stage shares
 CORE = ("syntax", "check", "compile", "runtime", "diagnostics", "source")
-EDGE = ("policy", "records", "adapters", "tooling", "testing", "cpex")
+EDGE = ("policy", "records", "adapters", "tooling", "testing", "cpex", "detectors")
 HOSTS = ("cpex", "mcp", "mellea", "haystack", "opentelemetry", "redis")
+# the detector packs' libraries (optional extras): only guardrails/detectors/, lazily
+DETECTOR_LIBRARIES = ("cpex_pii_filter", "cpex_secrets_detection", "detect_secrets")
 
 
 def _module_name(path: Path) -> str:
@@ -178,6 +180,18 @@ def test_host_libraries_are_imported_only_by_adapters_and_testing():
         return t.split(".", maxsplit=1)[0] in HOSTS and _area(m) not in ("adapters", "testing")
 
     assert _violations(rule) == []
+
+
+def test_detector_libraries_are_imported_only_by_the_packs_and_lazily():
+    def rule(m: str, t: str) -> bool:
+        return t.split(".", maxsplit=1)[0] in DETECTOR_LIBRARIES and _area(m) != "detectors"
+
+    assert _violations(rule) == []
+
+    def eager(m: str, t: str) -> bool:
+        return t.split(".", maxsplit=1)[0] in DETECTOR_LIBRARIES
+
+    assert _violations(eager, lazy_too=False) == []  # a missing extra must not break import
 
 
 def test_no_adapter_imports_the_policy_at_run_time():

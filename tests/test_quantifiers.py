@@ -337,3 +337,20 @@ def test_compiled_loops_agree_with_the_runtime_functions(items, kind):
 
 
 _loops: dict[str, Any] = {}
+
+
+def test_quantifiers_over_detector_findings_type_their_fields():
+    p = guardrails.loads(
+        'rule r on generation_post_call when any f in pii(output): f.type == "US_SSN" '
+        'and f.score > 0.5 and f.end > f.start block "ssn"'
+    )
+    assert p.evaluate("generation_post_call", {"output": "ssn 123-45-6789"}).blocked_by == "r"
+    assert p.evaluate("generation_post_call", {"output": "call 555"}).outcome == "allow"
+    (code, message) = check(
+        "rule r on generation_post_call when any f in pii(output): f.nope block"
+    )[0]
+    assert code == "GR0276" and "finding" in message
+    assert (
+        check('rule r on generation_post_call when any f in pii(output): f.start > "x" block')[0][0]
+        == "GR0210"
+    )

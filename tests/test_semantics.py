@@ -229,3 +229,20 @@ def test_host_object_with_broken_eq_is_not_equal():
 def test_deep_path_through_wrong_containers_is_null():
     assert fires("m.k.z == 1", {"m": {"k": "a string"}}) is False
     assert fires("xs[5] == 1", {"xs": [1]}) is False
+
+
+def test_a_list_fact_equals_a_list_literal_item_by_item():
+    """A list literal compiles to a tuple; the payload's list must still equal it
+    (a `when tags == ["rm"] block` that never fired would let the call through)."""
+    p = guardrails.loads(
+        'rule r on tool_pre_invoke when tool.args.tags == ["a", [1, 2], null] block'
+    )
+
+    def outcome(tags: object) -> str:
+        return p.evaluate("tool_pre_invoke", {"tool": {"args": {"tags": tags}}}).outcome
+
+    assert outcome(["a", [1, 2], None]) == "block"
+    assert outcome(("a", (1, 2.0), None)) == "block"
+    assert outcome(["a", [1, 3], None]) == "allow"
+    assert outcome(["a", [True, 2], None]) == "allow"  # true is not 1
+    assert outcome(["a", [1, 2]]) == "allow"

@@ -58,6 +58,8 @@ class Builtin:
     # explain's rendering, a format over the operands; None: infix for operators,
     # a call for functions
     render: str | None = None
+    # the load's text size cap -> the function generated code calls (a detector)
+    bind: Callable[[int], Callable[..., Any]] | None = None
 
 
 class Registry(Mapping[str, Builtin]):

@@ -24,7 +24,7 @@ from .ir import IR, Const, FactRef, ListOf, Op, PathKey
 from .names import LetTable, literal_const
 from .quantifiers import check_quantified, local
 from .regexes import compile_regex, is_regex
-from .types import ANY, BOOL, INT, MAP, REGEX, STR, Type, join, list_of
+from .types import ANY, BOOL, FINDING_FIELDS, INT, MAP, REGEX, STR, Type, field_type, join, list_of
 from .unknown import report_unknown
 
 if TYPE_CHECKING:
@@ -192,10 +192,7 @@ class ExprChecker:
             self._scope[root.name][-1] = (var, elem, True)
             return local(self, root.name, var, elem, keys, node.span)
         if not isinstance(root, ast.Name):
-            base = self.check(root)
-            for key, _ in keys:
-                base = Op("get", (base, Const(key, STR if isinstance(key, str) else INT)), ANY)
-            return base
+            return self.fields(self.check(root), keys)
         if self.states is not None and root.name in self.states:
             if self.no_state is not None:
                 self.error(
@@ -229,6 +226,18 @@ class ExprChecker:
             )
             return Const(None, ANY)
         return FactRef(path, ftype, spec.path if spec.derived else None)
+
+    def fields(self, base: IR, keys: list[tuple[PathKey, Span]]) -> IR:
+        """`base.a[0]` on a computed value: typed where the value's type knows its
+        fields (a finding), `any` elsewhere."""
+        for key, span in keys:
+            ftype = field_type(base.type, key)
+            if ftype is None:
+                hint = "its fields are " + ", ".join(FINDING_FIELDS)
+                self.error("GR0276", f"a finding has no field {key!r}", span, hint=hint)
+                return Const(None, ANY)
+            base = Op("get", (base, Const(key, STR if isinstance(key, str) else INT)), ftype)
+        return base
 
     # ---- operators and calls: typed by their registry entry ----
 
@@ -364,6 +373,8 @@ def descend(t: Type, keys: tuple[PathKey, ...]) -> Type | None:
             t = ANY
         elif t.kind == "list" and isinstance(key, int):
             t = t.elem or ANY
+        elif t.kind == "finding" and isinstance(key, str) and key in FINDING_FIELDS:
+            t = FINDING_FIELDS[key]
         else:
             return None
     return t

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ..source import Span
 from ..syntax import ast
 from .ir import IR, Const, Local, PathKey, Quantified
-from .types import ANY, BOOL, INT, Type, list_of
+from .types import ANY, BOOL, FINDING_FIELDS, INT, Type, list_of
 
 if TYPE_CHECKING:
     from .exprs import ExprChecker
@@ -88,10 +88,12 @@ def local(
 
     t = descend(elem, tuple(k for k, _ in keys))
     if t is None:
+        finding = elem.kind == "finding"
         checker.error(
-            "GR0201",
+            "GR0276" if finding else "GR0201",
             f"each element here is {elem}; it has no field '{keys[0][0]}'",
             span,
+            hint="its fields are " + ", ".join(FINDING_FIELDS) if finding else None,
         )
         return Const(None, ANY)
     return Local(var, tuple(k for k, _ in keys), t, name)

@@ -17,6 +17,7 @@ from ..syntax import ast
 from . import ir
 from .breakers import breaker_warnings, check_breaker
 from .catalog import Catalog, HookSpec
+from .detectors import redaction, redaction_operator
 from .exprs import ExprChecker, descend, resolve_fact
 from .names import LetTable
 from .states import StateTable
@@ -317,12 +318,16 @@ class RuleChecker:
                     action.value.span,
                 )
             return ir.SetAction(path, value)
+        by_detector = redaction(action, path, exprs, self.lets)
+        if by_detector is not None:
+            return by_detector
         patterns = exprs.pattern(action.pattern)
         assert isinstance(patterns.value, tuple)
         return Redact(
             path,
             patterns.value,
             DEFAULT_REDACTION if action.replacement is None else action.replacement,
+            operator=redaction_operator(action, exprs),
         )
 
     def _target(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Type:
-    kind: str  # any int float str bool null list map regex
+    kind: str  # any int float str bool null list map regex finding
     elem: Type | None = None  # element type of a list
 
     def __str__(self) -> str:
@@ -39,6 +39,26 @@ NULL = Type("null")
 MAP = Type("map")
 REGEX = Type("regex")
 LIST = Type("list", ANY)
+# what `secrets()`/`pii()` return a list of (runtime/findings.py): compared as its
+# entity type (a string), with typed fields
+FINDING = Type("finding")
+FINDING_FIELDS: dict[str, Type] = {
+    "type": STR,
+    "score": FLOAT,
+    "start": INT,
+    "end": INT,
+    "text": STR,
+}
+
+
+def field_type(container: Type, key: object) -> Type | None:
+    """The type of `x.key` on a value of type `container`: `any` where the checker
+    cannot know, None where the field cannot exist (a finding's unknown field)."""
+    if container.kind == "finding":
+        return FINDING_FIELDS.get(key) if isinstance(key, str) else None
+    if container.kind == "list" and isinstance(key, int):
+        return container.elem or ANY
+    return ANY
 
 
 def list_of(elem: Type) -> Type:
@@ -55,6 +75,7 @@ _BY_NAME = {
     "map": MAP,
     "regex": REGEX,
     "list": LIST,
+    "finding": FINDING,
 }
 
 
@@ -81,6 +102,8 @@ def comparable(a: Type, b: Type) -> bool:
         return True
     if a.kind == "list" and b.kind == "list":
         return comparable(a.elem or ANY, b.elem or ANY)
+    if {a.kind, b.kind} == {"finding", "str"}:  # a finding is its entity type
+        return True
     return a.kind == b.kind
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..check import ir
+from ..check.builtins import BUILTINS
 from ..runtime import EXPORTS
 from ..runtime.breaker import Breakers
 from ..runtime.facts import DERIVED, Tokenizer, make_bindings
@@ -195,6 +196,9 @@ def runtime_namespace(
     namespace: dict[str, Any] = {"__builtins__": {}}
     namespace.update(EXPORTS)
     namespace.update(make_bindings(tokenizer, max_match_chars))
+    for entry in BUILTINS.values():
+        if entry.bind is not None:
+            namespace[entry.export] = entry.bind(max_match_chars)
     if functions:
         namespace.update(functions.bindings(breakers))
     return namespace

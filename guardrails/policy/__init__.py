@@ -8,10 +8,12 @@ the one place the language and the hosts' data meet.
 
 from __future__ import annotations
 
-from .. import hosts
+from .. import detectors, hosts
 from ..check.catalog import add_hosts
+from ..check.detectors import add_detectors
 
 add_hosts(hosts.BUILTIN)
+add_detectors(detectors.BUILTIN)
 
 from .policy import Policy as Policy  # noqa: E402
 from .policy import check as check  # noqa: E402

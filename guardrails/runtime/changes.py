@@ -3,12 +3,13 @@ host passed in are never mutated, and only what actually changed is reported."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .ops import RuleTypeError, get_path, type_name
 from .program import Assign, Redact, RuleProgram
-from .text import redact
+from .text import Found, Rewrite, merge, merged_spans, redact
 
 
 def apply_actions(
@@ -26,12 +27,35 @@ def apply_actions(
         if isinstance(action, Assign):
             new = values[action.value_index]
         else:
-            new = redact(current, action.patterns, action.replacement, action.max_chars)
+            new = redact(current, _finder(action), _rewriter(action), action.max_chars)
         if _same(current, new):
             continue
         facts = assign(facts, action.path, new)
         changes.append(".".join(str(k) for k in action.path))
     return facts, tuple(changes)
+
+
+def _finder(action: Redact) -> Callable[[str], list[Found]]:
+    detector = action.finder
+    if detector is None:
+        return lambda text: merged_spans(text, action.patterns)
+    return lambda text: merge([(f.start, f.end, str(f)) for f in detector(text)])
+
+
+def _rewriter(action: Redact) -> Rewrite:
+    """`with mask` keeps the length, `with hash` a stable digest (the same value always
+    gives the same text, so redacted records can still be joined); otherwise the
+    rule's text, or `[TYPE]` for a detector's finding."""
+    if action.operator == "mask":
+        return lambda label, matched: "*" * len(matched)
+    if action.operator == "hash":
+        return lambda label, matched: (
+            f"[{label or 'REDACTED'}:{hashlib.sha256(matched.encode()).hexdigest()[:12]}]"
+        )
+    fixed = action.replacement
+    if fixed is not None:
+        return lambda label, matched: fixed
+    return lambda label, matched: f"[{label or 'REDACTED'}]"
 
 
 def _same(old: Any, new: Any) -> bool:

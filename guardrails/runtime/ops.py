@@ -20,6 +20,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
+from .findings import Finding
 from .unicode import basename_text, normalize_text
 
 
@@ -82,6 +83,8 @@ def get(value: object, key: str | int) -> object:
         return value.get(key)
     if isinstance(key, int) and isinstance(value, list | tuple) and -len(value) <= key < len(value):
         return value[key]
+    if isinstance(value, Finding) and isinstance(key, str):
+        return value.field(key)
     return None
 
 
@@ -108,10 +111,20 @@ def eq(a: object, b: object) -> bool:
         return a == b
     if type_name(a) != type_name(b):
         return False
+    if isinstance(a, list | tuple):  # a list literal is a tuple: [1] equals a fact's [1]
+        return _same_items(a, b)  # type: ignore[arg-type]
     try:
         return bool(a == b)
     except Exception:  # a host object with a broken __eq__ is not equal to anything
         return False
+
+
+def _same_items(a: Sequence[object], b: Sequence[object]) -> bool:
+    """Lists are equal item by item under `eq`, except that null items match each
+    other (`[null] == [null]`: the lists are the same, nothing is missing)."""
+    if len(a) != len(b):
+        return False
+    return all((x is None and y is None) or eq(x, y) for x, y in zip(a, b, strict=True))
 
 
 def ne(a: object, b: object) -> bool:

@@ -8,7 +8,7 @@ and `Redact` as they are; only a `set` is translated (to `Assign`) by the loader
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,8 +41,13 @@ class Assign:
 class Redact:
     path: tuple[PathKey, ...]
     patterns: tuple[Regex, ...]
-    replacement: str
+    # None: each span becomes its entity type, `[US_SSN]` (a detector's redaction)
+    replacement: str | None
     max_chars: int = DEFAULT_MAX_MATCH_CHARS
+    # a detector's spans instead of the patterns' matches (check/detectors.finder):
+    # text -> findings, each a string (its type) with `start`/`end`
+    finder: Callable[[str], Sequence[Any]] | None = None
+    operator: str = "replace"  # replace | mask | hash
 
 
 RuntimeAction = Block | Assign | Redact

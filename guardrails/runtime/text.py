@@ -21,7 +21,7 @@ types where they can (a pydantic model is validated back into its class).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .ops import (
@@ -208,53 +208,68 @@ def text_of(value: object) -> str | None:
 # ---- redaction ----
 
 
+# (start, end, label): a span to rewrite and what found it (a detector's entity type,
+# "" for a pattern); (label, matched text) -> its replacement
+Found = tuple[int, int, str]
+Rewrite = Callable[[str, str], str]
+
+
 def redact(
-    value: Any, patterns: tuple[Regex, ...], replacement: str, max_chars: int = 1_000_000
+    value: Any,
+    find: Callable[[str], list[Found]],
+    rewrite: Rewrite,
+    max_chars: int = 1_000_000,
 ) -> Any:
-    """`value` with every match of `patterns` in its text replaced; the same object
-    when nothing matched (so the engine can tell that nothing changed)."""
+    """`value` with every span `find` reports in its text rewritten; the same object
+    when nothing was found (so the engine can tell that nothing changed)."""
     if value is None:
         return None
     if isinstance(value, str):
         check_size(value, max_chars)
-        return replace_spans(value, merged_spans(value, patterns), replacement)
+        return replace_spans(value, find(value), rewrite)
     rendering = Rendering(value, max_chars)
-    matches = merged_spans(rendering.text, patterns)
+    matches = find(rendering.text)
     if not matches:
         return value
     new_leaves: dict[int, str] = {}
     for index, (start, end) in enumerate(rendering.spans):
         inside = [
-            (max(s, start) - start, min(e, end) - start)
-            for s, e in matches
+            (max(s, start) - start, min(e, end) - start, label)
+            for s, e, label in matches
             if s < end and e > start
         ]
         if inside:
-            new_leaves[index] = replace_spans(rendering.text[start:end], inside, replacement)
+            new_leaves[index] = replace_spans(rendering.text[start:end], inside, rewrite)
     return _Rebuild(new_leaves).walk(value)
 
 
-def merged_spans(text: str, patterns: tuple[Regex, ...]) -> list[tuple[int, int]]:
+def merged_spans(text: str, patterns: tuple[Regex, ...]) -> list[Found]:
     """Every non-empty match of every pattern on the original text, overlaps merged:
     applied one after another, a later pattern could match inside an earlier
     replacement (`[REDACTED]` itself looks like a `key=...` value)."""
     spans = sorted(m.span() for p in patterns for m in p.finditer(text) if m.end() > m.start())
-    merged: list[tuple[int, int]] = []
-    for start, end in spans:
+    return merge([(s, e, "") for s, e in spans])
+
+
+def merge(spans: list[Found]) -> list[Found]:
+    """Sorted, overlapping or touching spans merged into one (labelled by the first):
+    each character is rewritten once, whatever found it."""
+    merged: list[Found] = []
+    for start, end, label in sorted(spans):
         if merged and start < merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end), merged[-1][2])
         else:
-            merged.append((start, end))
+            merged.append((start, end, label))
     return merged
 
 
-def replace_spans(text: str, spans: list[tuple[int, int]], replacement: str) -> str:
+def replace_spans(text: str, spans: list[Found], rewrite: Rewrite) -> str:
     if not spans:
         return text
     out: list[str] = []
     pos = 0
-    for start, end in spans:
-        out += (text[pos:start], replacement)
+    for start, end, label in spans:
+        out += (text[pos:start], rewrite(label, text[start:end]))
         pos = end
     out.append(text[pos:])
     return "".join(out)

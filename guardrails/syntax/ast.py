@@ -152,8 +152,9 @@ class SetAction(Node):
 @dataclass(frozen=True, slots=True)
 class Redact(Node):
     target: Path
-    pattern: Expr
+    pattern: Expr  # a regex, string or let; or a detector (`pii`, `pii("US_SSN")`)
     replacement: str | None
+    operator: str | None = None  # `with mask` / `with hash`: how each match is rewritten
 
 
 @dataclass(frozen=True, slots=True)

@@ -251,6 +251,9 @@ class AstBuilder:
 
     def redact_action(self, meta: Meta, children: list[Any]) -> tuple[str, Any]:
         target, pattern, replacement = children
+        if replacement is not None and replacement.type == "NAME":  # `with mask`
+            operator = str(replacement)
+            return ("action", ast.Redact(target, pattern, None, operator, span=self._span(meta)))
         repl = self.decode_string(replacement) if replacement is not None else None
         return ("action", ast.Redact(target, pattern, repl, span=self._span(meta)))
 

@@ -78,6 +78,9 @@ def source(node: ir.IR) -> str:
     if op.startswith(HOST_PREFIX):
         return f"{op[len(HOST_PREFIX) :]}({', '.join(args)})"
     entry = BUILTINS[op]
+    field = node.args[1] if op == "get" else None
+    if isinstance(field, ir.Const) and isinstance(field.value, str) and field.value.isidentifier():
+        return f"{args[0]}.{field.value}"  # a finding's field, `f.score`
     if entry.render is not None:
         return entry.render.format(*args)
     if entry.kind == "operator":

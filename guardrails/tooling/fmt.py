@@ -147,7 +147,9 @@ def action(node: ast.Action) -> str:
     if isinstance(node, ast.TrackAction):
         return f"track {node.state.name}"
     out = f"redact {path(node.target)} {expr(node.pattern)}"
-    if node.replacement is not None:
+    if node.operator is not None:
+        out += f" with {node.operator}"
+    elif node.replacement is not None:
         out += f" with {quote(node.replacement)}"
     return out
 

@@ -20,6 +20,8 @@ from pygments.token import (
 )
 
 from ..check.builtins import BUILTINS
+from ..check.detectors import DETECTORS
+from ..check.detectors import OPERATORS as REDACTION_OPERATORS
 
 KEYWORDS = (
     "rule", "on", "mode", "priority", "on_error", "when", "unless", "let", "with", "code",
@@ -69,6 +71,12 @@ class RulesLexer(RegexLexer):
             (r"\d+(ms|s|m|h|d)\b", Number.Integer),  # a duration: `every 1h`
             # a quantifier: `any m in ...`, `count(m in ...)`
             (words(QUANTIFIERS, suffix=r"(?=\s*\(?\s*[A-Za-z_]\w*\s+in\b)"), Keyword),
+            # `redact x pii with mask`: a detector named without a call, an operator
+            (
+                r"(with)(\s+)(" + "|".join(REDACTION_OPERATORS) + r")\b",
+                bygroups(Keyword, Whitespace, Keyword.Pseudo),
+            ),
+            (words(tuple(DETECTORS), prefix=r"(?<![.\w])", suffix=r"\b"), Name.Builtin),
             (words(KEYWORDS, suffix=r"\b"), Keyword),
             (words(ACTIONS, suffix=r"\b"), Keyword.Reserved),
             (words(OPERATORS, suffix=r"\b"), Operator.Word),
