@@ -1,4 +1,4 @@
-"""W10: message edits (`append` a reminder, `replace` messages holding a key) on a
+"""W11: message edits (`append` a reminder, `replace` messages holding a key) on a
 conversation, against hand-written Python doing the same, from one run.
 
     python benchmarks/bench_messages.py [--calls N] [--rounds R]
@@ -69,7 +69,7 @@ def main() -> None:
             "ours: Policy.evaluate": lambda f=facts: policy.evaluate("before_llm", f),
         }
         results = measure(cases, calls, args.rounds)
-        report(f"W10 append + replace over {n} messages", results, "hand-written Python")
+        report(f"W11 append + replace over {n} messages", results, "hand-written Python")
 
 
 if __name__ == "__main__":

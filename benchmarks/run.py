@@ -27,6 +27,7 @@ def main() -> int:
         ["bench_records.py", *(["--calls", "2000", "--rounds", "3"] if quick else [])],
         ["bench_state.py", *(["--calls", "2000", "--rounds", "3"] if quick else [])],
         ["bench_messages.py", *(["--calls", "500", "--rounds", "3"] if quick else [])],
+        ["bench_functions.py", *(["--calls", "1000", "--rounds", "3"] if quick else [])],
         ["bench_detectors.py", *(["--rounds", "1"] if quick else [])],
         [
             "bench_hosts.py",

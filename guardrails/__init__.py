@@ -19,6 +19,10 @@ from .policy.policy import Policy as Policy
 from .policy.policy import check as check
 from .policy.policy import load as load
 from .policy.policy import loads as loads
+from .runtime.hostfn import Answer as Answer
+from .runtime.hostfn import HostFunctionError as HostFunctionError
+from .runtime.hostsig import function as function
+from .runtime.judge import Judge as Judge
 from .runtime.verdict import RuleResult as RuleResult
 from .runtime.verdict import Verdict as Verdict
 

@@ -76,6 +76,8 @@ CODES: dict[str, str] = {
     # quantifiers (GR026x)
     "GR0260": "quantifier over something that is not a list",
     "GR0261": "quantifier's bound name hides another name",
+    # host functions (GR0265-0272)
+    "GR0265": "host function called where state is worked out",
     # detectors (GR0275-0279)
     "GR0275": "a detector whose optional extra is not installed",
     "GR0276": "a finding has no such field",
@@ -102,6 +104,7 @@ CODES: dict[str, str] = {
     "GR0310": "state never updated",
     "GR0311": "state never read",
     "GR0320": "quantifier condition does not use its element",
+    "GR0321": "host function declared with nothing to run on (the judge without judge=)",
     "GR0324": "message edit in a rule that blocks",
     "GR0325": "breaker on an on_error ignore rule",
 }

@@ -287,6 +287,7 @@ def test_to_dict_is_json_ready(policy_from):
         "reason": None,
         "error": None,
         "changes": ["model_options.t"],
+        "notes": [],
     }
 
 

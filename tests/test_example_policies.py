@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import guardrails
+from guardrails.tooling.casejudge import CaseJudge
 from guardrails.tooling.corpus import Expectation, iter_cases, load_policy
 from guardrails.tooling.pytest_plugin import check_case
 
@@ -35,7 +36,7 @@ def manager(policy):
 
 
 def test_the_examples_check_clean():
-    assert guardrails.check(POLICIES) == []
+    assert guardrails.check(POLICIES, judge=CaseJudge()) == []
 
 
 @pytest.mark.parametrize("path", [p for _, p in CASES], ids=[f"{h}/{p.stem}" for h, p in CASES])

@@ -44,7 +44,7 @@ def test_one_record_per_rule_that_fired_with_all_fields():
     assert records[1].changes == ("model_options.t",)
     assert set(warm.to_dict()) == {
         "kind", "rule", "location", "hook", "mode", "priority", "verdict", "code", "reason",
-        "error", "changes", "ruleset", "timestamp", "request_id", "call_id",
+        "error", "changes", "ruleset", "timestamp", "request_id", "call_id", "notes",
     }  # fmt: skip
 
 

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from haystack.components.agents.state.state_utils import replace_values
 from haystack.dataclasses import ChatMessage, ToolCall
 
+from ..runtime.hostrun import offload
 from ..runtime.messages import MessageList, role_and_text
 from ..runtime.ops import get_path
 from ..runtime.program import EditMessages
@@ -97,8 +98,13 @@ class RulesHook:
         )
 
     async def run_async(self, state: Any) -> None:
-        # Evaluation is microseconds of CPU; a worker thread would cost more than it saves.
-        self.run(state)
+        # Evaluation is microseconds of CPU; a worker thread would cost more than it
+        # saves, unless the rules call host functions, which may wait (a judge's model)
+        runner = self.policy.compiled.runners.get(self.point)
+        if runner is not None and runner.hosted:
+            await offload(self.run, state)
+        else:
+            self.run(state)
 
     def __repr__(self) -> str:
         return f"RulesHook({self.point!r}, {len(self.policy.programs(self.point))} rules)"

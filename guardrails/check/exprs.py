@@ -12,12 +12,14 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from ..diagnostics import Diagnostic, Severity
+from ..runtime.hostfn import HostFunction
 from ..runtime.ops import FrozenMap, Regex
 from ..source import Span
 from ..syntax import ast
 from .builtins import BUILTINS as _REGISTRY
 from .builtins import Builtin
 from .catalog import FactSpec, HookSpec
+from .hostcalls import HOST_HINT, PACKS, check_host_call
 from .ir import IR, Const, FactRef, ListOf, Op, PathKey
 from .names import LetTable, literal_const
 from .quantifiers import check_quantified, local
@@ -38,6 +40,7 @@ class ExprChecker:
         elsewhere: Callable[[str], list[str]] | None = None,
         states: StateTable | None = None,
         no_state: str | None = None,
+        functions: Mapping[str, HostFunction] | None = None,
     ) -> None:
         self.hook = hook
         self.elsewhere = elsewhere or (lambda _fact: [])
@@ -47,6 +50,8 @@ class ExprChecker:
         # what may not read state here ("a state's key"), or None
         self.no_state = no_state
         self.state_reads: dict[str, Span] = {}  # state -> where it is first read
+        self.functions = functions or {}  # this load's host functions
+        self.host_calls: list[Span] = []  # where the expressions call one
         # names bound by the quantifiers around the expression being checked:
         # name -> (variable number, element type, used?)
         self._scope: dict[str, list[tuple[int, Type, bool]]] = {}
@@ -309,16 +314,21 @@ class ExprChecker:
     def check_Call(self, node: ast.Call) -> IR:
         name = node.func.name
         entry = BUILTINS.get(name)
+        host = self.functions.get(name) if entry is None else None
+        if host is not None:
+            self.host_calls.append(node.span)
+            return check_host_call(self, host, node, self.no_state)
         if entry is None:
-            close = difflib.get_close_matches(name, list(BUILTINS), n=1, cutoff=0.6)
-            self.error(
-                "GR0203",
-                f"unknown function '{name}'",
-                node.func.span,
-                hint=f"did you mean '{close[0]}'?"
+            known = [*BUILTINS, *self.functions]
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = (
+                f"did you mean '{close[0]}'?"
                 if close
-                else "functions: " + ", ".join(sorted(BUILTINS)),
+                else f"{name}() is {PACKS[name]}"
+                if name in PACKS
+                else "functions: " + ", ".join(sorted(known)) + "; " + HOST_HINT
             )
+            self.error("GR0203", f"unknown function '{name}'", node.func.span, hint=hint)
             for arg in node.args:
                 self.check(arg)
             return Const(None, ANY)

@@ -7,9 +7,10 @@ Every problem found is reported in one pass.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ..diagnostics import Diagnostic, Severity
+from ..runtime.hostfn import HostFunction
 from ..source import Span
 from ..syntax import ast
 from . import ir
@@ -20,9 +21,12 @@ from .states import StateTable
 
 
 def check_modules(
-    modules: Sequence[ast.Module], catalog: Catalog
+    modules: Sequence[ast.Module],
+    catalog: Catalog,
+    functions: Mapping[str, HostFunction] | None = None,
 ) -> tuple[ir.CheckedRuleset, list[Diagnostic]]:
-    """Check every rule of one load; returns the rules that checked clean and all diagnostics."""
+    """Check every rule of one load; returns the rules that checked clean and all
+    diagnostics. `functions` are the load's host functions (`load(functions=...)`)."""
     diags: list[Diagnostic] = []
     lets = LetTable(diags)
     for module in modules:
@@ -38,7 +42,7 @@ def check_modules(
             if isinstance(item, ast.StateDecl):
                 states.declare(item)
 
-    checker = RuleChecker(catalog, lets, diags, states)
+    checker = RuleChecker(catalog, lets, diags, states, functions)
     rules: list[ir.CheckedRule] = []
     first_seen: dict[str, Span] = {}
     index = 0

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import datetime
 import difflib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from ..diagnostics import Diagnostic, Severity
+from ..runtime.hostfn import HostFunction
 from ..runtime.modes import DEFAULT_MODE, MODE_ALIASES, MODES
 from ..runtime.program import Block, Redact
 from ..source import Span
@@ -29,12 +30,18 @@ DEFAULT_REDACTION = "[REDACTED]"
 
 class RuleChecker:
     def __init__(
-        self, catalog: Catalog, lets: LetTable, diags: list[Diagnostic], states: StateTable
+        self,
+        catalog: Catalog,
+        lets: LetTable,
+        diags: list[Diagnostic],
+        states: StateTable,
+        functions: Mapping[str, HostFunction] | None = None,
     ) -> None:
         self.catalog = catalog
         self.lets = lets
         self.diags = diags
         self.states = states
+        self.functions = functions
 
     def error(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
         self.diags.append(Diagnostic(code, Severity.ERROR, message, span, hint))
@@ -183,7 +190,9 @@ class RuleChecker:
     def _body(
         self, rule: ast.Rule, hook: HookSpec, mode: str, diags: list[Diagnostic]
     ) -> tuple[ir.IR | None, tuple[ir.Action, ...]]:
-        exprs = ExprChecker(hook, self.lets, diags, self.hooks_with_fact, self.states)
+        exprs = ExprChecker(
+            hook, self.lets, diags, self.hooks_with_fact, self.states, functions=self.functions
+        )
         parts: list[ir.IR] = []
         if rule.when:
             parts.append(exprs.condition(rule.when[0]))
@@ -205,14 +214,23 @@ class RuleChecker:
                 hint="the update is worked out from the call's facts before any rule runs; "
                 "check the state in a rule of its own",
             )
+        if recorded and exprs.host_calls:
+            exprs.error(
+                "GR0265",
+                "a rule that updates state cannot call a host function",
+                exprs.host_calls[0],
+                hint="its update is worked out from the call's facts before any rule runs, "
+                "with no time budget for host functions; call it in a rule of its own",
+            )
         for name in [*exprs.state_reads, *recorded]:
             self.states.use(name, hook.name, lambda: self._key_checker(hook, diags))
         return condition, actions
 
     def _key_checker(self, hook: HookSpec, diags: list[Diagnostic]) -> ExprChecker:
         return ExprChecker(
-            hook, self.lets, diags, self.hooks_with_fact, self.states, "a state's key or value"
-        )
+            hook, self.lets, diags, self.hooks_with_fact, self.states, "a state's key or value",
+            self.functions,
+        )  # fmt: skip
 
     def _action(
         self, action: ast.Action, rule: ast.Rule, hook: HookSpec, mode: str, exprs: ExprChecker

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..check import ir
 from ..check.builtins import BUILTINS
+from ..runtime.hostfn import PREFIX as HOST_PREFIX
 from ..runtime.program import Block
 from . import fastpath
 
@@ -213,6 +214,10 @@ class Generator:
         if op in ("and", "or", "not"):
             args = [self.emit(a) for a in node.args]
             return f"(not {args[0]})" if op == "not" else f"({args[0]} {op} {args[1]})"
+        if op.startswith(HOST_PREFIX):  # a host function, bound per load: `_h_NAME(c, ...)`
+            name = op[len(HOST_PREFIX) :]
+            assert name.isidentifier()  # checked when the function was registered
+            return f"_h_{name}(c{''.join(f', {self.emit(a)}' for a in node.args)})"
         entry = BUILTINS.get(op)
         if entry is None:
             raise NotImplementedError(f"no emitter for operator {op!r}")

@@ -17,7 +17,10 @@ from typing import Any
 from ..check import ir
 from ..check.builtins import BUILTINS
 from ..runtime import EXPORTS
+from ..runtime.breaker import Breakers
 from ..runtime.facts import DERIVED, Tokenizer, make_bindings
+from ..runtime.hostfn import PREFIX as HOST_PREFIX
+from ..runtime.hostfn import HostTable
 from ..runtime.ops import DEFAULT_MAX_MATCH_CHARS
 from ..runtime.program import (
     Assign,
@@ -201,7 +204,12 @@ def index_key_of(
     return (left.path, keys) if keys is not None else None
 
 
-def runtime_namespace(tokenizer: Tokenizer | None, max_match_chars: int) -> dict[str, Any]:
+def runtime_namespace(
+    tokenizer: Tokenizer | None,
+    max_match_chars: int,
+    functions: HostTable | None = None,
+    breakers: Breakers | None = None,
+) -> dict[str, Any]:
     """What generated code sees, and what `--explain` evaluates with: the same
     functions, so an explanation cannot disagree with the verdict it explains."""
     namespace: dict[str, Any] = {"__builtins__": {}}
@@ -210,7 +218,24 @@ def runtime_namespace(tokenizer: Tokenizer | None, max_match_chars: int) -> dict
     for entry in BUILTINS.values():
         if entry.bind is not None:
             namespace[entry.export] = entry.bind(max_match_chars)
+    if functions:
+        namespace.update(functions.bindings(breakers))
     return namespace
+
+
+def host_calls(rule: ir.CheckedRule) -> frozenset[str]:
+    """The host functions a rule calls."""
+    found: set[str] = set()
+
+    def walk(node: ir.IR) -> None:
+        if isinstance(node, ir.Op) and node.op.startswith(HOST_PREFIX):
+            found.add(node.op[len(HOST_PREFIX) :])
+        for child in ir.children(node):
+            walk(child)
+
+    for expr in _exprs(rule):
+        walk(expr)
+    return frozenset(found)
 
 
 def compile_rules(
@@ -218,6 +243,8 @@ def compile_rules(
     ruleset_hash: str,
     tokenizer: Tokenizer | None = None,
     max_match_chars: int = DEFAULT_MAX_MATCH_CHARS,
+    functions: HostTable | None = None,
+    breakers: Breakers | None = None,
 ) -> tuple[list[RuleProgram], str, dict[str, StatePlan]]:
     """Compile every rule; returns the programs (in load order), the generated source
     and the state plan of every hook whose rules touch state."""
@@ -225,7 +252,7 @@ def compile_rules(
     filename = f"<guardrails:{ruleset_hash[:12]}>"
     code = compile(source, filename, "exec")
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    namespace = runtime_namespace(tokenizer, max_match_chars)
+    namespace = runtime_namespace(tokenizer, max_match_chars, functions, breakers)
     namespace.update(constants)
     exec(code, namespace)  # the source is ours: user values only enter through repr()
     programs: list[RuleProgram] = []
@@ -250,6 +277,7 @@ def compile_rules(
                 index_key=index_key_of(rule),
                 states=_states_of(rule),
                 records=rule.records,
+                host_calls=host_calls(rule),
                 breaker=rule.breaker,
                 digest=_digest(rule),
             )

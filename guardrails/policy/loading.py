@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from ..check import ir
+from ..check.builtins import BUILTINS
 from ..check.catalog import DEFAULT_CATALOG, Catalog
+from ..check.hostcalls import collisions
 from ..check.lints import filter_diagnostics, lint
 from ..check.modules import check_modules
 from ..compile.loader import compile_rules
@@ -29,6 +31,8 @@ from ..records.capture import Capture
 from ..runtime import engine
 from ..runtime.breaker import BreakerConfig, Breakers
 from ..runtime.facts import Tokenizer
+from ..runtime.hostfn import HostFunctionSpecError, HostTable
+from ..runtime.hostsig import as_host_functions
 from ..runtime.ops import DEFAULT_MAX_MATCH_CHARS
 from ..runtime.program import RuleProgram
 from ..runtime.state import MemoryStore, Store
@@ -59,6 +63,10 @@ class Options:
     # where declared states live: a store, or "memory" / "redis://..." (docs/state.md);
     # one store per load, kept across reloads
     state: Store | None = None
+    # the host functions rules may call (`functions=`: runtime/hostfn.py), with the LLM
+    # judge's (`judge=`: a client, docs/functions.md) added; one table per load
+    functions: HostTable | None = None
+    judge: Any = None
     # circuit breakers: the thresholds of rules without a `breaker` clause (None or
     # False: they have none; True: the defaults; {"failures", "window_ms",
     # "cooldown_ms"}), held with every breaker on one board kept across reloads
@@ -78,6 +86,7 @@ class Options:
         given["capture"] = Capture() if capture is True else capture or None
         given["sinks"] = tuple(given.get("sinks", ()))
         given["state"] = open_store(given.get("state"))
+        given["functions"] = host_table(given.get("functions"), given.get("judge"))
         given["breaker"] = open_breakers(given.get("breaker"))
         return cls(**given)
 
@@ -185,8 +194,34 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
+def host_table(functions: object, judge: object) -> HostTable:
+    """`load(functions=..., judge=...)` as one table; a name a built-in has, or a
+    function the rules cannot type, is an error here, before any rule is read. The
+    judge's functions are always declared (rules that call them check everywhere);
+    without `judge=` each call fails closed and the checker warns (GR0321)."""
+    if isinstance(functions, HostTable):
+        return functions
+    from ..adapters.judge import judge_functions
+
+    try:
+        found = as_host_functions(functions)
+        mine = {fn.name for fn in found}
+        pack = judge_functions(judge)
+        found += pack if judge is not None else [fn for fn in pack if fn.name not in mine]
+        table = HostTable(found)
+    except HostFunctionSpecError as err:
+        raise GuardrailsError(str(err)) from None
+    taken = collisions(table, BUILTINS.functions)
+    if taken:
+        raise GuardrailsError(
+            f"host function {taken[0]!r} has the name of a built-in function; "
+            f"give it another name (functions={{'my_{taken[0]}': fn}})"
+        )
+    return table
+
+
 def _front_end(
-    files: Sequence[SourceFile], catalog: Catalog
+    files: Sequence[SourceFile], catalog: Catalog, functions: HostTable | None = None
 ) -> tuple[ir.CheckedRuleset, list[Diagnostic]]:
     modules: list[ast.Module] = []
     diags: list[Diagnostic] = []
@@ -194,22 +229,31 @@ def _front_end(
         module, parse_diags = parse(file)
         modules.append(module)
         diags.extend(parse_diags)
-    ruleset, check_diags = check_modules(modules, catalog)
+    ruleset, check_diags = check_modules(modules, catalog, functions)
     if not has_errors(diags + check_diags):
         check_diags += lint(ruleset, modules)
     return ruleset, sorted(filter_diagnostics(diags + check_diags, ()), key=sort_key)
 
 
 def check(
-    paths: Paths, *, catalog: Catalog | None = None, disable: Iterable[str] = ()
+    paths: Paths,
+    *,
+    catalog: Catalog | None = None,
+    disable: Iterable[str] = (),
+    functions: object = None,
+    judge: object = None,
 ) -> list[Diagnostic]:
-    """Every diagnostic for the rules at `paths` (errors and warnings); never raises.
+    """Every diagnostic for the rules at `paths` (errors and warnings); never raises
+    for bad rules (bad `functions` raise GuardrailsError, as in `load`).
 
     `disable` switches lints (warning codes) off; a `# guardrails: ignore[CODE]`
-    comment on the flagged line silences one place."""
+    comment on the flagged line silences one place. `functions` and `judge` declare
+    the host functions the rules may call, as for `load` (only their signatures are
+    read: nothing is called)."""
     files, diags = _sources(paths)
+    table = host_table(functions, judge)
     with _no_gc():
-        _, more = _front_end(files, catalog or DEFAULT_CATALOG)
+        _, more = _front_end(files, catalog or DEFAULT_CATALOG, table)
     return sorted(filter_diagnostics(diags + more, set(disable)), key=sort_key)
 
 
@@ -217,14 +261,15 @@ def compile_sources(files: list[SourceFile], diags: list[Diagnostic], options: O
     """Parse, check and compile; raises `RulesError` with every diagnostic."""
     catalog = options.catalog or DEFAULT_CATALOG
     with _no_gc():
-        ruleset, more = _front_end(files, catalog)
+        ruleset, more = _front_end(files, catalog, options.functions)
         diags = diags + more
         if has_errors(diags):
             raise RulesError(diags)
         digest = ruleset_hash(ruleset.sources)
         programs, source, plans = compile_rules(
-            ruleset, digest, options.tokenizer, options.max_match_chars
-        )
+            ruleset, digest, options.tokenizer, options.max_match_chars, options.functions,
+            options.breaker,
+        )  # fmt: skip
     warnings = [d for d in diags if d.severity is Severity.WARNING]
     shadowed = _shadow_ids(options.shadow, programs)
     checked = {rule.id: rule for rule in ruleset.rules}

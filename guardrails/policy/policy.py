@@ -13,6 +13,7 @@ called, so nothing here pulls in a host library.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import threading
 import time
@@ -30,6 +31,7 @@ from ..records.recorder import Recorder
 from ..runtime import engine
 from ..runtime.breaker import Breakers
 from ..runtime.decisions import BreakerRecord
+from ..runtime.hostrun import offload
 from ..runtime.program import RuleProgram
 from ..runtime.state import Store
 from ..runtime.verdict import Verdict
@@ -221,6 +223,17 @@ class Policy:
             self.recorder.emit(verdict.records)
             self.recorder.emit([call_record(verdict, facts, capture, call_id, elapsed, now)])
         return verdict
+
+    async def aevaluate(
+        self, hook: str, facts: Mapping[str, Any], *, now: float | None = None
+    ) -> Verdict:
+        """`evaluate` for async code: a hook call whose rules call host functions runs in
+        a worker thread, and their async functions on this loop, which keeps serving
+        other tasks meanwhile (docs/functions.md); any other call runs inline."""
+        runner = self._compiled.runners.get(hook)
+        if runner is not None and runner.hosted:
+            return await offload(functools.partial(self.evaluate, hook, facts, now=now))
+        return self.evaluate(hook, facts, now=now)
 
     # ---- reload ----
 

@@ -37,6 +37,7 @@ class DecisionRecord:
     time: float  # seconds since the epoch; `to_dict` renders it as ISO 8601 (UTC)
     request_id: str | None
     call_id: str | None = None  # links the decisions of one hook call to its call record
+    notes: tuple[str, ...] = ()  # what the rule's host functions said (a judge's answer)
 
     @property
     def timestamp(self) -> str:
@@ -59,6 +60,7 @@ class DecisionRecord:
             "timestamp": self.timestamp,
             "request_id": self.request_id,
             "call_id": self.call_id,
+            "notes": list(self.notes),
         }
 
 
@@ -171,6 +173,7 @@ def make_records(
             time=now,
             request_id=rid,
             call_id=call_id,
+            notes=r.notes,
         )
         for r in fired
     )

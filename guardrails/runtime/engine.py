@@ -18,6 +18,7 @@ from typing import Any, cast
 
 from .breaker import CLOSED, Breaker, Breakers
 from .changes import apply_actions
+from .hostfn import SCOPE, Scope
 from .modes import MODES
 from .ops import RuleLimitError, RuleTypeError, get, type_name
 from .program import RuleProgram
@@ -110,6 +111,8 @@ class HookRunner:
 
         self._reindex = bool(self._index)
         self.stateful = any(p.states for p in self.programs)
+        # its rules call host functions: async hosts run it off their loop (hostrun)
+        self.hosted = any(p.host_calls for p in self.programs)
 
     @property
     def indexed(self) -> int:
@@ -149,6 +152,7 @@ class HookRunner:
         call_id: str | None = None,
         state: Snapshot | None = None,
         now: float | None = None,
+        host: Scope | None = None,
     ) -> Verdict:
         """Evaluate the rules on `facts`.
 
@@ -157,7 +161,9 @@ class HookRunner:
         `input_error` is set by a host adapter whose fact extraction failed: every rule
         then gets an `error` verdict (and the call fails closed). `state` is the call's
         state snapshot when someone else prepared it (see `prepare_state`); `now` the
-        time state windows are reckoned at (default: the clock).
+        time state windows are reckoned at (default: the clock). `host` is the hook
+        call's host function results when other runners of the call share them (cpex
+        plugin groups); its budget is this run's.
         """
         hook = self.hook
         bad_input: Exception | None = input_error
@@ -190,6 +196,11 @@ class HookRunner:
         # the budget ran out before this rule began (then its overrun is not its own)
         overran = breakers is not None and deadline is not None and time.perf_counter() > deadline
         seed: dict[str, Any] = snap.values if snap is not None else {}
+        scope: Scope | None = None
+        if self.hosted:  # host function calls: the budget they share, their results
+            scope = host if host is not None else Scope()
+            scope.deadline = deadline
+            seed = {**seed, SCOPE: scope}
         troubled = snap is not None and not snap.clean
         cache: dict[str, Any] = {**derived, **seed}
         faf_cache: dict[str, Any] = {**derived, **seed}
@@ -211,6 +222,7 @@ class HookRunner:
                             results.append(_result(prog, hook, "skipped"))
                     continue
                 shadow = prog.id in shadowed
+                before = len(results)
                 guarded: Breaker | None = None  # set once the rule's breaker let it run
                 try:
                     if bad_input is not None:
@@ -296,6 +308,11 @@ class HookRunner:
                     results.append(result)
                     if fails_closed(prog, shadow):
                         blocked = result
+                finally:
+                    if scope is not None and scope.notes:  # what its host functions said
+                        for noted in results[before:]:
+                            noted.notes = tuple(scope.notes)
+                        scope.notes.clear()
 
         outcome: Outcome = "block" if blocked is not None else "modify" if modified else "allow"
         payload: Mapping[str, Any]

@@ -91,6 +91,7 @@ class RuleProgram:
     # updates state (`records_only`) has its part done before the rules run
     states: frozenset[str] = frozenset()
     records: tuple[str, ...] = ()
+    host_calls: frozenset[str] = frozenset()  # the host functions it calls (runtime/hostfn.py)
     # its `breaker` clause (False: `breaker off`; None: the load option's default) and
     # a digest of its text, which keys its breaker (an edited rule starts closed)
     breaker: BreakerConfig | bool | None = None

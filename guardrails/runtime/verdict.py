@@ -32,6 +32,7 @@ class RuleResult:
     reason: str | None = None
     error: str | None = None
     changes: tuple[str, ...] = ()  # dotted paths the rule wrote
+    notes: tuple[str, ...] = ()  # what the host functions it called said (a judge's answer)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +46,7 @@ class RuleResult:
             "reason": self.reason,
             "error": self.error,
             "changes": list(self.changes),
+            "notes": list(self.notes),
         }
 
 

@@ -32,6 +32,7 @@ from ..policy.policy import check as check_paths
 from ..policy.policy import load
 from .eval_text import PayloadError, evaluate, format_state, format_verdict, read_payload
 from .hooklist import hooks_json, hooks_markdown, hooks_text
+from .hostspec import host_options
 from .rollout import cli as rollout_cli
 
 
@@ -55,6 +56,13 @@ def _render_diagnostics(diags: Sequence[Diagnostic], ctx: click.Context) -> str:
     return render_text(diags, color=True, highlight=highlight_line)
 
 
+def _host(ctx: click.Context, host: dict[str, Any]) -> dict[str, Any]:
+    try:  # --functions MODULE[:ATTR] (repeatable), --judge: the host functions rules call
+        return host_options(host["functions"], host["judge"])
+    except GuardrailsError as err:
+        raise click.BadParameter(str(err), ctx, param_hint="--functions") from None
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="guardrails-rules")
 def main() -> None:
@@ -72,13 +80,18 @@ main.add_command(rollout_cli.promote)
     "--format", "fmt", type=click.Choice(["text", "json", "sarif", "github"]), default="text"
 )
 @click.option("--disable", multiple=True, metavar="CODE", help="switch a lint off (repeatable)")
+@click.option("--functions", multiple=True, metavar="MODULE[:ATTR]", help="host functions")
+@click.option("--judge", is_flag=True, help="declare the judge's functions (no model)")
 @click.pass_context
-def check(ctx: click.Context, paths: tuple[Path, ...], fmt: str, disable: tuple[str, ...]) -> None:
+def check(
+    ctx: click.Context, /, paths: tuple[Path, ...], fmt: str, disable: tuple[str, ...], **host: Any
+) -> None:
     """Check rules files or directories; exit 1 if any has errors.
 
     --format sarif for code scanning and editors; github for workflow annotations.
+    Rules that call host functions need them declared: --functions MODULE:ATTR, --judge.
     """
-    diags = check_paths(list(paths), disable=disable)
+    diags = check_paths(list(paths), disable=disable, **_host(ctx, host))
     if fmt == "json":
         click.echo(render_json(diags))
     elif fmt == "sarif":

@@ -27,6 +27,7 @@ from typing import Any
 from ..diagnostics import GuardrailsError
 from ..policy.policy import Policy, load
 from ..runtime.verdict import ERROR_CODE, Verdict
+from .casejudge import Answers, CaseJudge, answering, parse_answers
 from .seeding import (
     DEFAULT_NOW,
     CaseStore,
@@ -40,7 +41,7 @@ from .seeding import (
     state_specs,
 )
 
-RESERVED = ("description", "expect", "facts", "now", "state")
+RESERVED = ("description", "expect", "facts", "now", "state", "judge")
 OUTCOMES = ("allow", "block", "modify")
 RULE_VERDICTS = ("pass", "block", "warn", "modify", "would_block", "error", "skipped", "record")
 _EXPECT = re.compile(r"^\s*(\w+)(?:\s+by\s+(\S+))?(?:\s+code\s+(\S+))?\s*$")
@@ -103,6 +104,7 @@ class Case:
     expect: tuple[Expectation, ...] = ()
     now: float | None = None  # when the case runs (default DEFAULT_NOW)
     state: tuple[Entry, ...] = ()  # what the states held before it
+    judge: Answers = ()  # what the judge answers (tooling/casejudge.py)
 
     @property
     def id(self) -> str:
@@ -146,7 +148,8 @@ def load_case(path: Path, hook: str) -> Case:
     try:
         now = parse_now(data["now"]) if "now" in data else None
         state = parse_state(data["state"]) if "state" in data else ()
-    except PriorStateError as err:
+        judge = parse_answers(data["judge"]) if "judge" in data else ()
+    except (PriorStateError, ValueError) as err:
         raise CorpusError(f"{path}: {err}") from None
     return Case(
         hook=hook,
@@ -157,12 +160,15 @@ def load_case(path: Path, hook: str) -> Case:
         expect=tuple(Expectation.parse(e) for e in raw_expect),
         now=now,
         state=state,
+        judge=judge,
     )
 
 
 def load_policy(rules: Any, **options: Any) -> Policy:
     """The rules as the corpus runs them: on a `CaseStore`, so that every case starts
-    from its own prior state (and stateless rules are unaffected)."""
+    from its own prior state (and stateless rules are unaffected), with a judge that
+    gives each case's own answers."""
+    options.setdefault("judge", CaseJudge())
     return load(rules, state=CaseStore(), **options)
 
 
@@ -190,6 +196,11 @@ def describe_outcome(verdict: Verdict) -> str:
 
 
 def run_case(policy: Policy, case: Case, manager: Any = None) -> CaseResult:
+    with answering(case.judge):
+        return _run_case(policy, case, manager)
+
+
+def _run_case(policy: Policy, case: Case, manager: Any) -> CaseResult:
     store = policy.state if isinstance(policy.state, CaseStore) else None
     runner = policy.compiled.runners.get(case.hook)
     stateful = runner is not None and runner.stateful
@@ -282,6 +293,7 @@ def render(result: CaseResult) -> str:
             lines.append(f"{line} {', '.join(rule.changes)}")
             continue
         lines.append(line)
+        lines.extend(f"    note: {note}" for note in rule.notes)
         for path in rule.changes:
             lines.append(f"    set {path} = {_value(_get(verdict.payload, path))}")
     if result.state:
@@ -304,7 +316,14 @@ def rule_lines(text: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for raw in _section(text, "rules:"):
         match = _RULE_LINE.match(raw)
-        if match and match.group(1) not in ("case", "description", "outcome", "cpex", "set"):
+        if match and match.group(1) not in (
+            "case",
+            "description",
+            "outcome",
+            "cpex",
+            "set",
+            "note",
+        ):
             out[match.group(1)] = (match.group(2) + match.group(3)).strip()
     return out
 

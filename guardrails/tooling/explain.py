@@ -22,6 +22,7 @@ from ..runtime import ops
 from ..runtime.changes import apply_actions
 from ..runtime.engine import describe_error
 from ..runtime.facts import DERIVED
+from ..runtime.hostfn import PREFIX as HOST_PREFIX
 from ..runtime.program import EditMessages, RuleProgram
 from ..runtime.verdict import Verdict
 
@@ -74,6 +75,8 @@ def source(node: ir.IR) -> str:
         return f"({args[0]} {op} {args[1]})"
     if op == "not":
         return f"not {args[0]}"
+    if op.startswith(HOST_PREFIX):
+        return f"{op[len(HOST_PREFIX) :]}({', '.join(args)})"
     entry = BUILTINS[op]
     field = node.args[1] if op == "get" else None
     if isinstance(field, ir.Const) and isinstance(field.value, str) and field.value.isidentifier():
@@ -135,6 +138,8 @@ class Interpreter:
         if node.op == "not":
             return not self.value(node.args[0], seen)
         args = [self.value(a, seen) for a in node.args]
+        if node.op.startswith(HOST_PREFIX):  # called again (its own cache), under its timeout
+            return self.namespace["_h_" + node.op[len(HOST_PREFIX) :]](self.cache, *args)
         return self.namespace[BUILTINS.exports[node.op]](*args)
 
     def quantified(self, node: ir.Quantified, seen: dict[str, Any]) -> Any:
@@ -224,7 +229,8 @@ def explain(
     """Text explaining every rule of `hook` on `facts`, in evaluation order; `read`
     is what the call's rules read of their states (a snapshot's values, by slot)."""
     checked: Mapping[str, ir.CheckedRule] = policy.checked_rules
-    namespace = runtime_namespace(policy.options.tokenizer, policy.options.max_match_chars)
+    options = policy.options
+    namespace = runtime_namespace(options.tokenizer, options.max_match_chars, options.functions)
     work: dict[str, Any] = dict(facts)
     lines: list[str] = []
     results = {r.rule_id: r for r in verdict.rules}

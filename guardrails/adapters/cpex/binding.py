@@ -30,6 +30,8 @@ from cpex.framework import PluginConfig, PluginResult, PluginViolation
 
 from ...records.calls import new_call_id
 from ...runtime.engine import HookRunner, describe_error
+from ...runtime.hostfn import Scope
+from ...runtime.hostrun import inside
 from ...runtime.modes import MODES, plugin_on_error
 from ...runtime.state import StateError
 from ...runtime.state_plan import Snapshot
@@ -85,7 +87,8 @@ class _Call:
     the current call only if it names the same hook and a group earlier in cpex's
     order than the one now running: every hook call runs our groups in that order,
     so a group that finds its own position or a later one there is in a new call.
-    `state` is the call's state snapshot, which every group passes on.
+    `state` is the call's state snapshot, which every group passes on, and `host` the
+    results of its host function calls, so a judge asked by two groups is asked once.
     """
 
     hook: str
@@ -93,6 +96,7 @@ class _Call:
     position: tuple[int, int, str, str]
     call_id: str | None
     state: Snapshot | None = None
+    host: Scope | None = None  # the call's host function results, shared by its groups
 
 
 class PluginSet:
@@ -193,19 +197,24 @@ class RulesPlugin(HookPlugin):
             if not self.follow.fits(compiled, policy):
                 compiled = None
         snapshot: Snapshot | None = None
+        host: Scope | None = None
         if same:
             call_id = call.call_id  # type: ignore[union-attr]
             snapshot = call.state  # type: ignore[union-attr]
+            host = call.host  # type: ignore[union-attr]
         else:
             call_id = new_call_id() if policy.options.capture is not None else None
+        whole = compiled.runners.get(hook) if compiled is not None else None
+        if host is None and whole is not None and whole.hosted:
+            host = Scope()
         ruleset = compiled.ruleset_hash if compiled is not None else self.ruleset_hash
-        if call_id is None and snapshot is None:
+        if call_id is None and snapshot is None and host is None:
             # immutable, so one record per (hook, version) serves every such call
             record = self._records.get((hook, ruleset))
             if record is None:
                 record = self._records[(hook, ruleset)] = _Call(hook, ruleset, self.position, None)
         else:
-            record = _Call(hook, ruleset, self.position, call_id, snapshot)
+            record = _Call(hook, ruleset, self.position, call_id, snapshot, host)
         state[self._call] = record
         if compiled is None:
             return None
@@ -213,6 +222,13 @@ class RulesPlugin(HookPlugin):
         if served[0] is not compiled:
             served = self._served = (compiled, self._runners(compiled, self.key))
         return compiled, served[1], call_id, not same, snapshot
+
+    def host_scope(self, gctx: Any) -> Scope | None:
+        if self.group_mode == "concurrent":  # cpex runs these groups at once: no sharing
+            return None
+        state = getattr(gctx, "state", None)
+        call = state.get(self._call) if isinstance(state, dict) else None
+        return call.host if type(call) is _Call else None
 
     def unavailable(self, hook: str) -> PluginResult[Any]:
         problem = (
@@ -262,6 +278,8 @@ class StatePlugin(RulesPlugin):
         )
 
     def run(self, hook: str, payload: Any, context: Any) -> PluginResult[Any]:
+        if inside(self.policy.options.functions):
+            return PluginResult()  # the policy's own host function calling its model
         gctx = context.global_context if context is not None else None
         resolved = self.resolve(gctx, hook)
         if resolved is None:

@@ -34,6 +34,8 @@ from ...diagnostics import GuardrailsError
 from ...records import CallRecord
 from ...records.capture import mask_facts
 from ...runtime.engine import HookRunner
+from ...runtime.hostfn import Scope
+from ...runtime.hostrun import inside, offload
 from ...runtime.modes import MODES
 from ...runtime.state_plan import Snapshot
 from ...runtime.verdict import ERROR_CODE, Verdict
@@ -85,16 +87,31 @@ class HookPlugin(Plugin):  # type: ignore[misc]  # cpex ships no types
         """The answer while `resolve` finds no rules to run: never a silent allow."""
         raise NotImplementedError
 
+    def host_scope(self, gctx: Any) -> Scope | None:
+        """The host function results this hook call's other plugins got, to share
+        (None: this plugin's rules call for themselves)."""
+        return None
+
     # ---- the call ----
 
     def _handler(self, hook: str) -> Callable[[Any, PluginContext], Awaitable[PluginResult[Any]]]:
         async def handle(payload: Any, context: PluginContext) -> PluginResult[Any]:
+            if self._hosted(hook):  # host functions may wait: never on the host's loop
+                return await offload(self.run, hook, payload, context)
             return self.run(hook, payload, context)
 
         handle.__name__ = hook
         return handle
 
+    def _hosted(self, hook: str) -> bool:
+        policy: Any = self.policy
+        runner = policy.compiled.runners.get(hook) if policy is not None else None
+        return runner is not None and runner.hosted
+
     def run(self, hook: str, payload: Any, context: PluginContext | None) -> PluginResult[Any]:
+        policy: Any = self.policy
+        if policy is not None and inside(policy.options.functions):
+            return PluginResult()  # the policy's own host function calling its model
         gctx = context.global_context if context is not None else None
         resolved = self.resolve(gctx, hook)
         if resolved is None:
@@ -115,11 +132,10 @@ class HookPlugin(Plugin):  # type: ignore[misc]  # cpex ships no types
             error = err
         verdict = runner.run(
             facts, detail=False, input_error=error, request_id=request_id, call_id=call_id,
-            state=snapshot,
+            state=snapshot, host=self.host_scope(gctx) if runner.hosted else None,
         )  # fmt: skip
         if not verdict.rules:  # the common case: nothing fired
             return PluginResult()
-        policy: Any = self.policy
         recorder = policy.recorder
         if verdict.outcome == "modify":
             try:
