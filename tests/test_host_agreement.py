@@ -135,7 +135,7 @@ def yaml_manager(folder: Path, text: str, shadow: list[str] | None = None) -> An
 @given(text=rule_sets(), batch=st.lists(payloads, min_size=1, max_size=4))
 def test_every_host_path_agrees_with_evaluate(tmp_path_factory, text, batch):
     try:
-        policy = guardrails.loads(text, "r.rules")
+        policy = guardrails.loads(text, "r.rules", time_budget_ms=None)
     except guardrails.RulesError:
         assume(False)
         return
@@ -170,8 +170,8 @@ def test_calls_racing_a_reload_are_decided_wholly_by_one_version(old, new, batch
     registered into, and with plugins handed to a host (which may instead refuse
     with GUARDRAIL_STALE when the new rules no longer fit them)."""
     try:
-        policy = guardrails.loads(old, "r.rules")
-        under_new = guardrails.loads(new, "r.rules")
+        policy = guardrails.loads(old, "r.rules", time_budget_ms=None)
+        under_new = guardrails.loads(new, "r.rules", time_budget_ms=None)
     except guardrails.RulesError:
         assume(False)
         return
@@ -299,7 +299,9 @@ def facts_of(payload: dict[str, Any], session: str | None) -> dict[str, Any]:
 def test_stateful_rules_agree_on_every_path_call_after_call(tmp_path_factory, drawn, calls):
     text, shadow, uses = drawn
     try:
-        policies = [guardrails.loads(text, "r.rules", shadow=shadow) for _ in range(3)]
+        policies = [
+            guardrails.loads(text, "r.rules", shadow=shadow, time_budget_ms=None) for _ in range(3)
+        ]
     except (guardrails.RulesError, guardrails.GuardrailsError):
         assume(False)
         return

@@ -49,6 +49,7 @@ def test_async_function_in_cpex_does_not_block_the_loop():
     policy = guardrails.loads(
         'rule r on tool_pre_invoke when slow_verdict(tool.name) block "judged bad" code BAD\n',
         functions=waits,
+        time_budget_ms=None,
     )
 
     async def main() -> list[Any]:
@@ -87,6 +88,7 @@ def test_async_function_in_a_haystack_agent_run_async():
     policy = guardrails.loads(
         'rule r on on_exit when not slow_verdict(last_message.text) continue "try again"\n',
         functions=waits,
+        time_budget_ms=None,
     )
 
     async def main() -> Any:
@@ -113,7 +115,9 @@ def test_a_sync_function_in_an_async_host_runs_off_the_loop(host):
         return False
 
     policy = guardrails.loads(
-        "rule r on tool_pre_invoke when blocking(tool.name) block\n", functions=[blocking]
+        "rule r on tool_pre_invoke when blocking(tool.name) block\n",
+        functions=[blocking],
+        time_budget_ms=None,
     )
 
     async def main() -> int:
@@ -141,6 +145,7 @@ def test_the_groups_of_one_cpex_hook_call_share_its_host_function_results():
         'rule b on tool_pre_invoke priority 20 when verdict(tool.name) block "second"\n'
         'rule c on tool_pre_invoke mode audit when verdict(tool.name) block "third"\n',
         functions=[verdict],
+        time_budget_ms=None,
     )
 
     async def main() -> Any:
@@ -166,6 +171,7 @@ def test_policy_aevaluate_keeps_the_loop_serving():
     policy = guardrails.loads(
         "rule r on tool_pre_invoke when slow_verdict(tool.name) block\n",
         functions={"slow_verdict": ticks.waits},
+        time_budget_ms=None,
     )
 
     async def main() -> Any:

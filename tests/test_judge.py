@@ -18,6 +18,8 @@ from guardrails.runtime.judge import JudgeAnswerError, parse_score, parse_verdic
 os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 logging.getLogger("cpex").setLevel(logging.ERROR)
 RULES = Path(__file__).resolve().parents[1] / "examples" / "policies" / "judge.rules"
+# real hosts run with no time budget: on a loaded CI machine a canned model's round
+# trip can pass 250 ms, and the rule would (rightly) fail closed
 
 
 @pytest.mark.parametrize(
@@ -101,7 +103,7 @@ def test_haystack_agent_is_asked_for_a_better_answer():
         ["NO: it gives no source", "YES: it answers and names the refund policy"]
     )
     sink = MemorySink()
-    policy = guardrails.load(RULES, judge=judge, sinks=[sink])
+    policy = guardrails.load(RULES, judge=judge, sinks=[sink], time_budget_ms=None)
     model = ScriptedChatGenerator(
         ["Refunds take 5 days.", "Refunds take 5 days (refund policy, section 2)."]
     )
@@ -126,7 +128,9 @@ def test_haystack_judge_that_fails_keeps_the_agent_from_finishing():
 
     from guardrails.testing.haystack import ScriptedChatGenerator
 
-    policy = guardrails.load(RULES, judge=ScriptedChatGenerator(["I am not sure."]))
+    policy = guardrails.load(
+        RULES, judge=ScriptedChatGenerator(["I am not sure."]), time_budget_ms=None
+    )
     model = ScriptedChatGenerator(["An answer."])
     agent = Agent(chat_generator=model, hooks=policy.haystack_hooks(), max_agent_steps=3)
     agent.run(messages=[ChatMessage.from_user("q")])
@@ -162,7 +166,7 @@ def test_mellea_session_withholds_an_ungrounded_answer(verdict, blocked):
     backend = _support_backend("Every product has a 30-day guarantee.", verdict)
     session = MelleaSession(backend)
     sink = MemorySink()
-    policy = guardrails.load(RULES, judge=session, sinks=[sink])
+    policy = guardrails.load(RULES, judge=session, sinks=[sink], time_budget_ms=None)
     with plugin_scope(*policy.plugins()):
         if blocked:
             with pytest.raises(PluginViolationError) as info:
@@ -190,7 +194,7 @@ def test_mellea_judge_in_an_async_session():
 
     backend = _support_backend("Every product has a 30-day guarantee.", "NO: invented")
     session = MelleaSession(backend)
-    policy = guardrails.load(RULES, judge=backend)
+    policy = guardrails.load(RULES, judge=backend, time_budget_ms=None)
 
     async def main() -> None:
         with plugin_scope(*policy.plugins()):
@@ -199,7 +203,7 @@ def test_mellea_judge_in_an_async_session():
 
     with pytest.raises(PluginViolationError) as info:
         asyncio.run(main())
-    assert info.value.code == "UNGROUNDED"
+    assert info.value.code == "UNGROUNDED", str(info.value)
 
 
 def test_the_judged_text_cannot_close_its_markers():

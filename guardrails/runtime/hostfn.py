@@ -277,7 +277,11 @@ def _call(
             table, fn.sync, fn.async_, tuple(_thaw(a) for a in args), timeout, fn.inline
         )
     except TimeoutError:
-        why = "its timeout" if budget_left is None or budget_left > timeout else "the time budget"
+        why = (
+            "its timeout_ms"
+            if budget_left is None or budget_left > timeout
+            else "what was left of the hook call's time budget: raise load(time_budget_ms=...)"
+        )
         return (
             None,
             None,
