@@ -9,6 +9,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cpex.framework import AgentPreInvokePayload, GlobalContext
 from cpex.framework.utils import StructuredData
 from pydantic import BaseModel
@@ -81,3 +82,27 @@ def test_fields_of_models_and_dataclasses_read_like_map_keys_and_nothing_else():
     # a property and the model's class attributes are not fields: never read
     got = outcomes(policy.evaluate("before_llm", {"messages": [_Tool(name="ls")]}))
     assert got == {"a": "pass", "b": "pass", "c": "pass", "d": "pass"}
+
+
+# ---- detectors ----
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "OPENAI_API_KEY=Zq8vLmN3pR7tYx2W",
+        "DB_PASSWORD=Zq8vLmN3pR7tYx2W",
+        '{"db_password": "Zq8vLmN3pR7tYx2W"}',
+        "accessToken: Zq8vLmN3pR7tYx2W",
+    ],
+)
+def test_a_credential_under_a_longer_name_is_still_a_secret(text):
+    """`password=` was caught but `DB_PASSWORD=` (every .env file, most tool args)
+    was not: the name had to start at a word boundary."""
+    policy = guardrails.loads(
+        "rule r on tool_pre_invoke when len(secrets(tool.args)) > 0 block\n"
+        "rule m on tool_post_invoke mode transform redact tool.output secrets with mask\n"
+    )
+    assert policy.evaluate("tool_pre_invoke", {"tool": {"args": {"env": text}}}).blocked_by == "r"
+    out = policy.evaluate("tool_post_invoke", {"tool": {"output": text}}).payload["tool"]["output"]
+    assert "Zq8vLmN3pR7tYx2W" not in out and "*" * 16 in out

@@ -43,8 +43,10 @@ EXTRA: tuple[tuple[str, re.Pattern[str], int, float], ...] = (
     (
         "PASSWORD",
         re.compile(
-            r"(?i)\b(?:password|passwd|pwd|client_secret|secret|api[_-]?key|x-api-key|"
-            r"auth[_-]?token|token)[\"']?\s*[:=]\s*[\"']?([^\s\"'<>{}()\[\]$,;]{6,})"
+            # the name may end a longer one: OPENAI_API_KEY=, db_password:, accessToken=
+            r"(?i)(?:\b|(?<=[a-z0-9_.-]))(?:password|passwd|pwd|client_secret|secret|"
+            r"api[_-]?key|x-api-key|auth[_-]?token|token)[\"']?\s*[:=]\s*[\"']?"
+            r"([^\s\"'<>{}()\[\]$,;]{6,})"
         ),
         1,
         0.7,
