@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +107,35 @@ def test_a_credential_under_a_longer_name_is_still_a_secret(text):
     assert policy.evaluate("tool_pre_invoke", {"tool": {"args": {"env": text}}}).blocked_by == "r"
     out = policy.evaluate("tool_post_invoke", {"tool": {"output": text}}).payload["tool"]["output"]
     assert "Zq8vLmN3pR7tYx2W" not in out and "*" * 16 in out
+
+
+def test_placing_n_secrets_on_one_line_scans_linear_text_not_n_squared(monkeypatch):
+    """Each span's kind was checked by rescanning its whole line up to the span: a
+    megabyte of `key = value` pairs on one line (a tool argument) cost minutes in
+    one call, past the time budget, which is only checked when a rule returns."""
+    import cpex_secrets_detection.secrets_detection_rust as rust
+
+    from guardrails.detectors import secrets
+
+    scanned = [0]
+    real = rust.py_scan_container
+
+    def counting(text: str, config: dict[str, Any]) -> Any:
+        scanned[0] += len(text)
+        return real(text, config)
+
+    monkeypatch.setattr(rust, "py_scan_container", counting)
+    unit = "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzQ3ZvT9aBc ; "
+    text = unit * 300
+    found = secrets.load()(text)
+    assert len(found) == 300 and {f.type for f in found} == {"AWS_SECRET_KEY"}
+    assert scanned[0] < 8 * len(text)  # the whole text, then a bounded window per span
+
+
+def test_our_patterns_never_overlap_the_librarys_or_each_other():
+    from guardrails.detectors import secrets
+
+    key = "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z"
+    found = secrets.load()(f"api_key={key} and token: {key} and AKIAQ3EGRUA7BHXK2Z5M")
+    spans = [(f.start, f.end) for f in found]
+    assert len(found) == 3 and all(a[1] <= b[0] for a, b in itertools.pairwise(spans))

@@ -12,6 +12,7 @@ most English words on the sample, at 400x the cost.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable
 from typing import Any
@@ -64,6 +65,8 @@ EXTRA: tuple[tuple[str, re.Pattern[str], int, float], ...] = (
 )
 # documentation placeholders (AKIAIOSFODNN7EXAMPLE, xoxb-your-token-here) and code
 _PLACEHOLDER = re.compile(r"(?i)example|your[-_]|[-_]here\b|x{6,}|^\*+$|environ|getenv")
+# how far before a value its key name may start (`aws_secret_access_key = ...`)
+_KEY_WINDOW = 256
 _MARKERS = ("\ufdd0", "\ufdd1", "\ufdd2", "\ufdd3")
 
 
@@ -110,10 +113,14 @@ def load() -> Scanner:
 
 
 def _kind(scan: Callable[..., Any], text: str, start: int, end: int) -> str:
-    """What the library found at a span: the span alone, or with its line's start for
-    the kinds that need their key's name (`api_key: ...`). Nothing there means the span
-    was misplaced, which raises rather than redact the wrong characters."""
-    line = text.rfind("\n", 0, start) + 1
+    """What the library found at a span: the span alone, or with what precedes it on
+    its line (at most `_KEY_WINDOW` characters) for the kinds that need their key's
+    name (`api_key: ...`). Nothing there means the span was misplaced, which raises
+    rather than redact the wrong characters. The window is bounded: the whole line
+    before each span made a one-line text of n secrets cost n^2 (a megabyte of
+    `key = value` pairs held a worker for minutes, past any time budget)."""
+    earliest = max(0, start - _KEY_WINDOW)
+    line = max(text.rfind("\n", earliest, start) + 1, earliest)
     for window in (text[start:end], text[line:end]):
         kinds = scan(window, {**CONFIG, "redact": False})[2]
         if kinds:
@@ -124,11 +131,18 @@ def _kind(scan: Callable[..., Any], text: str, start: int, end: int) -> str:
 def make_scan(library: Callable[[str], list[Finding]]) -> Scanner:
     def scan(text: str) -> tuple[Finding, ...]:
         found = library(text)
+        # the spans taken so far, disjoint and sorted, so a match's overlap test is a
+        # bisection (a scan of every finding made a megabyte of secrets quadratic)
+        taken = sorted((f.start, f.end) for f in found)
+        starts, ends = [s for s, _ in taken], [e for _, e in taken]
         for kind, pattern, group, score in EXTRA:
             for m in pattern.finditer(text):
                 start, end = m.span(group)
-                if end > start and not any(f.start < end and start < f.end for f in found):
+                i = bisect.bisect_left(starts, end)
+                if end > start and not (i and ends[i - 1] > start):
                     found.append(finding(text, kind, score, start, end))
+                    starts.insert(i, start)
+                    ends.insert(i, end)
         return ordered(f for f in found if not _PLACEHOLDER.search(f.text))
 
     return scan
