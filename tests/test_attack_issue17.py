@@ -205,3 +205,32 @@ def test_bound_names_never_reach_the_generated_code():
         facts = {"prompt": "u", "messages": [{"role": "u"}, {"role": "u"}, {"role": "s"}]}
         assert policy.evaluate("before_llm", facts).blocked_by == "r", name
         assert policy.evaluate("before_llm", {**facts, "prompt": "s"}).outcome == "allow", name
+
+
+# ---- circuit breakers ----
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="design question: a rule's type errors come from the caller's payload, yet "
+    "count against its breaker, so one caller's malformed calls open it for everyone "
+    "(docs/security.md accepts this and ships no breaker by default)",
+)
+def test_one_callers_malformed_payloads_do_not_trip_the_breaker_for_everyone():
+    from guardrails.runtime.breaker import Breakers
+
+    class Clock:
+        now = 0.0
+
+        def __call__(self) -> float:
+            return self.now
+
+    policy = guardrails.loads(
+        "rule big on tool_pre_invoke breaker 3 in 1m cooldown 30s\n"
+        '  when tool.args.n + 1 > 5 block "too big"\n',
+        breaker=Breakers(clock=Clock()),
+    )
+    for _ in range(3):  # the attacker: `n` is a string, so `+` raises
+        policy.evaluate("tool_pre_invoke", {"tool": {"name": "t", "args": {"n": "x"}}})
+    innocent = policy.evaluate("tool_pre_invoke", {"tool": {"name": "t", "args": {"n": 1}}})
+    assert innocent.outcome == "allow"
