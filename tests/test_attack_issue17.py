@@ -234,3 +234,27 @@ def test_one_callers_malformed_payloads_do_not_trip_the_breaker_for_everyone():
         policy.evaluate("tool_pre_invoke", {"tool": {"name": "t", "args": {"n": "x"}}})
     innocent = policy.evaluate("tool_pre_invoke", {"tool": {"name": "t", "args": {"n": 1}}})
     assert innocent.outcome == "allow"
+
+
+# ---- quantifiers: bounded work ----
+
+
+def test_a_nested_quantifier_cannot_make_one_call_run_for_hours():
+    """`any a in xs: count(b in xs: ...)` is n^2 steps: 10,000 small messages (a 200 KB
+    request) ran 34 s, 100,000 would run for hours, and the time budget is only
+    checked when the rule returns. The call's quantifiers now count the elements they
+    will visit before they visit them: over MAX_VISITS the rule fails closed at once."""
+    from guardrails.runtime.quantifiers import MAX_VISITS
+
+    policy = guardrails.loads(
+        "rule dup on before_llm when any a in messages: "
+        'count(b in messages: b.name == a.name) > 3 block "dup"',
+        time_budget_ms=None,
+    )
+    n = 1_000  # the smallest list whose n + n^2 visits are over the limit
+    assert n + n * n > MAX_VISITS >= (n - 1) + (n - 1) * (n - 1)
+    verdict = policy.evaluate("before_llm", {"messages": [{"name": f"t{i}"} for i in range(n)]})
+    assert verdict.outcome == "block" and "would visit over" in (verdict.reason or "")
+    few = [{"name": "a"}] * 4 + [{"name": "b"}]
+    assert policy.evaluate("before_llm", {"messages": few}).blocked_by == "dup"
+    assert policy.evaluate("before_llm", {"messages": few[3:]}).outcome == "allow"

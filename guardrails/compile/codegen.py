@@ -229,21 +229,21 @@ class Generator:
 
 # a quantifier's loop, by kind (null and non-lists: `_each`, runtime/quantifiers.py)
 _LOOPS = {
-    "any": """_vals = _each(_items, {kind!r})
+    "any": """_vals = _each(_items, {kind!r}, c)
 if _vals is None:
     return False
 for {var} in _vals:
     if {body}:
         return True
 return False""",
-    "all": """_vals = _each(_items, {kind!r})
+    "all": """_vals = _each(_items, {kind!r}, c)
 if _vals is None:
     return False
 for {var} in _vals:
     if not {body}:
         return False
 return True""",
-    "count": """_vals = _each(_items, {kind!r})
+    "count": """_vals = _each(_items, {kind!r}, c)
 if _vals is None:
     return None
 _n = 0
@@ -251,7 +251,7 @@ for {var} in _vals:
     if {body}:
         _n += 1
 return _n""",
-    "filter": """_vals = _each(_items, {kind!r})
+    "filter": """_vals = _each(_items, {kind!r}, c)
 if _vals is None:
     return None
 _kept = []
