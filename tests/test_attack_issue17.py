@@ -258,3 +258,25 @@ def test_a_nested_quantifier_cannot_make_one_call_run_for_hours():
     few = [{"name": "a"}] * 4 + [{"name": "b"}]
     assert policy.evaluate("before_llm", {"messages": few}).blocked_by == "dup"
     assert policy.evaluate("before_llm", {"messages": few[3:]}).outcome == "allow"
+
+
+def test_invisible_characters_hide_no_secret_and_survive_no_redaction():
+    """`AKIA\\u200bQ3EG...` shows as an AWS key (and a model reads one) but matched no
+    pattern; the documented workaround, `secrets(normalize(x))`, folds the case an AWS
+    key is recognised by and still missed it."""
+    policy = guardrails.loads(
+        "rule r on before_llm when len(secrets(prompt)) > 0 block\n"
+        "rule m on tool_post_invoke mode transform redact tool.output secrets\n"
+        "rule p on tool_post_invoke mode transform redact tool.output pii with mask\n"
+    )
+    key = "AKIA\u2060Q3EG\u200bRUA7BHXK2Z5M"
+    tagged = "".join(chr(0xE0000 + ord(c)) for c in "AKIA") + "Q3EGRUA7BHXK2Z5M"
+    for text in (key, tagged, "é " + key):
+        assert policy.evaluate("before_llm", {"prompt": text}).blocked_by == "r", repr(text)
+    output = f"é\u200b {key}\u200b and SSN 536\u200d-22-8741 ok"
+    verdict = policy.evaluate("tool_post_invoke", {"tool": {"output": output}})
+    # the finding covers the characters inside it, not those around it
+    assert (
+        verdict.payload["tool"]["output"]
+        == "é\u200b [AWS_ACCESS_KEY]\u200b and SSN ************ ok"
+    )

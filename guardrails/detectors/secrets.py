@@ -21,7 +21,7 @@ import re2
 
 from ..check.detectors import Detector, Scanner
 from ..runtime.findings import Finding
-from .spans import finding, ordered
+from .spans import finding, ordered, seeing_through_invisibles
 
 TYPES = {
     "aws_access_key_id": "AWS_ACCESS_KEY",
@@ -123,7 +123,7 @@ def load() -> Scanner:
             out.append(finding(text, TYPES.get(kind, kind.upper()), 1.0, start, end))
         return out
 
-    return make_scan(library)
+    return seeing_through_invisibles(make_scan(library))
 
 
 def _kind(scan: Callable[..., Any], text: str, start: int, end: int) -> str:
