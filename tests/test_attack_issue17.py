@@ -280,3 +280,17 @@ def test_invisible_characters_hide_no_secret_and_survive_no_redaction():
         verdict.payload["tool"]["output"]
         == "é\u200b [AWS_ACCESS_KEY]\u200b and SSN ************ ok"
     )
+
+
+def test_a_constant_null_test_compiles_without_a_syntax_warning():
+    """`1 == null` (a let that is a constant, a quantifier over a literal) compiled to
+    `(1 is None)`: a SyntaxWarning on every load, and under `python -W error` (or a
+    test suite that turns warnings into errors) a load that crashed."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        policy = guardrails.loads(
+            'let limit = 3\nrule r on before_llm when limit == null or "x" != null block\n'
+        )
+    assert policy.evaluate("before_llm", {}).blocked_by == "r"

@@ -222,7 +222,8 @@ class Generator:
                     return fast
             elif inline.family == "truth":
                 return fastpath.truth(self, node, entry)
-            else:
+            elif not any(isinstance(a, ir.Const) for a in node.args):
+                # (`1 is None` is a SyntaxWarning, an error under `python -W error`)
                 return inline.python.format(*(self.emit(a) for a in node.args))
         return f"{entry.export}({', '.join(self.emit(a) for a in node.args)})"
 
