@@ -301,3 +301,19 @@ def test_a_constant_null_test_compiles_without_a_syntax_warning():
             'let limit = 3\nrule r on before_llm when limit == null or "x" != null block\n'
         )
     assert policy.evaluate("before_llm", {}).blocked_by == "r"
+
+
+def test_a_text_cannot_make_the_secrets_pack_fail_at_will():
+    """The pack read spans back from the library's redaction with a marker character
+    not in the text, and raised when the text held all four candidates: four
+    noncharacters in an argument made `secrets` an error verdict on demand, which
+    passes an `on_error ignore` rule and counts against a breaker."""
+    policy = guardrails.loads(
+        'rule r on tool_pre_invoke on_error ignore when len(secrets(tool.args)) > 0 block "key"\n'
+        "rule m on tool_post_invoke mode transform redact tool.output secrets\n"
+    )
+    text = "\ufdd0\ufdd1\ufdd2\ufdd3 AKIAQ3EGRUA7BHXK2Z5M \ufdd0"
+    verdict = policy.evaluate("tool_pre_invoke", {"tool": {"name": "t", "args": {"a": text}}})
+    assert verdict.blocked_by == "r"
+    out = policy.evaluate("tool_post_invoke", {"tool": {"output": text}}).payload["tool"]["output"]
+    assert out == "\ufdd0\ufdd1\ufdd2\ufdd3 [AWS_ACCESS_KEY] \ufdd0"

@@ -81,7 +81,7 @@ EXTRA: tuple[tuple[str, Any, int, float], ...] = (
 _PLACEHOLDER = re.compile(r"(?i)example|your[-_]|[-_]here\b|x{6,}|^\*+$|environ|getenv")
 # how far before a value its key name may start (`aws_secret_access_key = ...`)
 _KEY_WINDOW = 256
-_MARKERS = ("\ufdd0", "\ufdd1", "\ufdd2", "\ufdd3")
+_MARKER = "\ufdd0"  # a noncharacter
 
 
 def spans_from_redaction(text: str, redacted: str, marker: str) -> list[tuple[int, int]]:
@@ -111,15 +111,17 @@ def load() -> Scanner:
     from cpex_secrets_detection.secrets_detection_rust import py_scan_container
 
     def library(text: str) -> list[Finding]:
-        marker = next(m for m in (*_MARKERS, None) if m is None or m not in text)
-        if marker is None:
-            raise ValueError("secrets: the text holds every marker character")
-        count, redacted, _ = py_scan_container(text, {**CONFIG, "redaction_text": marker})
+        # the marker, where the text has it, is scanned as U+FFFD (one character for
+        # one, so the spans stand): a text holding every marker was an error verdict
+        # its sender could cause at will (and so trip a breaker, or pass an
+        # `on_error ignore` rule); no secret has a noncharacter in it
+        scanned = text.replace(_MARKER, "\ufffd") if _MARKER in text else text
+        count, redacted, _ = py_scan_container(scanned, {**CONFIG, "redaction_text": _MARKER})
         if not count:
             return []
         out = []
-        for start, end in spans_from_redaction(text, redacted, marker):
-            kind = _kind(py_scan_container, text, start, end)
+        for start, end in spans_from_redaction(scanned, redacted, _MARKER):
+            kind = _kind(py_scan_container, scanned, start, end)
             out.append(finding(text, TYPES.get(kind, kind.upper()), 1.0, start, end))
         return out
 
