@@ -246,11 +246,12 @@ def test_one_callers_malformed_payloads_do_not_trip_the_breaker_for_everyone():
 # ---- quantifiers: bounded work ----
 
 
-def test_a_nested_quantifier_cannot_make_one_call_run_for_hours():
+def test_a_nested_quantifier_cannot_make_one_call_run_for_hours(monkeypatch):
     """`any a in xs: count(b in xs: ...)` is n^2 steps: 10,000 small messages (a 200 KB
     request) ran 34 s, 100,000 would run for hours, and the time budget is only
-    checked when the rule returns. The call's quantifiers now count the elements they
-    will visit before they visit them: over MAX_VISITS the rule fails closed at once."""
+    checked when the rule returns. A rule's quantifiers now count the elements they
+    will visit before they visit them: over MAX_VISITS the rule fails closed at once,
+    and `--explain` counts the same way (it must not disagree with the verdict)."""
     from guardrails.runtime.quantifiers import MAX_VISITS
 
     policy = guardrails.loads(
@@ -262,6 +263,25 @@ def test_a_nested_quantifier_cannot_make_one_call_run_for_hours():
     assert n + n * n > MAX_VISITS >= (n - 1) + (n - 1) * (n - 1)
     verdict = policy.evaluate("before_llm", {"messages": [{"name": f"t{i}"} for i in range(n)]})
     assert verdict.outcome == "block" and "would visit over" in (verdict.reason or "")
+    # the count is per rule: a second rule over the same list starts afresh
+    many = guardrails.loads(
+        "".join(
+            f"rule r{i} on before_llm when count(m in messages: exists(m)) > 2 warn\n"
+            for i in range(11)
+        ),
+        time_budget_ms=None,
+    )
+    verdict = many.evaluate("before_llm", {"messages": [1] * 100_000})  # 1.1M in all
+    assert {r.verdict for r in verdict.rules} == {"warn"}
+    # explain counts as the compiled rule does (a lower limit: its loop is interpreted)
+    from guardrails.runtime import quantifiers
+    from guardrails.tooling.explain import explain
+
+    monkeypatch.setattr(quantifiers, "MAX_VISITS", 10_000)
+    facts = {"messages": [{"name": f"t{i}"} for i in range(100)]}
+    verdict = policy.evaluate("before_llm", facts)
+    assert "would visit over 10000" in (verdict.reason or "")
+    assert "would visit over 10000" in explain(policy, "before_llm", facts, verdict)
     few = [{"name": "a"}] * 4 + [{"name": "b"}]
     assert policy.evaluate("before_llm", {"messages": few}).blocked_by == "dup"
     assert policy.evaluate("before_llm", {"messages": few[3:]}).outcome == "allow"
