@@ -253,7 +253,8 @@ def test_hostile_spellings():
     scan = pii.load()
     zero_width = "SSN 536\u200b-22-8741"
     fullwidth = "SSN " + "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in "536-22-8741")
-    assert scan(zero_width) == () and scan(fullwidth) == ()  # missed on the raw text...
+    assert scan(fullwidth) == ()  # missed on the raw text...
+    assert [f.type for f in scan(zero_width)] == ["US_SSN"]  # (the pack drops invisibles)
     policy = load(
         'rule r on generation_post_call\n  when pii(normalize(output)) contains "US_SSN" block\n'
     )

@@ -100,6 +100,8 @@ def local(
 
 
 def _taken(checker: ExprChecker, name: str) -> str | None:
+    if name in _LITERALS:  # `any null in xs: null == 1` would test the literal
+        return "a literal"
     if checker.bound(name):
         return "bound by an outer quantifier"
     if name in checker.lets:
@@ -112,6 +114,7 @@ def _taken(checker: ExprChecker, name: str) -> str | None:
     return None
 
 
+_LITERALS = frozenset({"true", "false", "null"})
 _NOT_A_LIST = {
     "str": "a string is not a list of anything; test it directly, e.g. `x matches /.../`",
     "map": "a map is not a list: range over values(x) or keys(x)",

@@ -17,6 +17,7 @@ from ..check import ir
 from ..check.builtins import BUILTINS
 from ..runtime.hostfn import PREFIX as HOST_PREFIX
 from ..runtime.program import Block
+from ..runtime.quantifiers import VISITS
 from . import fastpath
 
 # IR operator -> the runtime function generated code calls (see runtime.EXPORTS)
@@ -92,13 +93,16 @@ class Generator:
 
     def rule(self, rule: ir.CheckedRule) -> str:
         name = self.function_name(rule.index)
+        mark = len(self._loops)
         values = [
             self.emit(a.value) for a in rule.actions if isinstance(a, ir.SetAction | ir.MessageEdit)
         ]
         values += [
             self.reason(a.template) for a in rule.actions if isinstance(a, Block) and a.template
         ]
-        self.function(name, rule.condition, values, f"# rule {rule.id!r} at {rule.location!r}")
+        self.function(
+            name, rule.condition, values, f"# rule {rule.id!r} at {rule.location!r}", mark
+        )
         if any(isinstance(a, ir.Record) for a in rule.actions):
             self.record(rule)
         return name
@@ -106,32 +110,49 @@ class Generator:
     def record(self, rule: ir.CheckedRule) -> None:
         """The rule's state updates: None when it does not fire, else one amount per
         `add`/`track` (None for a track), worked out before any rule runs."""
+        mark = len(self._loops)
         amounts = [
             "None" if a.amount is None else self.emit(a.amount)
             for a in rule.actions
             if isinstance(a, ir.Record)
         ]
-        self.function(self.record_name(rule.index), rule.condition, amounts)
+        self.function(self.record_name(rule.index), rule.condition, amounts, "", mark)
 
     def state(self, index: int, state: ir.CheckedState) -> None:
         """A state's key (and a streak's value) on each hook where it is used."""
         values = dict(state.values)
         for use, (hook, keys) in enumerate(state.keys):
             self.buf.line(f"# state {state.name!r} on {hook!r}")
-            self.function(self.key_name(index, use), None, [self.emit(k) for k in keys])
+            mark = len(self._loops)
+            keyed = [self.emit(k) for k in keys]
+            self.function(self.key_name(index, use), None, keyed, "", mark)
             if hook in values:
-                self.function(self.value_name(index, use), None, [self.emit(values[hook])])
+                mark = len(self._loops)
+                value = [self.emit(values[hook])]
+                self.function(self.value_name(index, use), None, value, "", mark)
 
     def function(
-        self, name: str, condition: ir.IR | None, values: list[str], comment: str = ""
+        self,
+        name: str,
+        condition: ir.IR | None,
+        values: list[str],
+        comment: str = "",
+        mark: int | None = None,
     ) -> None:
-        """`def name(f, c)`: None unless `condition` holds, else the tuple of `values`."""
+        """`def name(f, c)`: None unless `condition` holds, else the tuple of `values`.
+        `mark`: the loop count before `values` were emitted; a function that calls
+        a quantifier's loop starts its count of visited elements afresh (MAX_VISITS is
+        per rule, as `--explain` counts it)."""
+        mark = len(self._loops) if mark is None else mark
+        test = self.emit(condition) if condition is not None else None
         self.buf.line(f"def {name}(f, c):")
         self.buf.indent()
         if comment:
             self.buf.line(comment)
-        if condition is not None:
-            self.buf.line(f"if not {self.emit(condition)}:")
+        if len(self._loops) > mark:
+            self.buf.line(f"c[{VISITS!r}] = 0")
+        if test is not None:
+            self.buf.line(f"if not {test}:")
             self.buf.indent()
             self.buf.line("return None")
             self.buf.outdent()
@@ -229,28 +250,29 @@ class Generator:
                     return fast
             elif inline.family == "truth":
                 return fastpath.truth(self, node, entry)
-            else:
+            elif not any(isinstance(a, ir.Const) for a in node.args):
+                # (`1 is None` is a SyntaxWarning, an error under `python -W error`)
                 return inline.python.format(*(self.emit(a) for a in node.args))
         return f"{entry.export}({', '.join(self.emit(a) for a in node.args)})"
 
 
 # a quantifier's loop, by kind (null and non-lists: `_each`, runtime/quantifiers.py)
 _LOOPS = {
-    "any": """_vals = _each(_items, {kind!r})
+    "any": """_vals = _each(_items, {kind!r}, c)
 if _vals is None:
     return False
 for {var} in _vals:
     if {body}:
         return True
 return False""",
-    "all": """_vals = _each(_items, {kind!r})
+    "all": """_vals = _each(_items, {kind!r}, c)
 if _vals is None:
     return False
 for {var} in _vals:
     if not {body}:
         return False
 return True""",
-    "count": """_vals = _each(_items, {kind!r})
+    "count": """_vals = _each(_items, {kind!r}, c)
 if _vals is None:
     return None
 _n = 0
@@ -258,7 +280,7 @@ for {var} in _vals:
     if {body}:
         _n += 1
 return _n""",
-    "filter": """_vals = _each(_items, {kind!r})
+    "filter": """_vals = _each(_items, {kind!r}, c)
 if _vals is None:
     return None
 _kept = []

@@ -12,7 +12,9 @@ docs/performance.md. It needs no third-party library: the extra is empty.
 
 from __future__ import annotations
 
-import re
+from typing import Any
+
+import re2
 
 from ..check.detectors import Detector, Scanner
 from ..runtime.unicode import normalize_text
@@ -25,8 +27,19 @@ def _words(*alternatives: str) -> str:
 
 
 GAP = r"(?:[\s_.\-,:;'\"]+\S+){0,4}?[\s_.\-,:;'\"]+"  # up to four words in between
-FAMILIES: tuple[tuple[str, float, re.Pattern[str]], ...] = tuple(
-    (name, weight, re.compile(pattern))
+
+
+def _options() -> re2.Options:
+    options = re2.Options()
+    options.log_errors = False
+    return options
+
+
+# RE2, as for the rules' own patterns: matching is linear in the text. Under Python's
+# `re` the word gaps backtracked: 47 characters ("ignore" then `._` twenty times) took
+# 24 s, and `\S+@\S+` over a long run of `a@` was quadratic.
+FAMILIES: tuple[tuple[str, float, Any], ...] = tuple(
+    (name, weight, re2.compile(pattern, _options()))
     for name, weight, pattern in (
         (
             "override",
@@ -63,7 +76,7 @@ FAMILIES: tuple[tuple[str, float, re.Pattern[str]], ...] = tuple(
             "override_short",
             0.85,
             r"\b(?:ignore|disregard|forget)\b.{0,30}?\b(?:the |everything )?(?:above|previous|"
-            r"prior|earlier|before)(?=\s*(?:and\b|[.,;:!]|$))",
+            r"prior|earlier|before)\s*(?:and\b|[.,;:!]|$)",
         ),
         (
             "rules_off",

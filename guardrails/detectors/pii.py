@@ -13,7 +13,7 @@ from typing import Any
 
 from ..check.detectors import Detector, Scanner
 from ..runtime.findings import Finding
-from .spans import char_offsets, finding, ordered
+from .spans import char_offsets, finding, ordered, seeing_through_invisibles
 
 # the library's names -> Presidio's, which rule authors know
 TYPES = {
@@ -71,7 +71,7 @@ def load() -> Scanner:
         ]
         return ordered([*out, *ibans(text)])
 
-    return scan
+    return seeing_through_invisibles(scan)
 
 
 DETECTOR = Detector(

@@ -12,13 +12,16 @@ most English words on the sample, at 400x the cost.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable
 from typing import Any
 
+import re2
+
 from ..check.detectors import Detector, Scanner
 from ..runtime.findings import Finding
-from .spans import finding, ordered
+from .spans import finding, ordered, seeing_through_invisibles
 
 TYPES = {
     "aws_access_key_id": "AWS_ACCESS_KEY",
@@ -36,33 +39,49 @@ CONFIG: dict[str, Any] = {
     "enabled": {"generic_api_key_assignment": True, "jwt_like": True},
     "redact": True,
 }
+
+
 # (type, pattern, the group that is the secret, score)
-EXTRA: tuple[tuple[str, re.Pattern[str], int, float], ...] = (
-    ("OPENAI_KEY", re.compile(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{32,}"), 0, 1.0),
-    ("PASSWORD", re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s:/@]+:([^\s:/@]{4,})@"), 1, 0.9),
+def _linear(pattern: str) -> Any:
+    options = re2.Options()
+    options.log_errors = False
+    return re2.compile(pattern, options)
+
+
+# RE2, as for the rules' own patterns: under Python's `re` the URL pattern rescanned the
+# rest of the text from every word ("a." twenty thousand times took 2 s, a megabyte
+# half an hour)
+EXTRA: tuple[tuple[str, Any, int, float], ...] = (
+    ("OPENAI_KEY", _linear(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{32,}"), 0, 1.0),
+    ("PASSWORD", _linear(r"\b[a-z][a-z0-9+.-]*://[^\s:/@]+:([^\s:/@]{4,})@"), 1, 0.9),
     (
         "PASSWORD",
-        re.compile(
-            r"(?i)\b(?:password|passwd|pwd|client_secret|secret|api[_-]?key|x-api-key|"
-            r"auth[_-]?token|token)[\"']?\s*[:=]\s*[\"']?([^\s\"'<>{}()\[\]$,;]{6,})"
+        _linear(
+            # no \b before the name: it may end a longer one (OPENAI_API_KEY=,
+            # db_password:, accessToken=)
+            r"(?i)(?:password|passwd|pwd|client_secret|secret|"
+            r"api[_-]?key|x-api-key|auth[_-]?token|token)[\"']?\s*[:=]\s*[\"']?"
+            r"([^\s\"'<>{}()\[\]$,;]{6,})"
         ),
         1,
         0.7,
     ),
     (
         "API_KEY",
-        re.compile(
+        _linear(
             r"\b(?:npm_[A-Za-z0-9]{36}|hf_[A-Za-z]{30,}|whsec_[A-Za-z0-9]{24,}|"
             r"[sr]k_live_[A-Za-z0-9]{24,}|github_pat_[A-Za-z0-9_]{22,})\b"
         ),
         0,
         1.0,
     ),
-    ("BASIC_AUTH", re.compile(r"\bBasic\s+([A-Za-z0-9+/]{12,}={0,2})"), 1, 0.9),
+    ("BASIC_AUTH", _linear(r"\bBasic\s+([A-Za-z0-9+/]{12,}={0,2})"), 1, 0.9),
 )
 # documentation placeholders (AKIAIOSFODNN7EXAMPLE, xoxb-your-token-here) and code
 _PLACEHOLDER = re.compile(r"(?i)example|your[-_]|[-_]here\b|x{6,}|^\*+$|environ|getenv")
-_MARKERS = ("\ufdd0", "\ufdd1", "\ufdd2", "\ufdd3")
+# how far before a value its key name may start (`aws_secret_access_key = ...`)
+_KEY_WINDOW = 256
+_MARKER = "\ufdd0"  # a noncharacter
 
 
 def spans_from_redaction(text: str, redacted: str, marker: str) -> list[tuple[int, int]]:
@@ -92,26 +111,32 @@ def load() -> Scanner:
     from cpex_secrets_detection.secrets_detection_rust import py_scan_container
 
     def library(text: str) -> list[Finding]:
-        marker = next(m for m in (*_MARKERS, None) if m is None or m not in text)
-        if marker is None:
-            raise ValueError("secrets: the text holds every marker character")
-        count, redacted, _ = py_scan_container(text, {**CONFIG, "redaction_text": marker})
+        # the marker, where the text has it, is scanned as U+FFFD (one character for
+        # one, so the spans stand): a text holding every marker was an error verdict
+        # its sender could cause at will (and so trip a breaker, or pass an
+        # `on_error ignore` rule); no secret has a noncharacter in it
+        scanned = text.replace(_MARKER, "\ufffd") if _MARKER in text else text
+        count, redacted, _ = py_scan_container(scanned, {**CONFIG, "redaction_text": _MARKER})
         if not count:
             return []
         out = []
-        for start, end in spans_from_redaction(text, redacted, marker):
-            kind = _kind(py_scan_container, text, start, end)
+        for start, end in spans_from_redaction(scanned, redacted, _MARKER):
+            kind = _kind(py_scan_container, scanned, start, end)
             out.append(finding(text, TYPES.get(kind, kind.upper()), 1.0, start, end))
         return out
 
-    return make_scan(library)
+    return seeing_through_invisibles(make_scan(library))
 
 
 def _kind(scan: Callable[..., Any], text: str, start: int, end: int) -> str:
-    """What the library found at a span: the span alone, or with its line's start for
-    the kinds that need their key's name (`api_key: ...`). Nothing there means the span
-    was misplaced, which raises rather than redact the wrong characters."""
-    line = text.rfind("\n", 0, start) + 1
+    """What the library found at a span: the span alone, or with what precedes it on
+    its line (at most `_KEY_WINDOW` characters) for the kinds that need their key's
+    name (`api_key: ...`). Nothing there means the span was misplaced, which raises
+    rather than redact the wrong characters. The window is bounded: the whole line
+    before each span made a one-line text of n secrets cost n^2 (a megabyte of
+    `key = value` pairs held a worker for minutes, past any time budget)."""
+    earliest = max(0, start - _KEY_WINDOW)
+    line = max(text.rfind("\n", earliest, start) + 1, earliest)
     for window in (text[start:end], text[line:end]):
         kinds = scan(window, {**CONFIG, "redact": False})[2]
         if kinds:
@@ -122,11 +147,18 @@ def _kind(scan: Callable[..., Any], text: str, start: int, end: int) -> str:
 def make_scan(library: Callable[[str], list[Finding]]) -> Scanner:
     def scan(text: str) -> tuple[Finding, ...]:
         found = library(text)
+        # the spans taken so far, disjoint and sorted, so a match's overlap test is a
+        # bisection (a scan of every finding made a megabyte of secrets quadratic)
+        taken = sorted((f.start, f.end) for f in found)
+        starts, ends = [s for s, _ in taken], [e for _, e in taken]
         for kind, pattern, group, score in EXTRA:
             for m in pattern.finditer(text):
                 start, end = m.span(group)
-                if end > start and not any(f.start < end and start < f.end for f in found):
+                i = bisect.bisect_left(starts, end)
+                if end > start and not (i and ends[i - 1] > start):
                     found.append(finding(text, kind, score, start, end))
+                    starts.insert(i, start)
+                    ends.insert(i, end)
         return ordered(f for f in found if not _PLACEHOLDER.search(f.text))
 
     return scan

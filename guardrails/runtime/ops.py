@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-from .findings import Finding
+from .fields import field_of
 from .unicode import basename_text, normalize_text
 
 
@@ -83,9 +83,7 @@ def get(value: object, key: str | int) -> object:
         return value.get(key)
     if isinstance(key, int) and isinstance(value, list | tuple) and -len(value) <= key < len(value):
         return value[key]
-    if isinstance(value, Finding) and isinstance(key, str):
-        return value.field(key)
-    return None
+    return field_of(value, key)  # a finding's, a host object's field (runtime/fields.py)
 
 
 def get_path(value: object, keys: Sequence[str | int]) -> object:

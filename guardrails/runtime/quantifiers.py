@@ -16,20 +16,37 @@ run unbounded.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from .ops import RuleLimitError, RuleTypeError, type_name
 
 MAX_ITEMS = 100_000
+# elements the quantifiers of one rule may visit: a nested quantifier visits
+# its inner list once per outer element, so `any a in xs: count(b in xs: ...)` over
+# 10,000 elements was 10^8 steps (half a minute; the time budget is only checked when
+# a rule returns), and over MAX_ITEMS hours
+MAX_VISITS = 1_000_000
+VISITS = "#visits"  # its count, in the call's cache (never a fact or state slot name)
 
 Test = Callable[[object], bool]
 
 
-def each(items: object, kind: str) -> Sequence[object] | None:
+def each(items: object, kind: str, cache: dict[str, Any] | None = None) -> Sequence[object] | None:
+    """The list to loop over; `cache` (the call's, from generated code, which zeroes
+    the count as each rule starts) counts the elements the rule's quantifiers visit
+    against MAX_VISITS, before any is visited."""
     if items is None:
         return None
     if type(items) is list or type(items) is tuple or isinstance(items, list | tuple):
         if len(items) > MAX_ITEMS:
             raise RuleLimitError(f"{kind} over {len(items)} elements (limit {MAX_ITEMS})")
+        if cache is not None:
+            visits = cache.get(VISITS, 0) + len(items)
+            if visits > MAX_VISITS:
+                raise RuleLimitError(
+                    f"{kind}: the rule's quantifiers would visit over {MAX_VISITS} elements"
+                )
+            cache[VISITS] = visits
         return items
     raise RuleTypeError(f"{kind} needs a list, got {type_name(items)}")
 

@@ -18,7 +18,7 @@ from typing import Any
 from ..check import ir
 from ..check.builtins import BUILTINS
 from ..compile.loader import runtime_namespace
-from ..runtime import ops
+from ..runtime import ops, quantifiers
 from ..runtime.changes import apply_actions
 from ..runtime.engine import describe_error
 from ..runtime.facts import DERIVED
@@ -156,6 +156,7 @@ class Interpreter:
 
         position = [0]
         items = self.value(node.items, seen)
+        quantifiers.each(items, node.kind, self.cache)  # the rule's MAX_VISITS, as compiled
         result = self.namespace[BUILTINS.exports[node.kind]](items, test)
         if decider and node.kind in ("any", "all"):
             which = "matched" if node.kind == "any" else "failed"
