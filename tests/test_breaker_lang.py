@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from pygments.token import Keyword, Number
 
 import guardrails
@@ -11,6 +14,23 @@ from guardrails.tooling.fmt import format_text
 from guardrails.tooling.highlight import RulesLexer
 
 from .test_fmt import assert_formats_well
+
+
+@pytest.fixture(autouse=True)
+def failing_dependency(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`+` on a string stands in for a dependency that fails (a host function's
+    service, a judge): it raises what a broken dependency raises. A payload's own type
+    error never counts against a breaker (tests/test_attack_issue17.py), so these
+    tests of the breaker's states need a failure that is not the caller's."""
+    from guardrails.runtime import EXPORTS, ops
+
+    def add(a: Any, b: Any) -> Any:
+        if isinstance(a, str) or isinstance(b, str):
+            raise RuntimeError("unsupported operand: the inventory service is down")
+        return ops.add(a, b)
+
+    monkeypatch.setitem(EXPORTS, "_add", add)
+
 
 HOOK = "tool_pre_invoke"
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..runtime.findings import Finding
-from ..runtime.ops import check_size
+from ..runtime.ops import RuleTypeError, check_size
 from ..runtime.program import Redact
 from ..runtime.text import text as text_of
 from ..syntax import ast
@@ -78,7 +78,12 @@ def _loaded(detector: Detector) -> Scanner:
 
     def run(text: str) -> tuple[Finding, ...] | float:
         # a long text is scanned each time: 64 cached megabyte texts would be 64 MB kept
-        return cached(text) if len(text) <= CACHE_MAX_CHARS else scan(text)
+        try:
+            return cached(text) if len(text) <= CACHE_MAX_CHARS else scan(text)
+        except UnicodeError:  # a lone surrogate: the payload's doing, not the detector's
+            raise RuleTypeError(
+                f"{detector.name}() cannot scan a text holding a lone surrogate"
+            ) from None
 
     return run
 

@@ -30,6 +30,8 @@ from .verdict import ERROR_CODE, Outcome, RuleResult, RuleVerdict, Verdict
 class RuleBudgetError(RuleLimitError):
     """The rules of one hook call took longer than the policy's time budget."""
 
+    from_input = False  # slowness is the rule's (or its functions'): it counts
+
 
 class CircuitOpenError(Exception):
     """The rule was not run: its circuit breaker is open (runtime/breaker.py)."""
@@ -302,7 +304,8 @@ class HookRunner:
                     else:
                         message = describe_error(err)
                         reason = f"rule {prog.id} failed: {message}"
-                        if guarded is not None:
+                        # what the payload caused is not counted (RuleTypeError.from_input)
+                        if guarded is not None and not getattr(err, "from_input", False):
                             guarded.failure(message, hook=hook, request_id=request_id)
                     result = _result(prog, hook, "error", ERROR_CODE, reason, error=message)
                     results.append(result)

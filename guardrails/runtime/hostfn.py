@@ -45,6 +45,8 @@ _MAX_ERROR = 200
 class HostFunctionError(RuleTypeError):
     """A host function raised, timed out or returned a value of the wrong type."""
 
+    from_input = False  # the function's failure: it counts against a breaker
+
 
 class HostFunctionSpecError(TypeError):
     """A function that cannot be a host function (its annotations, its name)."""

@@ -25,7 +25,14 @@ from .unicode import basename_text, normalize_text
 
 
 class RuleTypeError(Exception):
-    """A value of the wrong type reached an operator at run time."""
+    """A value of the wrong type reached an operator at run time.
+
+    `from_input`: the call's own payload caused it (a string where a number was
+    expected, a text over the cap). Such a failure says nothing about the rule's
+    dependencies, so it never counts against a circuit breaker: otherwise one caller's
+    malformed calls would open the breaker for everyone (runtime/breaker.py)."""
+
+    from_input = True
 
 
 class RuleLimitError(RuleTypeError):
