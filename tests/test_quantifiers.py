@@ -354,3 +354,34 @@ def test_quantifiers_over_detector_findings_type_their_fields():
         check('rule r on generation_post_call when any f in pii(output): f.start > "x" block')[0][0]
         == "GR0210"
     )
+
+
+def test_values_and_keys_read_a_hosts_objects_as_paths_do():
+    """A pydantic model or a dataclass is a map of its fields to `m.x` and `text(m)`;
+    `values(m)`/`keys(m)` see the same fields (they failed closed on it before)."""
+    import dataclasses
+
+    from pydantic import BaseModel, ConfigDict
+
+    class Args(BaseModel):
+        model_config = ConfigDict(extra="allow")
+        query: str
+
+    @dataclasses.dataclass
+    class Call:
+        query: str
+        limit: int
+
+    p = guardrails.loads(
+        "rule big on tool_pre_invoke when any a in values(tool.args): len(text(a)) > 10 block\n"
+        'rule hidden on tool_pre_invoke when any k in keys(tool.args): k startswith "_" block\n'
+    )
+
+    def outcome(args: object) -> str | None:
+        return p.evaluate("tool_pre_invoke", {"tool": {"name": "t", "args": args}}).blocked_by
+
+    assert outcome(Args(query="x" * 11)) == "big"
+    assert outcome(Args(query="short", **{"_debug": "1"})) == "hidden"  # an extra field
+    assert outcome(Args(query="short")) is None
+    assert outcome(Call(query="x" * 11, limit=1)) == "big"
+    assert outcome(Call(query="short", limit=1)) is None

@@ -33,3 +33,20 @@ def field_of(value: object, key: str | int) -> object:
     if dataclasses.is_dataclass(value) and any(f.name == key for f in dataclasses.fields(value)):
         return getattr(value, key, None)
     return None
+
+
+def fields_map(value: object) -> dict[str, object] | None:
+    """Every field `field_of` would read, by name (for `values()`/`keys()`), or None
+    when `value` is not a pydantic model or a dataclass instance."""
+    if isinstance(value, type | Finding):
+        return None
+    fields = getattr(type(value), "model_fields", None)
+    if isinstance(fields, Mapping) and callable(getattr(value, "model_dump", None)):
+        out = {name: getattr(value, name, None) for name in fields}
+        extra = getattr(value, "__pydantic_extra__", None)
+        if isinstance(extra, dict):
+            out.update(extra)
+        return out
+    if dataclasses.is_dataclass(value):
+        return {f.name: getattr(value, f.name, None) for f in dataclasses.fields(value)}
+    return None

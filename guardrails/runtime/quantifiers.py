@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from .fields import fields_map
 from .ops import RuleLimitError, RuleTypeError, type_name
 
 MAX_ITEMS = 100_000
@@ -110,6 +111,9 @@ def values(mapping: object) -> tuple[object, ...] | None:
         return None
     if isinstance(mapping, Mapping):
         return tuple(mapping.values())
+    fields = fields_map(mapping)  # a host's object: its fields, as `m.x` reads them
+    if fields is not None:
+        return tuple(fields.values())
     raise RuleTypeError(f"values() needs a map, got {type_name(mapping)}")
 
 
@@ -118,4 +122,7 @@ def keys(mapping: object) -> tuple[object, ...] | None:
         return None
     if isinstance(mapping, Mapping):
         return tuple(mapping.keys())
+    fields = fields_map(mapping)
+    if fields is not None:
+        return tuple(fields)
     raise RuleTypeError(f"keys() needs a map, got {type_name(mapping)}")
