@@ -4,6 +4,7 @@ timeout, cached per hook call, failing closed, their notes in decision records."
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -135,6 +136,14 @@ def test_check_and_the_cli_take_functions(tmp_path, monkeypatch):
     assert out.exit_code == 0, out.output
     out = CliRunner().invoke(main, ["check", str(rules), "--functions", "nosuchmod:x"])
     assert out.exit_code == 2 and "cannot import" in out.output
+    # eval runs them: the module's reputation() says 1.0, so the call is allowed
+    (tmp_path / "call.json").write_text('{"tool": {"name": "example.com"}}')
+    args = ["eval", str(rules), "--hook", "tool_pre_invoke", "--payload", "call.json"]
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 1 and "GR0203" in out.output
+    out = CliRunner().invoke(main, [*args, "--functions", "myfuncs", "--format", "json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["outcome"] == "allow"
 
 
 # ---- running ----

@@ -132,14 +132,12 @@ def check_config(ctx: click.Context, config: Path) -> None:
 @main.command("eval")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--hook", required=True, help="hook to evaluate, e.g. generation_pre_call")
-@click.option(
-    "--payload",
-    required=True,
-    type=click.File("r"),
-    help="JSON file of facts, or - for standard input",
-)
+@click.option("--payload", required=True, type=click.File("r"),
+              help="JSON file of facts, or - for standard input")  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--shadow", is_flag=True, help="turn every block into a would-block")
+@click.option("--functions", multiple=True, metavar="MODULE[:ATTR]",
+              help="host functions the rules call (they run)")  # fmt: skip
 @click.option("--explain", is_flag=True, help="show each sub-condition and the facts it saw")
 @click.option("--state", "state_file", type=click.File("r"),
               help="JSON of prior state, as a corpus case's `state` (docs/testing.md)")  # fmt: skip
@@ -155,10 +153,12 @@ def eval_(
     explain: bool,
     state_file: Any,
     now: str | None,
+    functions: tuple[str, ...],
 ) -> None:
     """Evaluate the rules at PATH for one hook call (state starts empty, or as given)."""
+    host = _host(ctx, {"functions": functions, "judge": False})
     try:
-        policy = load(path, shadow=shadow)
+        policy = load(path, shadow=shadow, functions=host["functions"])
     except RulesError as err:
         click.echo(_render_diagnostics(err.diagnostics, ctx), err=True)
         ctx.exit(1)
