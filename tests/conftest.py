@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 import guardrails
@@ -41,6 +43,22 @@ def policy_from():
         return guardrails.loads(text, "t.rules", **kwargs)  # type: ignore[arg-type]
 
     return make
+
+
+@pytest.fixture
+def failing_dependency(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`+` on a string stands in for a dependency that fails (a host function's
+    service, a judge): it raises what a broken dependency raises. A payload's own type
+    error never counts against a breaker (tests/test_attack_issue17.py), so these
+    tests of the breaker's states need a failure that is not the caller's."""
+    from guardrails.runtime import EXPORTS, ops
+
+    def add(a: Any, b: Any) -> Any:
+        if isinstance(a, str) or isinstance(b, str):
+            raise RuntimeError("unsupported operand: the inventory service is down")
+        return ops.add(a, b)
+
+    monkeypatch.setitem(EXPORTS, "_add", add)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

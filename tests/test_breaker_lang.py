@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from pygments.token import Keyword, Number
 
@@ -15,21 +13,8 @@ from guardrails.tooling.highlight import RulesLexer
 
 from .test_fmt import assert_formats_well
 
-
-@pytest.fixture(autouse=True)
-def failing_dependency(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`+` on a string stands in for a dependency that fails (a host function's
-    service, a judge): it raises what a broken dependency raises. A payload's own type
-    error never counts against a breaker (tests/test_attack_issue17.py), so these
-    tests of the breaker's states need a failure that is not the caller's."""
-    from guardrails.runtime import EXPORTS, ops
-
-    def add(a: Any, b: Any) -> Any:
-        if isinstance(a, str) or isinstance(b, str):
-            raise RuntimeError("unsupported operand: the inventory service is down")
-        return ops.add(a, b)
-
-    monkeypatch.setitem(EXPORTS, "_add", add)
+# every test here fails through a stand-in dependency (conftest.failing_dependency)
+pytestmark = pytest.mark.usefixtures("failing_dependency")
 
 
 HOOK = "tool_pre_invoke"
