@@ -19,6 +19,8 @@ from guardrails.runtime import ops
 from guardrails.runtime.quantifiers import BY_KIND, MAX_ITEMS
 from guardrails.tooling.fmt import format_text
 
+from .conftest import diagnostics_for
+
 os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "policies" / "conversation.rules"
@@ -162,12 +164,7 @@ def test_it_is_compiled_not_interpreted(policy):
 
 
 def check_text(text: str) -> list[guardrails.Diagnostic]:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "q.rules"
-        path.write_text(text)
-        return guardrails.check(path)
+    return diagnostics_for(text, "q.rules")
 
 
 def check(text: str) -> list[tuple[str, str]]:
