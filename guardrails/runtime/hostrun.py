@@ -20,14 +20,16 @@ judge the judge's call (which would recurse).
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextvars
 import os
 import queue
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:  # asyncio is imported where a coroutine is run: not every host has one
+    import asyncio
 
 T = TypeVar("T")
 
@@ -50,6 +52,8 @@ def inside(table: object) -> bool:
 async def offload(fn: Callable[..., T], *args: Any) -> T:
     """Run `fn(*args)` (the engine, for one hook call) in a thread, with this loop as
     the host loop its async host functions are scheduled on."""
+    import asyncio
+
     token = HOST_LOOP.set(asyncio.get_running_loop())
     try:
         return await asyncio.to_thread(fn, *args)
@@ -100,6 +104,8 @@ def _submit(job: Callable[[], T]) -> concurrent.futures.Future[T]:
 
 
 def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
+    import asyncio
+
     try:
         return asyncio.get_running_loop() is loop
     except RuntimeError:
@@ -128,6 +134,8 @@ def call(
                 loop = _private_loop()
             if loop is None or _on_loop_thread(loop):  # called from that loop itself
                 return _fresh_loop(async_, args, timeout)
+            import asyncio
+
             future = asyncio.run_coroutine_threadsafe(_awaited(async_, args), loop)
             try:
                 return future.result(timeout)
@@ -153,6 +161,8 @@ def _private_loop() -> asyncio.AbstractEventLoop:
     with _LOCK:
         loop = _PRIVATE.get(os.getpid())  # a forked child starts its own
         if loop is None or loop.is_closed():
+            import asyncio
+
             loop = _PRIVATE[os.getpid()] = asyncio.new_event_loop()
             thread = threading.Thread(
                 target=loop.run_forever, name="guardrails-host-loop", daemon=True
@@ -167,6 +177,8 @@ def _fresh_loop(fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], timeou
     coroutine that blocks its loop)."""
 
     def run() -> Any:
+        import asyncio
+
         return asyncio.run(asyncio.wait_for(_awaited(fn, args), timeout))
 
     return _submit(run).result(timeout + 0.05)
