@@ -1,9 +1,9 @@
-"""The `guardrails` command line: check, check-config, eval, test, hooks, fmt, serve,
-and the rollout commands of tooling/rollout/cli.py.
+"""The `guardrails` command line: check, check-config, eval, test, hooks, fmt, with
+`serve` from tooling/serve_cli.py and the rollout commands from tooling/rollout/cli.py.
 
 Commands parse options and print; what they print is built elsewhere (the policy,
-tooling modules, adapters/cpex for `serve`), so this module and rollout/cli.py are the
-only ones that import click.
+tooling modules, adapters/cpex for `serve`), so the cli modules are the only ones that
+import click.
 
 Exit codes: 0 success; 1 the rules have errors (check, eval) or the input payload
 is unusable; 2 usage errors (click's own).
@@ -30,6 +30,7 @@ from ..diagnostics import (
 )
 from ..policy.policy import check as check_paths
 from ..policy.policy import load
+from . import serve_cli
 from .eval_text import PayloadError, evaluate, format_state, format_verdict, read_payload
 from .hooklist import hooks_json, hooks_markdown, hooks_text
 from .hostspec import host_options
@@ -72,6 +73,7 @@ def main() -> None:
 main.add_command(rollout_cli.report)
 main.add_command(rollout_cli.replay)
 main.add_command(rollout_cli.promote)
+main.add_command(serve_cli.serve)
 
 
 @main.command()
@@ -280,121 +282,3 @@ def fmt_(ctx: click.Context, paths: tuple[Path, ...], check_only: bool) -> None:
     click.echo(f"{changed} file(s) {verb}, {len(files) - changed - failed} unchanged"
                + (f", {failed} with syntax errors" if failed else ""), err=True)  # fmt: skip
     ctx.exit(1 if failed or (check_only and changed) else 0)
-
-
-@main.command()
-@click.argument("rules", type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True
-)
-@click.option("--uds", type=click.Path(path_type=Path), help="serve HTTP on this unix socket")
-@click.option("--host", default="127.0.0.1", show_default=True, help="HTTP address to bind")
-@click.option("--port", type=int, default=8000, show_default=True, help="HTTP port")
-@click.option(
-    "--token-file",
-    type=click.Path(path_type=Path),
-    help="the HTTP token, in a file of mode 0600 (else $GUARDRAILS_SERVE_TOKEN)",
-)
-@click.option(
-    "--token-out",
-    type=click.Path(path_type=Path),
-    help="write the generated token here (mode 0600), not to stderr",
-)
-@click.option(
-    "--no-auth", is_flag=True, help="no token: only with --uds in a directory only you can enter"
-)
-@click.option("--shadow", is_flag=True, help="turn every block into a would-block")
-@click.option(
-    "--records", type=click.Path(path_type=Path), help="append decision records (JSON lines)"
-)
-@click.option("--watch", is_flag=True, help="reload when a rules file changes")
-@click.option(
-    "--state",
-    default="memory",
-    show_default=True,
-    metavar="STORE",
-    help="where stateful rules keep counts: memory (this process) or a redis:// URL "
-    "shared by replicas (docs/state.md)",
-)
-@click.pass_context
-def serve(
-    ctx: click.Context,
-    rules: Path,
-    transport: str,
-    uds: Path | None,
-    host: str,
-    port: int,
-    token_file: Path | None,
-    token_out: Path | None,
-    no_auth: bool,
-    shadow: bool,
-    records: Path | None,
-    watch: bool,
-    state: str,
-) -> None:
-    """Serve RULES as cpex external plugins (MCP over stdio or HTTP), one per mode.
-
-    Clients add one entry per mode: over stdio `kind: external`, named
-    `guardrails-<mode>`; over HTTP `kind: guardrails.adapters.remote.RemoteRules`,
-    which fails closed while the server is away (see docs/hosts.md). The rules are
-    checked before the server starts. Over HTTP every request needs the token
-    (`Authorization: Bearer` or `?access_token=`); without --token-file or
-    $GUARDRAILS_SERVE_TOKEN one is generated, on loopback only. With --state
-    redis://... every server process naming that Redis shares the counts.
-    """
-    import os
-
-    from ..adapters.cpex.serve import TOKEN_ENV
-    from ..adapters.cpex.serve_config import serve_config, server_command, write_serve_config
-
-    if transport != "http" and (token_file or token_out or no_auth or host != "127.0.0.1"):
-        raise click.UsageError("--host, --token-file, --token-out, --no-auth need --transport http")
-    try:
-        policy = load(rules, shadow=shadow, state=state)
-    except RulesError as err:
-        click.echo(render_text(err.diagnostics), err=True)
-        ctx.exit(1)
-    except GuardrailsError as err:  # a --state the server could not use
-        raise click.BadParameter(str(err), param_hint="--state") from None
-    env = dict(os.environ)
-    token = env.pop(TOKEN_ENV, None)
-    if transport == "http":
-        token = _serve_token(host, port, uds, token_file, token, token_out, no_auth)
-    config = write_serve_config(
-        serve_config(policy, rules.resolve(), shadow, records, watch, state)
-    )
-    argv, env = server_command(config, env, transport, host, port, uds, token)
-    os.execve(sys.executable, argv, env)
-
-
-def _serve_token(
-    host: str,
-    port: int,
-    uds: Path | None,
-    token_file: Path | None,
-    env_token: str | None,
-    token_out: Path | None,
-    no_auth: bool,
-) -> str | None:
-    """The HTTP server's token (None for --no-auth), or a usage error saying why not."""
-    import os
-
-    from ..adapters.cpex.serve import TokenError, choose_token, is_loopback, write_token_file
-
-    where = f"unix socket {uds}" if uds is not None else f"{host}:{port}"
-    try:
-        token, generated = choose_token(host, uds, token_file, env_token, no_auth, token_out)
-        if token is not None and generated and token_out is not None:
-            write_token_file(token_out, token)
-    except TokenError as err:
-        raise click.UsageError(str(err)) from None
-    if generated:
-        shown = f"written to {token_out}" if token_out is not None else token
-        click.echo(f"guardrails serve: generated token for {where}: {shown}", err=True)
-    if uds is None and not is_loopback(host) and not os.environ.get("PLUGINS_SERVER_SSL_ENABLED"):
-        click.echo(
-            f"guardrails serve: warning: {host} is not loopback and TLS is off "
-            "(PLUGINS_SERVER_SSL_*): the token crosses the network in clear text",
-            err=True,
-        )
-    return token
