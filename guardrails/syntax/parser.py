@@ -24,6 +24,7 @@ from ..source import SourceFile
 from . import ast, grammar_cache
 from .build import build
 from .errors import to_diagnostic
+from .memo import ItemParser
 
 _ITEM_START = re.compile(r"^(?:rule|let|on)\b", re.MULTILINE)
 _MAX_SYNTAX_ERRORS = 50
@@ -137,7 +138,12 @@ def parse(file: SourceFile) -> tuple[ast.Module, list[Diagnostic]]:
             )
         )
         return ast.Module(file, ()), diags
-    pos = 0
+    trees, failed_at = ItemParser(parser, file).items()  # item by item (memo.py)
+    for tree in trees:
+        items.extend(_build_items(tree, file, diags))
+    if failed_at is None:
+        return ast.Module(file, tuple(items)), diags
+    pos = failed_at  # from the item that does not parse: as the whole file would
     while pos <= len(text):
         try:
             tree = parser.parse(_blank(text, pos, len(text)))
