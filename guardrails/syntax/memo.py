@@ -30,17 +30,21 @@ from typing import Any
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedInput
 from lark.lexer import LexerState, LexerThread, LineCounter
-from lark.tree import Meta
 from lark.utils import TextSlice
 
+from ..diagnostics import Diagnostic
 from ..source import SourceFile
+from . import ast
+from .build import AstBuilder
 
 _ITEM_START = re.compile(r"^(?:rule|let|on)\b", re.MULTILINE)
 _WORD = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|#[^\n]*|[0-9]+|[A-Za-z_]\w*|\s+')
 _SHAPES_PER_KEY = 4
-_MAX_DEPTH = 100  # parser.MAX_DEPTH: no deeper tree is built, so none is a template
+# parser.MAX_DEPTH is 100: a template is well below it, so its pieces need no check
+_MAX_DEPTH = 90
 
 Template = tuple[Any, tuple[int, int] | None, tuple[Any, ...]]
+Piece = Tree[Token] | tuple[Template, list[Token]]
 
 
 class _At:
@@ -70,15 +74,17 @@ class ItemParser:
         self.file = file
         self.shapes: dict[str, list[_Shape]] = {}
         self.last: _Shape | None = None  # templates repeat one shape: try it first
+        self.scanners: dict[int, tuple[Any, frozenset[str], dict[str, Any]]] = {}
         self.keywords = frozenset(
             t.pattern.value
             for t in parser.terminals
             if t.pattern.type == "str" and t.pattern.value.isidentifier()
         )
 
-    def items(self) -> tuple[list[Tree[Token]], int | None]:
-        """One tree per piece of the file up to the first that does not parse, and
-        where that one starts (None: all parsed)."""
+    def items(self) -> tuple[list[Piece], int | None]:
+        """Each piece of the file up to the first that does not parse (Lark's tree,
+        or a shape's template and this piece's tokens), and where that one starts
+        (None: all parsed)."""
         text = self.file.text
         bounds = [m.start() for m in _ITEM_START.finditer(text) if m.start() > 0]
         trees = []
@@ -114,18 +120,18 @@ class ItemParser:
                 out.append(word if word in self.keywords else "N")
         return "".join(out)
 
-    def parse(self, start: int, end: int) -> Tree[Token]:
+    def parse(self, start: int, end: int) -> Piece:
         if self.last is not None:
             tokens = self._relex(self.last, start, end)
             if tokens is not None:
-                return _clone(self.last.template, tokens)
+                return self.last.template, tokens
         key = self._key(start, end)
         candidates = self.shapes.setdefault(key, [])
         for shape in candidates:
             tokens = self._relex(shape, start, end)
             if tokens is not None:
                 self.last = shape
-                return _clone(shape.template, tokens)
+                return shape.template, tokens
         interactive = self.frontend.parser.parse_interactive(
             LexerThread(self.frontend.lexer, self._state(start, end)), "start"
         )
@@ -143,23 +149,46 @@ class ItemParser:
         return tree
 
     def _relex(self, shape: _Shape, start: int, end: int) -> list[Token] | None:
-        """The item's tokens, if they are exactly of the shape's types."""
-        state, at, lexers = self._state(start, end), _At(), self.lexers
-        tokens = []
-        try:
-            for kind, position in zip(shape.types, shape.states, strict=True):
-                at.position = position
-                token = lexers[position].next_token(state, at)
-                if token.type != kind:
+        """The item's tokens, if they are exactly of the shape's types: each found as
+        Lark's `BasicLexer.next_token` finds it (the first of the state's patterns
+        that matches, ignored kinds skipped, then the keyword callbacks), without
+        the line and column counting no one reads."""
+        text, pos, tokens = self.file.text, start, []
+        for kind, position in zip(shape.types, shape.states, strict=True):
+            mres, ignore, callback = self._scanner(position)
+            while True:
+                match = None
+                for mre in mres:
+                    match = mre.match(text, pos, end)
+                    if match is not None:
+                        break
+                if match is None:
                     return None
-                tokens.append(token)
-            at.position = shape.end_state
-            lexers[shape.end_state].next_token(state, at)
-        except EOFError:
-            return tokens if len(tokens) == len(shape.types) else None
-        except UnexpectedInput:
-            return None
-        return None  # more tokens than the shape has
+                if match.lastgroup not in ignore:
+                    break
+                pos = match.end()
+            token = Token(match.lastgroup, match.group(), pos, None, None, None, None, match.end())
+            if token.type in callback:
+                token = callback[token.type](token)
+            if token.type != kind:
+                return None
+            tokens.append(token)
+            pos = match.end()
+        mres, ignore, _ = self._scanner(shape.end_state)
+        while pos < end:  # only ignored text may follow
+            match = next((m for m in (r.match(text, pos, end) for r in mres) if m), None)
+            if match is None or match.lastgroup not in ignore:
+                return None
+            pos = match.end()
+        return tokens
+
+    def _scanner(self, position: int) -> tuple[Any, frozenset[str], dict[str, Any]]:
+        found = self.scanners.get(position)
+        if found is None:
+            lexer = self.lexers[position]
+            found = (lexer.scanner._mres, frozenset(lexer.ignore_types), dict(lexer.callback))
+            self.scanners[position] = found
+        return found
 
 
 def _template(tree: Tree[Token], tokens: list[Token]) -> Template | None:
@@ -200,13 +229,37 @@ def _template(tree: Tree[Token], tokens: list[Token]) -> Template | None:
     return walk(tree)
 
 
-def _clone(template: Template, tokens: list[Token]) -> Tree[Token]:
-    data, span, children = template
-    meta: Any = Meta()  # type: ignore[no-untyped-call]
-    if span is not None:
-        meta.empty = False  # start and end: all that build.py reads
-        meta.start_pos, meta.end_pos = tokens[span[0]].start_pos, tokens[span[1]].end_pos
-    built: list[Any] = [
-        tokens[c] if type(c) is int else None if c is None else _clone(c, tokens) for c in children
-    ]
-    return Tree(data, built, meta)
+class _Meta:
+    """A node's span, as much of Lark's `Meta` as build.py reads."""
+
+    __slots__ = ("empty", "end_pos", "start_pos")
+
+    def __init__(self, empty: bool, start_pos: int | None = 0, end_pos: int | None = 0) -> None:
+        self.empty, self.start_pos, self.end_pos = empty, start_pos, end_pos
+
+
+_NO_SPAN = _Meta(True)
+
+
+def build_piece(
+    template: Template, tokens: list[Token], file: SourceFile
+) -> tuple[tuple[ast.Item, ...], list[Diagnostic]]:
+    """The AST of a piece parsed by its shape: build.py's builder run over the
+    shape's tree with this piece's tokens put in (the tree itself is never made)."""
+    builder = AstBuilder(file)
+    methods: dict[str, Any] = {}
+
+    def walk(node: Template) -> Any:
+        data, span, children = node
+        built = [tokens[c] if type(c) is int else None if c is None else walk(c) for c in children]
+        meta = (
+            _NO_SPAN
+            if span is None
+            else _Meta(False, tokens[span[0]].start_pos, tokens[span[1]].end_pos)
+        )
+        method = methods.get(data)
+        if method is None:
+            method = methods[data] = getattr(builder, data)
+        return method(meta, built)
+
+    return walk(template), builder.diagnostics

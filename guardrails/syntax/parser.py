@@ -24,7 +24,7 @@ from ..source import SourceFile
 from . import ast, grammar_cache
 from .build import build
 from .errors import to_diagnostic
-from .memo import ItemParser
+from .memo import ItemParser, build_piece
 
 _ITEM_START = re.compile(r"^(?:rule|let|on)\b", re.MULTILINE)
 _MAX_SYNTAX_ERRORS = 50
@@ -138,9 +138,14 @@ def parse(file: SourceFile) -> tuple[ast.Module, list[Diagnostic]]:
             )
         )
         return ast.Module(file, ()), diags
-    trees, failed_at = ItemParser(parser, file).items()  # item by item (memo.py)
-    for tree in trees:
-        items.extend(_build_items(tree, file, diags))
+    pieces, failed_at = ItemParser(parser, file).items()  # item by item (memo.py)
+    for piece in pieces:
+        if isinstance(piece, Tree):
+            items.extend(_build_items(piece, file, diags))
+        else:
+            built, build_diags = build_piece(*piece, file)
+            items.extend(built)
+            diags.extend(build_diags)
     if failed_at is None:
         return ast.Module(file, tuple(items)), diags
     pos = failed_at  # from the item that does not parse: as the whole file would
