@@ -4,6 +4,17 @@ The policy knows no manager: registering subscribes a listener to the policy's
 reloads, and the listener swaps the manager's plugins. The listener lives exactly as
 long as the manager (it is kept in a table keyed weakly on the manager, and the policy
 holds it weakly), so neither keeps the other alive.
+
+Fusing (`groups`): a manager's plugins are all in its registry, so with `fuse=True`
+(the default) the policy's plugins are shaped around what else is there, the
+"barriers": consecutive priorities of a mode share one plugin unless another plugin
+of that mode sits between them on one of their hooks. cpex has no public way to add
+a plugin after `initialize()`; a host that adds one anyway goes through the
+registry's `register`, which registering wraps, and another policy registering or
+reloading swaps its plugins the same way: every change re-shapes each policy
+registered there around the others until none changes (a policy's plugins only ever
+split when another's do, so this ends), before the registry serves another call.
+`fuse=False` keeps one plugin per (mode, priority) whatever the manager holds.
 """
 
 from __future__ import annotations
@@ -18,7 +29,9 @@ from cpex.framework import TenantPluginManager
 from cpex.framework.models import Config
 
 from ...diagnostics import GuardrailsError
+from ...runtime.modes import MODES
 from .binding import RulesPlugin, build_plugins
+from .groups import Barriers, shape
 from .writes import dropped_writes, hook_policies
 
 if TYPE_CHECKING:
@@ -26,15 +39,18 @@ if TYPE_CHECKING:
     from ...policy.policy import Policy
 
 _SWAP_TIMEOUT = 10.0
+_MAX_SETTLE = 1000  # rounds of re-shaping; past it every policy there gets exact plugins
 # the loop each managed manager's calls run on, for reloads from other threads
 _LOOPS: weakref.WeakKeyDictionary[Any, asyncio.AbstractEventLoop] = weakref.WeakKeyDictionary()
-# manager -> id(policy) -> the listener that resyncs it (one per policy and manager)
-_LISTENERS: weakref.WeakKeyDictionary[Any, dict[int, Callable[[Compiled], None]]] = (
-    weakref.WeakKeyDictionary()
-)
+# manager -> id(policy) -> (the policy, whether it fuses, the listener that resyncs it)
+_FOLLOWERS: weakref.WeakKeyDictionary[
+    Any, dict[int, tuple[Policy, bool, Callable[[Compiled], None]]]
+] = weakref.WeakKeyDictionary()
+# registry -> its own `register`, which ours call (the wrapper re-shapes on the others')
+_ORIGINAL: weakref.WeakKeyDictionary[Any, Callable[..., None]] = weakref.WeakKeyDictionary()
 
 
-def register_plugins(policy: Policy, manager: Any) -> list[RulesPlugin]:
+def register_plugins(policy: Policy, manager: Any, fuse: bool = True) -> list[RulesPlugin]:
     """`policy.register(manager)`: the current version's plugins into an initialized
     manager, which from now on follows the policy's reloads."""
     if not getattr(manager, "initialized", False):
@@ -51,18 +67,38 @@ def register_plugins(policy: Policy, manager: Any) -> list[RulesPlugin]:
             + ". Give the manager a HookPayloadPolicy listing those fields "
             "(`hook_policies(policy)` builds them), or use `await policy.manager()`"
         )
-    plugins = build_plugins(policy)
-    for plugin in plugins:
-        manager._registry.register(plugin)  # no public API for runtime registration in cpex 0.1.4
     with contextlib.suppress(RuntimeError):  # no loop running: reloads swap in place
         _LOOPS[manager] = asyncio.get_running_loop()
-    _follow(policy, manager)
-    return plugins
+    _watch(manager)
+    _follow(policy, manager, fuse)
+    _swap(policy, manager)
+    return _registered(policy, manager)
 
 
-def _follow(policy: Policy, manager: Any) -> None:
-    listeners = _LISTENERS.setdefault(manager, {})
-    if id(policy) in listeners:  # registered twice: still one swap per reload
+def _watch(manager: Any) -> None:
+    """Re-shape our plugins whenever anyone else's are registered into the manager
+    (the host's own, through the registry as we do), so a plugin added between two
+    fused priorities runs between them from its first call."""
+    registry = manager._registry
+    if "register" in vars(registry):  # wrapped already
+        return
+    original = registry.register
+
+    def register(plugin: Any, *args: Any, **kwargs: Any) -> None:
+        original(plugin, *args, **kwargs)
+        followers = _FOLLOWERS.get(manager, {})
+        if not isinstance(plugin, RulesPlugin) or id(plugin.policy) not in followers:
+            _settle(manager)
+
+    _ORIGINAL[registry] = original
+    registry.register = register
+
+
+def _follow(policy: Policy, manager: Any, fuse: bool) -> None:
+    followers = _FOLLOWERS.setdefault(manager, {})
+    known = followers.get(id(policy))
+    if known is not None:  # registered twice: still one swap per reload
+        followers[id(policy)] = (policy, fuse, known[2])
         return
     held = weakref.ref(manager)
 
@@ -71,7 +107,7 @@ def _follow(policy: Policy, manager: Any) -> None:
         if alive is not None:
             resync(policy, alive)
 
-    listeners[id(policy)] = policy.subscribe(reloaded)
+    followers[id(policy)] = (policy, fuse, policy.subscribe(reloaded))
 
 
 def resync(policy: Policy, manager: Any) -> None:
@@ -102,22 +138,72 @@ def resync(policy: Policy, manager: Any) -> None:
         _swap(policy, manager)
 
 
-def _swap(policy: Policy, manager: Any) -> None:
-    registry = manager._registry
-    new = build_plugins(policy)
-    old = [
-        name
-        for name, ref in list(registry._plugins.items())
-        if isinstance(ref.plugin, RulesPlugin) and ref.plugin.policy is policy
+def barriers(policy: Policy, manager: Any) -> Barriers:
+    """The manager's plugins other than `policy`'s, as `groups` weighs them: (mode,
+    priority, hooks) of each that cpex runs."""
+    found = set()
+    for ref in list(manager._registry._plugins.values()):
+        plugin = ref.plugin
+        if isinstance(plugin, RulesPlugin) and plugin.policy is policy:
+            continue
+        mode = str(getattr(ref.mode, "value", ref.mode))
+        if mode in MODES:  # a disabled plugin never runs
+            hooks = frozenset(str(getattr(h, "value", h)) for h in ref.hooks)
+            found.add((mode, int(ref.priority), hooks))
+    return frozenset(found)
+
+
+def _registered(policy: Policy, manager: Any) -> list[RulesPlugin]:
+    refs = list(manager._registry._plugins.values())
+    return [
+        r.plugin for r in refs if isinstance(r.plugin, RulesPlugin) and r.plugin.policy is policy
     ]
+
+
+def _install(policy: Policy, manager: Any, fuse: bool, force: bool) -> bool:
+    """Swap `policy`'s plugins in the manager for its current version's, shaped
+    around the others (False: `force` is off and they already are)."""
+    registry = manager._registry
+    around = barriers(policy, manager) if fuse else None
+    old = _registered(policy, manager)
+    current = old and all(p.compiled is policy.compiled for p in old)
+    if (
+        not force
+        and current
+        and {p.key for p in old} == set(shape(policy.compiled, policy.catalog, around))
+    ):
+        return False
+    new = build_plugins(policy, barriers=around)
     # no await and no callback in here: the event loop sees the registry before or after
-    for name in old:
-        registry.unregister(name)
+    for plugin in old:
+        registry.unregister(plugin.name)
+    register = _ORIGINAL.get(registry, registry.register)
     for plugin in new:
-        registry.register(plugin)
+        register(plugin)  # no public API for runtime registration in cpex 0.1.4
+    return True
 
 
-async def new_manager(policy: Policy, timeout: float = 30) -> TenantPluginManager:
+def _swap(policy: Policy, manager: Any) -> None:
+    """`policy`'s current version into the manager, then every policy registered
+    there re-shaped around the others until none changes."""
+    followers = _FOLLOWERS.get(manager, {})
+    fuse = followers[id(policy)][1] if id(policy) in followers else False
+    _install(policy, manager, fuse, force=True)
+    _settle(manager)
+
+
+def _settle(manager: Any) -> None:
+    followers = _FOLLOWERS.get(manager, {})
+    for _ in range(_MAX_SETTLE):
+        if not any([_install(p, manager, f, force=False) for p, f, _ in list(followers.values())]):
+            return
+    for p, _, _ in list(followers.values()):  # not expected: fall back to exact plugins
+        _install(p, manager, False, force=True)
+
+
+async def new_manager(
+    policy: Policy, timeout: float = 30, fuse: bool = True
+) -> TenantPluginManager:
     """`await policy.manager()`: a new manager whose payload policies fit the rules."""
     manager = TenantPluginManager(
         Config(plugins=[]),
@@ -125,5 +211,5 @@ async def new_manager(policy: Policy, timeout: float = 30) -> TenantPluginManage
         hook_policies=hook_policies(policy),
     )
     await manager.initialize()
-    register_plugins(policy, manager)
+    register_plugins(policy, manager, fuse)
     return manager
