@@ -295,6 +295,26 @@ def test_on_error_keeps_its_meaning_inside_a_fused_plugin():
     assert ref.on_error.value == "ignore"
 
 
+def test_out_of_date_transform_plugins_of_ignore_rules_still_stop_calls():
+    """A transform plugin stops a call only by raising, which cpex swallows under
+    on_error=ignore: so it is `fail` even when all its rules say `on_error ignore`."""
+    policy = guardrails.loads(
+        f'rule r on {HOOK} mode transform on_error ignore set tool.args.cmd = "a"\n'
+    )
+    (plugin,) = policy.plugins()
+    assert plugin.config.on_error.value == "fail"
+
+    async def run() -> Any:
+        manager = await host_manager(policy, plugin)
+        policy.reload(f'rule r on {HOOK} block "stop"\n')  # a group the host never took
+        return await manager.invoke_hook(
+            HOOK, ToolPreInvokePayload(name="x", args={}), GlobalContext(request_id="1")
+        )
+
+    with pytest.raises(PluginError, match="GUARDRAIL_STALE"):
+        asyncio.run(run())
+
+
 def test_the_state_exchange_still_runs_first():
     text = (
         "counter calls per user\n"

@@ -11,8 +11,10 @@ load order, so fusing changes no verdict.
 
 A plugin's `on_error` is the strictest its rules ask for (`fail` when any would
 fail closed): the runner already decides each rule's errors by the rule's own
-`on_error`, so the plugin's matters only for what escapes the runner, a transform
-rule raising to stop a call (which must reach the caller) or cpex's own timeout.
+`on_error`, so the plugin's matters only for what escapes the runner: cpex's own
+timeout, and a transform plugin's raise, its only way to stop a call (a rule that
+failed, or plugins handed to a host that a reload left out of date), which cpex
+swallows under `ignore`; so a transform plugin is always `fail`.
 
 Hooks whose rules touch declared state get one more plugin, `FRONT`: the call's state
 exchange, done once before any group runs (see `binding.StatePlugin`). The grouping
@@ -30,7 +32,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ...runtime.engine import HookRunner
-from ...runtime.modes import PHASE_ORDER, plugin_on_error
+from ...runtime.modes import MODES, PHASE_ORDER, plugin_on_error
 from ...runtime.program import RuleProgram
 from ...runtime.state_plan import StatePlan, StateUse
 
@@ -135,7 +137,9 @@ def _crossed(mode: str, members: list[RuleProgram], barriers: frozenset[Any]) ->
 
 
 def _key(mode: str, members: list[RuleProgram]) -> GroupKey:
-    fails = any(plugin_on_error(p.mode, p.on_error) == "fail" for p in members)
+    fails = MODES[mode].raises_to_block or any(
+        plugin_on_error(p.mode, p.on_error) == "fail" for p in members
+    )
     return (mode, members[0].priority, members[-1].priority, "fail" if fails else "ignore")
 
 
