@@ -5,7 +5,11 @@
 (a) a hand-written cpex plugin doing the check `name == "shell" and cmd startswith "rm"`;
 (b) our plugin for the one rule doing the same check;
 (c) our plugins for 1000 rules in one (mode, priority) group, the same rule among them
-(and the same with 100 rules).
+(and the same with 100 rules);
+(f) 100 rules over 5 priorities, the same rule among them, in the manager
+`policy.manager()` makes (its priorities fused into one plugin), against the one rule
+in such a manager, and the 100 rules with one plugin per priority
+(`policy.manager(fuse=False)`, what a manager holding other plugins between them gets).
 
 Every timed call gets a fresh `GlobalContext`, as a host such as Mellea builds one per
 hook call, made the same way for every case (the hand-written plugin included) and
@@ -14,10 +18,11 @@ before the clock starts, so its construction is not in any figure. One more case
 (as a gateway keeps one per request), shows what our per-call state costs there.
 
 All managers get the same HookPayloadPolicy (ours installs one per hook), so the
-ratio measures our plugin, not cpex's copy-on-write. Each case is timed per call
+ratio measures our plugin, not cpex's copy-on-write (`policy.manager()` installs
+`hook_policies(policy)`, the same for these rules). Each case is timed per call
 with perf_counter_ns, the cases interleaved round by round; the figure is the median
 of the round medians. Ratios b/a and c/b are printed (targets: <= 1.2 and <= 1.3),
-and r/b.
+r/b, and f/f1 (target <= 1.3).
 """
 
 from __future__ import annotations
@@ -106,6 +111,15 @@ async def main(calls: int, rounds: int) -> None:
 
     hundred, many = group_of(100), group_of(1000)
     assert len(many.plugins()) == 1 and len(hundred.plugins()) == 1
+    spread = guardrails.loads(
+        "".join(
+            f'rule r{i} on tool_pre_invoke priority {i % 5} when tool.name == "tool_{i}" '
+            'and tool.args.cmd startswith "rm" block\n'
+            for i in range(99)
+        )
+        + RULE.replace(" when ", " priority 2 when ", 1),
+        "bench.rules",
+    )
     policies = hook_policies(one)
     hand = HandWritten(
         PluginConfig(name="hand", kind="bench.HandWritten", hooks=["tool_pre_invoke"])
@@ -115,7 +129,13 @@ async def main(calls: int, rounds: int) -> None:
         "b_rules_1": await manager_for(one.plugins(), policies),
         "b100_rules_100": await manager_for(hundred.plugins(), policies),
         "c_rules_1000": await manager_for(many.plugins(), policies),
+        "f1_rules_1_managed": await one.manager(),
+        "f_100_over_5_fused": await spread.manager(),
+        "f_100_over_5_exact": await spread.manager(fuse=False),
     }
+    fused = managers["f_100_over_5_fused"]._registry.plugin_count
+    exact = managers["f_100_over_5_exact"]._registry.plugin_count
+    assert (fused, exact) == (1, 5), (fused, exact)
     reuse = {name: False for name in managers} | {REUSED: True}
     managers[REUSED] = managers["b_rules_1"]
     payloads = {
@@ -154,6 +174,14 @@ async def main(calls: int, rounds: int) -> None:
         print(
             f"  {kind:<6} (a) hand-written {a:7.1f}   (b) 1 rule {b:7.1f}   100 rules {h:7.1f}"
             f"   (c) 1000 rules {c:7.1f}   b/a = {b / a:.2f}   100/b = {h / b:.2f}   c/b = {c / b:.2f}"
+        )
+        f1, ff, fe = (
+            result[n] for n in ("f1_rules_1_managed", "f_100_over_5_fused", "f_100_over_5_exact")
+        )
+        print(
+            f"  {kind:<6} (f) policy.manager(): 1 rule {f1:7.1f}   100 rules over 5 priorities "
+            f"{ff:7.1f} (1 plugin, f/f1 = {ff / f1:.2f}, target <= 1.3)   "
+            f"fuse=False {fe:7.1f} (5 plugins, {fe / f1:.2f})"
         )
         print(
             f"  {kind:<6} (r) 1 rule, one context reused for {calls} calls {r:7.1f}"
