@@ -42,7 +42,8 @@ _SWAP_TIMEOUT = 10.0
 _MAX_SETTLE = 1000  # rounds of re-shaping; past it every policy there gets exact plugins
 # the loop each managed manager's calls run on, for reloads from other threads
 _LOOPS: weakref.WeakKeyDictionary[Any, asyncio.AbstractEventLoop] = weakref.WeakKeyDictionary()
-# manager -> id(policy) -> (the policy, whether it fuses, the listener that resyncs it)
+# a manager's registry (cpex's Borg `PluginManager`s share one) -> id(policy) -> (the
+# policy, whether it fuses, the listener that resyncs it)
 _FOLLOWERS: weakref.WeakKeyDictionary[
     Any, dict[int, tuple[Policy, bool, Callable[[Compiled], None]]]
 ] = weakref.WeakKeyDictionary()
@@ -69,33 +70,34 @@ def register_plugins(policy: Policy, manager: Any, fuse: bool = True) -> list[Ru
         )
     with contextlib.suppress(RuntimeError):  # no loop running: reloads swap in place
         _LOOPS[manager] = asyncio.get_running_loop()
-    _watch(manager)
+    registry = manager._registry
+    _watch(registry)
     _follow(policy, manager, fuse)
     _swap(policy, manager)
-    return _registered(policy, manager)
+    return _registered(policy, registry)
 
 
-def _watch(manager: Any) -> None:
-    """Re-shape our plugins whenever anyone else's are registered into the manager
-    (the host's own, through the registry as we do), so a plugin added between two
-    fused priorities runs between them from its first call."""
-    registry = manager._registry
+def _watch(registry: Any) -> None:
+    """Re-shape our plugins whenever anyone else's are registered into the registry
+    (the host's own, as we do it), so a plugin added between two fused priorities
+    runs between them from its first call."""
     if "register" in vars(registry):  # wrapped already
         return
     original = registry.register
+    held = weakref.ref(registry)
 
     def register(plugin: Any, *args: Any, **kwargs: Any) -> None:
         original(plugin, *args, **kwargs)
-        followers = _FOLLOWERS.get(manager, {})
-        if not isinstance(plugin, RulesPlugin) or id(plugin.policy) not in followers:
-            _settle(manager)
+        alive = held()
+        if alive is not None:
+            _settle(alive)
 
     _ORIGINAL[registry] = original
     registry.register = register
 
 
 def _follow(policy: Policy, manager: Any, fuse: bool) -> None:
-    followers = _FOLLOWERS.setdefault(manager, {})
+    followers = _FOLLOWERS.setdefault(manager._registry, {})
     known = followers.get(id(policy))
     if known is not None:  # registered twice: still one swap per reload
         followers[id(policy)] = (policy, fuse, known[2])
@@ -138,34 +140,32 @@ def resync(policy: Policy, manager: Any) -> None:
         _swap(policy, manager)
 
 
-def barriers(policy: Policy, manager: Any) -> Barriers:
-    """The manager's plugins other than `policy`'s, as `groups` weighs them: (mode,
-    priority, hooks) of each that cpex runs."""
+def barriers(policy: Policy, registry: Any) -> Barriers:
+    """The registry's plugins other than those `policy` registered, as `groups` weighs
+    them: (mode, priority, hooks) of each that cpex runs."""
     found = set()
-    for ref in list(manager._registry._plugins.values()):
-        plugin = ref.plugin
-        if isinstance(plugin, RulesPlugin) and plugin.policy is policy:
-            continue
+    mine = set(map(id, _registered(policy, registry)))
+    for ref in list(registry._plugins.values()):
         mode = str(getattr(ref.mode, "value", ref.mode))
-        if mode in MODES:  # a disabled plugin never runs
+        if id(ref.plugin) not in mine and mode in MODES:  # a disabled plugin never runs
             hooks = frozenset(str(getattr(h, "value", h)) for h in ref.hooks)
             found.add((mode, int(ref.priority), hooks))
     return frozenset(found)
 
 
-def _registered(policy: Policy, manager: Any) -> list[RulesPlugin]:
-    refs = list(manager._registry._plugins.values())
+def _registered(policy: Policy, registry: Any) -> list[RulesPlugin]:
+    """`policy`'s plugins that registering put there (not ones handed to the host)."""
+    plugins = [ref.plugin for ref in list(registry._plugins.values())]
     return [
-        r.plugin for r in refs if isinstance(r.plugin, RulesPlugin) and r.plugin.policy is policy
+        p for p in plugins if isinstance(p, RulesPlugin) and p.policy is policy and p.follow is None
     ]
 
 
-def _install(policy: Policy, manager: Any, fuse: bool, force: bool) -> bool:
-    """Swap `policy`'s plugins in the manager for its current version's, shaped
+def _install(policy: Policy, registry: Any, fuse: bool, force: bool) -> bool:
+    """Swap `policy`'s plugins in the registry for its current version's, shaped
     around the others (False: `force` is off and they already are)."""
-    registry = manager._registry
-    around = barriers(policy, manager) if fuse else None
-    old = _registered(policy, manager)
+    around = barriers(policy, registry) if fuse else None
+    old = _registered(policy, registry)
     current = old and all(p.compiled is policy.compiled for p in old)
     if (
         not force
@@ -174,10 +174,10 @@ def _install(policy: Policy, manager: Any, fuse: bool, force: bool) -> bool:
     ):
         return False
     new = build_plugins(policy, barriers=around)
+    register = _ORIGINAL.get(registry, registry.register)
     # no await and no callback in here: the event loop sees the registry before or after
     for plugin in old:
         registry.unregister(plugin.name)
-    register = _ORIGINAL.get(registry, registry.register)
     for plugin in new:
         register(plugin)  # no public API for runtime registration in cpex 0.1.4
     return True
@@ -186,19 +186,20 @@ def _install(policy: Policy, manager: Any, fuse: bool, force: bool) -> bool:
 def _swap(policy: Policy, manager: Any) -> None:
     """`policy`'s current version into the manager, then every policy registered
     there re-shaped around the others until none changes."""
-    followers = _FOLLOWERS.get(manager, {})
+    registry = manager._registry
+    followers = _FOLLOWERS.get(registry, {})
     fuse = followers[id(policy)][1] if id(policy) in followers else False
-    _install(policy, manager, fuse, force=True)
-    _settle(manager)
+    _install(policy, registry, fuse, force=True)
+    _settle(registry)
 
 
-def _settle(manager: Any) -> None:
-    followers = _FOLLOWERS.get(manager, {})
+def _settle(registry: Any) -> None:
+    followers = _FOLLOWERS.get(registry, {})
     for _ in range(_MAX_SETTLE):
-        if not any([_install(p, manager, f, force=False) for p, f, _ in list(followers.values())]):
+        if not any([_install(p, registry, f, force=False) for p, f, _ in list(followers.values())]):
             return
     for p, _, _ in list(followers.values()):  # not expected: fall back to exact plugins
-        _install(p, manager, False, force=True)
+        _install(p, registry, False, force=True)
 
 
 async def new_manager(
