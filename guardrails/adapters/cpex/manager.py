@@ -166,7 +166,7 @@ def _install(policy: Policy, registry: Any, fuse: bool, force: bool) -> bool:
     around the others (False: `force` is off and they already are)."""
     around = barriers(policy, registry) if fuse else None
     old = _registered(policy, registry)
-    current = old and all(p.compiled is policy.compiled for p in old)
+    current = all(p.compiled is policy.compiled for p in old)
     if (
         not force
         and current
