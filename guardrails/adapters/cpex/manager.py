@@ -2,8 +2,8 @@
 
 The policy knows no manager: registering subscribes a listener to the policy's
 reloads, and the listener swaps the manager's plugins. The listener lives exactly as
-long as the manager (it is kept in a table keyed weakly on the manager, and the policy
-holds it weakly), so neither keeps the other alive.
+long as the manager's registry (it is kept in a table keyed weakly on it, and the
+policy holds it weakly), so the policy never keeps the manager alive.
 
 Fusing (`groups`): a manager's plugins are all in its registry, so with `fuse=True`
 (the default) the policy's plugins are shaped around what else is there, the
@@ -12,8 +12,8 @@ of that mode sits between them on one of their hooks. cpex has no public way to 
 a plugin after `initialize()`; a host that adds one anyway goes through the
 registry's `register`, which registering wraps, and another policy registering or
 reloading swaps its plugins the same way: every change re-shapes each policy
-registered there around the others until none changes (a policy's plugins only ever
-split when another's do, so this ends), before the registry serves another call.
+registered there around the others until none changes (within a round a policy's
+plugins only ever split, so this ends), before the registry serves another call.
 `fuse=False` keeps one plugin per (mode, priority) whatever the manager holds.
 """
 
