@@ -5,7 +5,11 @@
 (a) a hand-written cpex plugin doing the check `name == "shell" and cmd startswith "rm"`;
 (b) our plugin for the one rule doing the same check;
 (c) our plugins for 1000 rules in one (mode, priority) group, the same rule among them
-(and the same with 100 rules).
+(and the same with 100 rules);
+(f) 100 rules over 5 priorities, the same rule among them, in the manager
+`policy.manager()` makes (its priorities fused into one plugin), against the one rule
+in such a manager, and the 100 rules with one plugin per priority
+(`policy.manager(fuse=False)`, what a manager holding other plugins between them gets).
 
 Every timed call gets a fresh `GlobalContext`, as a host such as Mellea builds one per
 hook call, made the same way for every case (the hand-written plugin included) and
@@ -14,10 +18,11 @@ before the clock starts, so its construction is not in any figure. One more case
 (as a gateway keeps one per request), shows what our per-call state costs there.
 
 All managers get the same HookPayloadPolicy (ours installs one per hook), so the
-ratio measures our plugin, not cpex's copy-on-write. Each case is timed per call
+ratio measures our plugin, not cpex's copy-on-write (`policy.manager()` installs
+`hook_policies(policy)`, the same for these rules). Each case is timed per call
 with perf_counter_ns, the cases interleaved round by round; the figure is the median
 of the round medians. Ratios b/a and c/b are printed (targets: <= 1.2 and <= 1.3),
-and r/b.
+r/b, and f/f1 (target <= 1.3).
 """
 
 from __future__ import annotations
@@ -85,6 +90,25 @@ async def time_calls(
     return out
 
 
+async def alternating(
+    managers: dict[str, TenantPluginManager], payload: Any, calls: int, rounds: int
+) -> list[float]:
+    """Median of round medians (µs) per manager, the managers taking turns call by call."""
+    medians: dict[str, list[float]] = {name: [] for name in managers}
+    for r in range(rounds + 1):  # the first round warms up
+        samples: dict[str, list[int]] = {name: [] for name in managers}
+        for _ in range(calls):
+            for name, m in managers.items():
+                ctx = context()
+                t0 = time.perf_counter_ns()
+                await m.invoke_hook("tool_pre_invoke", payload, ctx)
+                samples[name].append(time.perf_counter_ns() - t0)
+        for name, values in samples.items():
+            if r:
+                medians[name].append(statistics.median(values) / 1000)
+    return [statistics.median(v) for v in medians.values()]
+
+
 async def decisions(m: TenantPluginManager, payload: Any, ctx: GlobalContext, n: int) -> set[Any]:
     out = set()
     for _ in range(n):
@@ -106,6 +130,15 @@ async def main(calls: int, rounds: int) -> None:
 
     hundred, many = group_of(100), group_of(1000)
     assert len(many.plugins()) == 1 and len(hundred.plugins()) == 1
+    spread = guardrails.loads(
+        "".join(
+            f'rule r{i} on tool_pre_invoke priority {i % 5} when tool.name == "tool_{i}" '
+            'and tool.args.cmd startswith "rm" block\n'
+            for i in range(99)
+        )
+        + RULE.replace(" when ", " priority 2 when ", 1),
+        "bench.rules",
+    )
     policies = hook_policies(one)
     hand = HandWritten(
         PluginConfig(name="hand", kind="bench.HandWritten", hooks=["tool_pre_invoke"])
@@ -116,6 +149,14 @@ async def main(calls: int, rounds: int) -> None:
         "b100_rules_100": await manager_for(hundred.plugins(), policies),
         "c_rules_1000": await manager_for(many.plugins(), policies),
     }
+    # (f) call by call in turn, so a neighbour's load drifting between cases moves all three
+    managed = {
+        "f1": await one.manager(),
+        "fused": await spread.manager(),
+        "exact": await spread.manager(fuse=False),
+    }
+    counts = [m._registry.plugin_count for m in managed.values()]
+    assert counts == [1, 1, 5], counts
     reuse = {name: False for name in managers} | {REUSED: True}
     managers[REUSED] = managers["b_rules_1"]
     payloads = {
@@ -128,6 +169,8 @@ async def main(calls: int, rounds: int) -> None:
         for name, m in managers.items():
             if not reuse[name]:
                 outcomes |= await decisions(m, payload, context(), 1)
+        for m in managed.values():
+            outcomes |= await decisions(m, payload, context(), 1)
         assert len(outcomes) == 1, (kind, outcomes)
         # a reused context must not change the decision of any later call
         again = await decisions(managers[REUSED], payload, context(), 3)
@@ -154,6 +197,12 @@ async def main(calls: int, rounds: int) -> None:
         print(
             f"  {kind:<6} (a) hand-written {a:7.1f}   (b) 1 rule {b:7.1f}   100 rules {h:7.1f}"
             f"   (c) 1000 rules {c:7.1f}   b/a = {b / a:.2f}   100/b = {h / b:.2f}   c/b = {c / b:.2f}"
+        )
+        f1, ff, fe = await alternating(managed, payload, calls, rounds)
+        print(
+            f"  {kind:<6} (f) policy.manager(): 1 rule {f1:7.1f}   100 rules over 5 priorities "
+            f"{ff:7.1f} (1 plugin, f/f1 = {ff / f1:.2f}, target <= 1.3)   "
+            f"fuse=False {fe:7.1f} (5 plugins, {fe / f1:.2f})"
         )
         print(
             f"  {kind:<6} (r) 1 rule, one context reused for {calls} calls {r:7.1f}"

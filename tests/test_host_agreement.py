@@ -1,9 +1,10 @@
 """Every host path gives the outcome `Policy.evaluate` gives, on random rules and payloads.
 
-Random rule sets mix modes, priorities, `set`, `redact`, blocks, warnings and rules
-that fail at run time; each payload goes through `evaluate`, a real cpex manager with
-a fresh GlobalContext per call, the same manager with one GlobalContext reused for
-every call (as a gateway does per request), and cpex's YAML loader with one
+Random rule sets mix modes, priorities, `on_error`, `set`, `redact`, blocks, warnings
+and rules that fail at run time; each payload goes through `evaluate`, a real cpex
+manager with a fresh GlobalContext per call (its priorities fused into one plugin per
+mode), the same manager with one GlobalContext reused for every call (as a gateway
+does per request), one with a plugin per (mode, priority), and cpex's YAML loader with one
 `guardrails.cpex.RulesPlugin` entry per mode. All must agree on allow / block (by
 which rule) / the rewritten arguments.
 
@@ -73,7 +74,10 @@ def rule_sets(draw: Any) -> str:
         action = ACTIONS[draw(st.sampled_from(choices))].format(i=i)
         condition = draw(st.sampled_from(CONDITIONS))
         priority = draw(st.integers(1, 3))
-        lines.append(f"rule r{i} on {HOOK} mode {mode} priority {priority} {condition} {action}")
+        on_error = draw(st.sampled_from(["", "on_error ignore "]))
+        lines.append(
+            f"rule r{i} on {HOOK} mode {mode} priority {priority} {on_error}{condition} {action}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -143,13 +147,20 @@ def test_every_host_path_agrees_with_evaluate(tmp_path_factory, text, batch):
 
     async def hosts() -> dict[str, list[tuple[Any, ...]]]:
         manager = await policy.manager(timeout=5)
+        exact = await policy.manager(timeout=5, fuse=False)
         yaml = yaml_manager(tmp_path_factory.mktemp("yaml"), text)
         await yaml.initialize()
         reused = GlobalContext(request_id="shared")
-        seen: dict[str, list[tuple[Any, ...]]] = {"fresh": [], "reused": [], "yaml": []}
+        seen: dict[str, list[tuple[Any, ...]]] = {
+            "fresh": [],
+            "reused": [],
+            "exact": [],
+            "yaml": [],
+        }
         for i, payload in enumerate(batch):
             seen["fresh"].append(await through(manager, payload, GlobalContext(request_id=str(i))))
             seen["reused"].append(await through(manager, payload, reused))
+            seen["exact"].append(await through(exact, payload, GlobalContext(request_id=f"e{i}")))
             seen["yaml"].append(await through(yaml, payload, GlobalContext(request_id=str(i))))
         await yaml.shutdown()
         return seen

@@ -89,7 +89,7 @@ def test_a_nan_fact_is_never_ruled_out_by_the_index():
     policy = guardrails.loads(text)
     facts = {"model_options": {"temperature": math.nan}}
     full = policy.evaluate("generation_pre_call", facts)
-    runner = groups(policy.compiled)[("sequential", 100, "fail")]["generation_pre_call"]
+    runner = groups(policy.compiled)[("sequential", 100, 100, "fail")]["generation_pre_call"]
     lean = runner.run(facts, detail=False)
     assert full.outcome == lean.outcome == "block"
     assert full.blocked_by == lean.blocked_by == "r0" and lean.rules[0].verdict == "error"

@@ -129,7 +129,7 @@ def test_within_one_group_a_set_feeds_the_index_of_later_rules():
     policy = guardrails.loads(text, "r.rules")
     facts = {"tool": {"name": "x", "args": {"cmd": "ls"}}}
     assert policy.evaluate("tool_pre_invoke", facts).code == "RM"
-    runner = groups(policy.compiled)[("sequential", 100, "fail")]["tool_pre_invoke"]
+    runner = groups(policy.compiled)[("sequential", 100, 100, "fail")]["tool_pre_invoke"]
     assert runner.run(facts, detail=False).code == "RM"
 
 

@@ -319,7 +319,8 @@ class Policy:
     # ---- hosts: one-line delegations to guardrails.adapters, imported when called ----
 
     def plugins(self) -> list[Any]:
-        """cpex Plugins: one per (mode, priority) group, covering all the group's hooks.
+        """cpex Plugins: one per (mode, priority) group, covering all the group's hooks
+        (the host may hold plugins of its own between them, so they never fuse).
 
         They follow reloads while the new rules fit in their groups and hooks; when a
         reload needs a group or hook they do not have, they block every call with
@@ -335,20 +336,23 @@ class Policy:
 
         return haystack_hooks(self)
 
-    async def manager(self, timeout: float = 30) -> Any:
-        """A new, initialized cpex `TenantPluginManager` holding this policy's plugins."""
+    async def manager(self, timeout: float = 30, *, fuse: bool = True) -> Any:
+        """A new, initialized cpex `TenantPluginManager` holding this policy's plugins
+        (`fuse`: see `register`)."""
         from ..adapters.cpex.manager import new_manager
 
-        return await new_manager(self, timeout=timeout)
+        return await new_manager(self, timeout=timeout, fuse=fuse)
 
-    def register(self, manager: Any) -> list[Any]:
+    def register(self, manager: Any, *, fuse: bool = True) -> list[Any]:
         """Register this policy's plugins in an initialized cpex manager; returns them.
 
         The manager follows reloads: a `reload()` swaps its plugins too (for as long as
-        the manager lives; it is not kept alive by this policy)."""
+        the manager lives; it is not kept alive by this policy). With `fuse`, a mode's
+        priorities share one plugin where no other plugin of the manager sits between
+        them (docs/hosts.md); `fuse=False` keeps one per (mode, priority)."""
         from ..adapters.cpex.manager import register_plugins
 
-        return register_plugins(self, manager)
+        return register_plugins(self, manager, fuse)
 
     def __repr__(self) -> str:
         return f"<Policy {len(self._compiled.programs)} rules, {self.ruleset_hash[:12]}>"

@@ -1,12 +1,15 @@
-"""The cpex binding: a Policy as cpex Plugins, one per (mode, priority) group.
+"""The cpex binding: a Policy as cpex Plugins, one per group of rules (see `groups`).
 
-Every rule with the same mode and priority runs inside one plugin (see `groups`), in
-load order, for all the hooks they name. The plugin's `PluginConfig` carries that mode
-and priority, so ordering against anyone else's plugins is exactly cpex's.
+A group is the rules of one mode and one priority, or, in a manager where no other
+plugin sits between them, of several consecutive priorities; it runs them in cpex's
+order (priority, then load order) for all the hooks they name. The plugin's
+`PluginConfig` carries the mode and the (first) priority, so ordering against anyone
+else's plugins is exactly cpex's.
 
-Fail closed: a blocking group is registered with `on_error=fail` (a rule error blocks,
-see `plugin`). Audit and fire-and-forget groups use `on_error=ignore`: they never stop
-a call. Registering into a manager, and following reloads there, is `manager`'s.
+Fail closed: a group with a rule that fails closed is registered with `on_error=fail`
+(a rule error blocks, see `plugin`). Audit and fire-and-forget groups use
+`on_error=ignore`: they never stop a call. Registering into a manager, choosing which
+groups fuse there, and following reloads, is `manager`'s.
 
 Declared state is exchanged once per hook call, before any group runs (docs/state.md:
 a call counts once whatever the modes of the rules that count it). The groups of a
@@ -35,7 +38,7 @@ from ...runtime.hostrun import inside
 from ...runtime.modes import MODES, plugin_on_error
 from ...runtime.state import StateError
 from ...runtime.state_plan import Snapshot
-from .groups import FRONT, GroupKey, front_priority, groups, position, shape
+from .groups import FRONT, Barriers, GroupKey, front_priority, groups, position, shape
 from .payloads import extract_facts
 from .plugin import (
     METADATA_PREFIX,
@@ -72,9 +75,10 @@ __all__ = [
 def _group_name(ruleset_hash: str, key: GroupKey) -> str:
     if key == FRONT:
         return f"guardrails[{ruleset_hash[:8]}]:state"
-    mode, priority, on_error = key
+    mode, first, last, on_error = key
+    span = str(first) if first == last else f"{first}..{last}"
     suffix = "!ignore" if on_error == "ignore" and MODES[mode].enforced else ""
-    return f"guardrails[{ruleset_hash[:8]}]:{mode}@{priority}{suffix}"
+    return f"guardrails[{ruleset_hash[:8]}]:{mode}@{span}{suffix}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +97,7 @@ class _Call:
 
     hook: str
     ruleset: str
-    position: tuple[int, int, str, str]
+    position: tuple[int, int, int, str]
     call_id: str | None
     state: Snapshot | None = None
     host: Scope | None = None  # the call's host function results, shared by its groups
@@ -110,25 +114,27 @@ class PluginSet:
     plugins then block every call (GUARDRAIL_STALE) until the host takes new ones.
     """
 
-    def __init__(self, wanted: Mapping[GroupKey, frozenset[str]]) -> None:
+    def __init__(self, wanted: Mapping[GroupKey, frozenset[str]], barriers: Barriers) -> None:
         self.shape = dict(wanted)
+        self.barriers = barriers
         self._fits: dict[str, bool] = {}
 
     def fits(self, compiled: Compiled, policy: Policy) -> bool:
         known = self._fits.get(compiled.ruleset_hash)
         if known is None:
-            wanted = shape(compiled, policy.catalog)
+            wanted = shape(compiled, policy.catalog, self.barriers)
             known = all(hooks <= self.shape.get(key, frozenset()) for key, hooks in wanted.items())
             self._fits[compiled.ruleset_hash] = known
         return known
 
 
 class RulesPlugin(HookPlugin):
-    """One (mode, priority) group of compiled rules, serving every hook they name.
+    """One group of compiled rules (one mode, one or more priorities), serving every
+    hook they name.
 
-    Rules that opt out of failing closed (`on_error ignore`) get a group of their own
-    at the same mode and priority, so cpex's plugin-level `on_error` (which also
-    decides what a cpex timeout does) matches what the rules say.
+    Each rule's errors are decided by the rule's own `on_error` (the runner's); the
+    plugin's cpex `on_error` is `fail` when any rule of the group fails closed, so a
+    transform rule's raise and cpex's timeout stop the call (`ignore` when none does).
 
     A plugin registered by the policy into a manager is bound to one version: a
     reload swaps the manager's plugins in one step, and a call already under way
@@ -138,14 +144,21 @@ class RulesPlugin(HookPlugin):
     """
 
     def __init__(
-        self, policy: Policy, key: GroupKey, compiled: Compiled, follow: PluginSet | None = None
+        self,
+        policy: Policy,
+        key: GroupKey,
+        compiled: Compiled,
+        follow: PluginSet | None = None,
+        barriers: Barriers = None,
     ) -> None:
         # a rules directory may also serve Haystack agents: cpex never fires those points
-        wanted = follow.shape if follow else shape(compiled, policy.catalog)
-        runners = self._runners(compiled, key)
+        barriers = follow.barriers if follow else barriers
+        wanted = follow.shape if follow else shape(compiled, policy.catalog, barriers)
+        runners = self._runners(compiled, key, barriers)
         super().__init__(self._config(key, compiled, sorted(wanted[key]), runners, wanted), policy)
         self.policy: Policy = policy
         self.key = key
+        self.barriers = barriers
         self.position = position(key)
         self.compiled = compiled
         self.follow = follow
@@ -156,8 +169,8 @@ class RulesPlugin(HookPlugin):
         self._served: tuple[Compiled, Mapping[str, HookRunner]] = (compiled, runners)
 
     @staticmethod
-    def _runners(compiled: Compiled, key: GroupKey) -> Mapping[str, HookRunner]:
-        return groups(compiled).get(key, {})
+    def _runners(compiled: Compiled, key: GroupKey, barriers: Barriers) -> Mapping[str, HookRunner]:
+        return groups(compiled, barriers).get(key, {})
 
     @staticmethod
     def _config(
@@ -167,7 +180,7 @@ class RulesPlugin(HookPlugin):
         runners: Mapping[str, HookRunner],
         wanted: Mapping[GroupKey, frozenset[str]],
     ) -> PluginConfig:
-        mode, priority, on_error = key
+        mode, priority, _, on_error = key
         ids = sorted({p.id for h in hooks if h in runners for p in runners[h].programs})
         return PluginConfig(
             name=_group_name(compiled.ruleset_hash, key),
@@ -220,7 +233,7 @@ class RulesPlugin(HookPlugin):
             return None
         served = self._served
         if served[0] is not compiled:
-            served = self._served = (compiled, self._runners(compiled, self.key))
+            served = self._served = (compiled, self._runners(compiled, self.key, self.barriers))
         return compiled, served[1], call_id, not same, snapshot
 
     def host_scope(self, gctx: Any) -> Scope | None:
@@ -255,7 +268,7 @@ class StatePlugin(RulesPlugin):
     exchange is in the snapshot, and the rules that needed it fail closed)."""
 
     @staticmethod
-    def _runners(compiled: Compiled, key: GroupKey) -> Mapping[str, HookRunner]:
+    def _runners(compiled: Compiled, key: GroupKey, barriers: Barriers) -> Mapping[str, HookRunner]:
         return compiled.runners
 
     @staticmethod
@@ -303,16 +316,21 @@ class StatePlugin(RulesPlugin):
 
 
 def build_plugins(
-    policy: Policy, compiled: Compiled | None = None, *, follow: bool = False
+    policy: Policy,
+    compiled: Compiled | None = None,
+    *,
+    follow: bool = False,
+    barriers: Barriers = None,
 ) -> list[RulesPlugin]:
     """Plugins for `compiled` (default: the current version), one per group with cpex
     hooks and the state exchange where the rules need one; `follow=True` for plugins
-    handed to a host (see `PluginSet`)."""
+    handed to a host (see `PluginSet`). `barriers` are the other plugins of the manager
+    they go into, when all are known (`groups`): priorities fuse around them."""
     compiled = compiled or policy.compiled
-    wanted = shape(compiled, policy.catalog)
-    plugin_set = PluginSet(wanted) if follow else None
+    wanted = shape(compiled, policy.catalog, barriers)
+    plugin_set = PluginSet(wanted, barriers) if follow else None
     keys = sorted(wanted, key=position)
     return [
-        (StatePlugin if key == FRONT else RulesPlugin)(policy, key, compiled, plugin_set)
+        (StatePlugin if key == FRONT else RulesPlugin)(policy, key, compiled, plugin_set, barriers)
         for key in keys
     ]
