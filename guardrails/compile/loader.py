@@ -107,18 +107,47 @@ def state_refs(node: ir.IR) -> Iterator[ir.StateRef]:
             yield from state_refs(child)
 
 
+@dataclass(frozen=True)
+class _Scan:
+    """What one walk over a rule's expressions finds: the top-level facts it reads,
+    the states it reads, the host functions it calls."""
+
+    reads: frozenset[str]
+    refs: tuple[ir.StateRef, ...]
+    calls: frozenset[str]
+
+
+def _scan(rule: ir.CheckedRule) -> _Scan:
+    reads: set[str] = set()
+    refs: list[ir.StateRef] = []
+    calls: set[str] = set()
+    todo = list(_exprs(rule))
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ir.FactRef):
+            _reads(node, reads)
+            continue
+        if isinstance(node, ir.StateRef):
+            refs.append(node)
+        elif isinstance(node, ir.Op) and node.op.startswith(HOST_PREFIX):
+            calls.add(node.op[len(HOST_PREFIX) :])
+        todo.extend(ir.children(node))
+    return _Scan(frozenset(reads), tuple(refs), frozenset(calls))
+
+
 def reads_of(
-    rule: ir.CheckedRule, states: Mapping[str, ir.CheckedState] | None = None
+    rule: ir.CheckedRule,
+    states: Mapping[str, ir.CheckedState] | None = None,
+    scan: _Scan | None = None,
 ) -> frozenset[str]:
     """Top-level facts a rule reads, including facts its writes start from and the
     keys of the states it touches (`states`: every declared state, by name)."""
-    out: set[str] = set()
-    for expr in _exprs(rule):
-        _reads(expr, out)
+    scan = scan or _scan(rule)
+    out = set(scan.reads)
     for action in rule.actions:
         if isinstance(action, ir.SetAction | Redact | ir.MessageEdit):
             out.add(str(action.path[0]))
-    for name in _states_of(rule):
+    for name in _states_of(rule, scan):
         state = (states or {}).get(name)
         for hook, keys in state.keys if state is not None else ():
             if hook in rule.hooks:
@@ -130,8 +159,8 @@ def reads_of(
     return frozenset(out)
 
 
-def _states_of(rule: ir.CheckedRule) -> frozenset[str]:
-    found = {ref.state for expr in _exprs(rule) for ref in state_refs(expr)}
+def _states_of(rule: ir.CheckedRule, scan: _Scan | None = None) -> frozenset[str]:
+    found = {ref.state for ref in (scan or _scan(rule)).refs}
     return frozenset(found | set(rule.records))
 
 
@@ -139,6 +168,8 @@ def state_plans(ruleset: ir.CheckedRuleset) -> dict[str, dict[str, list[Any]]]:
     """Per hook: every state its rules touch (the generated functions of its key and
     value on that hook, the fields read) and every rule there that records, as data
     (`plans_from` links it)."""
+    if not ruleset.states:
+        return {}  # no state is declared: none is read or recorded
     specs = {
         s.name: StateSpec(s.name, s.kind, s.every, s.keep, s.limit, s.digest, s.per)
         for s in ruleset.states
@@ -240,21 +271,6 @@ def runtime_namespace(
     return namespace
 
 
-def host_calls(rule: ir.CheckedRule) -> frozenset[str]:
-    """The host functions a rule calls."""
-    found: set[str] = set()
-
-    def walk(node: ir.IR) -> None:
-        if isinstance(node, ir.Op) and node.op.startswith(HOST_PREFIX):
-            found.add(node.op[len(HOST_PREFIX) :])
-        for child in ir.children(node):
-            walk(child)
-
-    for expr in _exprs(rule):
-        walk(expr)
-    return frozenset(found)
-
-
 @dataclass(frozen=True)
 class Lowered:
     """A checked ruleset as plain data: the generated source, its constants, every
@@ -271,6 +287,7 @@ class Lowered:
 def lower(ruleset: ir.CheckedRuleset, max_match_chars: int = DEFAULT_MAX_MATCH_CHARS) -> Lowered:
     source, constants, bindings = generate(ruleset.rules, ruleset.states)
     states = {s.name: s for s in ruleset.states}
+    scans = [_scan(rule) for rule in ruleset.rules]
     programs = [
         {
             "id": rule.id,
@@ -284,17 +301,17 @@ def lower(ruleset: ir.CheckedRuleset, max_match_chars: int = DEFAULT_MAX_MATCH_C
             "on_error": rule.on_error,
             "priority": rule.priority,
             "actions": _runtime_actions(rule, max_match_chars),
-            "reads": reads_of(rule, states),
+            "reads": reads_of(rule, states, scan),
             "index_key": index_key_of(rule),
-            "states": _states_of(rule),
+            "states": _states_of(rule, scan),
             "records": rule.records,
-            "host_calls": host_calls(rule),
+            "host_calls": scan.calls,
             "breaker": rule.breaker,
             "digest": _digest(rule),
             "shape": bindings[rule.index][0],
             "literals": bindings[rule.index][1],
         }
-        for rule in ruleset.rules
+        for rule, scan in zip(ruleset.rules, scans, strict=True)
     ]
     return Lowered(source, constants, programs, state_plans(ruleset))
 
