@@ -174,7 +174,7 @@ def example(path: str, *args: str, env: dict[str, str] | None = None) -> str:
 
 def test_demo_runs_rules_through_cpex_and_mellea():
     out = example("demo.py")
-    assert "== cpex: TenantPluginManager with 10 guardrails plugins ==" in out
+    assert "== cpex: TenantPluginManager with 3 guardrails plugins ==" in out  # one per mode
     rows = [line.split() for line in out.splitlines()]
     guest = next(r for r in rows if r[:4] == ["tool_pre_invoke", "guest", "calls", "shell"])
     assert guest[-3:-1] == ["dangerous_tools_for_operators", "[TOOL_DENIED]"]

@@ -25,7 +25,7 @@ from ..check.hostcalls import collisions
 from ..check.lints import filter_diagnostics, lint
 from ..check.modules import check_modules
 from ..compile import cache as rulecache
-from ..compile.loader import link, lower
+from ..compile.loader import Lowered, link, lower
 from ..diagnostics import Diagnostic, GuardrailsError, RulesError, Severity, has_errors, sort_key
 from ..records import Sink
 from ..records.capture import Capture
@@ -278,38 +278,43 @@ def _cache_dir(files: Sequence[SourceFile], options: Options) -> Path | None:
 
 def compile_sources(files: list[SourceFile], diags: list[Diagnostic], options: Options) -> Compiled:
     """Parse, check and compile, or link what the cache holds for exactly these
-    inputs; raises `RulesError` with every diagnostic."""
+    inputs; raises `RulesError` with every diagnostic.
+
+    The checked IR is not kept (`LazyRules` works it out again for `--explain`): it
+    is most of a load's memory, and no hook call reads it."""
     catalog = options.catalog or DEFAULT_CATALOG
     store = None if has_errors(diags) else _cache_dir(files, options)
     key = rulecache.key(files, catalog, options.functions, options.max_match_chars) if store else ""
-    hit = rulecache.read(store, key, files) if store is not None else None
-    checked: Mapping[str, ir.CheckedRule]
-    if hit is not None:
-        low, digest, warnings = hit
-        checked = rulecache.LazyRules(lambda: _front_end(files, catalog, options.functions)[0])
-    else:
-        with _no_gc():
-            ruleset, more = _front_end(files, catalog, options.functions)
-            diags = diags + more
-            if has_errors(diags):
-                raise RulesError(diags)
-            digest = ruleset_hash(ruleset.sources)
-            low = lower(ruleset, options.max_match_chars)
-        warnings = [d for d in diags if d.severity is Severity.WARNING]
-        checked = {rule.id: rule for rule in ruleset.rules}
-        if store is not None and not rulecache.write(store, key, low, digest, warnings):
-            store = None  # nothing was written
     with _no_gc():
+        hit = rulecache.read(store, key, files) if store is not None else None
+        if hit is not None:
+            low, digest, warnings = hit
+        else:
+            low, digest, warnings = _compile(files, diags, catalog, options)
+            if store is not None and not rulecache.write(store, key, low, digest, warnings):
+                store = None  # nothing was written
         programs, plans = link(
             low, digest, options.tokenizer, options.max_match_chars, options.functions,
             options.breaker,
         )  # fmt: skip
-    shadowed = _shadow_ids(options.shadow, programs)
-    return assemble(
-        programs, digest, shadowed, low.source, warnings, checked, options.time_budget_ms, plans,
-        options.state, options.breaker,
-        (rulecache.entry(store, key) if store is not None else None, hit is not None),
-    )  # fmt: skip
+        shadowed = _shadow_ids(options.shadow, programs)
+        checked = rulecache.LazyRules(lambda: _front_end(files, catalog, options.functions)[0])
+        return assemble(
+            programs, digest, shadowed, low.source, warnings, checked, options.time_budget_ms,
+            plans, options.state, options.breaker,
+            (rulecache.entry(store, key) if store is not None else None, hit is not None),
+        )  # fmt: skip
+
+
+def _compile(
+    files: list[SourceFile], diags: list[Diagnostic], catalog: Catalog, options: Options
+) -> tuple[Lowered, str, list[Diagnostic]]:
+    ruleset, more = _front_end(files, catalog, options.functions)
+    diags = diags + more
+    if has_errors(diags):
+        raise RulesError(diags)
+    warnings = [d for d in diags if d.severity is Severity.WARNING]
+    return lower(ruleset, options.max_match_chars), ruleset_hash(ruleset.sources), warnings
 
 
 def open_store(state: object) -> Store:

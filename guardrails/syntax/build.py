@@ -396,4 +396,5 @@ def _unescape_slashes(body: str) -> str:
 def build(tree: Tree[Token], file: SourceFile) -> tuple[tuple[ast.Item, ...], list[Diagnostic]]:
     builder = AstBuilder(file)
     items = builder.transform(tree)
+    builder._methods.clear()  # (bound methods: a cycle, else left to the paused GC)
     return items, builder.diagnostics

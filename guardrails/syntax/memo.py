@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from lark import Lark, Token, Tree
@@ -75,25 +76,27 @@ class ItemParser:
         self.shapes: dict[str, list[_Shape]] = {}
         self.last: _Shape | None = None  # templates repeat one shape: try it first
         self.scanners: dict[int, tuple[Any, frozenset[str], dict[str, Any]]] = {}
+        self.failed_at: int | None = None
         self.keywords = frozenset(
             t.pattern.value
             for t in parser.terminals
             if t.pattern.type == "str" and t.pattern.value.isidentifier()
         )
 
-    def items(self) -> tuple[list[Piece], int | None]:
-        """Each piece of the file up to the first that does not parse (Lark's tree,
-        or a shape's template and this piece's tokens), and where that one starts
-        (None: all parsed)."""
+    def pieces(self) -> Iterator[Piece]:
+        """Each piece of the file, in order, up to the first that does not parse
+        (Lark's tree, or a shape's template and this piece's tokens); where that one
+        starts is then `failed_at`. One at a time: the caller builds each into AST
+        before the next is parsed."""
         text = self.file.text
         bounds = [m.start() for m in _ITEM_START.finditer(text) if m.start() > 0]
-        trees = []
         for start, end in zip([0, *bounds], [*bounds, len(text)], strict=True):
             try:
-                trees.append(self.parse(start, end))
+                piece = self.parse(start, end)
             except UnexpectedInput:
-                return trees, start
-        return trees, None
+                self.failed_at = start
+                return
+            yield piece
 
     def _state(self, start: int, end: int) -> LexerState:
         """A lexer over text[start:end] with positions in the whole file."""
@@ -241,25 +244,35 @@ class _Meta:
 _NO_SPAN = _Meta(True)
 
 
-def build_piece(
-    template: Template, tokens: list[Token], file: SourceFile
-) -> tuple[tuple[ast.Item, ...], list[Diagnostic]]:
-    """The AST of a piece parsed by its shape: build.py's builder run over the
-    shape's tree with this piece's tokens put in (the tree itself is never made)."""
-    builder = AstBuilder(file)
-    methods: dict[str, Any] = {}
+class PieceBuilder:
+    """The AST of pieces parsed by their shape: build.py's builder run over the
+    shape's tree with each piece's tokens put in (the tree itself is never made).
+    One per file; no closures, so nothing a piece leaves waits for the cyclic GC,
+    which loads pause."""
 
-    def walk(node: Template) -> Any:
+    def __init__(self, file: SourceFile) -> None:
+        self.builder = AstBuilder(file)
+        self.methods: dict[str, Any] = {}
+
+    def build(self, template: Template, tokens: list[Token]) -> tuple[ast.Item, ...]:
+        return self._walk(template, tokens)  # type: ignore[no-any-return]
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return self.builder.diagnostics
+
+    def _walk(self, node: Template, tokens: list[Token]) -> Any:
         data, span, children = node
-        built = [tokens[c] if type(c) is int else None if c is None else walk(c) for c in children]
+        built = [
+            tokens[c] if type(c) is int else None if c is None else self._walk(c, tokens)
+            for c in children
+        ]
         meta = (
             _NO_SPAN
             if span is None
             else _Meta(False, tokens[span[0]].start_pos, tokens[span[1]].end_pos)
         )
-        method = methods.get(data)
+        method = self.methods.get(data)
         if method is None:
-            method = methods[data] = getattr(builder, data)
+            method = self.methods[data] = getattr(self.builder, data)
         return method(meta, built)
-
-    return walk(template), builder.diagnostics

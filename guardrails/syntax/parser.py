@@ -24,7 +24,7 @@ from ..source import SourceFile
 from . import ast, grammar_cache
 from .build import build
 from .errors import to_diagnostic
-from .memo import ItemParser, build_piece
+from .memo import ItemParser, PieceBuilder
 
 _ITEM_START = re.compile(r"^(?:rule|let|on)\b", re.MULTILINE)
 _MAX_SYNTAX_ERRORS = 50
@@ -138,17 +138,17 @@ def parse(file: SourceFile) -> tuple[ast.Module, list[Diagnostic]]:
             )
         )
         return ast.Module(file, ()), diags
-    pieces, failed_at = ItemParser(parser, file).items()  # item by item (memo.py)
-    for piece in pieces:
+    pieces, shaped = ItemParser(parser, file), PieceBuilder(file)  # item by item (memo.py)
+    for piece in pieces.pieces():
         if isinstance(piece, Tree):
             items.extend(_build_items(piece, file, diags))
         else:
-            built, build_diags = build_piece(*piece, file)
-            items.extend(built)
-            diags.extend(build_diags)
-    if failed_at is None:
+            items.extend(shaped.build(*piece))
+            diags.extend(shaped.diagnostics)
+            shaped.diagnostics.clear()
+    if pieces.failed_at is None:
         return ast.Module(file, tuple(items)), diags
-    pos = failed_at  # from the item that does not parse: as the whole file would
+    pos = pieces.failed_at  # from the item that does not parse: as the whole file would
     while pos <= len(text):
         try:
             tree = parser.parse(_blank(text, pos, len(text)))
