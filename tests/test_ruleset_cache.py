@@ -148,7 +148,8 @@ def test_an_entry_anyone_else_could_write_is_never_used(tmp_path):
         lambda d: d.update(source=d["source"] + "\n().__class__\n"),  # Python's internals
         lambda d: d["constants"].update(d={"_k0": {"dc": "Popen", "v": {}}}),  # a type not ours
         lambda d: d.update(format=0),
-        lambda d: d.update(programs={"names": ["id"], "rows": [[{"p": 7}]], "pool": []}),
+        lambda d: d.update(programs={"columns": {"id": [{"p": 7}]}, "count": 1, "pool": []}),
+        lambda d: d["programs"].update(count=d["programs"]["count"] + 1),
     ],
 )
 def test_an_entry_that_is_not_our_data_is_a_cold_load(tmp_path, tamper):

@@ -105,15 +105,13 @@ _SCALARS = (str, int, bool, type(None))
 
 
 def encode_rows(rows: list[dict[str, Any]]) -> Any:
-    """Dicts of one set of keys (a ruleset's programs) as a header and one list per row."""
+    """Dicts of one set of keys (a ruleset's programs) as one list per key."""
     names = list(rows[0]) if rows else []
+    if any(list(row) != names for row in rows):
+        raise Unencodable("rows with different fields")
     pool: dict[str, int] = {}
-    out = []
-    for row in rows:
-        if list(row) != names:
-            raise Unencodable("rows with different fields")
-        out.append([_cell(name, value, pool) for name, value in row.items()])
-    return {"names": names, "rows": out, "pool": [json.loads(text) for text in pool]}
+    columns = {name: [_cell(name, row[name], pool) for row in rows] for name in names}
+    return {"columns": columns, "count": len(rows), "pool": [json.loads(text) for text in pool]}
 
 
 def _cell(name: str, value: Any, pool: dict[str, int]) -> Any:
@@ -140,27 +138,36 @@ def _plain(values: tuple[Any, ...] | frozenset[Any]) -> bool:
 
 
 def decode_rows(data: Any) -> list[dict[str, Any]]:
-    names: list[str] = data["names"]
     pool = [decode(value) for value in data["pool"]]
-    out = []
-    for values in data["rows"]:
-        row: dict[str, Any] = {}
-        for name, value in zip(names, values, strict=True):
-            if type(value) is dict:
-                row[name] = pool[value["p"]]
-            elif name in _TUPLES:
-                row[name] = tuple(value)
-            elif name in _SETS:
-                row[name] = frozenset(value)
-            elif name == "literals":
-                row[name] = tuple(v if type(v) is not dict else decode(v["x"]) for v in value)
-            elif name == "actions":
-                row[name] = tuple(Block(k, r, c, (), i) for k, r, c, i in value)
-            elif name == "index_key":
-                row[name] = (tuple(value[0]), frozenset(value[1]))
-            elif name in _PLAIN and (value is None or type(value) in (str, int)):
-                row[name] = value
-            else:
-                raise ValueError(f"not a cached {name}")
-        out.append(row)
+    count: int = data["count"]
+    columns = {name: _column(name, cells, pool) for name, cells in data["columns"].items()}
+    if any(len(cells) != count for cells in columns.values()):
+        raise ValueError("columns of different lengths")
+    return [
+        dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)
+    ]
+
+
+def _column(name: str, cells: list[Any], pool: list[Any]) -> list[Any]:
+    """One field of every row, each cell in the form `_cell` gave it."""
+    if name in _PLAIN and all(v is None or type(v) in (str, int) for v in cells):
+        return cells
+    out: list[Any] = []
+    for value in cells:
+        if type(value) is dict:
+            out.append(pool[value["p"]])
+        elif name in _TUPLES:
+            out.append(tuple(value))
+        elif name in _SETS:
+            out.append(frozenset(value))
+        elif name == "literals":
+            out.append(tuple(v if type(v) is not dict else decode(v["x"]) for v in value))
+        elif name == "actions":
+            out.append(tuple(Block(k, r, c, (), i) for k, r, c, i in value))
+        elif name == "index_key":
+            out.append((tuple(value[0]), frozenset(value[1])))
+        elif name in _PLAIN and (value is None or type(value) in (str, int)):
+            out.append(value)
+        else:
+            raise ValueError(f"not a cached {name}")
     return out
