@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole check, as CI runs it: lint, format, types, the project's own rules, tests;
 # and the host tests again in .venv-gw, against the cpex the ContextForge gateway brings.
-# The two pytest runs go side by side (the machine has two cores; each run is one
-# process); the second one's output is printed when both have ended.
+# The two pytest runs go side by side (the main one on two worker processes, the
+# gateway stage on one: three on a two-core machine keep both cores busy until the
+# end); the second one's output is printed when both have ended.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh
@@ -44,7 +45,8 @@ gw_pid=$!
 
 echo "== pytest"
 main_rc=0
-.venv/bin/python -m pytest "$@" || main_rc=$?
+# two worker processes, a test file to each at a time (its fixtures set up once)
+.venv/bin/python -m pytest -n 2 --dist loadfile "$@" || main_rc=$?
 gw_rc=0
 wait "$gw_pid" || gw_rc=$?
 cat "$gw_log"

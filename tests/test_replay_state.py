@@ -49,7 +49,9 @@ def write_log(tmp_path: Path, times: list[float]) -> tuple[Path, Path]:
     for n, at in enumerate(times, 1):
         live.evaluate("tool_pre_invoke", email(n), now=at)
     sink.close()
-    lines = log.read_text().splitlines()
+    # a blocked call's records are written at once, the others by the sink's thread:
+    # put them in the order the calls came, then turn that around
+    lines = sorted(log.read_text().splitlines(), key=lambda ln: json.loads(ln)["timestamp"])
     log.write_text("\n".join(reversed(lines)) + "\n")
     return rules, log
 
