@@ -2,7 +2,7 @@
 
 cpex 0.1.3 (what the ContextForge gateway installs) is built on the MCP SDK 1.x;
 cpex 0.1.4 on the MCP SDK 2. For `serve.py` and `remote.py` the two differ in four
-names only, and nothing in what they do:
+names and one setting only, and nothing in what they do:
 
 | | cpex 0.1.3 + mcp 1.x | cpex 0.1.4 + mcp 2 |
 |---|---|---|
@@ -10,8 +10,9 @@ names only, and nothing in what they do:
 | HTTP client library the MCP client takes | `httpx` | `httpx2` |
 | MCP message types | `mcp.types` | `mcp_types` |
 | `streamable_http_client(...)` yields | (read, write, session id) | (read, write) |
+| a stateless MCP app (`serve --workers`) | `settings.stateless_http` | `streamable_http_app(stateless_http=True)` |
 
-The MCP SDK's major version decides the last three (it is what requires httpx2 and
+The MCP SDK's major version decides the last four (it is what requires httpx2 and
 mcp_types); the server class is looked up by name, whichever the runtime has. Types
 are checked against mcp 2, the development environment.
 """
@@ -39,7 +40,15 @@ else:
     CallToolResult = _types.CallToolResult
     TextContent = _types.TextContent
 
-__all__ = ["MCP2", "CallToolResult", "TextContent", "httpx", "server_class_name", "streams"]
+__all__ = [
+    "MCP2",
+    "CallToolResult",
+    "TextContent",
+    "httpx",
+    "server_class_name",
+    "stateless_http",
+    "streams",
+]
 
 _SERVER_CLASS_NAMES = ("SSLCapableMCPServer", "SSLCapableFastMCP")
 
@@ -105,3 +114,13 @@ def _release(text: str) -> tuple[int, ...]:
         if len(digits) < len(part):
             break
     return tuple(parts)
+
+
+def stateless_http(server: Any, kwargs: dict[str, Any]) -> None:
+    """Make `server.streamable_http_app(**kwargs)` build a stateless MCP app (no
+    session: every request stands alone). mcp 2 takes it as an argument; mcp 1.x's
+    `streamable_http_app()` takes none and reads the server's settings."""
+    if MCP2:
+        kwargs["stateless_http"] = True
+    else:
+        server.settings.stateless_http = True
