@@ -10,7 +10,7 @@ names and one setting only, and nothing in what they do:
 | HTTP client library the MCP client takes | `httpx` | `httpx2` |
 | MCP message types | `mcp.types` | `mcp_types` |
 | `streamable_http_client(...)` yields | (read, write, session id) | (read, write) |
-| a stateless MCP app (`serve --workers`) | `settings.stateless_http` | `streamable_http_app(stateless_http=True)` |
+| stateless MCP (`serve --workers`) | `settings.stateless_http` | argument `stateless_http=True` |
 
 The MCP SDK's major version decides the last four (it is what requires httpx2 and
 mcp_types); the server class is looked up by name, whichever the runtime has. Types
