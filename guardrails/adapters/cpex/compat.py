@@ -10,7 +10,7 @@ names and one setting only, and nothing in what they do:
 | HTTP client library the MCP client takes | `httpx` | `httpx2` |
 | MCP message types | `mcp.types` | `mcp_types` |
 | `streamable_http_client(...)` yields | (read, write, session id) | (read, write) |
-| stateless MCP (`serve --workers`) | `settings.stateless_http` | argument `stateless_http=True` |
+| `serve`'s MCP app options (JSON replies, no session) | server settings | arguments |
 
 The MCP SDK's major version decides the last four (it is what requires httpx2 and
 mcp_types); the server class is looked up by name, whichever the runtime has. Types
@@ -46,7 +46,7 @@ __all__ = [
     "TextContent",
     "httpx",
     "server_class_name",
-    "stateless_http",
+    "http_options",
     "streams",
 ]
 
@@ -116,11 +116,14 @@ def _release(text: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def stateless_http(server: Any, kwargs: dict[str, Any]) -> None:
-    """Make `server.streamable_http_app(**kwargs)` build a stateless MCP app (no
-    session: every request stands alone). mcp 2 takes it as an argument; mcp 1.x's
-    `streamable_http_app()` takes none and reads the server's settings."""
+def http_options(server: Any, kwargs: dict[str, Any], stateless: bool) -> None:
+    """Make `server.streamable_http_app(**kwargs)` answer each POST with one JSON body
+    instead of an SSE stream, and with `stateless` keep no MCP session (every request
+    stands alone). mcp 2 takes both as arguments; mcp 1.x's `streamable_http_app()`
+    takes none and reads the server's settings."""
     if MCP2:
-        kwargs["stateless_http"] = True
+        kwargs["json_response"] = True
+        kwargs["stateless_http"] = stateless
     else:
-        server.settings.stateless_http = True
+        server.settings.json_response = True
+        server.settings.stateless_http = stateless

@@ -296,7 +296,7 @@ def main(argv: list[str]) -> None:
 
     from cpex.framework.external.mcp.server import runtime
 
-    from .compat import server_class_name, stateless_http
+    from .compat import http_options, server_class_name
 
     name = server_class_name(runtime)
     stateless = args.worker is not None
@@ -309,8 +309,10 @@ def main(argv: list[str]) -> None:
 
     class GuardedServer(getattr(runtime, name)):  # type: ignore[misc]
         def streamable_http_app(self, *args: Any, **kwargs: Any) -> Any:
-            if stateless:  # the next request may reach another worker
-                stateless_http(self, kwargs)
+            # a reply as one JSON body (no SSE stream: our tools send nothing before
+            # their result), and with workers no session: the next request may reach
+            # another worker
+            http_options(self, kwargs, stateless)
             app = super().streamable_http_app(*args, **kwargs)
             if not no_auth:
                 # outermost, so the /health and /metrics routes cpex adds later are behind it
