@@ -10,6 +10,9 @@ against the hand-written hooks.
 
 (S) One tool_pre_invoke hook call through a cpex manager, for one rule: our plugin in
 process, and the same rule in a `guardrails serve` process reached over MCP stdio.
+
+(T, U) `guardrails serve --transport http` under 8 clients, `--workers 1` vs `2`, and
+our share of a served call: benchmarks/bench_serve_http.py, run from here.
 """
 
 from __future__ import annotations
@@ -171,6 +174,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--http-seconds", type=float, default=5.0)
     args = parser.parse_args()
     logging.getLogger("cpex").setLevel(logging.CRITICAL)
     logging.getLogger("haystack").setLevel(logging.ERROR)
@@ -183,6 +187,11 @@ def main() -> None:
     print()
     figures = asyncio.run(serve_figures(args.calls, args.rounds))
     report("S  one tool_pre_invoke call through cpex, 1 rule", figures, "in process")
+    print()
+    import bench_serve_http
+
+    rounds = "3" if args.rounds >= 3 else "2"
+    bench_serve_http.main(["--seconds", str(args.http_seconds), "--rounds", rounds])
 
 
 if __name__ == "__main__":

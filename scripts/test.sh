@@ -30,7 +30,7 @@ gateway_stage() {
   local host_tests=(
     tests/test_cpex_binding.py tests/test_cpex_fuse.py tests/test_cpex_yaml.py tests/test_integrity_cpex.py
     tests/test_fail_closed.py tests/test_reload.py tests/test_host_agreement*.py
-    tests/test_serve.py tests/test_remote.py tests/test_state_hosts.py tests/test_gateway*.py
+    tests/test_serve.py tests/test_serve_workers.py tests/test_remote.py tests/test_state_hosts.py tests/test_gateway*.py
     tests/test_breaker_engine.py
   )
   local gw_cpex

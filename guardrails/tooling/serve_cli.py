@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -49,6 +50,14 @@ from ..policy.policy import load
     help="where stateful rules keep counts: memory (this process) or a redis:// URL "
     "shared by replicas (docs/state.md)",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="HTTP server processes on one port or socket (rules that remember need "
+    "--state redis://...)",
+)
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -64,6 +73,7 @@ def serve(
     records: Path | None,
     watch: bool,
     state: str,
+    workers: int,
 ) -> None:
     """Serve RULES as cpex external plugins (MCP over stdio or HTTP), one per mode.
 
@@ -73,7 +83,8 @@ def serve(
     checked before the server starts. Over HTTP every request needs the token
     (`Authorization: Bearer` or `?access_token=`); without --token-file or
     $GUARDRAILS_SERVE_TOKEN one is generated, on loopback only. With --state
-    redis://... every server process naming that Redis shares the counts.
+    redis://... every server process naming that Redis shares the counts. With
+    --workers N, N processes answer on the one port or socket (HTTP only).
     """
     import os
 
@@ -82,6 +93,11 @@ def serve(
 
     if transport != "http" and (token_file or token_out or no_auth or host != "127.0.0.1"):
         raise click.UsageError("--host, --token-file, --token-out, --no-auth need --transport http")
+    if transport != "http" and workers > 1:
+        raise click.UsageError(
+            "--workers needs --transport http: a stdio server is the child of the one client "
+            "that started it (each stdio client starts its own)"
+        )
     try:
         policy = load(rules, shadow=shadow, state=state)
     except RulesError as err:
@@ -89,15 +105,31 @@ def serve(
         ctx.exit(1)
     except GuardrailsError as err:  # a --state the server could not use
         raise click.BadParameter(str(err), param_hint="--state") from None
+    if workers > 1 and state == "memory":
+        _refuse_split_state(policy, workers)
     env = dict(os.environ)
     token = env.pop(TOKEN_ENV, None)
     if transport == "http":
         token = _serve_token(host, port, uds, token_file, token, token_out, no_auth)
     config = write_serve_config(
-        serve_config(policy, rules.resolve(), shadow, records, watch, state)
+        serve_config(policy, rules.resolve(), shadow, records, watch, state, workers)
     )
-    argv, env = server_command(config, env, transport, host, port, uds, token)
+    argv, env = server_command(config, env, transport, host, port, uds, token, workers)
     os.execve(sys.executable, argv, env)
+
+
+def _refuse_split_state(policy: Any, workers: int) -> None:
+    """A usage error if rules the server runs remember: each worker would count alone."""
+    in_cpex = policy.catalog.in_cpex
+    stateful = [p for p in policy.compiled.programs if p.states and any(map(in_cpex, p.hooks))]
+    if stateful:
+        states = sorted({s for p in stateful for s in p.states})
+        raise click.UsageError(
+            f"--workers {workers} with --state memory: rules {', '.join(p.id for p in stateful)} "
+            f"use state ({', '.join(states)}), and each worker process would count on its "
+            f"own (a limit of 5 would let up to {5 * workers} calls through); keep the "
+            "counts in Redis (--state redis://..., docs/state.md) or serve with --workers 1"
+        )
 
 
 def _serve_token(

@@ -2,7 +2,7 @@
 
 cpex 0.1.3 (what the ContextForge gateway installs) is built on the MCP SDK 1.x;
 cpex 0.1.4 on the MCP SDK 2. For `serve.py` and `remote.py` the two differ in four
-names only, and nothing in what they do:
+names and one setting only, and nothing in what they do:
 
 | | cpex 0.1.3 + mcp 1.x | cpex 0.1.4 + mcp 2 |
 |---|---|---|
@@ -10,8 +10,9 @@ names only, and nothing in what they do:
 | HTTP client library the MCP client takes | `httpx` | `httpx2` |
 | MCP message types | `mcp.types` | `mcp_types` |
 | `streamable_http_client(...)` yields | (read, write, session id) | (read, write) |
+| `serve`'s MCP app options (JSON replies, no session) | server settings | arguments |
 
-The MCP SDK's major version decides the last three (it is what requires httpx2 and
+The MCP SDK's major version decides the last four (it is what requires httpx2 and
 mcp_types); the server class is looked up by name, whichever the runtime has. Types
 are checked against mcp 2, the development environment.
 """
@@ -39,7 +40,15 @@ else:
     CallToolResult = _types.CallToolResult
     TextContent = _types.TextContent
 
-__all__ = ["MCP2", "CallToolResult", "TextContent", "httpx", "server_class_name", "streams"]
+__all__ = [
+    "MCP2",
+    "CallToolResult",
+    "TextContent",
+    "httpx",
+    "server_class_name",
+    "http_options",
+    "streams",
+]
 
 _SERVER_CLASS_NAMES = ("SSLCapableMCPServer", "SSLCapableFastMCP")
 
@@ -105,3 +114,16 @@ def _release(text: str) -> tuple[int, ...]:
         if len(digits) < len(part):
             break
     return tuple(parts)
+
+
+def http_options(server: Any, kwargs: dict[str, Any], stateless: bool) -> None:
+    """Make `server.streamable_http_app(**kwargs)` answer each POST with one JSON body
+    instead of an SSE stream, and with `stateless` keep no MCP session (every request
+    stands alone). mcp 2 takes both as arguments; mcp 1.x's `streamable_http_app()`
+    takes none and reads the server's settings."""
+    if MCP2:
+        kwargs["json_response"] = True
+        kwargs["stateless_http"] = stateless
+    else:
+        server.settings.json_response = True
+        server.settings.stateless_http = stateless

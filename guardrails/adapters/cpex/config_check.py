@@ -116,6 +116,14 @@ def fit(policy: Policy, compiled: Compiled, entry: Any) -> tuple[list[RuleProgra
         found.append(Problem(REFUSED, "hooks",
             f"rules use hooks this entry does not list: {', '.join(unlisted)}; cpex "
             "never calls the entry for them, so those rules never run"))  # fmt: skip
+    options = entry.config or {}
+    workers, stateful = options.get("workers", 1), sorted({s for p in mine for s in p.states})
+    if stateful and isinstance(workers, int) and workers > 1 and options.get("state") in (
+        None, "memory"):  # fmt: skip
+        found.append(Problem(BLOCKS, "state",
+            f"rules use state ({', '.join(stateful)}) kept in memory, and `workers: {workers}` "
+            "processes would each count on their own; keep it in Redis (`state: "
+            "redis://...`)"))  # fmt: skip
     return mine, found
 
 

@@ -266,12 +266,20 @@ def main(argv: list[str]) -> None:
     """Run cpex's MCP runtime; with a token from $GUARDRAILS_SERVE_TOKEN unless `--no-auth`.
 
     The token is taken out of the environment first, so the rules plugins and any
-    process they start never see it.
+    process they start never see it. With `--workers N` (N > 1) this process is the
+    supervisor of N such servers on one socket (serve_workers.py), each given the
+    token and started with `--worker FDS`.
     """
+    import argparse
     import asyncio
 
+    parser = argparse.ArgumentParser(prog="guardrails.adapters.cpex.serve")
+    parser.add_argument("--no-auth", action="store_true")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # the supervisor's fds
+    args = parser.parse_args(argv)
     token = os.environ.pop(TOKEN_ENV, "")
-    no_auth = argv == ["--no-auth"]
+    no_auth = args.no_auth
     if no_auth and not os.environ.get("PLUGINS_SERVER_UDS"):
         sys.exit("guardrails serve: --no-auth is only for a unix socket (PLUGINS_SERVER_UDS)")
     if not no_auth:
@@ -279,15 +287,32 @@ def main(argv: list[str]) -> None:
             check_token(token, f"${TOKEN_ENV}")
         except TokenError as err:
             sys.exit(f"guardrails serve: refusing to serve HTTP without a good token: {err}")
+    if args.workers > 1:
+        from .serve_workers import supervise
+
+        worker = [sys.executable, "-m", __spec__.name if __spec__ else __name__]
+        env = dict(os.environ, **({} if no_auth else {TOKEN_ENV: token}))
+        sys.exit(supervise(args.workers, [*worker, *(["--no-auth"] if no_auth else [])], env))
 
     from cpex.framework.external.mcp.server import runtime
 
-    from .compat import server_class_name
+    from .compat import http_options, server_class_name
 
     name = server_class_name(runtime)
+    stateless = args.worker is not None
+    if args.worker is not None:
+        from .serve_workers import follow_supervisor, serve_on_inherited_socket, worker_fds
+
+        listen_fd, ready_fd, life_fd = worker_fds(args.worker)
+        follow_supervisor(life_fd)
+        serve_on_inherited_socket(runtime, listen_fd, ready_fd)
 
     class GuardedServer(getattr(runtime, name)):  # type: ignore[misc]
         def streamable_http_app(self, *args: Any, **kwargs: Any) -> Any:
+            # a reply as one JSON body (no SSE stream: our tools send nothing before
+            # their result), and with workers no session: the next request may reach
+            # another worker
+            http_options(self, kwargs, stateless)
             app = super().streamable_http_app(*args, **kwargs)
             if not no_auth:
                 # outermost, so the /health and /metrics routes cpex adds later are behind it

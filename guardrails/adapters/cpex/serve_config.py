@@ -30,15 +30,18 @@ def serve_config(
     records: Path | None = None,
     watch: bool = False,
     state: str = "memory",
+    workers: int = 1,
 ) -> str:
     """A cpex config serving `policy`: one guardrails.cpex.RulesPlugin per mode.
 
     `state` (a redis:// URL) goes into every entry, so the server's entries, and
-    every server naming the same Redis, count in one place."""
+    every server naming the same Redis, count in one place. `workers` (N > 1) too:
+    with state in memory, a reload that brings rules that remember is refused."""
     lines = ["plugins:"]
     extra = f", records: {json.dumps(str(records.resolve()))}" if records else ""
     extra += ", watch: true" if watch else ""
     extra += f", state: {json.dumps(state)}" if state != "memory" else ""
+    extra += f", workers: {workers}" if workers > 1 else ""
     modes: dict[str, tuple[set[str], int]] = {}
     for prog in policy.compiled.programs:
         hooks, priority = modes.get(prog.mode, (set(), prog.priority))
@@ -74,11 +77,13 @@ def server_command(
     port: int,
     uds: Path | None,
     token: str | None,
+    workers: int = 1,
 ) -> tuple[list[str], dict[str, str]]:
     """The argv and environment of the server process for `config`.
 
     `token` None over HTTP means no authentication (`--no-auth`); `env` must not
-    carry a token of its own.
+    carry a token of its own. `workers` > 1 (HTTP only) makes it the supervisor of
+    that many server processes.
     """
     env = {**env, "PLUGINS_CONFIG_PATH": str(config), "PLUGINS_TRANSPORT": transport}
     module = ["-m", STDIO_SERVER]
@@ -88,6 +93,8 @@ def server_command(
         if uds is not None:
             env["PLUGINS_SERVER_UDS"] = str(uds.resolve())
         module = ["-m", HTTP_SERVER]
+        if workers > 1:
+            module += ["--workers", str(workers)]
         if token is None:
             module.append("--no-auth")
         else:

@@ -13,6 +13,8 @@
           records: decisions.jsonl  # optional: append decision records (JSON lines)
           watch: false           # true: reload when a rules file changes
           state: memory          # where declared states live: memory or redis://...
+          workers: 1             # processes serving this config (`guardrails serve
+                                 # --workers`); more than 1 refuses state in memory
 
 How the entry and the rules relate: cpex runs the entry as one plugin at the entry's
 mode and priority, so the entry runs the rules whose mode is the entry's mode, in
