@@ -44,6 +44,8 @@ _SHAPES_PER_KEY = 4
 # parser.MAX_DEPTH is 100: a template is well below it, so its pieces need no check
 _MAX_DEPTH = 90
 
+# `Token(...)` without its keyword-deprecation shim: one call less per token
+_new_token: Any = Token._future_new
 Template = tuple[Any, tuple[int, int] | None, tuple[Any, ...]]
 Piece = Tree[Token] | tuple[Template, list[Token]]
 
@@ -170,7 +172,9 @@ class ItemParser:
                 if match.lastgroup not in ignore:
                     break
                 pos = match.end()
-            token = Token(match.lastgroup, match.group(), pos, None, None, None, None, match.end())
+            token = _new_token(
+                match.lastgroup, match.group(), pos, None, None, None, None, match.end()
+            )
             if token.type in callback:
                 token = callback[token.type](token)
             if token.type != kind:
