@@ -145,32 +145,27 @@ def read(
 ) -> tuple[Lowered, str, list[Diagnostic]] | None:
     """The entry's data, its ruleset hash and its warnings; None on any doubt."""
     path = entry(base, entry_key)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
+    raw = grammar_cache.read_trusted(path, _trusted)
+    if raw is None:
         return None
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fh.fileno())
-        if not stat.S_ISREG(info.st_mode) or not _trusted(info):
+    try:
+        data = json.loads(raw)
+        if data["format"] != FORMAT or data["key"] != entry_key or "__" in data["source"]:
             return None
-        try:
-            data = json.loads(fh.read())
-            if data["format"] != FORMAT or data["key"] != entry_key or "__" in data["source"]:
-                return None
-            low = Lowered(
-                data["source"],
-                decode(data["constants"]),
-                decode_rows(data["programs"]),
-                decode(data["plans"]),
-            )
-            by_path = {file.path: file for file in files}
-            warnings = [
-                Diagnostic(code, Severity(sev), message, by_path[path].span(start, end), hint)
-                for code, sev, message, path, start, end, hint in data["warnings"]
-            ]
-            digest = data["hash"]
-        except Exception:  # damaged, or not ours in some way: a cold load
-            return None
+        low = Lowered(
+            data["source"],
+            decode(data["constants"]),
+            decode_rows(data["programs"]),
+            decode(data["plans"]),
+        )
+        by_path = {file.path: file for file in files}
+        warnings = [
+            Diagnostic(code, Severity(sev), message, by_path[where].span(start, end), hint)
+            for code, sev, message, where, start, end, hint in data["warnings"]
+        ]
+        digest = data["hash"]
+    except Exception:  # damaged, or not ours in some way: a cold load
+        return None
     with contextlib.suppress(OSError):
         os.utime(path)  # its last use, for eviction
     return low, digest, warnings

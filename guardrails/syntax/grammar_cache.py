@@ -20,6 +20,7 @@ import json
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,23 +66,35 @@ def _private(info: os.stat_result) -> bool:
     return info.st_uid == os.getuid() and not info.st_mode & 0o022
 
 
-def load(path: Path, key: str) -> Lark | None:
-    """The cached parser, or None if the file is missing, not ours, or damaged."""
+def read_trusted(path: Path, trusted: Callable[[os.stat_result], bool] = _private) -> bytes | None:
+    """The bytes of a cache file, if it is a regular file (a link is not followed)
+    whose owner and mode `trusted` accepts; None otherwise."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
         return None
     with os.fdopen(fd, "rb") as fh:
         info = os.fstat(fh.fileno())
-        if not stat.S_ISREG(info.st_mode) or not _private(info):
+        if not stat.S_ISREG(info.st_mode) or not trusted(info):
             return None
         try:
-            cached = json.loads(fh.read(), object_hook=_decode)
-            if cached["format"] != FORMAT or cached["key"] != key:
-                return None
-            return Lark.load({"data": cached["data"], "memo": cached["memo"]})
-        except Exception:  # damaged in any way: the caller rebuilds it
+            return fh.read()
+        except OSError:
             return None
+
+
+def load(path: Path, key: str) -> Lark | None:
+    """The cached parser, or None if the file is missing, not ours, or damaged."""
+    raw = read_trusted(path)
+    if raw is None:
+        return None
+    try:
+        cached = json.loads(raw, object_hook=_decode)
+        if cached["format"] != FORMAT or cached["key"] != key:
+            return None
+        return Lark.load({"data": cached["data"], "memo": cached["memo"]})
+    except Exception:  # damaged in any way: the caller rebuilds it
+        return None
 
 
 def save(path: Path, key: str, parser: Lark) -> None:
