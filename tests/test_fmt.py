@@ -155,3 +155,12 @@ def test_a_hash_inside_a_string_or_regex_is_not_a_comment():
 
     text = 'rule r on tool_pre_invoke  # one\n  when tool.name == "#x" and prompt matches /a#b/\n  block "#"\n# two\n'
     assert [(c.line, c.text) for c in comments(text)] == [(1, "# one"), (4, "# two")]
+
+
+def test_a_repeated_on_clause_is_kept():
+    """Two `on` clauses are a checker error, not a syntax error: fmt keeps both (it once
+    dropped the second, changing what the file says)."""
+    formatted = assert_formats_well(
+        "rule r on tool_pre_invoke when tool.name == 'a'\n  on before_tool\n  block\n"
+    )
+    assert formatted.count("on ") == 2

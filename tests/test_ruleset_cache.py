@@ -204,9 +204,16 @@ def test_guardrails_compile_prebuilds_what_load_then_links(tmp_path, monkeypatch
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("compiled ") and str(out) in run.stdout
-    monkeypatch.setenv(rulecache.ENV, str(out))
-    policy = guardrails.load("rules")
-    assert policy.compiled.from_cache
+    # a host process of its own (this one's catalog may hold hooks other tests added)
+    host = subprocess.run(
+        [sys.executable, "-c", "import guardrails; print(guardrails.load('rules').compiled.from_cache)"],
+        capture_output=True, text=True, check=True, env={**os.environ, rulecache.ENV: str(out)},
+    )  # fmt: skip
+    assert host.stdout.strip() == "True"
+    assert "True" not in subprocess.run(
+        [sys.executable, "-c", "import guardrails; print(guardrails.load('rules').compiled.from_cache)"],
+        capture_output=True, text=True, check=True, env={**os.environ, rulecache.ENV: str(tmp_path / "empty")},
+    ).stdout  # fmt: skip
     (tmp_path / "bad.rules").write_text("on no_such_hook block\n")
     bad = subprocess.run(
         [sys.executable, "-m", "guardrails", "compile", str(tmp_path / "bad.rules"), "-o", str(out)],

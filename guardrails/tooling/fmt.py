@@ -170,8 +170,7 @@ class _Line:
 
 def _rule_lines(rule: ast.Rule) -> list[_Line]:
     parts: list[_Line] = []
-    if rule.hooks:
-        hooks = rule.hooks[0]
+    for hooks in rule.hooks:  # a second `on` is an error the checker reports: kept
         parts.append(_Line("on " + ", ".join(h.name for h in hooks), hooks[0].span.line))
     settings: list[tuple[str, int]] = [(f"mode {m.name}", m.span.line) for m in rule.modes]
     settings += [(f"priority {value}", span.line) for value, span in rule.priorities]
