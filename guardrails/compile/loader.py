@@ -34,6 +34,7 @@ from ..runtime.program import (
 from ..runtime.state import StateSpec
 from ..runtime.state_plan import Recording, StatePlan, StateUse
 from .codegen import Generator, generate
+from .literals import literal_key_of
 
 
 def _runtime_actions(rule: ir.CheckedRule, max_chars: int) -> tuple[RuntimeAction, ...]:
@@ -275,6 +276,7 @@ def compile_rules(
                 fn=fn,
                 reads=reads_of(rule, states),
                 index_key=index_key_of(rule),
+                literal_key=literal_key_of(rule),
                 states=_states_of(rule),
                 records=rule.records,
                 host_calls=host_calls(rule),
