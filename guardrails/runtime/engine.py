@@ -22,7 +22,7 @@ from .hostfn import SCOPE, Scope
 from .modes import MODES
 from .ops import RuleLimitError, RuleTypeError, type_name
 from .program import RuleProgram
-from .results import CompletedVerdict, Completion, recording, result
+from .results import completed, recording, result
 from .select import Selector
 from .state import StateError, Store
 from .state_plan import Snapshot, StatePlan
@@ -186,6 +186,13 @@ class HookRunner:
         else:
             order = self._order(original, original, -1, complete)
         ran: list[int] | None = [] if complete else None
+        if not order and bad_input is None and not self.stateful and not self.hosted:
+            if request_id is None:  # nothing can fire
+                request_id = original.get("request_id")
+            if ran is not None:
+                return completed(self, facts, (), ran, None, request_id, call_id)  # type: ignore[arg-type]
+            return Verdict(hook, "allow", None, None, None, facts, (), self.ruleset, 0.0,  # type: ignore[arg-type]
+                           request_id, call_id)  # fmt: skip
         detail = detail or complete
         shadowed = self.shadowed
         breakers = self._breakers
@@ -332,24 +339,18 @@ class HookRunner:
             payload = facts  # type: ignore[assignment]
         else:
             payload = {}
-        decided = (CompletedVerdict if ran is not None else Verdict)(
-            hook=hook,
-            outcome=outcome,
-            blocked_by=blocked.rule_id if blocked else None,
-            code=blocked.code if blocked else None,
-            reason=blocked.reason if blocked else None,
-            payload=payload,
-            rules=tuple(results),
-            ruleset=self.ruleset,
-            time=time.time() if results or (ran is not None and programs) else 0.0,
-            request_id=request_id,
-            call_id=call_id,
-        )
         if ran is not None:
-            decided._fill = (  # type: ignore[attr-defined]
-                Completion(programs, hook, ran, blocked_at) if len(ran) < len(programs) else None
-            )
-        return decided
+            return completed(self, payload, tuple(results), ran, blocked_at, request_id, call_id,
+                             outcome, blocked)  # fmt: skip
+        # positional: keyword arguments make this call cost three times as much
+        return Verdict(
+            hook, outcome,
+            blocked.rule_id if blocked else None,
+            blocked.code if blocked else None,
+            blocked.reason if blocked else None,
+            payload, tuple(results), self.ruleset, time.time() if results else 0.0,
+            request_id, call_id,
+        )  # fmt: skip
 
     def prepare_state(
         self,

@@ -40,7 +40,7 @@ FUNCTIONS: dict[str, Callable[[str], str]] = {
     "normalize": normalize_text,
 }
 OPERATORS = frozenset({"contains", "startswith", "endswith"})
-_FEW = 8  # up to this many constants, `in` per constant beats any set matcher's call
+_FEW = 16  # up to this many constants, `in` per constant beats any set matcher's call
 _factory: list[FinderFactory] = []
 
 

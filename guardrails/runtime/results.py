@@ -9,13 +9,18 @@ fire cost one prefilter pass, not 10,000 calls and results.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
+from typing import TYPE_CHECKING, Any
 
 from .decisions import DecisionRecord, make_records
 from .program import RuleProgram
 from .state_plan import Snapshot
-from .verdict import RuleResult, RuleVerdict, Verdict
+from .verdict import Outcome, RuleResult, RuleVerdict, Verdict
+
+if TYPE_CHECKING:
+    from .engine import HookRunner
 
 
 def result(
@@ -27,18 +32,11 @@ def result(
     error: str | None = None,
     changes: tuple[str, ...] = (),
 ) -> RuleResult:
+    # positional: keyword arguments make this call cost three times as much
     return RuleResult(
-        rule_id=prog.id,
-        hook=hook,
-        mode=prog.mode,
-        priority=prog.priority,
-        verdict=verdict,
-        location=prog.location,
-        code=code,
-        reason=reason,
-        error=error,
-        changes=changes,
-    )
+        prog.id, hook, prog.mode, prog.priority, verdict, prog.location, code, reason, error,
+        changes,
+    )  # fmt: skip
 
 
 def recording(prog: RuleProgram, hook: str, snap: Snapshot | None) -> RuleResult:
@@ -125,3 +123,30 @@ class Completion:
                 found = result(prog, self.hook, "skipped" if after else "pass")
             out.append(found)
         return tuple(out)
+
+
+def completed(
+    runner: HookRunner,
+    payload: Mapping[str, Any],
+    done: tuple[RuleResult, ...],
+    ran: list[int],
+    blocked_at: int | None,
+    request_id: object,
+    call_id: str | None,
+    outcome: Outcome = "allow",
+    blocked: RuleResult | None = None,
+) -> Verdict:
+    """A detailed run's verdict from the results of the rules that ran (`ran`)."""
+    programs = runner.programs
+    verdict = CompletedVerdict(
+        runner.hook, outcome,
+        blocked.rule_id if blocked else None,
+        blocked.code if blocked else None,
+        blocked.reason if blocked else None,
+        payload, done, runner.ruleset, time.time() if programs else 0.0,
+        request_id, call_id,
+    )  # fmt: skip
+    verdict._fill = (
+        Completion(programs, runner.hook, ran, blocked_at) if len(ran) < len(programs) else None
+    )
+    return verdict
