@@ -115,6 +115,7 @@ class HookRunner:
         self.stateful = any(p.states for p in self.programs)
         # its rules call host functions: async hosts run it off their loop (hostrun)
         self.hosted = any(p.host_calls for p in self.programs)
+        self._plain = not self.stateful and not self.hosted
 
     @property
     def indexed(self) -> int:
@@ -184,11 +185,16 @@ class HookRunner:
         if detail or bad_input is not None:
             order: Sequence[int] = range(len(programs))
         else:
-            order = self._order(original, original, -1, complete)
+            order = (
+                self._order(original, original, -1, True)
+                if complete
+                else self._select.candidates(original)
+            )
         ran: list[int] | None = [] if complete else None
-        if not order and bad_input is None and not self.stateful and not self.hosted:
-            if request_id is None:  # nothing can fire
-                request_id = original.get("request_id")
+        if request_id is None:
+            request_id = original.get("request_id")
+        plain = self._plain and state is None  # no state, no host functions
+        if not order and bad_input is None and plain:  # nothing can fire
             if ran is not None:
                 return completed(self, facts, (), ran, None, request_id, call_id)  # type: ignore[arg-type]
             return Verdict(hook, "allow", None, None, None, facts, (), self.ruleset, 0.0,  # type: ignore[arg-type]
@@ -196,27 +202,29 @@ class HookRunner:
         detail = detail or complete
         shadowed = self.shadowed
         breakers = self._breakers
-        if request_id is None:
-            request_id = original.get("request_id")
         work = original
         budget = self.time_budget
         # the budget covers the state exchange too: recording rules run there
         deadline = time.perf_counter() + budget if budget is not None else None
         snap = state
-        derived: dict[str, Any] = {}  # derived facts the exchange worked out, for the rules
-        if self.stateful and bad_input is None and snap is None:
-            snap = self.prepare_state(original, now, derived)
+        scope: Scope | None = None
+        seed: dict[str, Any] = {}
+        cache: dict[str, Any] = {}
+        if not plain:
+            derived: dict[str, Any] = {}  # derived facts the exchange worked out
+            if self.stateful and bad_input is None and snap is None:
+                snap = self.prepare_state(original, now, derived)
+            seed = snap.values if snap is not None else {}
+            if self.hosted:  # host function calls: the budget they share, their results
+                scope = host if host is not None else Scope()
+                scope.deadline = deadline
+                seed = {**seed, SCOPE: scope}
+            cache = {**derived, **seed}
+        troubled = snap is not None and not snap.clean
+        # fire_and_forget rules read the facts as the call began, and derive from them
+        faf_cache = dict(cache) if self._faf < len(programs) else cache
         # the budget ran out before this rule began (then its overrun is not its own)
         overran = breakers is not None and deadline is not None and time.perf_counter() > deadline
-        seed: dict[str, Any] = snap.values if snap is not None else {}
-        scope: Scope | None = None
-        if self.hosted:  # host function calls: the budget they share, their results
-            scope = host if host is not None else Scope()
-            scope.deadline = deadline
-            seed = {**seed, SCOPE: scope}
-        troubled = snap is not None and not snap.clean
-        cache: dict[str, Any] = {**derived, **seed}
-        faf_cache: dict[str, Any] = {**derived, **seed}
         results: list[RuleResult] = []
         blocked: RuleResult | None = None
         blocked_at: int | None = None
@@ -237,7 +245,6 @@ class HookRunner:
                         else:
                             results.append(result(prog, hook, "skipped"))
                     continue
-                shadow = prog.id in shadowed
                 before = len(results)
                 guarded: Breaker | None = None  # set once the rule's breaker let it run
                 try:
@@ -278,12 +285,15 @@ class HookRunner:
                     block = prog.block
                     if block is not None:
                         verdict: RuleVerdict = (
-                            "would_block" if shadow or prog.shadow_block else "block"
+                            "would_block" if prog.shadow_block or prog.id in shadowed else "block"
                         )
                         reason = (
                             block.reason if block.reason_index is None else out[block.reason_index]
                         )
-                        found = result(prog, hook, verdict, block.code, reason)
+                        found = RuleResult(  # inline: one call less on the common path
+                            prog.id, hook, prog.mode, prog.priority, verdict, prog.location,
+                            block.code, reason,
+                        )  # fmt: skip
                         results.append(found)
                         if verdict == "block":
                             blocked, blocked_at = found, position
@@ -323,7 +333,7 @@ class HookRunner:
                             guarded.failure(message, hook=hook, request_id=request_id)
                     found = result(prog, hook, "error", ERROR_CODE, reason, error=message)
                     results.append(found)
-                    if fails_closed(prog, shadow) and blocked is None:
+                    if fails_closed(prog, prog.id in shadowed) and blocked is None:
                         blocked, blocked_at = found, position
                 finally:
                     if scope is not None and scope.notes:  # what its host functions said
@@ -343,14 +353,11 @@ class HookRunner:
             return completed(self, payload, tuple(results), ran, blocked_at, request_id, call_id,
                              outcome, blocked)  # fmt: skip
         # positional: keyword arguments make this call cost three times as much
-        return Verdict(
-            hook, outcome,
-            blocked.rule_id if blocked else None,
-            blocked.code if blocked else None,
-            blocked.reason if blocked else None,
-            payload, tuple(results), self.ruleset, time.time() if results else 0.0,
-            request_id, call_id,
-        )  # fmt: skip
+        if blocked is None:
+            return Verdict(hook, outcome, None, None, None, payload, tuple(results), self.ruleset,
+                           time.time() if results else 0.0, request_id, call_id)  # fmt: skip
+        return Verdict(hook, outcome, blocked.rule_id, blocked.code, blocked.reason, payload,
+                       tuple(results), self.ruleset, time.time(), request_id, call_id)  # fmt: skip
 
     def prepare_state(
         self,

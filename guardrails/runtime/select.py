@@ -36,6 +36,7 @@ class Selector:
             else:
                 self.always.append(i)
         self.prefilter = Prefilter(literal) if literal else None
+        self.paths = tuple(self.index.items())
         self.selective = bool(self.index) or self.prefilter is not None
         self.indexed = self.size - len(self.always)
 
@@ -43,9 +44,9 @@ class Selector:
         """Positions of the rules that can fire on `facts`, in evaluation order."""
         if not self.selective:
             return list(range(self.size))
-        found: list[int] = []
-        sources = 0  # how many lists `found` joins (they are each sorted)
-        for path, table in self.index.items():
+        found: list[int] | None = None
+        merged = False  # `found` joins several lists: sort it
+        for path, table in self.paths:
             value: Any = facts
             for key in path:
                 value = value.get(key) if type(value) is dict else get(value, key)
@@ -53,8 +54,8 @@ class Selector:
             if kind is str or kind is int or (kind is float and value - value == 0.0):
                 hits = table.get(cast("str | int", value))
                 if hits:
-                    found = found + hits if found else hits
-                    sources += 1
+                    merged = found is not None
+                    found = found + hits if found is not None else hits
             elif kind is float:
                 return list(range(self.size))  # NaN/inf: let the rules error
             elif kind is not bool and isinstance(value, _INDEXABLE):
@@ -63,14 +64,12 @@ class Selector:
                 return list(range(self.size))
         if self.prefilter is not None:
             more = self.prefilter.candidates(facts)
-            if more:
-                found = found + more if found else more
-                sources += 2  # unsorted, may repeat
+            if more:  # unsorted, may repeat
+                found, merged = (found + more if found is not None else more), True
         if self.always:
-            if not found:
+            if found is None:
                 return self.always
-            found = found + self.always
-            sources += 1
-        if sources > 1:
-            return sorted(set(found))
-        return found
+            found, merged = found + self.always, True
+        if found is None:
+            return []
+        return sorted(set(found)) if merged else found
