@@ -84,6 +84,10 @@ def compare(gen: Generator, node: ir.Op, entry: Builtin) -> str | None:
         # NaN and infinities take the slow path, which rejects them (`x - x` is 0.0
         # for every finite float and NaN for the others)
         guard = f"type({var} := {probe}) is int or (type({var}) is float and {var} - {var} == 0.0)"
+        if type(const) is float:  # the fact is most likely a float too: test that first
+            guard = (
+                f"(type({var} := {probe}) is float and {var} - {var} == 0.0) or type({var}) is int"
+            )
         fast = f"{var} {py} {const!r}"
     return f"(({fast}) if {guard} else {slow})"
 
