@@ -66,6 +66,7 @@ class _Group:
         self.literals: dict[str, list[int]] = {}  # contains: constant -> rules
         self.prefixes: dict[int, dict[str, list[int]]] = {}  # length -> constant -> rules
         self.suffixes: dict[int, dict[str, list[int]]] = {}
+        self.constants: list[str] = []
         self.finder: Finder | None = None
         self.found: list[list[int]] = []  # the finder's positions -> rules
 
@@ -79,17 +80,20 @@ class _Group:
             table.setdefault(len(literal), {}).setdefault(literal, []).append(rule)
 
     def seal(self) -> None:
-        if not self.literals:
-            return
-        constants = list(self.literals)
-        self.found = [self.literals[c] for c in constants]
-        finder: Finder | None = None
-        if len(constants) > _FEW and _factory:
-            try:
-                finder = _factory[0](constants)
-            except Exception:  # too large for the matcher: test each constant
-                finder = None
-        self.finder = finder or _scan(constants)
+        self.constants = list(self.literals)
+        self.found = [self.literals[c] for c in self.constants]
+        if self.constants and (len(self.constants) <= _FEW or not _factory):
+            self.finder = _scan(self.constants)
+
+    def _build(self) -> Finder:
+        """The many-constants finder, built on first use: a load (or a reload, or a
+        cpex group that never sees a call) does not pay for it."""
+        try:
+            finder = _factory[0](self.constants)
+        except Exception:  # too large for the matcher: test each constant
+            finder = _scan(self.constants)
+        self.finder = finder
+        return finder
 
     def hits(self, facts: Mapping[str, Any], out: list[int]) -> None:
         """Add to `out` the rules whose tests here may hold."""
@@ -104,8 +108,8 @@ class _Group:
         try:
             for fn in self.functions:
                 value = fn(value)
-            if self.finder is not None:
-                found = self.finder(value)
+            if self.constants:
+                found = (self.finder or self._build())(value)
                 if found is None:
                     out += self.rules
                     return
