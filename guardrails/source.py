@@ -22,7 +22,10 @@ class SourceFile:
 
     def __post_init__(self) -> None:
         starts = [0]
-        starts.extend(i + 1 for i, ch in enumerate(self.text) if ch == "\n")
+        find, at = self.text.find, self.text.find("\n")
+        while at >= 0:
+            starts.append(at + 1)
+            at = find("\n", at + 1)
         object.__setattr__(self, "_line_starts", tuple(starts))
 
     @classmethod

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from typing import Any
 
 import pytest
@@ -13,6 +16,11 @@ from guardrails.policy.loading import _front_end
 from guardrails.source import SourceFile
 
 pytest_plugins = ["pytester"]
+
+# The compiled-ruleset cache of this run (and of the processes its tests start): never
+# the user's own, and every test that loads a ruleset another loaded goes through it.
+_RULES_CACHE = tempfile.mkdtemp(prefix="guardrails-rules-cache-")
+os.environ.setdefault("GUARDRAILS_RULES_CACHE", _RULES_CACHE)
 
 
 def diagnostics_for(text: str, filename: str = "t.rules") -> list[Diagnostic]:
@@ -69,6 +77,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     """
     import sys
 
+    shutil.rmtree(_RULES_CACHE, ignore_errors=True)
     helper = sys.modules.get("mellea.helpers.event_loop_helper")
     handler = getattr(helper, "__event_loop_handler", None) if helper else None
     if handler is not None:

@@ -115,8 +115,31 @@ def test_generated_code_has_no_builtins():
 
 def test_rule_functions_are_named_by_allocator_not_by_rule_name():
     policy = guardrails.loads("rule __import__ on generation_pre_call block")
-    assert "def _r0(f, c):" in policy.generated_source
+    assert "def _p0(f, c):" in policy.generated_source
     assert "def __import__" not in policy.generated_source
+    assert policy.programs("generation_pre_call")[0].fn.__name__ == "_r0"
+
+
+def test_rules_differing_only_in_literals_share_one_function_and_keep_their_literals():
+    """One shape compiled once, each rule bound to its own literals: literals that
+    Python finds equal but we do not (0.0 and -0.0, 1 and True, "1" and 1) stay apart."""
+    text = (
+        'rule a on tool_pre_invoke when tool.name == "it\'s" and tool.args.n == 1 block "A"\n'
+        'rule b on tool_pre_invoke when tool.name == "x\\"y" and tool.args.n == 2 block "B"\n'
+        'rule c on tool_pre_invoke when tool.name == "z" and tool.args.n == -0.0 block "C"\n'
+        'rule d on tool_pre_invoke when tool.name == "w" and tool.args.n == true block "D"\n'
+    )
+    policy = guardrails.loads(text)
+    source = policy.generated_source
+    assert source.count("def _p") == 2  # a number's test is one shape; a bool's another
+    fns = {p.id: p.fn for p in policy.programs("tool_pre_invoke")}
+    assert fns["a"].__code__ is fns["b"].__code__ is fns["c"].__code__
+    for name, n, fires in [
+        ("it's", 1, "a"), ('x"y', 2, "b"), ("z", 0.0, "c"), ("w", True, "d"),
+        ("it's", 2, None), ('x"y', 1, None), ("w", 1, None),
+    ]:  # fmt: skip
+        verdict = policy.evaluate("tool_pre_invoke", {"tool": {"name": name, "args": {"n": n}}})
+        assert verdict.reason == (fires.upper() if fires else None), (name, n)
 
 
 def test_traceback_shows_generated_source_via_linecache():
@@ -126,7 +149,7 @@ def test_traceback_shows_generated_source_via_linecache():
     fn = policy.programs("generation_pre_call")[0].fn
     filename = fn.__code__.co_filename
     assert filename.startswith("<guardrails:")
-    assert "def _r0" in "".join(linecache.getlines(filename))
+    assert "def _p0" in "".join(linecache.getlines(filename))
 
 
 def test_constants_are_folded_from_lets():

@@ -12,7 +12,9 @@ any host library).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import hashlib
 import types as pytypes
 import typing
 from collections.abc import Iterable, Mapping
@@ -169,6 +171,7 @@ class Catalog:
 
     def __init__(self, hooks: Mapping[str, HookSpec] | None = None) -> None:
         self._hooks: dict[str, HookSpec] = dict(hooks or {})
+        self._digest: str | None = None
 
     @classmethod
     def builtin(cls) -> Catalog:
@@ -176,6 +179,13 @@ class Catalog:
 
     def copy(self) -> Catalog:
         return Catalog(self._hooks)
+
+    def digest(self) -> str:
+        """Equal for catalogs with equal hooks, in every process (it keys the ruleset
+        cache); worked out once until a hook is registered."""
+        if self._digest is None:
+            self._digest = hashlib.sha256(canonical(list(self)).encode()).hexdigest()
+        return self._digest
 
     def __contains__(self, name: object) -> bool:
         return name in self._hooks
@@ -243,6 +253,7 @@ class Catalog:
         normalized = [f"{k}: {v}" for k, v in (facts or {}).items()]
         spec = _build_hook(name, "custom", entries, normalized)
         self._hooks[name] = spec
+        self._digest = None
         return spec
 
 
@@ -269,3 +280,22 @@ def register_hook(
     return DEFAULT_CATALOG.register_hook(
         name, payload=payload, fields=fields, writable=writable, facts=facts, replace=replace
     )
+
+
+def canonical(value: object) -> str:
+    """A text that is the same in every process for equal values: sets sorted (their
+    order follows the per-process string hash), dataclasses field by field."""
+    if isinstance(value, set | frozenset):
+        return "{" + ",".join(sorted(canonical(v) for v in value)) + "}"
+    if isinstance(value, Mapping):
+        return (
+            "{" + ",".join(sorted(f"{canonical(k)}:{canonical(v)}" for k, v in value.items())) + "}"
+        )
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(canonical(v) for v in value) + "]"
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        inner = ",".join(
+            f"{f.name}={canonical(getattr(value, f.name))}" for f in dataclasses.fields(value)
+        )
+        return f"{type(value).__name__}({inner})"
+    return repr(value)

@@ -121,7 +121,18 @@ def finder(detector: Detector, entities: Sequence[str]) -> Callable[[str], list[
         return [f for f in found if not wanted or f in wanted]
 
     find.__qualname__ = f"{detector.name}({', '.join(entities)})"
+    find.spec = (detector.name, tuple(entities))  # type: ignore[attr-defined]  # the cache's form
     return find
+
+
+def finder_of(spec: object) -> Callable[[str], list[Finding]]:
+    """A finder again from its `spec` (the ruleset cache: compile/serial.py)."""
+    if not (isinstance(spec, list | tuple) and len(spec) == 2 and spec[0] in DETECTORS):
+        raise ValueError("not a detector's finder")
+    name, entities = spec
+    if not all(type(e) is str for e in entities):
+        raise ValueError("not a detector's finder")
+    return finder(DETECTORS[name], tuple(entities))
 
 
 def _check(detector: Detector) -> Any:

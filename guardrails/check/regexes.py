@@ -42,6 +42,14 @@ def is_regex(value: object) -> bool:
     return isinstance(value, REGEX_TYPE)
 
 
+def cached_regex(pattern: str) -> Regex:
+    """A pattern `compile_regex` accepted before (its flags inline), read back from
+    the ruleset cache."""
+    if type(pattern) is not str:
+        raise ValueError("a cached regex is a string")
+    return re2.compile(pattern, _RE2_OPTIONS)
+
+
 def compile_regex(
     pattern: str, flags: str, span: Span, diags: list[Diagnostic], body_offset: int = 1
 ) -> Regex | None:

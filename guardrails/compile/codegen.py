@@ -52,10 +52,37 @@ class Generator:
         self.loops = CodeBuffer()  # the quantifiers' loop functions
         self._loops: list[str] = []
         self._bound: list[str] = []  # elements of the quantifiers being emitted
+        # a rule function's literals while it is emitted (`lit`): their parameter names
+        # by value, and the values in parameter order
+        self._params: dict[object, str] | None = None
+        self._values: list[object] = []
+        # rule functions by shape: the body with its literals as parameters -> the
+        # shared function's name; and each rule's (shared function, literals)
+        self._shapes: dict[str, str] = {}
+        self.bindings: dict[int, tuple[str, tuple[object, ...]]] = {}
 
     # ---- identifiers and constants ----
 
+    def lit(self, value: object) -> str:
+        """A literal of the rule being emitted: a parameter of its function, so rules
+        that differ only in literals share one compiled function (`rule`); elsewhere
+        its `repr` (scalars) or a hoisted constant."""
+        if self._params is None:
+            simple = value is None or isinstance(value, bool | int | str)
+            if simple or (isinstance(value, float) and math.isfinite(value)):
+                return repr(value)
+            return self.hoist(value)
+        simple = value is None or isinstance(value, bool | int | float | str)
+        key = (type(value), repr(value)) if simple else id(value)
+        name = self._params.get(key)
+        if name is None:
+            name = self._params[key] = f"_a{len(self._values)}"
+            self._values.append(value)
+        return name
+
     def hoist(self, value: object) -> str:
+        if self._params is not None:
+            return self.lit(value)
         key = id(value)
         name = self._const_ids.get(key)
         if name is None:
@@ -92,17 +119,36 @@ class Generator:
     # ---- rules ----
 
     def rule(self, rule: ir.CheckedRule) -> str:
-        name = self.function_name(rule.index)
+        """The rule's function, with its literals as parameters (`lit`): a rule whose
+        body is that of an earlier one binds that function to its own literals
+        instead of adding code (`bindings`), so 10,000 rules written from one
+        template cost one `compile()` of one function, not 10,000."""
         mark = len(self._loops)
-        values = [
-            self.emit(a.value) for a in rule.actions if isinstance(a, ir.SetAction | ir.MessageEdit)
-        ]
-        values += [
-            self.reason(a.template) for a in rule.actions if isinstance(a, Block) and a.template
-        ]
-        self.function(
-            name, rule.condition, values, f"# rule {rule.id!r} at {rule.location!r}", mark
-        )
+        outer, temps = self.buf, self._temps
+        self.buf, self._temps, self._params, self._values = CodeBuffer(), 0, {}, []
+        try:
+            values = [
+                self.emit(a.value)
+                for a in rule.actions
+                if isinstance(a, ir.SetAction | ir.MessageEdit)
+            ]
+            values += [
+                self.reason(a.template) for a in rule.actions if isinstance(a, Block) and a.template
+            ]
+            self.function("_", rule.condition, values, "", mark)
+            body, literals = self.buf.lines[1:], tuple(self._values)
+        finally:
+            self.buf, self._temps, self._params = outer, temps, None
+        key = "\n".join(body)
+        name = self._shapes.get(key)
+        if name is None:
+            name = self._shapes[key] = f"_p{len(self._shapes)}"
+            params = "".join(f", _a{i}=None" for i in range(len(literals)))
+            self.buf.line(f"# the shape of rule {rule.id!r} at {rule.location!r}")
+            self.buf.line(f"def {name}(f, c{params}):")
+            self.buf.lines.extend(body)
+        self.bindings[rule.index] = (name, literals)
+        self.buf.line(f"# {self.function_name(rule.index)} = {name}{_shown(literals)}")
         if any(isinstance(a, ir.Record) for a in rule.actions):
             self.record(rule)
         return name
@@ -169,9 +215,9 @@ class Generator:
             if isinstance(part, str):
                 literal += part
             else:
-                parts += [repr(literal), self.emit(part)]  # type: ignore[arg-type]
+                parts += [self.lit(literal), self.emit(part)]  # type: ignore[arg-type]
                 literal = ""
-        parts.append(repr(literal))
+        parts.append(self.lit(literal))
         return f"{BUILTINS['reason'].export}(({', '.join(parts)},))"
 
     # ---- expressions ----
@@ -183,12 +229,7 @@ class Generator:
         return method(node)
 
     def emit_Const(self, node: ir.Const) -> str:
-        value = node.value
-        if value is None or isinstance(value, bool | int | str):
-            return repr(value)
-        if isinstance(value, float) and math.isfinite(value):
-            return repr(value)
-        return self.hoist(value)
+        return self.lit(node.value)
 
     def emit_FactRef(self, node: ir.FactRef) -> str:
         head, rest = node.path[0], node.path[1:]
@@ -216,13 +257,14 @@ class Generator:
         outer = list(self._bound)
         var = self.local_name(node.var)
         self._bound.append(var)
+        params, self._params = self._params, None  # the loop has no rule's parameters
         try:
             body = self.emit(node.body)
         finally:
             self._bound.pop()
-        params = ", ".join(["f", "c", "_items", *outer])
+            self._params = params
         loop = _LOOPS[node.kind].format(var=var, body=body, kind=node.kind)
-        self.loops.line(f"def {name}({params}):")
+        self.loops.line(f"def {name}({', '.join(['f', 'c', '_items', *outer])}):")
         self.loops.lines.extend("    " + line for line in loop.splitlines())
         self.loops.line("")
         return f"{name}({', '.join(['f', 'c', self.emit(node.items), *outer])})"
@@ -254,6 +296,12 @@ class Generator:
                 # (`1 is None` is a SyntaxWarning, an error under `python -W error`)
                 return inline.python.format(*(self.emit(a) for a in node.args))
         return f"{entry.export}({', '.join(self.emit(a) for a in node.args)})"
+
+
+def _shown(literals: tuple[object, ...]) -> str:
+    """A rule's literals for the comment that binds it (a `repr` has no newline)."""
+    shown = ", ".join(repr(v) if len(repr(v)) <= 60 else repr(v)[:57] + "..." for v in literals)
+    return f"({shown})"
 
 
 # a quantifier's loop, by kind (null and non-lists: `_each`, runtime/quantifiers.py)
@@ -293,13 +341,15 @@ return tuple(_kept)""",
 
 def generate(
     rules: tuple[ir.CheckedRule, ...], states: tuple[ir.CheckedState, ...] = ()
-) -> tuple[str, dict[str, Any]]:
-    """Source of a module defining one function per rule, and its hoisted constants."""
+) -> tuple[str, dict[str, Any], dict[int, tuple[str, tuple[object, ...]]]]:
+    """Source of a module defining one function per rule shape, its hoisted constants,
+    and each rule's shape and literals (`Generator.rule`)."""
     gen = Generator()
-    gen.buf.line("# generated by guardrails; one function per rule: (facts, call cache) -> ")
-    gen.buf.line("# None when the rule does not fire, else its `set` values, then rendered reasons")
+    gen.buf.line("# generated by guardrails; one function per rule shape, bound to each rule's")
+    gen.buf.line("# literals: (facts, call cache) -> None when the rule does not fire, else")
+    gen.buf.line("# its `set` values, then rendered reasons")
     for rule in rules:
         gen.rule(rule)
     for index, state in enumerate(states):
         gen.state(index, state)
-    return gen.buf.source() + gen.loops.source(), gen.constants
+    return gen.buf.source() + gen.loops.source(), gen.constants, gen.bindings

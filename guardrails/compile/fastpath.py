@@ -53,17 +53,17 @@ def compare(gen: Generator, node: ir.Op, entry: Builtin) -> str | None:
         value = _scalar(right)
         if type(value) is not str:
             return None
-        var = gen.temp()
+        var, lit = gen.temp(), gen.lit(value)
         return (
-            f"(({value!r} {python} {var}) if type({var} := {gen.emit(left)}) is str "
-            f"else {slow_fn}({var}, {value!r}))"
+            f"(({lit} {python} {var}) if type({var} := {gen.emit(left)}) is str "
+            f"else {slow_fn}({var}, {lit}))"
         )
     const, other, flipped = _scalar(right), left, False
     if const is _NO:
         const, other, flipped = _scalar(left), right, True
     if const is _NO or (family == "method" and (flipped or not isinstance(const, str))):
         return None
-    var = gen.temp()
+    var, lit = gen.temp(), gen.lit(const)
     py = _MIRROR[python] if flipped else python
     source = _derived_source(other)
     if source is not None and not isinstance(const, str):
@@ -71,24 +71,20 @@ def compare(gen: Generator, node: ir.Op, entry: Builtin) -> str | None:
         # the value; every other case takes the derivation (one type test, not two)
         assert isinstance(other, ir.FactRef) and other.derived is not None
         slow_value = f"{DERIVED[other.derived].binding}(f, c)"
-        slow_args = f"{const!r}, {slow_value}" if flipped else f"{slow_value}, {const!r}"
+        slow_args = f"{lit}, {slow_value}" if flipped else f"{slow_value}, {lit}"
         guard = _given(var, other.derived, source)
-        return f"(({var} {py} {const!r}) if {guard} else {slow_fn}({slow_args}))"
+        return f"(({var} {py} {lit}) if {guard} else {slow_fn}({slow_args}))"
     probe = gen.emit(other)
-    slow_args = f"{const!r}, {var}" if flipped else f"{var}, {const!r}"
+    slow_args = f"{lit}, {var}" if flipped else f"{var}, {lit}"
     slow = f"{slow_fn}({slow_args})"
     if isinstance(const, str):
         guard = f"type({var} := {probe}) is str"
-        fast = f"{var}.{python}({const!r})" if family == "method" else f"{var} {py} {const!r}"
+        fast = f"{var}.{python}({lit})" if family == "method" else f"{var} {py} {lit}"
     else:
         # NaN and infinities take the slow path, which rejects them (`x - x` is 0.0
         # for every finite float and NaN for the others)
         guard = f"type({var} := {probe}) is int or (type({var}) is float and {var} - {var} == 0.0)"
-        if type(const) is float:  # the fact is most likely a float too: test that first
-            guard = (
-                f"(type({var} := {probe}) is float and {var} - {var} == 0.0) or type({var}) is int"
-            )
-        fast = f"{var} {py} {const!r}"
+        fast = f"{var} {py} {lit}"
     return f"(({fast}) if {guard} else {slow})"
 
 
@@ -97,10 +93,10 @@ def _membership(
 ) -> str | None:
     values = container.value
     if isinstance(values, str):  # `x in "text"`: a substring test
-        var = gen.temp()
+        var, lit = gen.temp(), gen.lit(values)
         return (
-            f"(({var} {py} {values!r}) if type({var} := {gen.emit(item)}) is str "
-            f"else {slow_fn}({var}, {values!r}))"
+            f"(({var} {py} {lit}) if type({var} := {gen.emit(item)}) is str "
+            f"else {slow_fn}({var}, {lit}))"
         )
     if not isinstance(values, tuple) or not values or not all(type(v) is str for v in values):
         return None

@@ -11,8 +11,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import linecache
-from collections.abc import Iterator, Mapping
-from typing import Any
+import types
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
 
 from ..check import ir
 from ..check.builtins import BUILTINS
@@ -134,43 +136,58 @@ def _states_of(rule: ir.CheckedRule) -> frozenset[str]:
     return frozenset(found | set(rule.records))
 
 
-def state_plans(ruleset: ir.CheckedRuleset, namespace: Mapping[str, Any]) -> dict[str, StatePlan]:
-    """Per hook: every state its rules touch (key functions compiled for that hook, the
-    fields read) and every rule there that records."""
+def state_plans(ruleset: ir.CheckedRuleset) -> dict[str, dict[str, list[Any]]]:
+    """Per hook: every state its rules touch (the generated functions of its key and
+    value on that hook, the fields read) and every rule there that records, as data
+    (`plans_from` links it)."""
     specs = {
         s.name: StateSpec(s.name, s.kind, s.every, s.keep, s.limit, s.digest, s.per)
         for s in ruleset.states
     }
-    key_fns: dict[tuple[str, str], tuple[Any, Any]] = {}
+    key_fns: dict[tuple[str, str], tuple[str, str | None]] = {}
     for i, state in enumerate(ruleset.states):
         values = dict(state.values)
         for j, (hook, _) in enumerate(state.keys):
-            value = namespace[Generator.value_name(i, j)] if hook in values else None
-            key_fns[(state.name, hook)] = (namespace[Generator.key_name(i, j)], value)
+            value = Generator.value_name(i, j) if hook in values else None
+            key_fns[(state.name, hook)] = (Generator.key_name(i, j), value)
     reads: dict[str, dict[str, set[str]]] = {}
-    recordings: dict[str, list[Recording]] = {}
+    recordings: dict[str, list[Any]] = {}
     for rule in ruleset.rules:
         refs = [ref for expr in _exprs(rule) for ref in state_refs(expr)]
         for hook in rule.hooks:
             for ref in refs:
                 reads.setdefault(hook, {}).setdefault(ref.state, set()).add(ref.field)
             if rule.records:
-                fn = namespace[Generator.record_name(rule.index)]
-                recordings.setdefault(hook, []).append(Recording(rule.id, fn, rule.records))
-    plans: dict[str, StatePlan] = {}
+                name = Generator.record_name(rule.index)
+                recordings.setdefault(hook, []).append((rule.id, name, rule.records))
+    plans: dict[str, dict[str, list[Any]]] = {}
     for hook in set(reads) | set(recordings):
         read = reads.get(hook, {})
-        recorded = {s for r in recordings.get(hook, ()) for s in r.states}
+        recorded = {s for r in recordings.get(hook, ()) for s in r[2]}
         uses = [
-            StateUse(
-                specs[name],
-                *key_fns[(name, hook)],
-                name in read,
-                frozenset(read.get(name, ())) - {""},
-            )
+            (specs[name], *key_fns[(name, hook)], name in read,
+             tuple(sorted(read.get(name, set()) - {""})))
             for name in sorted(set(read) | recorded)
+        ]  # fmt: skip
+        plans[hook] = {"uses": uses, "recordings": recordings.get(hook, [])}
+    return plans
+
+
+def plans_from(
+    data: Mapping[str, Mapping[str, Sequence[Any]]], namespace: Mapping[str, Any]
+) -> dict[str, StatePlan]:
+    plans: dict[str, StatePlan] = {}
+    for hook, plan in data.items():
+        uses = [
+            StateUse(spec, namespace[key], namespace[value] if value else None, read,
+                     frozenset(fields))
+            for spec, key, value, read, fields in plan["uses"]
+        ]  # fmt: skip
+        recordings = [
+            Recording(rule_id, namespace[fn], tuple(states))
+            for rule_id, fn, states in plan["recordings"]
         ]
-        plans[hook] = StatePlan(uses, recordings.get(hook, ()))
+        plans[hook] = StatePlan(uses, recordings)
     return plans
 
 
@@ -239,6 +256,76 @@ def host_calls(rule: ir.CheckedRule) -> frozenset[str]:
     return frozenset(found)
 
 
+@dataclass(frozen=True)
+class Lowered:
+    """A checked ruleset as plain data: the generated source, its constants, every
+    rule's static data (a `RuleProgram`'s fields but `fn`, plus its function's shape
+    and literals) and the state plans. What a load links, and what the ruleset cache
+    stores (compile/serial.py), so a cached load links exactly what a cold one does."""
+
+    source: str
+    constants: dict[str, Any]
+    programs: list[dict[str, Any]]
+    plans: dict[str, dict[str, list[Any]]]
+
+
+def lower(ruleset: ir.CheckedRuleset, max_match_chars: int = DEFAULT_MAX_MATCH_CHARS) -> Lowered:
+    source, constants, bindings = generate(ruleset.rules, ruleset.states)
+    states = {s.name: s for s in ruleset.states}
+    programs = [
+        {
+            "id": rule.id,
+            "index": rule.index,
+            "description": rule.description,
+            "file": rule.span.file.path,
+            "line": rule.span.line,
+            "column": rule.span.column,
+            "hooks": rule.hooks,
+            "mode": rule.mode,
+            "on_error": rule.on_error,
+            "priority": rule.priority,
+            "actions": _runtime_actions(rule, max_match_chars),
+            "reads": reads_of(rule, states),
+            "index_key": index_key_of(rule),
+            "literal_key": literal_key_of(rule),
+            "states": _states_of(rule),
+            "records": rule.records,
+            "host_calls": host_calls(rule),
+            "breaker": rule.breaker,
+            "digest": _digest(rule),
+            "shape": bindings[rule.index][0],
+            "literals": bindings[rule.index][1],
+        }
+        for rule in ruleset.rules
+    ]
+    return Lowered(source, constants, programs, state_plans(ruleset))
+
+
+def link(
+    low: Lowered,
+    ruleset_hash: str,
+    tokenizer: Tokenizer | None = None,
+    max_match_chars: int = DEFAULT_MAX_MATCH_CHARS,
+    functions: HostTable | None = None,
+    breakers: Breakers | None = None,
+) -> tuple[list[RuleProgram], dict[str, StatePlan]]:
+    """The programs (in load order) and the state plan of every hook whose rules
+    touch state: the source compiled once, each rule bound to its shape."""
+    filename = f"<guardrails:{ruleset_hash[:12]}>"
+    code = compile(low.source, filename, "exec")
+    linecache.cache[filename] = (len(low.source), None, low.source.splitlines(True), filename)
+    namespace = runtime_namespace(tokenizer, max_match_chars, functions, breakers)
+    namespace.update(low.constants)
+    exec(code, namespace)  # the source is ours: user values only enter through repr()
+    programs = []
+    for data in low.programs:
+        fields = dict(data)
+        shape, literals = fields.pop("shape"), fields.pop("literals")
+        fn = bind(namespace[shape], Generator.function_name(fields["index"]), literals)
+        programs.append(RuleProgram(fn=fn, **fields))
+    return programs, plans_from(low.plans, namespace)
+
+
 def compile_rules(
     ruleset: ir.CheckedRuleset,
     ruleset_hash: str,
@@ -249,42 +336,17 @@ def compile_rules(
 ) -> tuple[list[RuleProgram], str, dict[str, StatePlan]]:
     """Compile every rule; returns the programs (in load order), the generated source
     and the state plan of every hook whose rules touch state."""
-    source, constants = generate(ruleset.rules, ruleset.states)
-    filename = f"<guardrails:{ruleset_hash[:12]}>"
-    code = compile(source, filename, "exec")
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    namespace = runtime_namespace(tokenizer, max_match_chars, functions, breakers)
-    namespace.update(constants)
-    exec(code, namespace)  # the source is ours: user values only enter through repr()
-    programs: list[RuleProgram] = []
-    states = {s.name: s for s in ruleset.states}
-    for rule in ruleset.rules:
-        fn: RuleFn = namespace[Generator.function_name(rule.index)]
-        programs.append(
-            RuleProgram(
-                id=rule.id,
-                index=rule.index,
-                description=rule.description,
-                file=rule.span.file.path,
-                line=rule.span.line,
-                column=rule.span.column,
-                hooks=rule.hooks,
-                mode=rule.mode,
-                on_error=rule.on_error,
-                priority=rule.priority,
-                actions=_runtime_actions(rule, max_match_chars),
-                fn=fn,
-                reads=reads_of(rule, states),
-                index_key=index_key_of(rule),
-                literal_key=literal_key_of(rule),
-                states=_states_of(rule),
-                records=rule.records,
-                host_calls=host_calls(rule),
-                breaker=rule.breaker,
-                digest=_digest(rule),
-            )
-        )
-    return programs, source, state_plans(ruleset, namespace)
+    low = lower(ruleset, max_match_chars)
+    programs, plans = link(low, ruleset_hash, tokenizer, max_match_chars, functions, breakers)
+    return programs, low.source, plans
+
+
+def bind(shape: Any, name: str, literals: tuple[object, ...]) -> RuleFn:
+    """One rule's function: its shape's code with the rule's literals as the defaults
+    of the shape's parameters (read as fast as constants: they are locals)."""
+    fn = types.FunctionType(shape.__code__, shape.__globals__, name, literals or None)
+    fn.__qualname__ = name
+    return cast(RuleFn, fn)
 
 
 def _digest(rule: ir.CheckedRule) -> str:

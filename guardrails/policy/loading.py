@@ -24,7 +24,8 @@ from ..check.catalog import DEFAULT_CATALOG, Catalog
 from ..check.hostcalls import collisions
 from ..check.lints import filter_diagnostics, lint
 from ..check.modules import check_modules
-from ..compile.loader import compile_rules
+from ..compile import cache as rulecache
+from ..compile.loader import link, lower
 from ..diagnostics import Diagnostic, GuardrailsError, RulesError, Severity, has_errors, sort_key
 from ..records import Sink
 from ..records.capture import Capture
@@ -71,6 +72,9 @@ class Options:
     # False: they have none; True: the defaults; {"failures", "window_ms",
     # "cooldown_ms"}), held with every breaker on one board kept across reloads
     breaker: Breakers | None = None
+    # the compiled-ruleset cache (compile/cache.py): None the default directory (for
+    # rulesets of `CACHE_MIN_CHARS` or more), False none, or a directory (every ruleset)
+    cache: str | Path | bool | None = None
 
     @classmethod
     def of(cls, caller: str, keywords: Mapping[str, Any]) -> Options:
@@ -107,6 +111,10 @@ class Compiled:
     checked_rules: Mapping[str, ir.CheckedRule]
     by_hook: Mapping[str, tuple[RuleProgram, ...]]
     runners: Mapping[str, engine.HookRunner]
+    # the ruleset cache's entry for this version (compile/cache.py), if there is one,
+    # and whether this version was linked from it rather than compiled
+    cache_entry: Path | None = None
+    from_cache: bool = False
 
 
 def assemble(
@@ -120,6 +128,7 @@ def assemble(
     plans: Mapping[str, StatePlan] | None = None,
     store: Store | None = None,
     breakers: Breakers | None = None,
+    cache: tuple[Path | None, bool] = (None, False),
 ) -> Compiled:
     budget = time_budget_ms / 1000 if time_budget_ms is not None else None  # runners count seconds
     by_hook: dict[str, list[RuleProgram]] = {}
@@ -135,8 +144,9 @@ def assemble(
         for hook, progs in ordered.items()
     }
     return Compiled(
-        tuple(programs), digest, shadowed, source, tuple(warnings), checked, ordered, runners
-    )
+        tuple(programs), digest, shadowed, source, tuple(warnings), checked, ordered, runners,
+        *cache,
+    )  # fmt: skip
 
 
 def _sources(paths: Paths) -> tuple[list[SourceFile], list[Diagnostic]]:
@@ -257,25 +267,48 @@ def check(
     return sorted(filter_diagnostics(diags + more, set(disable)), key=sort_key)
 
 
+CACHE_MIN_CHARS = 4096  # smaller rulesets load faster than a cache entry is read
+
+
+def _cache_dir(files: Sequence[SourceFile], options: Options) -> Path | None:
+    if options.cache is None and sum(len(f.text) for f in files) < CACHE_MIN_CHARS:
+        return None
+    return rulecache.directory(options.cache)
+
+
 def compile_sources(files: list[SourceFile], diags: list[Diagnostic], options: Options) -> Compiled:
-    """Parse, check and compile; raises `RulesError` with every diagnostic."""
+    """Parse, check and compile, or link what the cache holds for exactly these
+    inputs; raises `RulesError` with every diagnostic."""
     catalog = options.catalog or DEFAULT_CATALOG
+    store = None if has_errors(diags) else _cache_dir(files, options)
+    key = rulecache.key(files, catalog, options.functions, options.max_match_chars) if store else ""
+    hit = rulecache.read(store, key, files) if store is not None else None
+    checked: Mapping[str, ir.CheckedRule]
+    if hit is not None:
+        low, digest, warnings = hit
+        checked = rulecache.LazyRules(lambda: _front_end(files, catalog, options.functions)[0])
+    else:
+        with _no_gc():
+            ruleset, more = _front_end(files, catalog, options.functions)
+            diags = diags + more
+            if has_errors(diags):
+                raise RulesError(diags)
+            digest = ruleset_hash(ruleset.sources)
+            low = lower(ruleset, options.max_match_chars)
+        warnings = [d for d in diags if d.severity is Severity.WARNING]
+        checked = {rule.id: rule for rule in ruleset.rules}
+        if store is not None and not rulecache.write(store, key, low, digest, warnings):
+            store = None  # nothing was written
     with _no_gc():
-        ruleset, more = _front_end(files, catalog, options.functions)
-        diags = diags + more
-        if has_errors(diags):
-            raise RulesError(diags)
-        digest = ruleset_hash(ruleset.sources)
-        programs, source, plans = compile_rules(
-            ruleset, digest, options.tokenizer, options.max_match_chars, options.functions,
+        programs, plans = link(
+            low, digest, options.tokenizer, options.max_match_chars, options.functions,
             options.breaker,
         )  # fmt: skip
-    warnings = [d for d in diags if d.severity is Severity.WARNING]
     shadowed = _shadow_ids(options.shadow, programs)
-    checked = {rule.id: rule for rule in ruleset.rules}
     return assemble(
-        programs, digest, shadowed, source, warnings, checked, options.time_budget_ms, plans,
+        programs, digest, shadowed, low.source, warnings, checked, options.time_budget_ms, plans,
         options.state, options.breaker,
+        (rulecache.entry(store, key) if store is not None else None, hit is not None),
     )  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import lark
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedInput
 
@@ -35,6 +36,11 @@ def grammar_text() -> str:
         return packaged.read_text(encoding="utf-8")
     repo_copy = Path(__file__).resolve().parents[2] / "grammar" / "rules.lark"
     return repo_copy.read_text(encoding="utf-8")
+
+
+def fingerprint() -> str:
+    """What a parse depends on besides the text: the grammar and the Lark version."""
+    return f"{lark.__version__}\0{grammar_text()}"
 
 
 _OPTIONS: dict[str, Any] = {

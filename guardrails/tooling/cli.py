@@ -1,5 +1,6 @@
 """The `guardrails` command line: check, check-config, eval, test, hooks, fmt, with
-`serve` from tooling/serve_cli.py and the rollout commands from tooling/rollout/cli.py.
+`serve` and `compile` from tooling/serve_cli.py and compile_cli.py, and the rollout
+commands from tooling/rollout/cli.py.
 
 Commands parse options and print; what they print is built elsewhere (the policy,
 tooling modules, adapters/cpex for `serve`), so the cli modules are the only ones that
@@ -30,7 +31,7 @@ from ..diagnostics import (
 )
 from ..policy.policy import check as check_paths
 from ..policy.policy import load
-from . import serve_cli
+from . import compile_cli, serve_cli
 from .eval_text import PayloadError, evaluate, format_state, format_verdict, read_payload
 from .hooklist import hooks_json, hooks_markdown, hooks_text
 from .hostspec import host_options
@@ -74,6 +75,7 @@ main.add_command(rollout_cli.report)
 main.add_command(rollout_cli.replay)
 main.add_command(rollout_cli.promote)
 main.add_command(serve_cli.serve)
+main.add_command(compile_cli.compile_)
 
 
 @main.command()
