@@ -205,3 +205,19 @@ def test_the_re2_finder_finds_what_in_finds(literals, texts):
     finder, scan = re2_finder(literals), _scan(literals)
     for text in ["", *texts, "".join(literals)]:
         assert sorted(finder(text) or ()) == scan(text)
+
+
+def test_an_evaluate_verdict_pickles_copies_and_compares_as_a_detailed_one():
+    import copy
+    import pickle
+
+    policy = guardrails.loads(
+        "".join(f'rule r{i} on {HOOK} when tool.args.q contains "w{i}" block\n' for i in range(30))
+    )
+    facts = {"tool": {"name": "t", "args": {"q": "a w7 b"}}}
+    verdict = policy.evaluate(HOOK, facts)
+    full = policy.compiled.runners[HOOK].run(facts)
+    for other in (pickle.loads(pickle.dumps(verdict)), copy.copy(verdict)):
+        assert type(other) is guardrails.Verdict and _seen(other.rules) == _seen(full.rules)
+    assert _seen(dataclasses.replace(verdict, outcome="allow").rules) == _seen(verdict.rules)
+    assert verdict == dataclasses.replace(full, time=verdict.time) == verdict

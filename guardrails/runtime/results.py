@@ -58,7 +58,7 @@ class CompletedVerdict(Verdict):
 
     @property
     def rules(self) -> tuple[RuleResult, ...]:
-        fill: Completion | None = self._fill
+        fill: Completion | None = getattr(self, "_fill", None)  # unset: made by replace()
         if fill is not None:
             self._fill = None
             _RULES.__set__(self, fill.complete(_RULES.__get__(self)))
@@ -75,6 +75,10 @@ class CompletedVerdict(Verdict):
         return all(getattr(self, f) == getattr(other, f) for f in _COMPARED)
 
     __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[type[Verdict], tuple[Any, ...]]:
+        """Pickled or copied as the plain Verdict it stands for (every rule filled in)."""
+        return Verdict, tuple(getattr(self, f.name) for f in fields(Verdict) if f.init)
 
     # what only fired rules make needs no filling in: the ran results hold them all
     @property
