@@ -135,12 +135,10 @@ class HookRunner:
             faf = self._faf
             chosen = [i for i in chosen if i < faf]
             chosen += [i for i in self._select.candidates(original) if i >= faf]
-        if complete:
+        if complete and (self._stateful or self._guarded):
             breakers = self._breakers
-            extra = [*self._stateful]
-            extra += [i for i in self._guarded if breakers[i].state is not CLOSED]  # type: ignore[index,union-attr]
-            if extra:
-                chosen = sorted(set(chosen).union(extra))
+            extra = [i for i in self._guarded if breakers[i].state is not CLOSED]  # type: ignore[index,union-attr]
+            chosen = sorted(set(chosen).union(self._stateful, extra))
         return [i for i in chosen if i > after] if after >= 0 else chosen
 
     def run(

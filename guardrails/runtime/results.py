@@ -142,7 +142,8 @@ def completed(
 ) -> Verdict:
     """A detailed run's verdict from the results of the rules that ran (`ran`)."""
     programs = runner.programs
-    verdict = CompletedVerdict(
+    whole = len(ran) == len(programs)  # every rule ran: nothing to fill in
+    verdict = (Verdict if whole else CompletedVerdict)(
         runner.hook, outcome,
         blocked.rule_id if blocked else None,
         blocked.code if blocked else None,
@@ -150,7 +151,6 @@ def completed(
         payload, done, runner.ruleset, time.time() if programs else 0.0,
         request_id, call_id,
     )  # fmt: skip
-    verdict._fill = (
-        Completion(programs, runner.hook, ran, blocked_at) if len(ran) < len(programs) else None
-    )
+    if not whole:
+        verdict._fill = Completion(programs, runner.hook, ran, blocked_at)  # type: ignore[attr-defined]
     return verdict
