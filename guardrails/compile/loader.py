@@ -36,6 +36,7 @@ from ..runtime.program import (
 from ..runtime.state import StateSpec
 from ..runtime.state_plan import Recording, StatePlan, StateUse
 from .codegen import Generator, generate
+from .literals import literal_key_of
 
 
 def _runtime_actions(rule: ir.CheckedRule, max_chars: int) -> tuple[RuntimeAction, ...]:
@@ -303,6 +304,7 @@ def lower(ruleset: ir.CheckedRuleset, max_match_chars: int = DEFAULT_MAX_MATCH_C
             "actions": _runtime_actions(rule, max_match_chars),
             "reads": reads_of(rule, states, scan),
             "index_key": index_key_of(rule),
+            "literal_key": literal_key_of(rule),
             "states": _states_of(rule, scan),
             "records": rule.records,
             "host_calls": scan.calls,

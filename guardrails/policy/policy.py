@@ -198,6 +198,8 @@ class Policy:
         they block unless the rule is shadowed, audit, warn-only or `on_error ignore`.
         A call updates and reads the policy's state store (`load(state=...)`); `now`
         (epoch seconds) is the time its windows are reckoned at, the clock by default.
+        The verdict has a result for every rule, but only rules that can fire are run:
+        the others' `pass` (or `skipped`) results are filled in when `rules` is read.
         """
         compiled = self._compiled
         runner = compiled.runners.get(hook)
@@ -211,13 +213,13 @@ class Policy:
             runner = engine.HookRunner(hook, (), compiled.shadowed, compiled.ruleset_hash)
         capture = self.options.capture
         if capture is None:
-            verdict = runner.run(facts, now=now)
+            verdict = runner.run(facts, now=now, detail=False, complete=True)
             if self.recorder and verdict.records:
                 self.recorder.emit(verdict.records)
             return verdict
         call_id = new_call_id()
         start = time.perf_counter()
-        verdict = runner.run(facts, call_id=call_id, now=now)
+        verdict = runner.run(facts, call_id=call_id, now=now, detail=False, complete=True)
         elapsed = (time.perf_counter() - start) * 1000
         if self.recorder:
             self.recorder.emit(verdict.records)

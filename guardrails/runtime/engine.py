@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 from .breaker import CLOSED, Breaker, Breakers
 from .changes import apply_actions
 from .hostfn import SCOPE, Scope
 from .modes import MODES
-from .ops import RuleLimitError, RuleTypeError, get, type_name
+from .ops import RuleLimitError, RuleTypeError, type_name
 from .program import RuleProgram
+from .results import completed, recording, result
+from .select import Selector
 from .state import StateError, Store
 from .state_plan import Snapshot, StatePlan
 from .verdict import ERROR_CODE, Outcome, RuleResult, RuleVerdict, Verdict
@@ -67,9 +69,10 @@ class HookRunner:
 
     `programs` must be sorted by `RuleProgram.sort_key`. Rules whose leftmost
     condition is an equality (or `in`) test on a fact are indexed by the tested
-    values: in lean mode (`detail=False`, what host adapters use) a rule that cannot
-    match is never called. That is exact, not a heuristic: such a rule would
-    short-circuit to `pass` on its first conjunct, which never raises.
+    values, and rules that need a text test against a constant are found by the
+    literal prefilter (runtime/select.py): in lean mode (`detail=False`, what host
+    adapters use) a rule that cannot match is never called. That is exact, not a
+    heuristic: such a rule would short-circuit to `pass` on a test that cannot raise.
     """
 
     def __init__(
@@ -100,49 +103,43 @@ class HookRunner:
                  if breakers is not None and not p.records_only else None
                  for p in self.programs]  # fmt: skip
         self._breakers: tuple[Breaker | None, ...] | None = tuple(found) if any(found) else None
-        self._always: list[int] = []
-        self._index: dict[tuple[str | int, ...], dict[str | int, list[int]]] = {}
-        for i, prog in enumerate(self.programs):
-            if prog.index_key is None:
-                self._always.append(i)
-                continue
-            path, keys = prog.index_key
-            table = self._index.setdefault(path, {})
-            for key in keys:
-                table.setdefault(key, []).append(i)
-
-        self._reindex = bool(self._index)
+        self._select = Selector(self.programs)
+        self._reindex = self._select.selective
+        # run even where the selector rules them out, for a verdict as a run of every
+        # rule gives (`complete`): a state problem or an open breaker makes an error
+        self._stateful = [i for i, p in enumerate(self.programs) if p.states]
+        self._guarded = [i for i, b in enumerate(self._breakers or ()) if b is not None]
+        # the first rule that runs on the facts as the call began (the last phase)
+        self._faf = next((i for i, p in enumerate(self.programs) if p.after_block),
+                         len(self.programs))  # fmt: skip
         self.stateful = any(p.states for p in self.programs)
         # its rules call host functions: async hosts run it off their loop (hostrun)
         self.hosted = any(p.host_calls for p in self.programs)
+        self._plain = not self.stateful and not self.hosted
 
     @property
     def indexed(self) -> int:
-        return len(self.programs) - len(self._always)
+        return self._select.indexed
 
     def candidates(self, facts: Mapping[str, Any]) -> list[int]:
         """Positions of the rules that can fire on `facts`, in evaluation order."""
-        if not self._index:
-            return list(range(len(self.programs)))
-        found: list[int] = []
-        for path, table in self._index.items():
-            value: Any = facts
-            for key in path:
-                value = value.get(key) if type(value) is dict else get(value, key)
-            kind = type(value)
-            if kind is str or kind is int or (kind is float and value - value == 0.0):
-                hits = table.get(cast("str | int", value))
-                if hits:
-                    found = found + hits if found else hits
-            elif kind is float:
-                return list(range(len(self.programs)))  # NaN/inf: let the rules error
-            elif kind is not bool and isinstance(value, _INDEXABLE):
-                # a StrEnum, an IntEnum, a numpy float: equal to a key it may not
-                # hash like, so the index cannot rule anything out
-                return list(range(len(self.programs)))
-        if not self._always:
-            return sorted(found) if len(self._index) > 1 else found
-        return sorted(self._always + found) if found else self._always
+        return self._select.candidates(facts)
+
+    def _order(
+        self, work: Mapping[str, Any], original: Mapping[str, Any], after: int, complete: bool
+    ) -> list[int]:
+        """The rules to run after position `after`: candidates on the facts as they
+        are now, fire_and_forget ones on the facts as the call began (what they see)."""
+        chosen = self._select.candidates(work)
+        if work is not original and self._faf < len(self.programs):
+            faf = self._faf
+            chosen = [i for i in chosen if i < faf]
+            chosen += [i for i in self._select.candidates(original) if i >= faf]
+        if complete and (self._stateful or self._guarded):
+            breakers = self._breakers
+            extra = [i for i in self._guarded if breakers[i].state is not CLOSED]  # type: ignore[index,union-attr]
+            chosen = sorted(set(chosen).union(self._stateful, extra))
+        return [i for i in chosen if i > after] if after >= 0 else chosen
 
     def run(
         self,
@@ -155,6 +152,7 @@ class HookRunner:
         state: Snapshot | None = None,
         now: float | None = None,
         host: Scope | None = None,
+        complete: bool = False,
     ) -> Verdict:
         """Evaluate the rules on `facts`.
 
@@ -165,7 +163,9 @@ class HookRunner:
         state snapshot when someone else prepared it (see `prepare_state`); `now` the
         time state windows are reckoned at (default: the clock). `host` is the hook
         call's host function results when other runners of the call share them (cpex
-        plugin groups); its budget is this run's.
+        plugin groups); its budget is this run's. `complete` (with `detail=False`)
+        runs only what can fire, as lean mode does, and returns the verdict of a
+        detailed run: its `rules` fills in the rest when read (runtime/results.py).
         """
         hook = self.hook
         bad_input: Exception | None = input_error
@@ -179,35 +179,53 @@ class HookRunner:
                 bad_input = RuleTypeError(f"facts must be a mapping, got {type_name(facts)}")
         programs = self.programs
         reindex = self._reindex and not detail and bad_input is None
+        complete = complete and not detail and bad_input is None
         if detail or bad_input is not None:
             order: Sequence[int] = range(len(programs))
         else:
-            order = self.candidates(original)
-        shadowed = self.shadowed
-        breakers = self._breakers
+            order = (
+                self._order(original, original, -1, True)
+                if complete
+                else self._select.candidates(original)
+            )
+        ran: list[int] | None = [] if complete else None
         if request_id is None:
             request_id = original.get("request_id")
+        plain = self._plain and state is None  # no state, no host functions
+        if not order and bad_input is None and plain:  # nothing can fire
+            if ran is not None:
+                return completed(self, facts, (), ran, None, request_id, call_id)  # type: ignore[arg-type]
+            return Verdict(hook, "allow", None, None, None, facts, (), self.ruleset, 0.0,  # type: ignore[arg-type]
+                           request_id, call_id)  # fmt: skip
+        detail = detail or complete
+        shadowed = self.shadowed
+        breakers = self._breakers
         work = original
         budget = self.time_budget
         # the budget covers the state exchange too: recording rules run there
         deadline = time.perf_counter() + budget if budget is not None else None
         snap = state
-        derived: dict[str, Any] = {}  # derived facts the exchange worked out, for the rules
-        if self.stateful and bad_input is None and snap is None:
-            snap = self.prepare_state(original, now, derived)
+        scope: Scope | None = None
+        seed: dict[str, Any] = {}
+        cache: dict[str, Any] = {}
+        if not plain:
+            derived: dict[str, Any] = {}  # derived facts the exchange worked out
+            if self.stateful and bad_input is None and snap is None:
+                snap = self.prepare_state(original, now, derived)
+            seed = snap.values if snap is not None else {}
+            if self.hosted:  # host function calls: the budget they share, their results
+                scope = host if host is not None else Scope()
+                scope.deadline = deadline
+                seed = {**seed, SCOPE: scope}
+            cache = {**derived, **seed}
+        troubled = snap is not None and not snap.clean
+        # fire_and_forget rules read the facts as the call began, and derive from them
+        faf_cache = dict(cache) if self._faf < len(programs) else cache
         # the budget ran out before this rule began (then its overrun is not its own)
         overran = breakers is not None and deadline is not None and time.perf_counter() > deadline
-        seed: dict[str, Any] = snap.values if snap is not None else {}
-        scope: Scope | None = None
-        if self.hosted:  # host function calls: the budget they share, their results
-            scope = host if host is not None else Scope()
-            scope.deadline = deadline
-            seed = {**seed, SCOPE: scope}
-        troubled = snap is not None and not snap.clean
-        cache: dict[str, Any] = {**derived, **seed}
-        faf_cache: dict[str, Any] = {**derived, **seed}
         results: list[RuleResult] = []
         blocked: RuleResult | None = None
+        blocked_at: int | None = None
         modified = False
 
         restart: list[int] | None = []
@@ -215,15 +233,16 @@ class HookRunner:
             restart = None
             for position in order:
                 prog = programs[position]
+                if ran is not None:  # exactly one result per rule run in detail
+                    ran.append(position)
                 faf = prog.after_block
                 if blocked is not None and not faf:
                     if detail:  # a rule that only records ran when the call arrived: as then
                         if snap and prog.records_only and not snap.problem(prog.id, prog.states):
-                            results.append(_recording(prog, hook, snap))
+                            results.append(recording(prog, hook, snap))
                         else:
-                            results.append(_result(prog, hook, "skipped"))
+                            results.append(result(prog, hook, "skipped"))
                     continue
-                shadow = prog.id in shadowed
                 before = len(results)
                 guarded: Breaker | None = None  # set once the rule's breaker let it run
                 try:
@@ -236,7 +255,7 @@ class HookRunner:
                                 raise problem
                         if prog.records_only:  # its update went into the exchange
                             if detail:
-                                results.append(_recording(prog, hook, snap))
+                                results.append(recording(prog, hook, snap))
                             continue
                     breaker = breakers[position] if breakers is not None else None
                     if breaker is not None:  # closed: no call, no lock (what allow() does)
@@ -259,20 +278,23 @@ class HookRunner:
                         guarded = None
                     if out is None:
                         if detail:
-                            results.append(_result(prog, hook, "pass"))
+                            results.append(result(prog, hook, "pass"))
                         continue
                     block = prog.block
                     if block is not None:
                         verdict: RuleVerdict = (
-                            "would_block" if shadow or prog.shadow_block else "block"
+                            "would_block" if prog.shadow_block or prog.id in shadowed else "block"
                         )
                         reason = (
                             block.reason if block.reason_index is None else out[block.reason_index]
                         )
-                        result = _result(prog, hook, verdict, block.code, reason)
-                        results.append(result)
+                        found = RuleResult(  # inline: one call less on the common path
+                            prog.id, hook, prog.mode, prog.priority, verdict, prog.location,
+                            block.code, reason,
+                        )  # fmt: skip
+                        results.append(found)
                         if verdict == "block":
-                            blocked = result
+                            blocked, blocked_at = found, position
                         continue
                     warning = prog.warning
                     code = warning.code if warning else None
@@ -287,16 +309,16 @@ class HookRunner:
                             cache.update(seed)
                             modified = True
                             results.append(
-                                _result(prog, hook, "modify", code, reason, changes=changes)
+                                result(prog, hook, "modify", code, reason, changes=changes)
                             )
                             if reindex:  # the index chose on the facts before this change
-                                restart = order = [i for i in self.candidates(work) if i > position]
+                                restart = order = self._order(work, original, position, complete)
                                 break
                             continue
                     if warning is not None or not prog.applies_changes:
-                        results.append(_result(prog, hook, "warn", code, reason))
+                        results.append(result(prog, hook, "warn", code, reason))
                     elif detail:  # fired, but its actions found nothing to change
-                        results.append(_result(prog, hook, "pass"))
+                        results.append(result(prog, hook, "pass"))
                 except Exception as err:  # fail closed: a broken rule is a decision, not a crash
                     if isinstance(err, CircuitOpenError):
                         message = "circuit open"
@@ -307,10 +329,10 @@ class HookRunner:
                         # what the payload caused is not counted (RuleTypeError.from_input)
                         if guarded is not None and not getattr(err, "from_input", False):
                             guarded.failure(message, hook=hook, request_id=request_id)
-                    result = _result(prog, hook, "error", ERROR_CODE, reason, error=message)
-                    results.append(result)
-                    if fails_closed(prog, shadow):
-                        blocked = result
+                    found = result(prog, hook, "error", ERROR_CODE, reason, error=message)
+                    results.append(found)
+                    if fails_closed(prog, prog.id in shadowed) and blocked is None:
+                        blocked, blocked_at = found, position
                 finally:
                     if scope is not None and scope.notes:  # what its host functions said
                         for noted in results[before:]:
@@ -325,19 +347,15 @@ class HookRunner:
             payload = facts  # type: ignore[assignment]
         else:
             payload = {}
-        return Verdict(
-            hook=hook,
-            outcome=outcome,
-            blocked_by=blocked.rule_id if blocked else None,
-            code=blocked.code if blocked else None,
-            reason=blocked.reason if blocked else None,
-            payload=payload,
-            rules=tuple(results),
-            ruleset=self.ruleset,
-            time=time.time() if results else 0.0,
-            request_id=request_id,
-            call_id=call_id,
-        )
+        if ran is not None:
+            return completed(self, payload, tuple(results), ran, blocked_at, request_id, call_id,
+                             outcome, blocked)  # fmt: skip
+        # positional: keyword arguments make this call cost three times as much
+        if blocked is None:
+            return Verdict(hook, outcome, None, None, None, payload, tuple(results), self.ruleset,
+                           time.time() if results else 0.0, request_id, call_id)  # fmt: skip
+        return Verdict(hook, outcome, blocked.rule_id, blocked.code, blocked.reason, payload,
+                       tuple(results), self.ruleset, time.time(), request_id, call_id)  # fmt: skip
 
     def prepare_state(
         self,
@@ -352,9 +370,6 @@ class HookRunner:
         return self.plan.prepare(facts, self.store, now, cache)
 
 
-_INDEXABLE = (str, int, float)
-
-
 def evaluate(
     hook: str,
     programs: Sequence[RuleProgram],
@@ -364,32 +379,3 @@ def evaluate(
 ) -> Verdict:
     """One-off evaluation with full detail (builds a HookRunner each call)."""
     return HookRunner(hook, programs, shadowed, ruleset).run(facts)
-
-
-def _result(
-    prog: RuleProgram,
-    hook: str,
-    verdict: RuleVerdict,
-    code: str | None = None,
-    reason: str | None = None,
-    error: str | None = None,
-    changes: tuple[str, ...] = (),
-) -> RuleResult:
-    return RuleResult(
-        rule_id=prog.id,
-        hook=hook,
-        mode=prog.mode,
-        priority=prog.priority,
-        verdict=verdict,
-        location=prog.location,
-        code=code,
-        reason=reason,
-        error=error,
-        changes=changes,
-    )
-
-
-def _recording(prog: RuleProgram, hook: str, snap: Snapshot | None) -> RuleResult:
-    """A rule that only records: what it did in the call's exchange."""
-    done = snap.recorded.get(prog.id) if snap is not None else None
-    return _result(prog, hook, "record" if done else "pass", changes=done or ())

@@ -87,6 +87,9 @@ class RuleProgram:
     # (fact path, keys): the rule's leftmost condition is `path == key` / `path in keys`,
     # so it cannot fire unless the fact's value is one of the keys (see engine.HookRunner)
     index_key: tuple[tuple[PathKey, ...], frozenset[str | int]] | None = None
+    # ((fact path, text functions, operator, constant), ...): text tests one of which
+    # must hold for the rule to fire (see runtime/prefilter.py)
+    literal_key: tuple[tuple[tuple[PathKey, ...], tuple[str, ...], str, str], ...] | None = None
     # the declared states the rule reads or updates (runtime/state.py); a rule that only
     # updates state (`records_only`) has its part done before the rules run
     states: frozenset[str] = frozenset()
