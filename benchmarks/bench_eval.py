@@ -46,8 +46,25 @@ def ours(rule_text: str, hook: str, facts: dict[str, Any]) -> dict[str, Case]:
 
 
 def peers(simple: str | None, rule: str | None, cel_expr: str | None, cedar_when: str | None,
-          facts: dict[str, Any]) -> dict[str, Case]:  # fmt: skip
+          facts: dict[str, Any], expected: bool, cedar_context: dict[str, Any] | None = None,
+          ) -> dict[str, Case]:  # fmt: skip
+    """The peers that give the right answer on `facts`: a peer that errs (Cedar has no
+    floats) or answers wrongly is reported and not timed, never timed on its error path."""
+    found = _peers(simple, rule, cel_expr, cedar_when, facts, cedar_context)
     out: dict[str, Case] = {}
+    for name, (case, answer) in found.items():
+        got = answer(case())
+        if got is expected:
+            out[name] = case
+        else:
+            print(f"    ({name}: answers {got!r}, not {expected!r}: not timed)")
+    return out
+
+
+def _peers(simple: str | None, rule: str | None, cel_expr: str | None, cedar_when: str | None,
+           facts: dict[str, Any], cedar_context: dict[str, Any] | None,
+           ) -> dict[str, tuple[Case, Callable[[Any], Any]]]:  # fmt: skip
+    out: dict[str, tuple[Case, Callable[[Any], Any]]] = {}
     if simple:
         try:
             from simpleeval import SimpleEval
@@ -55,7 +72,7 @@ def peers(simple: str | None, rule: str | None, cel_expr: str | None, cedar_when
             evaluator = SimpleEval(names=facts)
             parsed = evaluator.parse(simple)
             evaluator.eval(simple, previously_parsed=parsed)
-            out["simpleeval"] = lambda: evaluator.eval(simple, previously_parsed=parsed)
+            out["simpleeval"] = (lambda: evaluator.eval(simple, previously_parsed=parsed), bool)
         except Exception as err:  # a peer that cannot run the check is reported, not fatal
             print(f"    (simpleeval: {type(err).__name__}: {err})")
     if rule:
@@ -64,7 +81,7 @@ def peers(simple: str | None, rule: str | None, cel_expr: str | None, cedar_when
 
             compiled_rule = rule_engine.Rule(rule)
             compiled_rule.matches(facts)
-            out["rule-engine"] = lambda: compiled_rule.matches(facts)
+            out["rule-engine"] = (lambda: compiled_rule.matches(facts), bool)
         except Exception as err:
             print(f"    (rule-engine: {type(err).__name__}: {err})")
     if cel_expr:
@@ -73,7 +90,7 @@ def peers(simple: str | None, rule: str | None, cel_expr: str | None, cedar_when
 
             program = cel.compile(cel_expr)
             program.execute(facts)
-            out["CEL, Rust binding (cel), from a dict"] = lambda: program.execute(facts)
+            out["CEL, Rust binding (cel), from a dict"] = (lambda: program.execute(facts), _same)
         except Exception as err:
             print(f"    (cel: {type(err).__name__}: {err})")
         try:
@@ -82,8 +99,9 @@ def peers(simple: str | None, rule: str | None, cel_expr: str | None, cedar_when
             env = celpy.Environment()
             prgm = env.program(env.compile(cel_expr))
             prgm.evaluate(celpy.json_to_cel(facts))
-            out["cel-python (incl. dict conversion)"] = lambda: prgm.evaluate(
-                celpy.json_to_cel(facts)
+            out["cel-python (incl. dict conversion)"] = (
+                lambda: prgm.evaluate(celpy.json_to_cel(facts)),
+                lambda v: bool(v) if type(v).__name__ == "BoolType" else v,
             )
         except Exception as err:
             print(f"    (cel-python: {type(err).__name__}: {err})")
@@ -93,12 +111,19 @@ def peers(simple: str | None, rule: str | None, cel_expr: str | None, cedar_when
 
             policies = f"permit(principal, action, resource) when {{ {cedar_when} }};"
             request = {"principal": 'User::"u"', "action": 'Action::"call"',
-                       "resource": 'Hook::"h"', "context": facts}  # fmt: skip
+                       "resource": 'Hook::"h"', "context": cedar_context or facts}  # fmt: skip
             cedarpy.is_authorized(request, policies, [])
-            out["cedarpy"] = lambda: cedarpy.is_authorized(request, policies, [])
+            out["cedarpy"] = (
+                lambda: cedarpy.is_authorized(request, policies, []),
+                lambda r: {"Allow": True, "Deny": False}.get(r.decision.name, r.decision),
+            )
         except Exception as err:
             print(f"    (cedarpy: {type(err).__name__}: {err})")
     return out
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def w1(calls: int, rounds: int) -> None:
@@ -112,7 +137,7 @@ def w1(calls: int, rounds: int) -> None:
         "rule r on generation_pre_call when tokens > 4000 block", "generation_pre_call", facts
     )
     cases |= peers(
-        "tokens > 4000", "tokens > 4000", "tokens > 4000", "context.tokens > 4000", facts
+        "tokens > 4000", "tokens > 4000", "tokens > 4000", "context.tokens > 4000", facts, False
     )
     report(
         "W1 tokens > 4000",
@@ -140,8 +165,12 @@ def w2(calls: int, rounds: int) -> None:
         "tokens > 4000 and model_options['temperature'] > 0.7 and not (user['role'] == 'admin')",
         "tokens > 4000 and model_options['temperature'] > 0.7 and not (user['role'] == 'admin')",
         "tokens > 4000 && model_options.temperature > 0.7 && !(user.role == 'admin')",
-        'context.tokens > 4000 && context.model_options.temperature > 0.7 && !(context.user.role == "admin")',
+        'context.tokens > 4000 && context.model_options.temperature.greaterThan(decimal("0.7"))'
+        ' && !(context.user.role == "admin")',
         facts,
+        True,
+        # Cedar has no floats: its decimal extension, from JSON
+        {**facts, "model_options": {"temperature": {"__extn": {"fn": "decimal", "arg": "0.9"}}}},
     )
     report(
         "W2 3-clause compound",
@@ -167,7 +196,7 @@ def w3(calls: int, rounds: int) -> None:
     cases |= ours(rule, "generation_pre_call", facts)
     cases |= peers(None, None,
                    r"prompt.lowerAscii().contains('ignore previous instructions') || prompt.matches('\\b\\d{3}-\\d{2}-\\d{4}\\b')",
-                   None, facts)  # fmt: skip
+                   None, facts, hand(facts))  # fmt: skip
     report("W3 phrase + regex on 2 KB of prompt", measure(cases, calls, rounds),
            "hand-written Python (re)", "compiled rule <= 1.2x")  # fmt: skip
 
@@ -241,7 +270,7 @@ def w9(calls: int, rounds: int) -> None:
     cases |= ours(rule, "before_llm", facts)
     cases |= peers(None, None,
                    f"messages.exists(m, m.role == 'user' && m.text.contains('{phrase}'))",
-                   None, facts)  # fmt: skip
+                   None, facts, hand(facts))  # fmt: skip
     report("W9 any over 20 messages (no match: every element tested)",
            measure(cases, max(1000, calls // 4), rounds), "hand-written Python loop",
            "compiled rule <= 3x")  # fmt: skip
