@@ -214,7 +214,7 @@ def grammar_cache_load() -> None:
 
 
 _W8 = (
-    "import json, resource, sys, tracemalloc\n"
+    "import json, re, sys, tracemalloc\n"
     "sys.path.insert(0, sys.argv[1])\n"
     "import bench_load\n"
     "import guardrails\n"
@@ -222,16 +222,20 @@ _W8 = (
     "get_parser()\n"
     "text = getattr(bench_load, sys.argv[2])(10000)\n"
     "traced = sys.argv[3] == 'traced'\n"
+    "def kb(name):\n"
+    "    status = open('/proc/self/status').read()\n"
+    "    return int(re.search(name + r':\\s+(\\d+) kB', status).group(1))\n"
+    "before = kb('VmRSS')\n"
+    "open('/proc/self/clear_refs', 'w').write('5')  # the peak (VmHWM) starts again from here\n"
     "if traced: tracemalloc.start()\n"
-    "count = len(guardrails.loads(text, cache=False).rules) if sys.argv[3] != 'base' else 1\n"
+    "count = len(guardrails.loads(text, cache=False).rules)\n"
     "current, peak = tracemalloc.get_traced_memory() if traced else (0, 0)\n"
-    "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
-    "print(json.dumps([current, peak, rss, count]))\n"
+    "print(json.dumps([current, peak, (kb('VmHWM') - before) * 1024, count]))\n"
 )
 
 
-def _w8(shape: str, mode: bool | str) -> list[int]:
-    how = mode if isinstance(mode, str) else "traced" if mode else "rss"
+def _w8(shape: str, traced: bool) -> list[int]:
+    how = "traced" if traced else "rss"
     out = subprocess.run([sys.executable, "-c", _W8, str(Path(__file__).parent), shape, how],
                          capture_output=True, text=True, check=True)  # fmt: skip
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -243,8 +247,7 @@ def w8() -> None:
           " retained <= 50 MB)")  # fmt: skip
     print(f"    {'shape':<24} {'peak RSS growth':>16} {'peak (traced)':>14} {'retained':>10}")
     for shape in ("ruleset", "blocking_distinct", "blocking_shared", "phrases"):
-        # the peak of a process that loads, less that of one doing all else but load
-        rss = _w8(shape, False)[2] - _w8(shape, "base")[2]
+        rss = _w8(shape, False)[2]  # the RSS peak during the load, over the RSS before it
         current, peak, _, count = _w8(shape, True)
         print(f"    {shape:<24} {rss / mb:13.1f} MB {peak / mb:11.1f} MB {current / mb:7.1f} MB"
               f"   ({current / count / 1024:.1f} KB/rule)")  # fmt: skip
