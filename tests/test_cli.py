@@ -360,3 +360,43 @@ def test_eval_runs_stateful_rules_from_a_case_or_a_state_file(tmp_path):
     bad = run(*args, "--state", str(state), stdin=json.dumps(facts))
     assert bad.returncode == 1
     assert "error: prior state: no rule reads or records a state named 'emails'" in bad.stderr
+
+
+def test_eval_reads_the_hook_and_facts_of_the_example_payload_files():
+    """Each file of examples/payloads/ names its hook: eval takes the facts under
+    `facts` and the hook from the file (it once read the whole file as facts, and all
+    twelve, `rm -rf` and the prompt injection included, came out ALLOW)."""
+    expected = {
+        "02_huge_prompt.json": ("block", "token_budget"),
+        "05_injection.json": ("block", "prompt_injection"),
+        "06_guest_shell.json": ("block", "dangerous_tools_for_operators"),
+        "08_admin_rm_rf.json": ("block", "no_destructive_shell"),
+        "01_short_prompt.json": ("allow", None),
+    }
+    for name, (outcome, rule) in expected.items():
+        proc = run("eval", "rules/", "--payload", f"examples/payloads/{name}", "--format", "json")
+        assert proc.returncode == 0, proc.stderr
+        verdict = json.loads(proc.stdout)
+        assert (verdict["outcome"], verdict["blocked_by"]) == (outcome, rule), name
+    clash = run("eval", "rules/", "--hook", "generation_pre_call",
+                "--payload", "examples/payloads/06_guest_shell.json")  # fmt: skip
+    assert clash.returncode == 2 and "a case of 'tool_pre_invoke'" in clash.stderr
+    none = run("eval", "rules/", "--payload", "-", stdin='{"prompt": "hi"}')
+    assert none.returncode == 2 and "give --hook" in none.stderr
+
+
+def test_eval_refuses_facts_the_hook_does_not_have():
+    """A misspelt fact would never be read: a false pass. Also a case file with keys
+    beside `facts` that a case does not have."""
+    typo = run("eval", "rules/", "--hook", "tool_pre_invoke", "--payload", "-",
+               stdin='{"tol": {"name": "shell"}}')  # fmt: skip
+    assert typo.returncode == 1
+    assert "'tol' is not a fact of tool_pre_invoke; did you mean 'tool'?" in typo.stderr
+    wrong_hook = run("eval", "rules/", "--hook", "generation_pre_call", "--payload", "-",
+                     stdin='{"tool": {"name": "shell"}, "request_id": "r1"}')  # fmt: skip
+    assert wrong_hook.returncode == 1 and "'tool' is not a fact of generation_pre_call" in (
+        wrong_hook.stderr
+    )
+    odd = run("eval", "rules/", "--hook", "tool_pre_invoke", "--payload", "-",
+              stdin='{"facts": {"tool": {"name": "shell"}}, "meta": 1}')  # fmt: skip
+    assert odd.returncode == 1 and "'meta'" in odd.stderr

@@ -32,7 +32,14 @@ from ..diagnostics import (
 from ..policy.policy import check as check_paths
 from ..policy.policy import load
 from . import compile_cli, serve_cli
-from .eval_text import PayloadError, evaluate, format_state, format_verdict, read_payload
+from .eval_text import (
+    PayloadError,
+    evaluate,
+    format_state,
+    format_verdict,
+    read_payload,
+    unknown_facts,
+)
 from .hooklist import hooks_json, hooks_markdown, hooks_text
 from .hostspec import host_options
 from .rollout import cli as rollout_cli
@@ -135,7 +142,9 @@ def check_config(ctx: click.Context, config: Path) -> None:
 
 @main.command("eval")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--hook", required=True, help="hook to evaluate, e.g. generation_pre_call")
+@click.option(
+    "--hook", help="hook to evaluate, e.g. generation_pre_call (default: the case file's)"
+)
 @click.option("--payload", required=True, type=click.File("r"),
               help="JSON file of facts, or - for standard input")  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
@@ -150,7 +159,7 @@ def check_config(ctx: click.Context, config: Path) -> None:
 def eval_(
     ctx: click.Context,
     path: Path,
-    hook: str,
+    hook: str | None,
     payload: Any,
     fmt: str,
     shadow: bool,
@@ -166,14 +175,17 @@ def eval_(
     except RulesError as err:
         click.echo(_render_diagnostics(err.diagnostics, ctx), err=True)
         ctx.exit(1)
-    if hook not in DEFAULT_CATALOG:
-        suggestion = DEFAULT_CATALOG.suggest(hook)
-        raise click.BadParameter(
-            f"unknown hook {hook!r}" + (f"; did you mean {suggestion!r}?" if suggestion else ""),
-            param_hint="--hook",
-        )
     try:
         facts, prior = read_payload(payload)
+    except PayloadError as err:
+        click.echo(f"error: {err}", err=True)
+        ctx.exit(1)
+    hook = _eval_hook(hook, prior.get("hook"))
+    unknown = unknown_facts(DEFAULT_CATALOG, hook, facts)
+    if unknown:  # a misspelt fact would be a false pass
+        click.echo("\n".join(f"error: payload fact {m}" for m in unknown), err=True)
+        ctx.exit(1)
+    try:
         result = evaluate(policy, hook, facts, prior, state_file, now)
     except PayloadError as err:
         click.echo(f"error: {err}", err=True)
@@ -197,6 +209,24 @@ def eval_(
             click.echo("\n" + format_state(result))
         if explanation is not None:
             click.echo("\n" + explanation)
+
+
+def _eval_hook(given: str | None, in_file: object) -> str:
+    """--hook, else the case file's `hook`; both must agree, and name a known hook."""
+    if given is not None and in_file is not None and given != in_file:
+        raise click.BadParameter(
+            f"{given!r}, but the payload file is a case of {in_file!r}", param_hint="--hook"
+        )
+    hook = given if given is not None else in_file
+    if not isinstance(hook, str):
+        raise click.UsageError('give --hook, or a payload file with a "hook"')
+    if hook not in DEFAULT_CATALOG:
+        suggestion = DEFAULT_CATALOG.suggest(hook)
+        raise click.BadParameter(
+            f"unknown hook {hook!r}" + (f"; did you mean {suggestion!r}?" if suggestion else ""),
+            param_hint="--hook",
+        )
+    return hook
 
 
 @main.command("test")

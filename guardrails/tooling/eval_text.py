@@ -6,6 +6,7 @@ command-line library and a test can read the text with or without it.
 
 from __future__ import annotations
 
+import difflib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -51,8 +52,11 @@ def read_facts(payload: IO[str]) -> dict[str, Any]:
 
 
 def read_payload(payload: IO[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The facts of a JSON payload (an object of facts, or a corpus case file), and
-    the case's `now` and `state` when it is a case that gives them."""
+    """The facts of a JSON payload (an object of facts, or a case file: a corpus case
+    or one of examples/payloads/), and the case's `hook`, `now` and `state` when it
+    gives them. A case file is recognised by its `facts` key among only case keys; a
+    file with other keys beside `facts` is refused, not read as facts (the rules
+    would see a fact named `facts`, and allow)."""
     try:
         data = json.load(payload)
     except json.JSONDecodeError as err:
@@ -61,12 +65,39 @@ def read_payload(payload: IO[str]) -> tuple[dict[str, Any], dict[str, Any]]:
         raise PayloadError("payload must be a JSON object of facts")
     prior: dict[str, Any] = {}
     facts = data
-    if "facts" in data and set(data) <= {"description", "expect", "facts", "now", "state"}:
-        facts = data["facts"]  # a corpus case file
+    if "facts" in data:
+        extra = sorted(set(data) - _CASE_KEYS)
+        if extra:
+            raise PayloadError(
+                f"payload has 'facts' beside {', '.join(map(repr, extra))}: a case file may "
+                f"only hold {', '.join(sorted(_CASE_KEYS))}"
+            )
+        facts = data["facts"]  # a case file
         if not isinstance(facts, dict):
             raise PayloadError("the case's 'facts' must be a JSON object")
-        prior = {k: data[k] for k in ("now", "state") if k in data}
+        prior = {k: data[k] for k in ("hook", "now", "state") if k in data}
     return facts, prior
+
+
+_CASE_KEYS = frozenset({"hook", "description", "expect", "facts", "now", "state"})
+
+
+def unknown_facts(catalog: Any, hook: str, facts: Mapping[str, Any]) -> list[str]:
+    """Messages for the payload's top-level names that are not facts of `hook`: in
+    a test payload a misspelt fact is a false pass (the rules never see it)."""
+    spec = catalog.get(hook)
+    if spec is None:
+        return []
+    known = {path.split(".")[0] for path in spec.facts} | set(spec.fields) | _CALL_KEYS
+    out = []
+    for name in sorted(set(facts) - known):
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        out.append(f"{name!r} is not a fact of {hook}{hint}")
+    return out
+
+
+_CALL_KEYS = frozenset({"request_id"})  # read by the engine itself, on any hook
 
 
 @dataclass
