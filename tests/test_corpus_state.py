@@ -195,3 +195,26 @@ def test_memory_store_set_gives_counters_and_streaks_their_values():
     ]
     assert [r.value for r in store.exchange(ops, 130.0)] == [7, 2, 0]
     assert store.exchange(ops[:1], 181.0)[0].value == 0  # the next minute's window
+
+
+@pytest.mark.parametrize(
+    ("facts", "hook", "message"),
+    [
+        (
+            {"tol": {"name": "shell"}},
+            "tool_pre_invoke",
+            "'tol' is not a fact of tool_pre_invoke; did you mean 'tool'?",
+        ),
+        (
+            {"tool": {"name": "shell"}},
+            "generation_pre_call",
+            "'tool' is not a fact of generation_pre_call",
+        ),
+    ],
+)
+def test_a_case_with_a_fact_its_hook_does_not_have_is_an_error(tmp_path, facts, hook, message):
+    """A misspelt fact is never read, and the case would be recorded as a pass."""
+    with pytest.raises(CorpusError) as err:
+        case(tmp_path, "typo", {"facts": facts}, hook)
+    assert message in str(err.value)
+    assert case(tmp_path, "fine", {"facts": {"tool": {"name": "x"}, "request_id": "r"}})

@@ -202,6 +202,20 @@ class Catalog:
     def __getitem__(self, name: str) -> HookSpec:
         return self._hooks[name]
 
+    def unknown_facts(self, hook: str, facts: Mapping[str, Any]) -> list[str]:
+        """Messages for a test payload's top-level names that are not facts of `hook`
+        (a misspelt fact is never read: a false pass); none for a hook not here."""
+        spec = self._hooks.get(hook)
+        if spec is None:
+            return []
+        known = {path.split(".")[0] for path in spec.facts} | set(spec.fields) | {"request_id"}
+        out = []
+        for name in sorted(set(facts) - known):
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            out.append(f"{name!r} is not a fact of {hook}{hint}")
+        return out
+
     def in_cpex(self, name: str) -> bool:
         """Whether a cpex host can fire hook `name`: an agent framework's hook points
         (Haystack's) are fired by the agent, never by a cpex manager (unknown names:

@@ -38,7 +38,6 @@ from .eval_text import (
     format_state,
     format_verdict,
     read_payload,
-    unknown_facts,
 )
 from .hooklist import hooks_json, hooks_markdown, hooks_text
 from .hostspec import host_options
@@ -181,7 +180,7 @@ def eval_(
         click.echo(f"error: {err}", err=True)
         ctx.exit(1)
     hook = _eval_hook(hook, prior.get("hook"))
-    unknown = unknown_facts(DEFAULT_CATALOG, hook, facts)
+    unknown = DEFAULT_CATALOG.unknown_facts(hook, facts)
     if unknown:  # a misspelt fact would be a false pass
         click.echo("\n".join(f"error: payload fact {m}" for m in unknown), err=True)
         ctx.exit(1)

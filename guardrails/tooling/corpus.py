@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..check.catalog import DEFAULT_CATALOG
 from ..diagnostics import GuardrailsError
 from ..policy.policy import Policy, load
 from ..runtime.verdict import ERROR_CODE, Verdict
@@ -139,6 +140,9 @@ def load_case(path: Path, hook: str) -> Case:
         facts = {k: v for k, v in data.items() if k not in RESERVED}
     if not isinstance(facts, dict):
         raise CorpusError(f"{path}: 'facts' must be a JSON object")
+    unknown = DEFAULT_CATALOG.unknown_facts(hook, facts)
+    if unknown:  # a misspelt fact would be recorded as the verdict without it
+        raise CorpusError(f"{path}: " + "; ".join(unknown))
     raw_expect = data.get("expect", [])
     if isinstance(raw_expect, str):
         raw_expect = [raw_expect]

@@ -6,7 +6,6 @@ command-line library and a test can read the text with or without it.
 
 from __future__ import annotations
 
-import difflib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -80,24 +79,6 @@ def read_payload(payload: IO[str]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 _CASE_KEYS = frozenset({"hook", "description", "expect", "facts", "now", "state"})
-
-
-def unknown_facts(catalog: Any, hook: str, facts: Mapping[str, Any]) -> list[str]:
-    """Messages for the payload's top-level names that are not facts of `hook`: in
-    a test payload a misspelt fact is a false pass (the rules never see it)."""
-    spec = catalog.get(hook)
-    if spec is None:
-        return []
-    known = {path.split(".")[0] for path in spec.facts} | set(spec.fields) | _CALL_KEYS
-    out = []
-    for name in sorted(set(facts) - known):
-        close = difflib.get_close_matches(name, sorted(known), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        out.append(f"{name!r} is not a fact of {hook}{hint}")
-    return out
-
-
-_CALL_KEYS = frozenset({"request_id"})  # read by the engine itself, on any hook
 
 
 @dataclass
