@@ -95,3 +95,16 @@ def test_random_files_parse_alike(pieces, data):
     with pytest.MonkeyPatch.context() as monkeypatch:
         itemwise, whole = _both(text, monkeypatch)
     assert itemwise == whole, text
+
+
+def test_a_syntax_error_salvages_what_the_whole_file_parse_salvages(monkeypatch):
+    """Found by the random test: item by item, the first rule parses; Lark's recovery
+    over the whole file does not keep it. The diagnostics follow from what is kept, so
+    on an error the whole file is parsed as before."""
+    text = (
+        'rule r0 on tool_pre_invoke when tool.name == "t0" block\n'
+        "rule r0\n"
+        "on(tool_pre_invoke when tool.name == 'x' block\n"
+    )
+    itemwise, whole = _both(text, monkeypatch)
+    assert itemwise == whole

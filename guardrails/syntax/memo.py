@@ -15,10 +15,10 @@ literals and non-keyword names blanked) only chooses which earlier shape to try.
 Items are the text between lines that start with `rule`, `let` or `on`. Parsing them
 one by one keeps one item's tree alive at a time instead of the whole file's. It is
 exact whenever every piece parses: the grammar is LALR, so unambiguous, and the
-pieces' parses joined are a parse of the whole. From the first piece that fails,
-the caller parses the rest of the file as before (with its error recovery): a parse
-of the whole file would reach that piece in the same state, between items, and fail
-at the same place.
+pieces' parses joined are a parse of the whole. When a piece fails, the caller
+parses the whole file as before, with its error recovery (resuming at the failing
+piece would salvage more items around an error than that recovery does, and so give
+other diagnostics).
 """
 
 from __future__ import annotations

@@ -148,7 +148,9 @@ def parse(file: SourceFile) -> tuple[ast.Module, list[Diagnostic]]:
             shaped.diagnostics.clear()
     if pieces.failed_at is None:
         return ast.Module(file, tuple(items)), diags
-    pos = pieces.failed_at  # from the item that does not parse: as the whole file would
+    # a syntax error: the whole file again, with the recovery below, so what is salvaged
+    # around the error (and so every later diagnostic) is as it always was
+    items, diags, pos = [], [], 0
     while pos <= len(text):
         try:
             tree = parser.parse(_blank(text, pos, len(text)))
