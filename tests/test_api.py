@@ -145,3 +145,18 @@ def test_public_names():
     names = {n for n in dir(guardrails) if not n.startswith("_")}
     for required in ("load", "loads", "check", "Policy", "Verdict", "RulesError", "Diagnostic"):
         assert required in names
+
+
+def test_haystack_hooks_without_the_extra_names_the_extra(monkeypatch):
+    """Without haystack-ai, the error says which extra to install, not which module
+    deep inside it was missing."""
+    import sys
+
+    for name in [m for m in sys.modules if m == "haystack" or m.startswith("haystack.")]:
+        monkeypatch.setitem(sys.modules, name, None)  # importing any of it fails
+    monkeypatch.setitem(sys.modules, "haystack", None)
+    monkeypatch.delitem(sys.modules, "guardrails.adapters.haystack", raising=False)
+    policy = guardrails.loads("on before_tool when tool.name == 'x' block")
+    with pytest.raises(guardrails.GuardrailsError) as err:
+        policy.haystack_hooks()
+    assert "pip install 'guardrails-rules[haystack]'" in str(err.value)

@@ -334,8 +334,13 @@ class Policy:
     def haystack_hooks(self) -> dict[str, list[Any]]:
         """Haystack Agent hooks for this policy's rules on Haystack hook points:
         `Agent(..., hooks=policy.haystack_hooks())` (needs the `haystack` extra)."""
-        from ..adapters.haystack import haystack_hooks
-
+        try:
+            from ..adapters.haystack import haystack_hooks
+        except ModuleNotFoundError as err:  # name the extra, not a module deep inside
+            raise GuardrailsError(
+                f"policy.haystack_hooks() needs the 'haystack' extra ({err}): "
+                "pip install 'guardrails-rules[haystack]'"
+            ) from None
         return haystack_hooks(self)
 
     async def manager(self, timeout: float = 30, *, fuse: bool = True) -> Any:
