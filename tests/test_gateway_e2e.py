@@ -218,7 +218,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     upstream = [sys.executable, str(work / "upstream.py"), str(up_port)]
     uvicorn = [sys.executable, "-m", "uvicorn", "mcpgateway.main:app", "--host", "127.0.0.1"]
     jwt = [sys.executable, "-m", "mcpgateway.utils.create_jwt_token", "--exp", "60"]
-    jwt += ["--username", "admin@example.com", "--secret", env["JWT_SECRET_KEY"]]
+    # `--secret=...`: a random secret may begin with "-", which argparse takes for an option
+    jwt += ["--username", "admin@example.com", f"--secret={env['JWT_SECRET_KEY']}"]
     processes = [
         start(upstream, up_log, work, env),
         start([*uvicorn, "--port", str(gw_port)], gw_log, work, env),
