@@ -400,3 +400,14 @@ def test_eval_refuses_facts_the_hook_does_not_have():
     odd = run("eval", "rules/", "--hook", "tool_pre_invoke", "--payload", "-",
               stdin='{"facts": {"tool": {"name": "shell"}}, "meta": 1}')  # fmt: skip
     assert odd.returncode == 1 and "'meta'" in odd.stderr
+
+
+def test_check_disable_takes_only_lint_codes():
+    """An unknown or error code would switch nothing off: a usage error (exit 2)."""
+    typo = run("check", "rules/", "--disable", "GR3020")
+    assert typo.returncode == 2 and "'GR3020' is not a lint code" in typo.stderr
+    near = run("check", "rules/", "--disable", "GR0320x")
+    assert near.returncode == 2 and "did you mean GR0320?" in near.stderr
+    error = run("check", "rules/", "--disable", "GR0101")
+    assert error.returncode == 2 and "errors cannot be switched off" in error.stderr
+    assert run("check", "rules/", "--disable", "GR0302").returncode == 0

@@ -12,6 +12,7 @@ is unusable; 2 usage errors (click's own).
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ import click
 
 from ..check.catalog import DEFAULT_CATALOG
 from ..diagnostics import (
+    CODES,
     Diagnostic,
     GuardrailsError,
     RulesError,
@@ -101,6 +103,7 @@ def check(
     --format sarif for code scanning and editors; github for workflow annotations.
     Rules that call host functions need them declared: --functions MODULE:ATTR, --judge.
     """
+    _lint_codes(ctx, disable)
     diags = check_paths(list(paths), disable=disable, **_host(ctx, host))
     if fmt == "json":
         click.echo(render_json(diags))
@@ -119,6 +122,21 @@ def check(
     else:
         click.echo("ok: no problems found")
     ctx.exit(1 if has_errors(diags) else 0)
+
+
+def _lint_codes(ctx: click.Context, codes: Sequence[str]) -> None:
+    """`--disable` takes lint (warning) codes: another code would switch nothing off,
+    silently."""
+    lints = sorted(c for c in CODES if c.startswith("GR03"))
+    for code in codes:
+        if code in CODES and code not in lints:
+            message = f"{code} is an error, not a lint: errors cannot be switched off"
+            raise click.BadParameter(message, ctx, param_hint="--disable")
+        if code not in lints:
+            close = difflib.get_close_matches(code, lints, n=1)
+            hint = f"; did you mean {close[0]}?" if close else f" (lints: {', '.join(lints)})"
+            message = f"{code!r} is not a lint code{hint}"
+            raise click.BadParameter(message, ctx, param_hint="--disable")
 
 
 @main.command("check-config")
