@@ -100,14 +100,6 @@ def _exprs(rule: ir.CheckedRule) -> Iterator[ir.IR]:
             yield from (p for p in action.template if not isinstance(p, str))  # type: ignore[misc]
 
 
-def state_refs(node: ir.IR) -> Iterator[ir.StateRef]:
-    if isinstance(node, ir.StateRef):
-        yield node
-    else:
-        for child in ir.children(node):
-            yield from state_refs(child)
-
-
 @dataclass(frozen=True)
 class _Scan:
     """What one walk over a rule's expressions finds: the top-level facts it reads,
@@ -138,18 +130,17 @@ def _scan(rule: ir.CheckedRule) -> _Scan:
 
 def reads_of(
     rule: ir.CheckedRule,
-    states: Mapping[str, ir.CheckedState] | None = None,
-    scan: _Scan | None = None,
+    states: Mapping[str, ir.CheckedState],
+    scan: _Scan,
 ) -> frozenset[str]:
     """Top-level facts a rule reads, including facts its writes start from and the
     keys of the states it touches (`states`: every declared state, by name)."""
-    scan = scan or _scan(rule)
     out = set(scan.reads)
     for action in rule.actions:
         if isinstance(action, ir.SetAction | Redact | ir.MessageEdit):
             out.add(str(action.path[0]))
     for name in _states_of(rule, scan):
-        state = (states or {}).get(name)
+        state = states.get(name)
         for hook, keys in state.keys if state is not None else ():
             if hook in rule.hooks:
                 for key in keys:
@@ -160,15 +151,17 @@ def reads_of(
     return frozenset(out)
 
 
-def _states_of(rule: ir.CheckedRule, scan: _Scan | None = None) -> frozenset[str]:
-    found = {ref.state for ref in (scan or _scan(rule)).refs}
+def _states_of(rule: ir.CheckedRule, scan: _Scan) -> frozenset[str]:
+    found = {ref.state for ref in scan.refs}
     return frozenset(found | set(rule.records))
 
 
-def state_plans(ruleset: ir.CheckedRuleset) -> dict[str, dict[str, list[Any]]]:
+def state_plans(
+    ruleset: ir.CheckedRuleset, scans: Sequence[_Scan]
+) -> dict[str, dict[str, list[Any]]]:
     """Per hook: every state its rules touch (the generated functions of its key and
     value on that hook, the fields read) and every rule there that records, as data
-    (`plans_from` links it)."""
+    (`plans_from` links it). `scans`: each rule's, in order."""
     if not ruleset.states:
         return {}  # no state is declared: none is read or recorded
     specs = {
@@ -183,10 +176,9 @@ def state_plans(ruleset: ir.CheckedRuleset) -> dict[str, dict[str, list[Any]]]:
             key_fns[(state.name, hook)] = (Generator.key_name(i, j), value)
     reads: dict[str, dict[str, set[str]]] = {}
     recordings: dict[str, list[Any]] = {}
-    for rule in ruleset.rules:
-        refs = [ref for expr in _exprs(rule) for ref in state_refs(expr)]
+    for rule, scan in zip(ruleset.rules, scans, strict=True):
         for hook in rule.hooks:
-            for ref in refs:
+            for ref in scan.refs:
                 reads.setdefault(hook, {}).setdefault(ref.state, set()).add(ref.field)
             if rule.records:
                 name = Generator.record_name(rule.index)
@@ -315,7 +307,7 @@ def lower(ruleset: ir.CheckedRuleset, max_match_chars: int = DEFAULT_MAX_MATCH_C
         }
         for rule, scan in zip(ruleset.rules, scans, strict=True)
     ]
-    return Lowered(source, constants, programs, state_plans(ruleset))
+    return Lowered(source, constants, programs, state_plans(ruleset, scans))
 
 
 def link(
@@ -341,21 +333,6 @@ def link(
         fn = bind(namespace[shape], Generator.function_name(fields["index"]), literals)
         programs.append(RuleProgram(fn=fn, **fields))
     return programs, plans_from(low.plans, namespace)
-
-
-def compile_rules(
-    ruleset: ir.CheckedRuleset,
-    ruleset_hash: str,
-    tokenizer: Tokenizer | None = None,
-    max_match_chars: int = DEFAULT_MAX_MATCH_CHARS,
-    functions: HostTable | None = None,
-    breakers: Breakers | None = None,
-) -> tuple[list[RuleProgram], str, dict[str, StatePlan]]:
-    """Compile every rule; returns the programs (in load order), the generated source
-    and the state plan of every hook whose rules touch state."""
-    low = lower(ruleset, max_match_chars)
-    programs, plans = link(low, ruleset_hash, tokenizer, max_match_chars, functions, breakers)
-    return programs, low.source, plans
 
 
 def bind(shape: Any, name: str, literals: tuple[object, ...]) -> RuleFn:
