@@ -4,9 +4,17 @@ run code or decide differently from a cold one, found and closed."""
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import os
+import re
+import unicodedata
 from collections.abc import Iterator, Mapping
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel
 
 import guardrails
 
@@ -69,3 +77,153 @@ def test_a_fact_that_raises_fails_closed_in_lean_calls_too(condition):
     facts = {"tool": {"name": "t", "args": Raising()}}
     full, lean = _decisions(policy, facts)
     assert full[:3] == ("block", "r", "GUARDRAIL_ERROR") and lean == full
+
+
+# ---- a differential test: every rule run against only the rules selected ----
+
+# constants that case folding, NFKC and look-alike tables treat specially
+LITERALS = ["sh", "ss", "ß", "ẞ", "k", "K", "i̇", "İ", "ｓｈ", "a", "", "rm -rf", "é", "e\u0301"]
+# spellings of a text an attacker might send instead of it
+VARIANTS = [
+    lambda s: s,
+    str.upper,
+    str.lower,
+    str.casefold,
+    str.swapcase,
+    lambda s: s.replace("k", "\u212a").replace("K", "\u212a"),  # the Kelvin sign
+    lambda s: s.replace("i", "İ").replace("s", "ſ"),  # dotted capital I, long s
+    lambda s: "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in s),  # fullwidth
+    lambda s: "\u200b".join(s),  # zero-width spaces between letters
+    lambda s: unicodedata.normalize("NFD", s),
+    lambda s: f"  x{s}y ",
+]
+FACTS = ["tool.args.q", "tool.args.q", "tool.args.items[0]", "tool.args.obj.text", "tool.name"]
+FUNCTIONS = ["", "", "lower", "upper", "trim", "normalize"]
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _text_test(op: str, fn: str, fact: str, literal: str) -> str:
+    subject = f"{fn}({fact})" if fn else fact
+    if op == "in":
+        return f"{_quoted(literal)} in {subject}"
+    if op == "matches":
+        return f"{subject} matches /{re.escape(literal) or 'x'}/i"
+    return f"{subject} {op} {_quoted(literal)}"
+
+
+CONSTANTS = ['"sh"', '"ß"', "1", "2.5", "true", '["sh"]', '["ß", 1]', '"K"']
+ATOM = st.one_of(
+    st.builds(
+        _text_test,
+        st.sampled_from(["contains", "in", "startswith", "endswith", "matches"]),
+        st.sampled_from(FUNCTIONS),
+        st.sampled_from(FACTS),
+        st.sampled_from(LITERALS),
+    ),
+    st.builds(
+        "{} {} {}".format,
+        st.sampled_from(FACTS[:4]),
+        st.sampled_from(["==", "!=", "==", "in"]),
+        st.sampled_from(CONSTANTS),
+    ).filter(lambda t: " in " not in t or t.endswith("]")),
+)
+CONDITION = st.recursive(
+    ATOM,
+    lambda inner: st.one_of(
+        st.builds("({} and {})".format, inner, inner),
+        st.builds("({} or {})".format, inner, inner),
+        st.builds("not ({})".format, inner),
+    ),
+    max_leaves=3,
+)
+RULE = st.tuples(
+    st.sampled_from(["", "", "mode audit", "mode transform"]),
+    CONDITION,
+    st.one_of(st.none(), ATOM),  # an `unless`
+)
+
+
+class Word(enum.StrEnum):
+    SH = "sh"
+
+
+class Model(BaseModel):
+    text: object = None
+
+
+@dataclasses.dataclass
+class Record:
+    text: object = None
+
+
+def _values(texts: list[str]) -> st.SearchStrategy[object]:
+    text = st.builds(lambda t, f: f(t), st.sampled_from(texts), st.sampled_from(VARIANTS))
+    scalar = st.one_of(
+        text,
+        text,
+        st.sampled_from([None, 1, 1.0, 2.5, True, 0, Word.SH, b"sh", Raising()]),
+    )
+    # the list constants of CONSTANTS, as lists and tuples
+    lists = st.sampled_from([["sh"], ("sh",), ["ß", 1], ("ß", 1.0), ["ß"]])
+    return st.one_of(
+        scalar,
+        lists,
+        st.lists(scalar, max_size=2),
+        st.lists(scalar, max_size=2).map(tuple),
+        st.builds(Model, text=scalar),
+        st.builds(Record, text=scalar),
+        st.builds(lambda v: {"text": v}, scalar),
+    )
+
+
+def _rule_source(i: int, rule: tuple[str, str, str | None]) -> str:
+    mode, condition, unless = rule
+    action = 'set tool.args.q = "ssh"' if mode == "mode transform" else "block"
+    clause = f" unless {unless}" if unless else ""
+    return f"rule r{i} on {HOOK} {mode} when {condition}{clause} {action}\n"
+
+
+def _seen(verdict: guardrails.Verdict) -> list[tuple[object, ...]]:
+    return [(r.rule_id, r.verdict, r.code, r.reason, r.error) for r in verdict.rules]
+
+
+@settings(
+    max_examples=int(os.environ.get("ATTACK_EXAMPLES", "40")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(st.lists(RULE, min_size=1, max_size=20), st.data())
+def test_selected_rules_decide_as_every_rule_does(rules, data):
+    """A lean call (the equality index and the literal prefilter choose the rules)
+    against a detailed call of every rule, over payloads spelt from the rules' own
+    constants in the ways Unicode lets a text be respelt, and of every kind of value
+    a host may hand over."""
+    text = "".join(_rule_source(i, r) for i, r in enumerate(rules))
+    try:
+        policy = guardrails.loads(text, cache=False, time_budget_ms=None)
+    except guardrails.RulesError:  # a combination the checker refuses (a type error)
+        assume(False)
+        return
+    runner = policy.compiled.runners[HOOK]
+    values = _values([lit for lit in LITERALS if lit in text] or ["sh"])
+    for _ in range(6):
+        args = {
+            "q": data.draw(values),
+            "items": data.draw(st.lists(values, max_size=2)),
+            "obj": data.draw(st.one_of(values, st.just(Raising()))),
+        }
+        name = data.draw(
+            st.builds(lambda t, f: f(t), st.sampled_from(LITERALS), st.sampled_from(VARIANTS))
+        )
+        facts = {"tool": {"name": name, "args": args}}
+        full = runner.run(facts, detail=True)
+        lean = runner.run(facts, detail=False)
+        completed = policy.evaluate(HOOK, facts)
+        decided = (full.outcome, full.blocked_by, full.code, full.reason)
+        assert (lean.outcome, lean.blocked_by, lean.code, lean.reason) == decided, facts
+        assert (completed.outcome, completed.blocked_by, completed.code) == decided[:3], facts
+        assert _seen(completed) == _seen(full), facts
+        assert repr(lean.payload) == repr(full.payload)
