@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (the look-alike spellings are the point)
 """Attacks on the literal prefilter, the equality index and the compiled-ruleset
 cache: each test is a way through a guardrail, a crash, or a cached load that could
 run code or decide differently from a cold one, found and closed."""
