@@ -94,7 +94,7 @@ VARIANTS = [
     lambda s: s.replace("k", "\u212a").replace("K", "\u212a"),  # the Kelvin sign
     lambda s: s.replace("i", "İ").replace("s", "ſ"),  # dotted capital I, long s
     lambda s: "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in s),  # fullwidth
-    lambda s: "\u200b".join(s),  # zero-width spaces between letters
+    "\u200b".join,  # zero-width spaces between letters
     lambda s: unicodedata.normalize("NFD", s),
     lambda s: f"  x{s}y ",
 ]
