@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import os
 import re
 import unicodedata
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -228,3 +230,98 @@ def test_selected_rules_decide_as_every_rule_does(rules, data):
         assert (completed.outcome, completed.blocked_by, completed.code) == decided[:3], facts
         assert _seen(completed) == _seen(full), facts
         assert repr(lean.payload) == repr(full.payload)
+
+
+# ---- the compiled-ruleset cache ----
+
+ROOT = Path(__file__).resolve().parents[1]
+# code a planted entry could carry that has no `__` in it: each imports `os` and sets
+# the variable below when it is linked (the loader's frame has real builtins)
+_IMPORT = "get('\\x5f\\x5fimport\\x5f\\x5f')('os')"
+ESCAPES = {
+    # a running generator's frame, and the frames behind it
+    "frame": (
+        f"_g0 = (_g0.gi_frame.f_back.f_back.f_builtins.{_IMPORT}.environ.update("
+        "GUARDRAILS_ATTACK='ran') for _x in (1,))\n_y0 = [*_g0]\n"
+    ),
+    # Python reads a fullwidth low line in an identifier as `_` (NFKC)
+    "fullwidth": (
+        "_y0 = [_c0._\uff3finit\uff3f\uff3f._\uff3fglobals\uff3f\uff3f['environ'].update("
+        "GUARDRAILS_ATTACK='ran') for _c0 in ()._\uff3fclass\uff3f\uff3f._\uff3fbase\uff3f\uff3f"
+        "._\uff3fsubclasses\uff3f\uff3f() if _c0._\uff3fname\uff3f\uff3f == '_wrap_close']\n"
+    ),
+    # class patterns read attributes by name, with no attribute expression at all
+    "match": (
+        "def _p99():\n"
+        "    match _g0:\n"
+        "        case _t1(gi_frame=_f0):\n"
+        "            pass\n"
+        "    _t2 = type(_f0)\n"
+        "    match _f0:\n"
+        "        case _t2(f_back=_t2(f_back=_t2(f_builtins=_b0))):\n"
+        "            pass\n"
+        f"    _o0 = _b0.{_IMPORT}\n"
+        "    _t3 = type(_o0)\n"
+        "    match _o0:\n"
+        "        case _t3(environ=_e0):\n"
+        "            _e0['GUARDRAILS_ATTACK'] = 'ran'\n"
+        "_g0 = (_p99() for _x in (1,))\n_t1 = type(_g0)\n_y0 = [*_g0]\n"
+    ),
+}
+
+
+def _entry_for(cache: Path, text: str) -> Path:
+    policy = guardrails.loads(text, "k.rules", cache=cache)
+    assert policy.compiled.cache_entry is not None
+    return policy.compiled.cache_entry
+
+
+@pytest.mark.parametrize("escape", sorted(ESCAPES))
+def test_a_planted_entry_without_double_underscores_runs_no_code(tmp_path, monkeypatch, escape):
+    """An entry only its owner can write is still checked as the generator's own code:
+    the double-underscore test alone let each of these run."""
+    monkeypatch.delenv("GUARDRAILS_ATTACK", raising=False)
+    text = 'on tool_pre_invoke when tool.name == "rm" block "no rm"\n'
+    entry = _entry_for(tmp_path, text)
+    data = json.loads(entry.read_text())
+    data["source"] += "\n" + ESCAPES[escape]
+    assert "__" not in data["source"]
+    entry.write_text(json.dumps(data))
+    policy = guardrails.loads(text, "k.rules", cache=tmp_path)
+    assert os.environ.get("GUARDRAILS_ATTACK") is None
+    assert not policy.compiled.from_cache
+    assert policy.evaluate(HOOK, {"tool": {"name": "rm"}}).reason == "no rm"
+
+
+def test_a_constant_may_not_name_what_generated_code_reads():
+    """Constants are linked as globals: one named like an attribute would make that
+    attribute a name the source check allows."""
+    from guardrails.compile.cache import _generated
+
+    assert _generated("_k0 = 1\n", {"_k0": 1})
+    assert not _generated("_k0 = 1\n", {"gi_frame": 1})
+
+
+def test_every_ruleset_here_is_cached_and_a_hit_decides_the_corpus_as_a_cold_load(
+    tmp_path, monkeypatch
+):
+    """The differential test of the cache: the project's corpus through the rules
+    loaded cold and from an entry; and every ruleset the project ships is one the
+    source check accepts (or the check would silently cost every load its cache)."""
+    from guardrails.tooling import corpus
+
+    monkeypatch.chdir(ROOT)
+    for paths in (["rules"], ["examples/policies"]):
+        guardrails.load(paths, cache=tmp_path)
+        assert guardrails.load(paths, cache=tmp_path).compiled.from_cache, paths
+    cold = corpus.load_policy("rules", cache=False)
+    corpus.load_policy("rules", cache=tmp_path)  # its judge is a host function: a key of its own
+    hit = corpus.load_policy("rules", cache=tmp_path)
+    assert hit.compiled.from_cache and not cold.compiled.from_cache
+    cases = [
+        corpus.load_case(path, hook) for hook, path in corpus.iter_cases(ROOT / "tests/corpus")
+    ]
+    assert len(cases) > 100
+    for case in cases:
+        expected = corpus.render(corpus.run_case(cold, case))
+        assert corpus.render(corpus.run_case(hit, case)) == expected, case.id
