@@ -325,3 +325,25 @@ def test_every_ruleset_here_is_cached_and_a_hit_decides_the_corpus_as_a_cold_loa
     for case in cases:
         expected = corpus.render(corpus.run_case(cold, case))
         assert corpus.render(corpus.run_case(hit, case)) == expected, case.id
+
+
+def test_a_detector_missing_here_is_an_error_from_the_cache_too(tmp_path, monkeypatch):
+    """An entry built where the `secrets` extra works, linked where it does not (a
+    slimmer runtime image): a cold load refuses the rules (GR0275), the cached one
+    loaded them and its `on_error ignore` rule then let every call through."""
+    from guardrails.check import detectors
+
+    text = (
+        "rule no_keys on tool_pre_invoke on_error ignore\n"
+        "  when len(secrets(tool.args)) > 0 block\n"
+    )
+    assert not guardrails.loads(text, "k.rules", cache=tmp_path).compiled.from_cache
+
+    def broken(detector: object) -> object:
+        raise ImportError("No module named 'detect_secrets'")
+
+    monkeypatch.setattr(detectors, "_loaded", broken)
+    with pytest.raises(guardrails.RulesError, match="GR0275"):
+        guardrails.loads(text, "k.rules", cache=False)
+    with pytest.raises(guardrails.RulesError, match="GR0275"):
+        guardrails.loads(text, "k.rules", cache=tmp_path)

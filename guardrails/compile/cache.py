@@ -4,7 +4,8 @@ data (compile/loader.Lowered) instead of parsing, checking and generating again.
 The key covers everything the result depends on: the sources (display paths and
 text), the hook catalog, the host functions' signatures, the text size cap, this
 engine's own code and grammar, and the Python and Lark versions; rules with a `since`
-date also key on today's date (the audit-age lint changes with it). An entry is JSON
+date also key on today's date (the audit-age lint changes with it), and rules that
+name a detector on whether its library starts here (else GR0275). An entry is JSON
 (compile/serial.py): data of named types and the generated source, which a load runs
 like one it generated itself (no builtins, every user value a parameter or constant).
 That source is the one thing in an entry that is code, so an entry is read only from
@@ -42,6 +43,7 @@ from pathlib import Path
 
 from ..check import ir
 from ..check.catalog import Catalog, canonical
+from ..check.detectors import DETECTORS, missing
 from ..diagnostics import Diagnostic, Severity
 from ..runtime.hostfn import HostTable
 from ..source import SourceFile
@@ -149,6 +151,11 @@ def key(
     h.update(f"\0{max_match_chars}".encode())
     if any(_SINCE.search(file.text) for file in files):
         h.update(datetime.date.today().isoformat().encode())
+    for name, detector in sorted(DETECTORS.items()):
+        # a detector whose library cannot start here is an error (GR0275) in a cold
+        # load: an entry built where it could must not load without that error
+        if any(re.search(rf"\b{re.escape(name)}\b", file.text) for file in files):
+            h.update(f"\0{name}:{missing(detector) is None}".encode())
     return h.hexdigest()[:40]
 
 
