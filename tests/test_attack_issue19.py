@@ -347,3 +347,14 @@ def test_a_detector_missing_here_is_an_error_from_the_cache_too(tmp_path, monkey
         guardrails.loads(text, "k.rules", cache=False)
     with pytest.raises(guardrails.RulesError, match="GR0275"):
         guardrails.loads(text, "k.rules", cache=tmp_path)
+
+
+def test_an_entry_of_other_rules_under_this_rules_name_is_a_cold_load(tmp_path):
+    """A permissive ruleset's entry copied over a strict one's: its key is inside it."""
+    strict = 'on tool_pre_invoke when tool.name == "rm" block "no rm"\n'
+    lax = 'on tool_pre_invoke when tool.name == "nothing" block "no rm"\n'
+    target = _entry_for(tmp_path, strict)
+    target.write_bytes(_entry_for(tmp_path, lax).read_bytes())
+    policy = guardrails.loads(strict, "k.rules", cache=tmp_path)
+    assert not policy.compiled.from_cache
+    assert policy.evaluate(HOOK, {"tool": {"name": "rm"}}).blocked_by is not None
