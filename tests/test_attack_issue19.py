@@ -358,3 +358,20 @@ def test_an_entry_of_other_rules_under_this_rules_name_is_a_cold_load(tmp_path):
     policy = guardrails.loads(strict, "k.rules", cache=tmp_path)
     assert not policy.compiled.from_cache
     assert policy.evaluate(HOOK, {"tool": {"name": "rm"}}).blocked_by is not None
+
+
+def test_links_to_entries_or_cache_directories_are_not_followed(tmp_path):
+    """Someone who can make links where the cache is read (a shared parent) points them
+    at entries of their choosing: neither a linked entry nor a linked directory is used."""
+    from guardrails.compile import cache as rulecache
+
+    text = 'on tool_pre_invoke when tool.name == "rm" block "no rm"\n'
+    real = tmp_path / "real"
+    entry = _entry_for(real, text)
+    linked_dir = tmp_path / "linked"
+    linked_dir.symlink_to(real, target_is_directory=True)
+    assert rulecache.directory(linked_dir) is None
+    other = tmp_path / "other"
+    other.mkdir(mode=0o700)
+    (other / entry.name).symlink_to(entry)
+    assert not guardrails.loads(text, "k.rules", cache=other).compiled.from_cache
