@@ -314,6 +314,18 @@ def test_every_ruleset_here_is_cached_and_a_hit_decides_the_corpus_as_a_cold_loa
     for paths in (["rules"], ["examples/policies"]):
         guardrails.load(paths, cache=tmp_path)
         assert guardrails.load(paths, cache=tmp_path).compiled.from_cache, paths
+    # what the project's rules may not use: string methods, a `filter` loop, a host function
+    text = (
+        'rule a on tool_pre_invoke when tool.args.q startswith "x" or tool.args.q endswith "y" block\n'
+        'rule b on agent_pre_invoke when len(filter(m in messages: m.role == "user")) > 3 block\n'
+        "rule c on tool_pre_invoke when reputation(tool.name) block\n"
+    )
+
+    def reputation(name: str) -> bool:
+        return False
+
+    guardrails.loads(text, cache=tmp_path, functions=[reputation])
+    assert guardrails.loads(text, cache=tmp_path, functions=[reputation]).compiled.from_cache
     cold = corpus.load_policy("rules", cache=False)
     corpus.load_policy("rules", cache=tmp_path)  # its judge is a host function: a key of its own
     hit = corpus.load_policy("rules", cache=tmp_path)
