@@ -157,6 +157,10 @@ class Model(BaseModel):
     text: object = None
 
 
+class Loose(BaseModel, extra="allow"):
+    """cpex's StructuredData: every field an extra one."""
+
+
 @dataclasses.dataclass
 class Record:
     text: object = None
@@ -178,6 +182,7 @@ def _values(texts: list[str]) -> st.SearchStrategy[object]:
         st.lists(scalar, max_size=2).map(tuple),
         st.builds(Model, text=scalar),
         st.builds(Record, text=scalar),
+        st.builds(lambda v: Loose(text=v), scalar),
         st.builds(lambda v: {"text": v}, scalar),
     )
 
