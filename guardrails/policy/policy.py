@@ -223,7 +223,10 @@ class Policy:
         elapsed = (time.perf_counter() - start) * 1000
         if self.recorder:
             self.recorder.emit(verdict.records)
-            self.recorder.emit([call_record(verdict, facts, capture, call_id, elapsed, now)])
+            record = call_record(
+                verdict, facts, capture, call_id, elapsed, now, runner, self.options.tokenizer
+            )
+            self.recorder.emit([record])
         return verdict
 
     async def aevaluate(

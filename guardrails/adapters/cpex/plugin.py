@@ -32,7 +32,7 @@ from cpex.framework import (
 
 from ...diagnostics import GuardrailsError
 from ...records import CallRecord
-from ...records.capture import mask_facts
+from ...records.capture import derive_facts, mask_facts
 from ...runtime.engine import HookRunner
 from ...runtime.hostfn import Scope
 from ...runtime.hostrun import inside, offload
@@ -181,6 +181,7 @@ class HookPlugin(Plugin):  # type: ignore[misc]  # cpex ships no types
             request_id=getattr(gctx, "request_id", None) or None, call_id=call_id,
             outcome="", blocked_by=None, code=None, duration_ms=0.0,
             facts=mask_facts(facts, capture),
+            derived=derive_facts(facts, reads, policy.options.tokenizer) if capture.facts else None,
         )  # fmt: skip
         policy.recorder.emit([record])
 

@@ -46,6 +46,8 @@ def report(logs: tuple[Path, ...], rules: Path | None, fmt: str, progress: bool 
 @click.option("--baseline", type=click.Path(path_type=Path),
               help="rules to compare with (default: what the log recorded)")  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--allow-unreplayable", is_flag=True,
+              help="pass even if calls that changed rules read could not be replayed")  # fmt: skip
 @click.pass_context
 def replay(
     ctx: click.Context,
@@ -54,8 +56,13 @@ def replay(
     corpus: Path | None,
     baseline: Path | None,
     fmt: str,
+    allow_unreplayable: bool,
 ) -> None:
-    """Re-evaluate recorded calls (or a corpus) with RULES; exit 1 if any verdict changed."""
+    """Re-evaluate recorded calls (or a corpus) with RULES.
+
+    Exit 1 if any verdict changed, or if calls that a changed rule reads could not be
+    replayed (a fact it reads was masked; --allow-unreplayable accepts that); 2 on errors.
+    """
     if bool(logs) == bool(corpus):
         raise click.UsageError("give --decisions FILE or --corpus DIR (one of them)")
     if corpus is not None and baseline is None:
@@ -67,9 +74,9 @@ def replay(
         click.echo(render_text(err.diagnostics), err=True)
         ctx.exit(2)
     cases = cases_from_log(logs) if logs else cases_from_corpus(corpus)  # type: ignore[arg-type]
-    result = run_replay(candidate, cases, base)
+    result = run_replay(candidate, cases, base, allow_unreplayable)
     click.echo(json.dumps(result.to_dict(), indent=2) if fmt == "json" else format_replay(result))
-    ctx.exit(1 if result.changes else 0)
+    ctx.exit(1 if result.failed else 0)
 
 
 @click.command()
