@@ -17,6 +17,7 @@ how a caller sees would-blocks); `decisions(result)` collects them.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -54,6 +55,15 @@ Resolved = tuple["Compiled", Mapping[str, HookRunner], str | None, bool, Snapsho
 
 class RuleFailure(GuardrailsError):
     """Raised inside a transform plugin whose rule failed, so cpex aborts the call."""
+
+
+def _trace(verdict: Verdict, runner: HookRunner) -> None:
+    """The decisions as events on the host's current span, when the host traces
+    (adapters/otel.py; nothing is imported otherwise)."""
+    if "opentelemetry.trace" in sys.modules:
+        from ..otel import trace_verdict
+
+        trace_verdict(verdict, runner)
 
 
 def _value(item: Any) -> str:
@@ -148,9 +158,11 @@ class HookPlugin(Plugin):  # type: ignore[misc]  # cpex ships no types
             else:
                 if recorder:
                     recorder.emit(verdict.records)
+                _trace(verdict, runner)
                 return PluginResult(modified_payload=new_payload, metadata=self._metadata(verdict))
         if recorder:  # records are built only for someone who keeps them
             recorder.emit(verdict.records)
+        _trace(verdict, runner)
         if verdict.outcome == "block":
             if MODES[self.group_mode].raises_to_block:
                 raise RuleFailure(verdict.reason or "guardrails rule failed")
