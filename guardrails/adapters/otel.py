@@ -35,6 +35,7 @@ so without the `[otel]` extra metrics cost nothing.
 
 from __future__ import annotations
 
+import logging
 import weakref
 from collections.abc import Mapping
 from typing import Any
@@ -47,6 +48,7 @@ from ..runtime.program import RuleProgram
 from ..runtime.verdict import Verdict
 
 ENABLED = True
+_log = logging.getLogger("guardrails.otel")
 EVENT = "guardrails.decision"
 _PROGRAMS: weakref.WeakKeyDictionary[HookRunner, Mapping[str, RuleProgram]] = (
     weakref.WeakKeyDictionary()
@@ -57,14 +59,17 @@ def trace_verdict(verdict: Verdict, runner: HookRunner) -> None:
     """One span event per decision of this hook call on the current span, if it records."""
     if not ENABLED:
         return
-    span = trace.get_current_span()
-    if not span.is_recording():
-        return
-    programs = _PROGRAMS.get(runner)
-    if programs is None:
-        programs = _PROGRAMS[runner] = {p.id: p for p in runner.programs}
-    for record in verdict.records:
-        span.add_event(EVENT, _attributes(record, verdict.outcome, programs.get(record.rule)))
+    try:  # tracing must never break the hook call it describes
+        span = trace.get_current_span()
+        if not span.is_recording():
+            return
+        programs = _PROGRAMS.get(runner)
+        if programs is None:
+            programs = _PROGRAMS[runner] = {p.id: p for p in runner.programs}
+        for record in verdict.records:
+            span.add_event(EVENT, _attributes(record, verdict.outcome, programs.get(record.rule)))
+    except Exception:
+        _log.exception("guardrails could not add its decisions to the current span")
 
 
 def _attributes(
