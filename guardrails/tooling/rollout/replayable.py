@@ -63,14 +63,28 @@ class Reads:
     def __init__(self, policy: Policy) -> None:
         checked = policy.checked_rules
         self.by_hook: dict[str, tuple[Needs, ...]] = {}
+        # per hook, everything its rules read: most calls lack none of it, and are
+        # cleared without a look at each rule
+        self.union: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
         for hook in policy.hooks:
-            self.by_hook[hook] = tuple(rule_needs(checked[p.id]) for p in policy.programs(hook))
+            needs = tuple(rule_needs(checked[p.id]) for p in policy.programs(hook))
+            self.by_hook[hook] = needs
+            self.union[hook] = (
+                frozenset().union(*(n.direct for n in needs)),
+                frozenset().union(*(n.derived for n in needs)),
+            )
 
     def missing(
         self, hook: str, facts: Mapping[str, Any], derived: Mapping[str, Any]
     ) -> list[tuple[str, str]]:
         """(rule, fact) for every fact a rule of `hook` reads that the call lacks; a
         derived fact is named with its masked source: `tokens (prompt masked)`."""
+        direct, derived_reads = self.union.get(hook, (frozenset(), frozenset()))
+        if not any(_has_mask(facts.get(name)) for name in direct) and all(
+            name in derived or not _has_mask(facts.get(DERIVED[name].source))
+            for name in derived_reads
+        ):
+            return []
         out = []
         for needs in self.by_hook.get(hook, ()):
             for name in sorted(needs.direct):
