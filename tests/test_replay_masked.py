@@ -88,7 +88,7 @@ def test_a_rule_reading_masked_text_fails_the_gate_naming_rule_and_fact(tmp_path
     out = CliRunner().invoke(main, [*base, "--allow-unreplayable", "--format", "json"])
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
-    assert data["missing"] == [{"rule": "odd", "fact": "prompt (masked)", "calls": 4}]
+    assert data["missing"] == [{"rule": "odd", "fact": "prompt", "why": "masked", "calls": 4}]
     assert data["not_replayable_for_changed_rules"] == {"budget": 4}
     assert (data["failed"], data["allow_unreplayable"]) == (False, True)
     # against the log alone, which rules changed is unknown: every rule counts
@@ -108,4 +108,4 @@ def test_a_derived_fact_the_call_could_not_derive_is_reported_missing(tmp_path):
     assert call["derived"] == {}
     result = replay(guardrails.loads(BUDGET.format(20)), cases_from_log([sink_log]))
     assert result.not_replayable == 1 and result.failed
-    assert dict(result.missing) == {("budget", "tokens (prompt masked, tokens not captured)"): 1}
+    assert dict(result.missing) == {("budget", "tokens", "prompt masked, tokens not captured"): 1}

@@ -76,9 +76,10 @@ class Reads:
 
     def missing(
         self, hook: str, facts: Mapping[str, Any], derived: Mapping[str, Any]
-    ) -> list[tuple[str, str]]:
-        """(rule, fact) for every fact a rule of `hook` reads that the call lacks; a
-        derived fact is named with its masked source: `tokens (prompt masked)`."""
+    ) -> list[tuple[str, str, str]]:
+        """(rule, fact, why) for every fact a rule of `hook` reads that the call lacks:
+        `("odd", "prompt", "masked")`, `("budget", "tokens", "prompt masked, tokens not
+        captured")`."""
         direct, derived_reads = self.union.get(hook, (frozenset(), frozenset()))
         if not any(_has_mask(facts.get(name)) for name in direct) and all(
             name in derived or not _has_mask(facts.get(DERIVED[name].source))
@@ -89,11 +90,11 @@ class Reads:
         for needs in self.by_hook.get(hook, ()):
             for name in sorted(needs.direct):
                 if _has_mask(facts.get(name)):
-                    out.append((needs.rule, f"{name} (masked)"))
+                    out.append((needs.rule, name, "masked"))
             for name in sorted(needs.derived):
                 source = DERIVED[name].source
                 if name not in derived and _has_mask(facts.get(source)):
-                    out.append((needs.rule, f"{name} ({source} masked, {name} not captured)"))
+                    out.append((needs.rule, name, f"{source} masked, {name} not captured"))
         return out
 
 
@@ -144,6 +145,9 @@ def hooks_of(policies: list[Policy], rules: set[str]) -> dict[str, set[str]]:
     return out
 
 
-def count_missing(found: list[tuple[str, str]], into: Counter[tuple[str, str]]) -> None:
+Missing = tuple[str, str, str]  # rule, fact, why
+
+
+def count_missing(found: list[Missing], into: Counter[Missing]) -> None:
     for pair in set(found):
         into[pair] += 1

@@ -29,7 +29,7 @@ from ...runtime.verdict import Verdict
 from ..seeding import DEFAULT_NOW, Entry, evaluate_on, parse_now, seeded_store
 from ..terminal import printable
 from .counts import iter_logs
-from .replayable import Reads, changed_rules, count_missing, hooks_of, replay_facts
+from .replayable import Missing, Reads, changed_rules, count_missing, hooks_of, replay_facts
 
 
 @dataclass
@@ -61,8 +61,8 @@ class ReplayResult:
     # calls not replayed whose rules would have recorded state: later calls then read
     # the state without them, so a limit can read low
     state_gaps: int = 0
-    # (rule, fact) -> calls where the rule lacked the fact (masked, not captured)
-    missing: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # (rule, fact, why) -> calls where the rule lacked the fact
+    missing: Counter[Missing] = field(default_factory=Counter)
     # changed rule -> calls of its hooks that were not replayed: the gate
     unjudged: Counter[str] = field(default_factory=Counter)
     allow_unreplayable: bool = False
@@ -89,8 +89,8 @@ class ReplayResult:
             "not_replayable": self.not_replayable,
             "state_gaps": self.state_gaps,
             "missing": [
-                {"rule": rule, "fact": fact, "calls": n}
-                for (rule, fact), n in sorted(self.missing.items())
+                {"rule": rule, "fact": fact, "why": why, "calls": n}
+                for (rule, fact, why), n in sorted(self.missing.items())
             ],
             "not_replayable_for_changed_rules": dict(sorted(self.unjudged.items())),
             "allow_unreplayable": self.allow_unreplayable,
@@ -218,7 +218,7 @@ def replay(
             m for side in sides for m in side.reads.missing(case.hook, case.facts, case.derived)
         ]
         if case.time is None:  # a stateful call's time decides its windows
-            missing += [(p.id, "time (not recorded)") for side in sides
+            missing += [(p.id, "time", "not recorded") for side in sides
                         if case.hook in side.stateful
                         for p in side.policy.programs(case.hook) if p.states]  # fmt: skip
         if missing:
@@ -261,8 +261,8 @@ def format_replay(result: ReplayResult, examples: int = 3) -> str:
         f"{result.cases} cases replayed, {result.not_replayable} not replayable, "
         f"{len(result.changes)} changed"
     ]
-    for (rule, fact), n in sorted(result.missing.items()):  # rule ids come from the rules
-        lines.append(f"  not replayable: {n} calls where {rule} reads {fact}")
+    for (rule, fact, why), n in sorted(result.missing.items()):  # ids come from the rules
+        lines.append(f"  not replayable: {n} calls where {rule} reads {fact} ({why})")
     if result.unjudged and not result.baseline:
         lines.append("  (without --baseline, every rule counts as changed)")
     for rule, n in sorted(result.unjudged.items()):
