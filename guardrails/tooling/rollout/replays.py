@@ -29,6 +29,7 @@ from ...runtime.verdict import Verdict
 from ..seeding import DEFAULT_NOW, Entry, evaluate_on, parse_now, seeded_store
 from ..terminal import printable
 from .counts import iter_logs
+from .isolated import Isolation
 from .replayable import Missing, Reads, changed_rules, count_missing, hooks_of, replay_facts
 
 
@@ -63,8 +64,12 @@ class ReplayResult:
     state_gaps: int = 0
     # (rule, fact, why) -> calls where the rule lacked the fact
     missing: Counter[Missing] = field(default_factory=Counter)
-    # changed rule -> calls of its hooks that were not replayed: the gate
+    # changed rule -> calls of its hooks it could not be judged on: the gate
     unjudged: Counter[str] = field(default_factory=Counter)
+    # on calls not replayable whole: changed rules judged alone (isolated.py), the
+    # calls where one was, and where one decided differently
+    alone: int = 0
+    rule_changes: list[Change] = field(default_factory=list)
     allow_unreplayable: bool = False
     # without a baseline, which rules changed is unknown: every rule counts as changed
     baseline: bool = True
@@ -73,7 +78,8 @@ class ReplayResult:
     def failed(self) -> bool:
         """What `guardrails replay` exits 1 for: a verdict changed, or a changed rule
         could not be judged on every call of its hooks (unless that was accepted)."""
-        return bool(self.changes) or (bool(self.unjudged) and not self.allow_unreplayable)
+        changed = bool(self.changes or self.rule_changes)
+        return changed or (bool(self.unjudged) and not self.allow_unreplayable)
 
     def by_rule(self) -> dict[str, Counter[str]]:
         """rule -> kind -> count (the rule that now blocks, or that no longer does)."""
@@ -98,6 +104,8 @@ class ReplayResult:
             "changed": len(self.changes),
             "by_rule": {rule: dict(kinds) for rule, kinds in self.by_rule().items()},
             "changes": [vars(c) for c in self.changes],
+            "judged_rule_by_rule": self.alone,
+            "rule_changes": [vars(c) for c in self.rule_changes],
         }
 
 
@@ -211,6 +219,7 @@ def replay(
     recorded = {c.ruleset for c in ordered if c.ruleset is not None}
     changed = changed_rules(candidate, baseline, recorded)
     judged = hooks_of([side.policy for side in sides], changed)
+    alone = Isolation(candidate, baseline, changed) if baseline is not None else None
     for case in ordered:
         if case.hook not in candidate.catalog:
             continue
@@ -224,8 +233,7 @@ def replay(
         if missing:
             result.not_replayable += 1
             count_missing(missing, result.missing)
-            for rule in judged.get(case.hook, ()):
-                result.unjudged[rule] += 1
+            _judge_alone(result, alone, case, judged.get(case.hook, set()), missing)
             if case.prior is None and any(side.records(case.hook) for side in sides):
                 result.state_gaps += 1
             continue
@@ -256,6 +264,31 @@ def replay(
     return result
 
 
+def _judge_alone(
+    result: ReplayResult,
+    alone: Isolation | None,
+    case: Case,
+    rules: set[str],
+    missing: list[Missing],
+) -> None:
+    """A call not replayable whole: each changed rule of its hook judged alone where
+    it can be (isolated.py), counted as unjudged where it cannot."""
+    lacking = {rule for rule, _, _ in missing}
+    isolable = alone.isolable(case.hook) if alone is not None else frozenset()
+    facts = replay_facts(case.facts, case.derived)
+    judged = False
+    for rule in sorted(rules):
+        if alone is None or rule in lacking or rule not in isolable:
+            result.unjudged[rule] += 1
+            continue
+        judged = True
+        diff = alone.judge(case.hook, rule, facts)
+        if diff is not None:
+            before, after = (f"rule {rule}: {outcome}" for outcome in diff)
+            result.rule_changes.append(Change("rule_result", case.id, case.hook, before, after))
+    result.alone += judged
+
+
 def format_replay(result: ReplayResult, examples: int = 3) -> str:
     lines = [
         f"{result.cases} cases replayed, {result.not_replayable} not replayable, "
@@ -263,6 +296,16 @@ def format_replay(result: ReplayResult, examples: int = 3) -> str:
     ]
     for (rule, fact, why), n in sorted(result.missing.items()):  # ids come from the rules
         lines.append(f"  not replayable: {n} calls where {rule} reads {fact} ({why})")
+    if result.alone:
+        lines.append(
+            f"  {result.alone} of them judged rule by rule for the changed rules, "
+            f"{len(result.rule_changes)} rule results changed"
+        )
+    for c in result.rule_changes[:examples]:
+        lines.append(
+            f"    {printable(c.case)} ({printable(c.hook)}): {printable(c.before)} -> "
+            f"{printable(c.after.split(': ', 1)[1])}"
+        )
     if result.unjudged and not result.baseline:
         lines.append("  (without --baseline, every rule counts as changed)")
     for rule, n in sorted(result.unjudged.items()):
