@@ -76,8 +76,9 @@ class ReplayResult:
 
     @property
     def failed(self) -> bool:
-        """What `guardrails replay` exits 1 for: a verdict changed, or a changed rule
-        could not be judged on every call of its hooks (unless that was accepted)."""
+        """What `guardrails replay` exits 1 for: a verdict changed, a changed rule
+        judged alone decided differently, or a changed rule could not be judged on
+        every call of its hooks (unless that was accepted)."""
         changed = bool(self.changes or self.rule_changes)
         return changed or (bool(self.unjudged) and not self.allow_unreplayable)
 
@@ -121,11 +122,11 @@ def cases_from_log(logs: Iterable[Path]) -> list[Case]:
             continue
         if record.get("kind") == "call":
             if isinstance(record.get("facts"), dict):
-                derived = record.get("derived")
+                derived, ruleset = record.get("derived"), record.get("ruleset")
                 calls[call_id] = Case(
                     call_id, str(record.get("hook")), record["facts"], time=_time(record),
                     derived=derived if isinstance(derived, dict) else {},
-                    ruleset=str(record.get("ruleset")),
+                    ruleset=ruleset if isinstance(ruleset, str) else None,
                 )  # fmt: skip
         elif record.get("verdict") == "block" or (
             record.get("verdict") == "error"
