@@ -61,6 +61,10 @@ def test_an_unreadable_log_is_an_error_and_damage_inside_one_is_counted(tmp_path
     wrong = run(str(text))
     assert wrong.exit_code == 2
     assert "notes.txt is not a decision log: none of its 2 lines" in wrong.output
+    rules = tmp_path / "r.rules"
+    rules.write_text("rule r on tool_pre_invoke when tool.name == 'x' block\n")
+    replayed = CliRunner().invoke(main, ["replay", str(rules), "--decisions", str(text)])
+    assert replayed.exit_code == 2 and "is not a decision log" in replayed.output
     calls = [{"kind": "call", "hook": H, "call_id": f"c{i}", "outcome": ""} for i in range(3)]
     log = _write(tmp_path / "d.jsonl", calls)
     with log.open("a") as fh:
