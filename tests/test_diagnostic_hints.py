@@ -1,0 +1,112 @@
+"""Syntax and type errors say what was written and what to write instead: the rule
+that lacks an action (not the one after it), a hint that fits the operands, a short
+list of what may come next, and the words of other policy languages."""
+
+from __future__ import annotations
+
+import pytest
+
+import guardrails
+
+from .conftest import diagnostics_for
+
+HOOK = "on generation_pre_call"
+
+
+def _errors(text: str) -> list[guardrails.Diagnostic]:
+    return [d for d in diagnostics_for(text) if d.severity is guardrails.Severity.ERROR]
+
+
+def _one(text: str) -> guardrails.Diagnostic:
+    errors = _errors(text)
+    assert len(errors) == 1, [d.render() for d in errors]
+    return errors[0]
+
+
+def test_a_rule_without_action_is_reported_at_its_own_end_by_name():
+    text = (
+        f'rule a {HOOK} when prompt contains "x"\n\nrule b {HOOK} when prompt contains "y" block\n'
+    )
+    d = _one(text)
+    assert (d.code, d.line, d.column) == ("GR0106", 1, 55)
+    assert "rule 'a' has no action" in d.message
+    assert "'rule' on line 3" in d.message
+
+
+def test_the_rule_after_one_without_action_is_still_checked():
+    text = f"rule a {HOOK} when tokens > 3\nrule b {HOOK} when tokns > 3 block\n"
+    assert [(d.code, d.line) for d in _errors(text)] == [("GR0106", 1), ("GR0202", 2)]
+
+
+def test_an_anonymous_rule_without_action_at_the_end_of_a_multiline_rule():
+    text = f"{HOOK}\n  when tokens > 3   # too long\n\n# next\nlet x = 1\n"
+    d = _one(text)
+    assert (d.code, d.line, d.column) == ("GR0106", 2, 18)
+    assert d.message.startswith("this rule has no action")
+
+
+@pytest.mark.parametrize(
+    ("condition", "wanted", "unwanted"),
+    [
+        ("prompt > 5", ["`len(prompt) > 5`", "`tokens > 5`"], "quotes"),
+        ("5 <= prompt", ["`5 <= len(prompt)`", "`5 <= tokens`"], "quotes"),
+        ("model >= 2", ["`len(model) >= 2`"], "tokens"),
+        ("prompt == 5", ['`prompt == "5"`'], "quotes"),
+        ('tokens > "5"', ["drop the quotes", "`tokens > 5`"], "len("),
+    ],
+)
+def test_a_type_mismatch_hint_fits_what_was_written(condition, wanted, unwanted):
+    d = _one(f"{HOOK} when {condition} block\n")
+    assert d.code == "GR0210"
+    for words in wanted:
+        assert words in d.hint
+    assert unwanted not in d.hint
+
+
+@pytest.mark.parametrize(
+    ("word", "hint"),
+    [
+        ("deny", "did you mean `block`?"),
+        ("reject", "did you mean `block`?"),
+        ("log", "did you mean `warn`?"),
+        ("allow", "there is no `allow`"),
+        ("blok", "did you mean 'block'?"),
+        ("Warn", "did you mean 'warn'?"),
+        ("whn", "did you mean 'when'?"),
+    ],
+)
+def test_a_word_where_an_action_belongs(word, hint):
+    d = _one(f'{HOOK} when prompt contains "x" {word}\n')
+    assert d.code == "GR0100"
+    assert d.hint is not None and hint in d.hint
+
+
+def test_the_expected_list_is_short_and_says_what_kind_of_thing_is_expected():
+    d = _one(f'{HOOK} when prompt contains "x" deny\n')
+    assert "an action (block, warn, set, redact, ...)" in d.message
+    assert "another clause (when, unless, " in d.message
+    # what an LALR state lists but the parser cannot take here
+    for word in ("')'", "']'", "':'", "'to'", "'with'", "'limit'", "'every'"):
+        assert word not in d.message
+    assert len(d.message) < 160
+
+
+@pytest.mark.parametrize(
+    ("action", "column"),
+    [
+        ('redact prompt ["a","b"]', 38),
+        ("redact prompt [/a/, /b/]", 38),
+        ('redact prompt ["a"]', 38),
+        ('replace messages ["a", "b"] with "x"', 41),
+    ],
+)
+def test_a_list_literal_after_redact_says_bind_it_with_let(action, column):
+    d = _one(f"{HOOK} {action}\n")
+    assert (d.code, d.column) == ("GR0100", column)
+    assert "list literal cannot follow" in d.message
+    assert "bind the list with `let`" in d.hint
+
+
+def test_an_index_written_as_one_is_not_taken_for_a_list():
+    d = _one('on tool_pre_invoke redact tool.args["to"]\n')
+    assert "list literal" not in d.message
