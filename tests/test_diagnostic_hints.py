@@ -110,3 +110,67 @@ def test_a_list_literal_after_redact_says_bind_it_with_let(action, column):
 def test_an_index_written_as_one_is_not_taken_for_a_list():
     d = _one('on tool_pre_invoke redact tool.args["to"]\n')
     assert "list literal" not in d.message
+
+
+# a new user's mistakes: (what was written after the hook, code, words in the hint)
+MISTAKES = [
+    (
+        "generation_pre_call when tokens > 3 block",
+        "GR0100",
+        "did you mean `on generation_pre_call`?",
+    ),
+    ("on generation_pre_call when model == gpt4 block", "GR0202", 'quote it: `"gpt4"`'),
+    ('on generation_pre_call when model in [gpt4, "x"] block', "GR0202", 'quote it: `"gpt4"`'),
+    ("on generation_pre_call when True block", "GR0202", "did you mean `true`?"),
+    ("on generation_pre_call when prompt != None block", "GR0202", "did you mean `null`?"),
+    ("on generation_pre_call block when tokens > 3", "GR0100", "come before the actions"),
+    ("on generation_pre_call if tokens > 3 block", "GR0100", "did you mean `when`?"),
+    ("on generation_pre_call when tokens > 3 then block", "GR0100", "nothing goes between"),
+    ("on generation_pre_call when tokens > 3 block else warn", "GR0100", "there is no `else`"),
+    ('on generation_pre_call when tokens > 3 block("too long")', "GR0100", "no parentheses"),
+    (
+        'on generation_pre_call when tokens > 3 block reason "x"',
+        "GR0100",
+        "a reason is a quoted string",
+    ),
+    ('on generation_pre_call when model in ("a", "b") block', "GR0100", "written in brackets"),
+    ("on generation_pre_call when tokens > 3: block", "GR0100", "no `:` or braces"),
+    ('rule "too-long" on generation_pre_call block', "GR0100", "a rule id is a bare name"),
+    ("rule too-long on generation_pre_call block", "GR0100", "`rule too_long`"),
+    ("on generation_pre_call when tokens is 3 block", "GR0100", "did you mean `==`?"),
+    ("on generation_pre_call when prompt like /x/ block", "GR0100", "did you mean `matches`?"),
+    ("on generation_pre_call when tokens between 1 and 3 block", "GR0100", "both bounds"),
+    (
+        'on generation_pre_call when prompt.contains("x") block',
+        "GR0100",
+        "`contains` is an operator",
+    ),
+    ("on generation_pre_call when prompt.lower() == 'x' block", "GR0100", "`lower(x)`"),
+    (
+        'on generation_pre_call when prompt not contains "x" block',
+        "GR0100",
+        "only `in` can follow `not`",
+    ),
+    (
+        "on generation_pre_call when tokens > 3 and < 10 block",
+        "GR0100",
+        "say what to compare again",
+    ),
+    ('on generation_pre_call block "x" code "E1"', "GR0100", "a code is a bare name"),
+    (
+        'on generation_pre_call redact prompt with "***"',
+        "GR0100",
+        "say what to redact before `with`",
+    ),
+    ("on generation_pre_call when prompt =~ /x/ block", "GR0100", "use `matches`"),
+    ("on generation_pre_call when prompt ~ /x/ block", "GR0102", "use `matches`"),
+    ("on generation_pre_call block; on tool_pre_invoke block", "GR0102", "no separator"),
+    ('on generation_pre_call when prompt contains ["a", "b"] block', "GR0210", "any w in"),
+]
+
+
+@pytest.mark.parametrize(("text", "code", "hint"), MISTAKES, ids=[m[0] for m in MISTAKES])
+def test_a_new_users_mistake_gets_a_hint_that_fits(text, code, hint):
+    d = _errors(text + "\n")[0]
+    assert d.code == code
+    assert d.hint is not None and hint in d.hint, d.render()

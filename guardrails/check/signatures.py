@@ -103,6 +103,9 @@ def _mismatch_hint(c: ExprChecker, node: ast.Compare, lt: Type, rt: Type) -> str
         return _text_vs_number(c, node, text, number)
     if BOOL in (lt, rt) and (lt.is_number or rt.is_number):
         return "true and false are not numbers here"
+    if node.op in ("contains", "startswith", "endswith") and lt == STR and rt.kind == "list":
+        left, right = _source(node.left), _source(node.right)
+        return f"to test each item: `any w in {right}: {left} {node.op} w`"
     return None
 
 

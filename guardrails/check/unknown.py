@@ -34,11 +34,17 @@ def report_unknown(
     if len(path) == 1:
         candidates = facts + list(checker.lets.lets)
         close = difflib.get_close_matches(root.name, candidates, n=1, cutoff=0.7)
+        hint = f"did you mean '{close[0]}'?" if close else _facts_hint(checker.hook)
+        constant = _CONSTANTS.get(root.name.lower())
+        if constant is not None:
+            hint = f"did you mean `{constant}`? (constants are lower case)"
+        elif not close and _compared(span):
+            hint = (
+                f'to mean the text, quote it: `"{root.name}"` (a bare name is a fact: '
+                f"`guardrails hooks {checker.hook.name}` lists them)"
+            )
         checker.error(
-            "GR0202",
-            f"unknown name '{root.name}' on hook {checker.hook.name}",
-            span,
-            hint=f"did you mean '{close[0]}'?" if close else _facts_hint(checker.hook),
+            "GR0202", f"unknown name '{root.name}' on hook {checker.hook.name}", span, hint=hint
         )
         return
     close = difflib.get_close_matches(dotted, facts, n=1, cutoff=0.7)
@@ -48,6 +54,23 @@ def report_unknown(
         span,
         hint=f"did you mean '{close[0]}'?" if close else _facts_hint(checker.hook),
     )
+
+
+_CONSTANTS = {"true": "true", "false": "false", "none": "null", "nil": "null", "null": "null"}
+# what a name that stands where text is usually written follows or precedes
+_COMPARED_BEFORE = ("==", "!=", "contains", "startswith", "endswith", " in", "[", ",")
+_COMPARED_AFTER = ("==", "!=", "in ", "contains ", "startswith ", "endswith ", "]", ",")
+
+
+def _compared(span: Span) -> bool:
+    """The name is an operand of `==`, `in`, `contains`... or an item of a list: the
+    place a bare word most often is text that lost its quotes (`model == gpt4`)."""
+    text = span.file.text
+    line_start = text.rfind("\n", 0, span.start) + 1
+    line_end = text.find("\n", span.end)
+    before = text[line_start : span.start].rstrip()
+    after = text[span.end : line_end if line_end >= 0 else len(text)].lstrip()
+    return before.endswith(_COMPARED_BEFORE) or after.startswith(_COMPARED_AFTER)
 
 
 def _facts_hint(hook: HookSpec) -> str:

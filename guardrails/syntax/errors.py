@@ -23,7 +23,7 @@ from lark.parsers.lalr_parser_state import ParserState
 
 from ..diagnostics import Diagnostic, Severity
 from ..source import SourceFile
-from .hints import list_after_pattern_path, word_hint
+from .hints import At, list_after_pattern_path, token_hint
 
 _DESCRIPTIONS = {
     "NAME": "a name",
@@ -203,23 +203,54 @@ def _unexpected_token(err: UnexpectedToken, file: SourceFile, parser: Lark) -> D
             hint="close the regex with / on the same line; write \\/ for a literal slash",
         )
     if str(tok) == "=" and "=" not in expected_words:
-        return Diagnostic(
-            "GR0100", Severity.ERROR, "unexpected '='", span, hint="use '==' to compare"
-        )
+        matching = file.text.startswith("=~", span.start)
+        hint = "use `matches` to test a regex" if matching else "use '==' to compare"
+        return Diagnostic("GR0100", Severity.ERROR, "unexpected '='", span, hint=hint)
     listed = list_after_pattern_path(state.value_stack if state else [], file, span)
     if listed is not None:
         return listed
     item_starts = set(_keyword_values(parser, _group(parser, "_item")).values())
     if expected_words >= _ACTIONS and (at_end or str(tok) in item_starts):
         return _no_action(state, file, got, span)
-    hint = word_hint(str(tok), tok.type, expected_words, _has_group(parser, "_action", literals))
+    values = state.value_stack if state is not None else []
+    rest = file.text[span.start : _line_end(file.text, span.start)]
+    at = At(str(tok), tok.type, frozenset(expected_words), _groups(parser, expected_names),
+            _last_tokens(values), rest)  # fmt: skip
+    found = token_hint(at)
     expected = _join(describe_expected(parser, expected_names))
     code = "GR0101" if at_end else "GR0100"
-    return Diagnostic(code, Severity.ERROR, f"unexpected {got}: expected {expected}", span, hint)
+    return Diagnostic(code, Severity.ERROR, f"unexpected {got}: expected {expected}", span, found)
 
 
-def _has_group(parser: Lark, origin: str, literals: dict[str, str]) -> bool:
-    return sum(1 for n in _group(parser, origin) if n in literals) > 2
+def _groups(parser: Lark, names: set[str]) -> frozenset[str]:
+    """What kinds of thing the parser could take (`At.groups`)."""
+    found = {what for what, origin in _KINDS if sum(n in names for n in _group(parser, origin)) > 2}
+    literals = _keyword_values(parser, names).values()
+    if sum(1 for w in literals if w in _operators(parser)) > 3:
+        found.add("operator")
+    if names >= _EXPR_STARTERS:
+        found.add("expression")
+    if "STRING" in names:
+        found.add("string")
+    return frozenset(found)
+
+
+_KINDS = (("action", "_action"), ("clause", "_clause"), ("item", "_item"))
+
+
+def _last_tokens(values: list[Any], count: int = 2) -> tuple[Token, ...]:
+    """The last `count` tokens the parser took, nearest last."""
+    found: list[Token] = []
+    todo = list(values)
+    while todo and len(found) < count:
+        value = todo.pop()
+        if isinstance(value, Token):
+            found.append(value)
+        elif isinstance(value, Tree):
+            todo.extend(value.children)
+        elif isinstance(value, list):
+            todo.extend(value)
+    return tuple(reversed(found))
 
 
 def _no_action(state: ParserState[Any] | None, file: SourceFile, got: str, at: Any) -> Diagnostic:
@@ -293,6 +324,10 @@ def _unexpected_char(err: UnexpectedCharacters, file: SourceFile) -> Diagnostic:
         hint = "use 'or'"
     elif ch == "!":
         hint = "use 'not' or '!='"
+    elif ch == "~":
+        hint = "use `matches` to test a regex: `prompt matches /x/`"
+    elif ch == ";":
+        hint = "rules need no separator: a rule ends with its last action"
     return Diagnostic(
         "GR0102", Severity.ERROR, f"unexpected character {shown}", file.span(pos, pos + 1), hint
     )

@@ -6,6 +6,8 @@ ends."""
 from __future__ import annotations
 
 import difflib
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from lark import Token, Tree
@@ -26,23 +28,127 @@ _NO_ALLOW = (
     "there is no `allow`: a call no rule blocks goes through, so a rule says when to "
     "block, warn or rewrite; turn the condition around (`unless ...`) and `block`"
 )
+_CLAUSE_SYNONYMS = {"if": "when", "where": "when", "whenever": "when", "except": "unless"}
+_NO_THEN = "nothing goes between the condition and the action: `when COND block`"
+_NO_ELSE = "there is no `else`: write a second rule with the opposite condition (`unless COND`)"
+_OPERATOR_SYNONYMS = {
+    **dict.fromkeys(("is", "equals", "equal", "eq"), "=="),
+    **dict.fromkeys(("isnt", "ne", "neq"), "!="),
+    **dict.fromkeys(("has", "includes", "include", "contain"), "contains"),
+    **dict.fromkeys(("like", "match", "matching", "regex", "rlike"), "matches"),
+    **dict.fromkeys(("starts_with", "startsWith", "begins_with"), "startswith"),
+    **dict.fromkeys(("ends_with", "endsWith"), "endswith"),
+    **{"lt": "<", "gt": ">", "le": "<=", "ge": ">=", "lte": "<=", "gte": ">="},
+}
+_TEXT_OPERATORS = frozenset({"contains", "startswith", "endswith", "matches"})
+_REASON_ACTIONS = frozenset({"BLOCK", "WARN", "CONTINUE"})
+_CLAUSES = frozenset({"when", "unless", "mode", "priority", "on_error", "since", "breaker"})
 
 
-def word_hint(word: str, kind: str, expected: set[str], action_expected: bool) -> str | None:
-    """A hint for `word` (a NAME token, or a keyword out of place) where the keywords
-    in `expected` would fit; None when nothing useful can be said."""
-    if kind != "NAME" and word not in _ACTION_SYNONYMS and word not in _ALLOW:
+@dataclass(frozen=True, slots=True)
+class At:
+    """Where the parser stopped: the token it did not expect and what it did."""
+
+    word: str  # the token's text
+    kind: str  # its terminal (NAME, STRING, LPAR, $END, or a keyword's)
+    expected: frozenset[str]  # the spellings of the keywords and punctuation it could take
+    groups: frozenset[str]  # what it could take: "action", "clause", "item", "operator", ...
+    before: tuple[Token, ...]  # the tokens before it, nearest last (at most two)
+    rest: str = ""  # the text from the token to the end of its line
+
+    def after(self, *kinds: str) -> bool:
+        return bool(self.before) and self.before[-1].type in kinds
+
+
+def token_hint(at: At) -> str | None:
+    """A hint that fits what was written where the parser stopped; None when
+    nothing useful can be said."""
+    for rule in (_word, _punctuation):
+        hint = rule(at)
+        if hint is not None:
+            return hint
+    return None
+
+
+def _word(at: At) -> str | None:
+    if not at.word.isidentifier():
         return None
-    lowered = word.lower()
-    if action_expected:
+    word, lowered = at.word, at.word.lower()
+    if "action" in at.groups:
         if lowered in _ALLOW:
             return _NO_ALLOW
         action = _ACTION_SYNONYMS.get(lowered)
-        if action is not None and action in expected:
+        if action is not None:
             return f"did you mean `{action}`?"
-    keywords = sorted(w for w in expected if w.isidentifier())
-    close = difflib.get_close_matches(lowered, keywords, n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
+        if word in _CLAUSES and "clause" not in at.groups:
+            return (
+                "clauses (`when`, `unless`, `mode`, ...) come before the actions: "
+                "`on HOOK when COND block`"
+            )
+    if "action" in at.groups or "clause" in at.groups:
+        if lowered in _CLAUSE_SYNONYMS:
+            return f"did you mean `{_CLAUSE_SYNONYMS[lowered]}`?"
+        if lowered in ("then", "do"):
+            return _NO_THEN
+        if lowered in ("else", "otherwise", "elif"):
+            return _NO_ELSE
+    if "operator" in at.groups and word in _OPERATOR_SYNONYMS:
+        return f"did you mean `{_OPERATOR_SYNONYMS[word]}`?"
+    if "operator" in at.groups and lowered == "between":
+        return "write both bounds: `x >= LOW and x <= HIGH`"
+    if word in _TEXT_OPERATORS and at.after("NOT"):
+        return f"only `in` can follow `not`: write `not (A {word} B)`"
+    if at.kind == "NAME" and at.after(*_REASON_ACTIONS) and "string" in at.groups:
+        return f'a reason is a quoted string right after the action: `{at.before[-1]} "..."`'
+    close = difflib.get_close_matches(
+        lowered, sorted(w for w in at.expected if w.isidentifier()), n=1, cutoff=0.6
+    )
+    if close:
+        return f"did you mean '{close[0]}'?"
+    if at.kind == "NAME" and "item" in at.groups and "action" not in at.groups:
+        return f"a rule starts with `on HOOK` or `rule NAME on HOOK`: did you mean `on {word}`?"
+    return None
+
+
+def _punctuation(at: At) -> str | None:
+    word = at.word
+    if at.after("CODE") and at.kind in ("STRING", "$END"):
+        return "a code is a bare name (letters, digits, _): `code MY_CODE`"
+    if at.kind == "STRING" and at.after("RULE"):
+        return (
+            "a rule id is a bare name (letters, digits, _); a string after it describes "
+            'the rule: `rule my_rule "what it does"`'
+        )
+    if word == "(" and at.after(*_REASON_ACTIONS):
+        return f'no parentheses: the reason follows the action, `{at.before[-1]} "reason"`'
+    if word == "(" and len(at.before) == 2 and at.before[0].type == "DOT":
+        name = str(at.before[1])
+        if name in _TEXT_OPERATORS or name in _OPERATOR_SYNONYMS:
+            operator = _OPERATOR_SYNONYMS.get(name, name)
+            return f"`{operator}` is an operator, not a method: `A {operator} B`"
+        return f"functions are called with the value inside: `{name}(x)`, not `x.{name}()`"
+    if word == "-" and len(at.before) == 2 and at.before[0].type == "RULE":
+        written = str(at.before[1]) + re.match(r"[\w-]*", at.rest).group()  # type: ignore[union-attr]
+        return f"a rule id is letters, digits and _: `rule {written.replace('-', '_')}`"
+    if at.kind == "STRING" and at.after("NAME") and str(at.before[-1]) == "with":
+        return (
+            "say what to redact before `with`: `redact PATH /pattern/ with "
+            f"{word}`, or a detector, `redact PATH pii with {word}`"
+        )
+    if word == "," and at.expected == {")"}:
+        return 'a list is written in brackets: `["a", "b"]`'
+    if (
+        "expression" in at.groups
+        and at.after("AND", "OR")
+        and word in ("<", ">", "<=", ">=", "==", "!=")
+    ):
+        return f"say what to compare again: `x > 3 {at.before[-1]} x {word} 10`"
+    if word in (":", "{") and ("action" in at.groups or "clause" in at.groups):
+        return (
+            "a rule has no `:` or braces: the actions follow the conditions, "
+            "`on HOOK when COND block`"
+        )
+    return None
 
 
 def list_after_pattern_path(values: list[Any], file: SourceFile, got: Span) -> Diagnostic | None:
