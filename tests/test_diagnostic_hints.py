@@ -174,3 +174,14 @@ def test_a_new_users_mistake_gets_a_hint_that_fits(text, code, hint):
     d = _errors(text + "\n")[0]
     assert d.code == code
     assert d.hint is not None and hint in d.hint, d.render()
+
+
+def test_the_language_doc_shows_a_diagnostic_as_the_checker_renders_it():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "language.md").read_text()
+    section = doc[doc.index("## Diagnostic codes") :]
+    shown = section[section.index("```text\n") + 8 : section.index("\n```")]
+    source = shown.splitlines()[1].split(" | ", 1)[1] + "\n"
+    (d,) = diagnostics_for(source, "rules/pii.rules")
+    assert d.render() == shown
