@@ -181,7 +181,8 @@ def test_the_language_doc_shows_a_diagnostic_as_the_checker_renders_it():
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "language.md").read_text()
     section = doc[doc.index("## Diagnostic codes") :]
-    shown = section[section.index("```text\n") + 8 : section.index("\n```")]
+    start = section.index("```text\n") + 8
+    shown = section[start : section.index("\n```", start)]
     source = shown.splitlines()[1].split(" | ", 1)[1] + "\n"
     (d,) = diagnostics_for(source, "rules/pii.rules")
     assert d.render() == shown
