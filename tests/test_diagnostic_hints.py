@@ -186,3 +186,8 @@ def test_the_language_doc_shows_a_diagnostic_as_the_checker_renders_it():
     source = shown.splitlines()[1].split(" | ", 1)[1] + "\n"
     (d,) = diagnostics_for(source, "rules/pii.rules")
     assert d.render() == shown
+
+
+def test_quantifier_keywords_are_part_of_an_expression():
+    d = _one(f"{HOOK} when tokens >\n")
+    assert d.message == "unexpected end of file: expected an expression"

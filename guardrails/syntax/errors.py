@@ -95,7 +95,7 @@ def describe_expected(parser: Lark, expected: Iterable[str]) -> list[str]:
     if names >= _EXPR_STARTERS:
         words.append("an expression")
         names -= _EXPR_STARTERS | {"FLOAT", "LPAR", "LSQB", "LBRACE", "MINUS", "NOT"}
-        names -= {"TRUE", "FALSE", "NULL"}
+        names -= {"TRUE", "FALSE", "NULL", "ANY", "ALL", "COUNT", "FILTER"}  # quantifiers
     literals = _keyword_values(parser, names)
     spellings = _operators(parser)
     operators = {n for n in names if literals.get(n) in spellings}
