@@ -166,6 +166,21 @@ MISTAKES = [
     ("on generation_pre_call when prompt ~ /x/ block", "GR0102", "use `matches`"),
     ("on generation_pre_call block; on tool_pre_invoke block", "GR0102", "no separator"),
     ('on generation_pre_call when prompt contains ["a", "b"] block', "GR0210", "any w in"),
+    (
+        "rule a on generation_pre_call, when tokens > 3 block",
+        "GR0100",
+        "`when` was read as a hook name",
+    ),
+    ("on when tokens > 3 block", "GR0100", "`when` was read as a hook name"),
+    ("on generation_pre_call priority high block", "GR0100", "a priority is an integer"),
+    ('on generation_pre_call block "x" code no-shell', "GR0100", "`code no_shell`"),
+    ("on generation_pre_call block code=X", "GR0100", "no `=` after `code`"),
+    ("counter c per user every 1 hour", "GR0100", "a duration is one word"),
+    ('on generation_pre_call block "bad" "really"', "GR0100", "an action has one reason"),
+    ("on generation_pre_call when tokens > 3 or block", "GR0106", "`... or block`"),
+    ("on generation_pre_call when prompt.length > 3 block", "GR0201", "`len(prompt)`"),
+    ("on generation_pre_call when size(prompt) > 3 block", "GR0203", "did you mean `len`?"),
+    ("on GENERATION_PRE_CALL block", "GR0200", "did you mean 'generation_pre_call'?"),
 ]
 
 

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 from ..source import Span
 from ..syntax import ast
 from .catalog import HookSpec
+from .hostcalls import HOST_HINT, PACKS
 from .ir import PathKey
+from .types import Type
 
 if TYPE_CHECKING:
     from .exprs import ExprChecker
@@ -78,3 +80,36 @@ def _facts_hint(hook: HookSpec) -> str:
     names = sorted(hook.facts, key=lambda n: (order[hook.facts[n].kind], n))
     shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
     return f"facts on {hook.name}: {shown} (see `guardrails hooks {hook.name}`)"
+
+
+# what other languages call a built-in: the name here
+_FUNCTIONS = {
+    **dict.fromkeys(("size", "length", "count", "strlen", "len_of"), "len"),
+    **dict.fromkeys(("lowercase", "tolower", "to_lower", "lcase", "downcase"), "lower"),
+    **dict.fromkeys(("uppercase", "toupper", "to_upper", "ucase", "upcase"), "upper"),
+    **dict.fromkeys(("strip", "trimspace"), "trim"),
+    **dict.fromkeys(("has", "defined", "present", "isset"), "exists"),
+}
+
+
+def function_hint(name: str, known: list[str]) -> str:
+    """GR0203's hint: the function meant, or the list of them."""
+    other = _FUNCTIONS.get(name.lower())
+    if other is not None and other in known:
+        return f"did you mean `{other}`?"
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    if name in PACKS:
+        return f"{name}() is {PACKS[name]}"
+    return "functions: " + ", ".join(sorted(known)) + "; " + HOST_HINT
+
+
+def report_no_field(checker: ExprChecker, path: str, ftype: Type, key: PathKey, span: Span) -> None:
+    """GR0201 for `prompt.length`: a field of something that has none. A method
+    written as a field (`.length`, `.lower`) is pointed at the function."""
+    function = _FUNCTIONS.get(str(key).lower(), str(key).lower())
+    hint = None
+    if function in ("len", "lower", "upper", "trim") and ftype.kind in ("str", "list", "map"):
+        hint = f"call the function: `{function}({path})`"
+    checker.error("GR0201", f"'{path}' is {ftype}; it has no field '{key}'", span, hint=hint)

@@ -32,6 +32,7 @@ _DESCRIPTIONS = {
     "STRING": "a string",
     "REGEX": "a regex literal",
     "$END": "end of file",
+    "DURATION": "a duration (30s, 5m, 1h)",
 }
 _EXPR_STARTERS = {"NAME", "INT", "STRING", "REGEX"}
 _ACTIONS = {"block", "warn", "set", "redact", "continue"}
@@ -202,7 +203,7 @@ def _unexpected_token(err: UnexpectedToken, file: SourceFile, parser: Lark) -> D
             file.span(span.start, _line_end(file.text, span.start)),
             hint="close the regex with / on the same line; write \\/ for a literal slash",
         )
-    if str(tok) == "=" and "=" not in expected_words:
+    if str(tok) == "=" and "=" not in expected_words and not _after_keyword(state):
         matching = file.text.startswith("=~", span.start)
         hint = "use `matches` to test a regex" if matching else "use '==' to compare"
         return Diagnostic("GR0100", Severity.ERROR, "unexpected '='", span, hint=hint)
@@ -220,6 +221,12 @@ def _unexpected_token(err: UnexpectedToken, file: SourceFile, parser: Lark) -> D
     expected = _join(describe_expected(parser, expected_names))
     code = "GR0101" if at_end else "GR0100"
     return Diagnostic(code, Severity.ERROR, f"unexpected {got}: expected {expected}", span, found)
+
+
+def _after_keyword(state: ParserState[Any] | None) -> bool:
+    """`code=X`: an `=` after a clause or action keyword, which is no comparison."""
+    last = _last_tokens(state.value_stack, 1) if state is not None else ()
+    return bool(last) and last[0].type not in ("NAME", "STRING", "INT", "FLOAT", "RPAR", "RSQB")
 
 
 def _groups(parser: Lark, names: set[str]) -> frozenset[str]:
@@ -268,6 +275,14 @@ def _no_action(state: ParserState[Any] | None, file: SourceFile, got: str, at: A
     )
     end = _end_of(values[-1]) if values else None
     span = at if end is None else file.span(end, end)
+    hint = 'end every rule with at least one action, e.g. `block "reason"`'
+    last = _last_tokens(values, 1)
+    if last and last[0].type == "NAME" and str(last[0]) in _ACTIONS:
+        joint = (file.text[: last[0].start_pos].split() or [""])[-1]
+        hint = (
+            f"`{last[0]}` was read as a name, the last operand of the condition "
+            f"(`... {joint} {last[0]}`): finish the condition, then `{last[0]}`"
+        )
     which = f"rule '{name}'" if name else "this rule"
     before = "the end of the file" if got == "end of file" else f"{got} on line {at.line}"
     return Diagnostic(
@@ -275,7 +290,7 @@ def _no_action(state: ParserState[Any] | None, file: SourceFile, got: str, at: A
         Severity.ERROR,
         f"{which} has no action: expected block, warn, set or redact here, before {before}",
         span,
-        hint='end every rule with at least one action, e.g. `block "reason"`',
+        hint=hint,
     )
 
 

@@ -43,6 +43,8 @@ _OPERATOR_SYNONYMS = {
 _TEXT_OPERATORS = frozenset({"contains", "startswith", "endswith", "matches"})
 _REASON_ACTIONS = frozenset({"BLOCK", "WARN", "CONTINUE"})
 _CLAUSES = frozenset({"when", "unless", "mode", "priority", "on_error", "since", "breaker"})
+_TAKES_VALUE = frozenset({"CODE", "MODE", "PRIORITY", "ON_ERROR", "SINCE", "BREAKER", "LIMIT"})
+_TAKES_DURATION = frozenset({"EVERY", "KEEP", "IN", "COOLDOWN"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +129,23 @@ def _punctuation(at: At) -> str | None:
             operator = _OPERATOR_SYNONYMS.get(name, name)
             return f"`{operator}` is an operator, not a method: `A {operator} B`"
         return f"functions are called with the value inside: `{name}(x)`, not `x.{name}()`"
-    if word == "-" and len(at.before) == 2 and at.before[0].type == "RULE":
+    if word == "-" and len(at.before) == 2 and at.before[0].type in ("RULE", "CODE"):
         written = str(at.before[1]) + re.match(r"[\w-]*", at.rest).group()  # type: ignore[union-attr]
-        return f"a rule id is letters, digits and _: `rule {written.replace('-', '_')}`"
+        what = "a rule id" if at.before[0].type == "RULE" else "a code"
+        return f"{what} is letters, digits and _: `{at.before[0]} {written.replace('-', '_')}`"
+    if word == "=" and at.before and at.before[-1].type in _TAKES_VALUE:
+        return f"no `=` after `{at.before[-1]}`: `{at.before[-1]} VALUE`"
+    if at.kind == "INT" and at.after(*_TAKES_DURATION):
+        return "a duration is one word, a number and its unit: `30s`, `5m`, `1h`, `7d` (or ms)"
+    if at.after("PRIORITY"):
+        return "a priority is an integer (lower runs first): `priority 10`"
+    if at.kind == "STRING" and at.after("STRING") and at.before[0].type in _REASON_ACTIONS:
+        return f'an action has one reason: join them, `{at.before[0]} "..."`'
+    if len(at.before) >= 1 and at.before[-1].type == "NAME" and str(at.before[-1]) in _CLAUSES:
+        return (
+            f"`{at.before[-1]}` was read as a hook name: name the hook after `on` "
+            f"(`on generation_pre_call {at.before[-1]} ...`)"
+        )
     if at.kind == "STRING" and at.after("NAME") and str(at.before[-1]) == "with":
         return (
             "say what to redact before `with`: `redact PATH /pattern/ with "
