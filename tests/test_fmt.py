@@ -247,3 +247,17 @@ def test_every_comment_survives_on_a_line_of_its_own(places):
         )
     text = "\n".join(lines) + "\nlet z = [1,  # one\n  # two\n  2]\n"
     _comments_each_on_a_line_of_their_own(text, assert_formats_well(text))
+
+
+def test_comments_inside_a_long_list_stay_indented_with_its_items():
+    items = ["a" * 30, "b" * 30, "c" * 30]
+    text = (
+        f'let xs = [\n  "{items[0]}",  # one\n  # about b\n  "{items[1]}",\n'
+        f'  "{items[2]}",\n  # the end\n]\n'
+    )
+    out = assert_formats_well(text)
+    _comments_each_on_a_line_of_their_own(text, out)
+    assert out == (
+        f'let xs = [\n  "{items[0]}",  # one\n  # about b\n  "{items[1]}",\n'
+        f'  "{items[2]}",\n  # the end\n]\n'
+    )

@@ -171,6 +171,7 @@ class _Line:
     source_line: int  # where the construct started in the input (for comments)
     comments: list[str] = field(default_factory=list)  # after code on its lines
     above: list[str] = field(default_factory=list)  # on lines of their own before it
+    inside: bool = False  # it closes a block: comments above it are indented as its items
 
     @property
     def one_line(self) -> bool:
@@ -181,7 +182,10 @@ class _Line:
         """Its comments in their order, one per line; the last one after code stays
         at the end of the text."""
         *extra, last = self.comments or [""]
-        out = [indent + c for c in (*self.above, *extra)]
+        lead = indent + (
+            INDENT if self.inside else self.text[: len(self.text) - len(self.text.lstrip())]
+        )
+        out = [lead + c for c in (*self.above, *extra)]
         out.append(indent + self.text + (f"  {last}" if last else ""))
         return out
 
@@ -250,7 +254,7 @@ def _let_lines(let: ast.Let) -> list[_Line]:
         return [one]
     lines = [_Line(f"let {let.name.name} = [", let.span.line)]
     lines += [_Line(f"{INDENT}{expr(item)},", item.span.line) for item in let.value.items]
-    lines.append(_Line("]", let.value.span.end_line))
+    lines.append(_Line("]", let.value.span.end_line, inside=True))
     return lines
 
 
