@@ -206,3 +206,10 @@ def test_the_language_doc_shows_a_diagnostic_as_the_checker_renders_it():
 def test_quantifier_keywords_are_part_of_an_expression():
     d = _one(f"{HOOK} when tokens >\n")
     assert d.message == "unexpected end of file: expected an expression"
+
+
+def test_recovery_after_a_rule_without_action_keeps_the_items_around_it():
+    """The rule after one without an action is parsed (it was skipped: its `let` was
+    then reported as never used)."""
+    text = f"let x = 1\nrule a {HOOK} when tokens > x\n\nrule b {HOOK} when tokens > x block\n"
+    assert [(d.code, d.line) for d in diagnostics_for(text)] == [("GR0106", 2)]
