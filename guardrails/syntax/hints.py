@@ -1,7 +1,13 @@
-"""What to say about a word the parser did not expect: a did-you-mean over the
-keywords that fit there, and the words authors bring from other policy languages
-(`deny`, `allow`, `log`) where an action belongs, and a list literal where a path
-ends."""
+"""What to say where the parser stopped, in the terms of what was written there.
+
+A did-you-mean over the keywords that fit; the words authors bring from other policy
+languages and from Python (`deny`, `allow`, `if`, `else`, `is`, `x.contains(y)`),
+each answered with what this language writes instead; and the shapes of a few
+common slips (`block("why")`, `code "E1"`, `rule too-long`, `every 1 hour`, a list
+literal after `redact PATH`). Each hint is chosen from the token, the keywords the
+parser could take there and the tokens just before it (`At`), so it fits the text
+and is never a guess about a different mistake.
+"""
 
 from __future__ import annotations
 
