@@ -224,6 +224,9 @@ class Catalog:
         return spec is None or spec.in_cpex
 
     def suggest(self, name: str) -> str | None:
+        folded = name.lower().replace("-", "_")  # `GENERATION_PRE_CALL`, `tool-pre-invoke`
+        if folded in self._hooks:
+            return folded
         close = difflib.get_close_matches(name, list(self._hooks), n=1, cutoff=0.6)
         return close[0] if close else None
 

@@ -22,7 +22,7 @@ from ..check import ir
 from ..check.builtins import BUILTINS
 from ..check.catalog import DEFAULT_CATALOG, Catalog
 from ..check.hostcalls import collisions
-from ..check.lints import filter_diagnostics, lint
+from ..check.lints import filter_diagnostics, lint, without_unused
 from ..check.modules import check_modules
 from ..compile import cache as rulecache
 from ..compile.loader import Lowered, link, lower
@@ -240,8 +240,9 @@ def _front_end(
         modules.append(module)
         diags.extend(parse_diags)
     ruleset, check_diags = check_modules(modules, catalog, functions)
-    if not has_errors(diags + check_diags):
-        check_diags += lint(ruleset, modules)
+    check_diags += lint(ruleset, modules)  # the rules that checked clean, errors or not
+    if has_errors(diags):
+        check_diags = without_unused(check_diags)
     return ruleset, sorted(filter_diagnostics(diags + check_diags, ()), key=sort_key)
 
 
