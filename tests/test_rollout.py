@@ -337,7 +337,7 @@ def test_conversation_text_is_masked_by_default_on_every_hook_that_carries_it():
     """A rule that reads `messages` must not put the conversation in the log."""
     sink = MemorySink()
     policy = guardrails.loads(
-        "on agent_pre_invoke when messages[0].content contains \"zz\" block\n",
+        'on agent_pre_invoke when messages[0].content contains "zz" block\n',
         sinks=[sink],
         capture=True,
     )
