@@ -16,7 +16,7 @@ from guardrails.check import ir
 from guardrails.check.catalog import DEFAULT_CATALOG
 from guardrails.check.lints import _conjuncts, lint
 from guardrails.check.types import ANY, BOOL, FLOAT
-from guardrails.policy.loading import _front_end
+from guardrails.policy.frontend import front_end as _front_end
 from guardrails.runtime.program import Block
 from guardrails.source import SourceFile
 
