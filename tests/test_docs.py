@@ -67,3 +67,15 @@ def test_every_cpex_config_in_the_docs_is_one_cpex_reads_and_check_config_passes
                 cwd=ROOT, capture_output=True, text=True, timeout=60,
             )  # fmt: skip
             assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_user_docs_cite_no_internal_design_document():
+    """Users have README.md and docs/ only; a "DESIGN section 5" they cannot open
+    (docs/hooks.md cited one, from the generator) is a dead end."""
+    from guardrails.check.catalog import DEFAULT_CATALOG
+    from guardrails.tooling.hooklist import hooks_markdown
+
+    pages = {p.name: p.read_text() for p in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]}
+    pages["guardrails hooks --format markdown"] = hooks_markdown(list(DEFAULT_CATALOG))
+    cited = [name for name, text in pages.items() if re.search(r"\bDESIGN\b", text)]
+    assert cited == []
