@@ -1,0 +1,164 @@
+"""Every shell command in README.md and docs/*.md runs, as written, in page order.
+
+The convention is in tests/docs_commands.py's docstring. A page's files (a block
+under a line naming the file) are written before the commands below them, so
+docs/testing.md's walkthrough builds its own project and its failing-then-passing
+snapshot is run, not just shown. A failure names the page and line of the command,
+its exit status and its output.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from .docs_commands import ROOT, DocsError, Step, blocks, pages, run, sandbox, steps
+
+# Blocks marked <!-- not run: REASON -->, by page and first line: a new one must be
+# added here on purpose, so commands cannot quietly stop being tested.
+NOT_RUN = [
+    ("README.md", "bash scripts/demo.sh"),
+    ("README.md", "guardrails serve rules/"),
+    ("docs/detectors.md", "pip install 'guardrails-rules[detectors]'"),
+    ("docs/hosts.md", "PLUGINS_ENABLED=true"),
+    ("docs/hosts.md", "guardrails serve rules/                      # MCP over stdio"),
+    ("docs/hosts.md", "guardrails serve rules/ --transport http --token-file token --workers 4"),
+    ("docs/performance.md", "pip install -e '.[bench]'"),
+    ("docs/security.md", "GUARDRAILS_FUZZ_EXAMPLES=100000"),
+    ("docs/state.md", "guardrails serve rules/"),
+    ("docs/testing.md", "tests/corpus/tool_pre_invoke/sixth_email.json"),  # a file block: its path
+]
+PAGE_TIMEOUT = 600.0
+
+
+def write_decision_log(where: Path, rules: Path, calls: list[tuple[str, dict]], **opts) -> None:
+    """A decision log with call records, written by the real recorder, as an app's
+    `load(..., sinks=[JsonlSink(...)], capture=...)` writes it."""
+    import guardrails
+    from guardrails.records import JsonlSink
+
+    policy = guardrails.load(rules, sinks=[JsonlSink(where / "decisions.jsonl")], **opts)
+    for hook, facts in calls:
+        policy.evaluate(hook, facts)
+    policy.flush()
+
+
+def readme_setup(cwd: Path) -> None:
+    """README's command list reads a decision log: the sample payloads and enough
+    clean answers for its `promote` gate (100 samples of ssn_in_output)."""
+    calls = [
+        (case["hook"], case["facts"])
+        for case in (
+            json.loads(p.read_text()) for p in sorted(cwd.glob("examples/payloads/*.json"))
+        )
+    ]
+    calls += [("generation_post_call", {"output": f"answer {i}: fine"}) for i in range(120)]
+    write_decision_log(cwd, cwd / "rules", calls, capture=True)
+
+
+ROLLOUT_RULES = """\
+rule long_words "prompts with a word we have not seen abused yet"
+  on generation_pre_call
+  mode audit   # promote me when the rate is known
+  when prompt matches /[a-z]{15,}/
+  block "odd word" code ODD
+
+rule budget on generation_pre_call when tokens > {limit} block "over budget" code BUDGET
+
+rule never on tool_pre_invoke when tool.name == "format_disk" block
+"""
+
+
+def rollout_setup(cwd: Path) -> None:
+    """docs/rollout.md's story: rules/ with long_words in audit, a log of 1000 calls
+    (15% with a long word, 2% over budget, text kept so they replay) and
+    rules-candidate/ with a tighter budget."""
+    from guardrails.records import Capture
+
+    shutil.rmtree(cwd / "rules")
+    (cwd / "rules").mkdir()
+    (cwd / "rules" / "rollout.rules").write_text(ROLLOUT_RULES.replace("{limit}", "100"))
+    (cwd / "rules-candidate").mkdir()
+    (cwd / "rules-candidate" / "rollout.rules").write_text(ROLLOUT_RULES.replace("{limit}", "50"))
+    calls = []
+    for i in range(1000):
+        prompt = "supercalifragilistic" if i % 20 < 3 else "short prompt"
+        prompt += " pad" * (120 if i % 50 == 0 else 60 if i % 10 == 1 else 0)
+        calls.append(("generation_pre_call", {"prompt": prompt}))
+    write_decision_log(cwd, cwd / "rules", calls, capture=Capture(mask=()))
+
+
+SETUP = {"README.md": readme_setup, "docs/rollout.md": rollout_setup}
+
+
+def _page_steps() -> list[tuple[str, list[Step]]]:
+    found = []
+    for path in pages():
+        runnable, _ = steps(path)
+        if any(s.kind == "command" for s in runnable):
+            found.append((str(path.relative_to(ROOT)), runnable))
+    return found
+
+
+def _collect() -> list[tuple[str, list[Step]]] | str:
+    try:
+        return _page_steps()
+    except DocsError as err:
+        return str(err)
+
+
+COLLECTED = _collect()
+
+
+def test_the_pages_follow_the_convention():
+    assert not isinstance(COLLECTED, str), COLLECTED
+    assert {page for page, _ in COLLECTED} >= {"README.md", "docs/testing.md"}
+
+
+@pytest.mark.parametrize(
+    "page", [p for p, _ in COLLECTED] if not isinstance(COLLECTED, str) else []
+)
+def test_every_command_of_the_page_runs(page, tmp_path):
+    assert not isinstance(COLLECTED, str)
+    page_steps = dict(COLLECTED)[page]
+    cwd = sandbox(tmp_path / "repo")
+    if page in SETUP:
+        SETUP[page](cwd)
+    problems = run(page_steps, cwd, tmp_path / "work", PAGE_TIMEOUT)
+    assert not problems, "\n\n".join(problems)
+
+
+def test_blocks_not_run_are_the_listed_ones_each_with_a_reason():
+    marked: list[tuple[str, str]] = []
+    for path in pages():
+        for block in blocks(path):
+            if block.not_run is None:
+                continue
+            first = block.label or next(ln for ln in block.lines if ln.strip())
+            listed = [k for k in NOT_RUN if k[0] == block.page and first.startswith(k[1])]
+            marked.append(max(listed, key=lambda k: len(k[1])) if listed else (block.page, first))
+            assert len(block.not_run) > 10, f"{block.where}: say why it cannot run"
+    assert Counter(marked) == Counter(NOT_RUN), (
+        "the blocks marked <!-- not run: REASON --> changed: list a new one in NOT_RUN "
+        "only if it really cannot run"
+    )
+
+
+def test_the_testing_walkthrough_fails_and_then_passes():
+    """The page's own steps, not a paraphrase: a pytest run the page expects to fail
+    (exit 1), then passing runs after it."""
+    assert not isinstance(COLLECTED, str)
+    walk = dict(COLLECTED)["docs/testing.md"]
+    runs = [
+        (s.exit, s.text)
+        for s in walk
+        if s.kind == "command" and re.search(r"\bpytest\b|guardrails test", s.text)
+    ]
+    failing = next(i for i, (code, _) in enumerate(runs) if code == 1)
+    assert any(code == 0 for code, _ in runs[:failing]) and runs[-1][0] == 0
+    assert any(s.kind == "file" and s.path == "rules/tools.rules" for s in walk)
