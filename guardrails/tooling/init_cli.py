@@ -13,10 +13,10 @@ from .starter import plan, write
 @click.argument("directory", required=False, default=".", type=click.Path(path_type=Path))
 @click.pass_context
 def init(ctx: click.Context, directory: Path) -> None:
-    """Start a project in DIRECTORY (default: here) that passes its tests.
+    """Start a project in DIRECTORY that passes its own tests.
 
-    It holds rules/, a snapshot corpus with its snapshots recorded, pytest config and
-    a pre-commit config: `guardrails test` passes at once.
+    DIRECTORY defaults to here. It gets rules/, a snapshot corpus with its snapshots
+    recorded, pytest config and a pre-commit config: `guardrails test` passes at once.
 
     Existing files are never overwritten: if a starter file exists, nothing is written
     (exit 2). An existing pytest or pre-commit config is left as it is, and init says
