@@ -14,7 +14,9 @@ The convention (docs/testing.md's walkthrough and every command list follow it):
 - Directives are HTML comments on the lines just above a fence (invisible on GitHub):
   `<!-- not run: REASON -->` skips a command block or a file block (the test keeps a
   list of them, so they cannot silently grow), and `<!-- exit N -->` says every
-  command of the block exits N (default 0).
+  command of the block exits N (default 0): a command that fails on purpose (an
+  `eval --fail` that blocks, a `pytest` after breaking a rule) goes in a block of its
+  own under it.
 
 Every page's steps run as one bash script (one shell: `cd` and `export` carry over),
 in a fresh copy of the repository, with the checkout's `guardrails` first on PATH.
@@ -22,6 +24,7 @@ in a fresh copy of the repository, with the checkout's `guardrails` first on PAT
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -114,7 +117,7 @@ def pages() -> list[Path]:
 
 
 def blocks(path: Path) -> list[Block]:
-    page = str(path.relative_to(ROOT))
+    page = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
     lines = path.read_text(encoding="utf-8").splitlines()
     found: list[Block] = []
     i = 0
@@ -162,8 +165,8 @@ def _read_preamble(block: Block, lines: list[str], fence: int) -> None:
 def commands(block: Block) -> list[tuple[int, str]]:
     """(line, command) of a shell block: continuation lines joined, comments and, in
     a console transcript, output lines left out."""
-    console = block.tag in {"console", "shell-session"} or any(
-        ln.startswith("$ ") for ln in block.lines
+    console = block.tag in {"console", "shell-session"} or (
+        not block.tag and any(ln.startswith("$ ") for ln in block.lines)
     )
     out: list[tuple[int, str]] = []
     current: list[str] = []
@@ -189,7 +192,7 @@ def commands(block: Block) -> list[tuple[int, str]]:
             current, start = [raw], n
         if raw.rstrip().endswith("\\"):
             continue
-        m = re.search(r"<<-?\s*['\"]?(\w+)['\"]?", raw)
+        m = re.search(r"(?<!<)<<-?(?!<)\s*['\"]?(\w+)['\"]?", raw)
         if m:
             heredoc = m.group(1)
             continue
@@ -284,6 +287,8 @@ def run(steps: list[Step], cwd: Path, work: Path, timeout: float) -> list[str]:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         _, stderr = proc.communicate()
+    with contextlib.suppress(ProcessLookupError):  # what a command left in the background
+        os.killpg(proc.pid, signal.SIGKILL)
     started: set[int] = set()
     ended: dict[int, int] = {}
     for line in status.read_text().splitlines() if status.exists() else []:

@@ -161,3 +161,76 @@ def test_the_testing_walkthrough_fails_and_then_passes():
     failing = next(i for i, (code, _) in enumerate(runs) if code == 1)
     assert any(code == 0 for code, _ in runs[:failing]) and runs[-1][0] == 0
     assert any(s.kind == "file" and s.path == "rules/tools.rules" for s in walk)
+
+
+PAGE = """\
+# A page
+
+**1.** `rules/a.rules`:
+
+```
+rule r on tool_pre_invoke when tool.name == "x" block
+```
+
+```
+rule not_a_file on tool_pre_invoke block
+```
+
+```
+guardrails check rules/   # an untagged block that starts with a command runs
+```
+
+<!-- exit 1 -->
+```console
+$ python -c \\
+    "raise SystemExit('exit 1, on purpose')"
+exit 1, on purpose
+```
+
+<!-- not run: a server runs until it is stopped -->
+```sh
+guardrails serve rules/
+```
+"""
+
+
+def test_the_convention_on_a_page(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(PAGE)
+    runnable, skipped = steps(page)
+    assert [(s.kind, s.line, s.path or s.text, s.exit) for s in runnable] == [
+        ("file", 5, "rules/a.rules", 0),
+        (
+            "command",
+            14,
+            "guardrails check rules/   # an untagged block that starts with a command runs",
+            0,
+        ),
+        ("command", 19, "python -c \\\n    \"raise SystemExit('exit 1, on purpose')\"", 1),
+    ]
+    assert [(b.line, b.not_run) for b in skipped] == [(25, "a server runs until it is stopped")]
+    problems = run(runnable, tmp_path, tmp_path / "work", 120)
+    assert problems == []  # rules/a.rules was written before the check that reads it
+    runnable[2].exit = 0
+    problems = run(runnable, tmp_path, tmp_path / "work2", 120)
+    assert len(problems) == 1 and problems[0].startswith("page.md:19: `python -c")
+    assert "exited 1, the page expects 0\nexit 1, on purpose" in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        ("<!-- exits 1 -->\n```sh\nls\n```\n", "page.md:3: unknown directive <!-- exits 1 -->"),
+        (
+            "```sh\npip install guardrails-rules\n```\n",
+            "page.md:3: `pip install guardrails-rules` must not run",
+        ),
+        ("```\nbash scripts/test.sh\n```\n", "page.md:3: `bash scripts/test.sh` must not run"),
+    ],
+)
+def test_pages_that_break_the_convention_are_told_where(tmp_path, block, message):
+    page = tmp_path / "page.md"
+    page.write_text("text\n" + block)
+    with pytest.raises(DocsError) as err:
+        steps(page)
+    assert str(err.value).startswith(message)
