@@ -68,27 +68,26 @@ rule long_words "prompts with a word we have not seen abused yet"
   when prompt matches /[a-z]{15,}/
   block "odd word" code ODD
 
-rule budget on generation_pre_call when tokens > {limit} block "over budget" code BUDGET
+rule budget on generation_pre_call when tokens > 100 block "over budget" code BUDGET
 
 rule never on tool_pre_invoke when tool.name == "format_disk" block
 """
 
 
 def rollout_setup(cwd: Path) -> None:
-    """docs/rollout.md's story: rules/ with long_words in audit, a log of 1000 calls
-    (15% with a long word, 2% over budget, text kept so they replay) and
-    rules-candidate/ with a tighter budget."""
+    """docs/rollout.md's story: rules/ with long_words in audit and a log of 1000
+    calls (15% with a long word, 2% over budget, text kept so they replay);
+    rules-candidate/ is the same ruleset (nothing changes: replay exits 0)."""
     from guardrails.records import Capture
 
     shutil.rmtree(cwd / "rules")
-    (cwd / "rules").mkdir()
-    (cwd / "rules" / "rollout.rules").write_text(ROLLOUT_RULES.replace("{limit}", "100"))
-    (cwd / "rules-candidate").mkdir()
-    (cwd / "rules-candidate" / "rollout.rules").write_text(ROLLOUT_RULES.replace("{limit}", "50"))
+    for folder in ("rules", "rules-candidate"):
+        (cwd / folder).mkdir()
+        (cwd / folder / "rollout.rules").write_text(ROLLOUT_RULES)
     calls = []
     for i in range(1000):
         prompt = "supercalifragilistic" if i % 20 < 3 else "short prompt"
-        prompt += " pad" * (120 if i % 50 == 0 else 60 if i % 10 == 1 else 0)
+        prompt += " pad" * (120 if i % 50 == 0 else 0)
         calls.append(("generation_pre_call", {"prompt": prompt}))
     write_decision_log(cwd, cwd / "rules", calls, capture=Capture(mask=()))
 
