@@ -36,9 +36,9 @@ from ..runtime.program import RuleProgram
 from ..runtime.state import Store
 from ..runtime.verdict import Verdict
 from ..source import SourceFile
-from .loading import Compiled, Options, Paths, _sources, check, compile_sources
+from .loading import Compiled, Options, Paths, _sources, check, check_text, compile_sources
 
-__all__ = ["Policy", "RuleInfo", "check", "load", "loads"]
+__all__ = ["Policy", "RuleInfo", "check", "check_text", "load", "loads"]
 _KEPT_VERSIONS = 4  # in-flight cpex calls pinned to an older version still find it
 Listener = Callable[[Compiled], None]
 
