@@ -85,3 +85,16 @@ def test_a_tox_ini_pytest_section_counts_as_config(tmp_path):
 
 def test_the_starter_rule_is_the_one_docs_testing_walks_through():
     assert STARTER["rules/tools.rules"] in (ROOT / "docs" / "testing.md").read_text()
+
+
+def test_quiet_init_prints_only_what_is_left_to_do(tmp_path):
+    from click.testing import CliRunner
+
+    from guardrails.tooling.cli import main
+
+    (tmp_path / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+    result = CliRunner().invoke(main, ["-q", "init", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("note: pyproject.toml configures pytest already")
+    assert "created" not in result.output and (tmp_path / "rules" / "tools.rules").is_file()
+    assert (tmp_path / "pyproject.toml").read_text() == "[tool.pytest.ini_options]\n"

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import click
 
+from .shared_cli import is_quiet, quiet_option
 from .starter import plan, write
 
 
 @click.command("init")
 @click.argument("directory", required=False, default=".", type=click.Path(path_type=Path))
+@quiet_option
 @click.pass_context
 def init(ctx: click.Context, directory: Path) -> None:
     """Start a project in DIRECTORY that passes its own tests.
@@ -34,9 +36,11 @@ def init(ctx: click.Context, directory: Path) -> None:
         click.echo("(move them away, or init into an empty directory)", err=True)
         ctx.exit(2)
     write(directory, todo.files)
-    for rel in todo.files:
+    quiet = is_quiet(ctx)
+    for rel in [] if quiet else todo.files:
         click.echo(f"created {directory / rel}")
-    for note in todo.notes:
+    for note in todo.notes:  # something left for the user to do: shown even with -q
         click.echo(f"note: {note}", nl=False)
-    where = "" if directory == Path(".") else f"cd {directory} && "
-    click.echo(f"next: {where}guardrails test   (passes: the snapshots are recorded)")
+    if not quiet:
+        where = "" if directory == Path(".") else f"cd {directory} && "
+        click.echo(f"next: {where}guardrails test   (passes: the snapshots are recorded)")
