@@ -1,7 +1,7 @@
 """The hook catalog: per hook, its payload fields, which are writable, and its facts.
 
 A rule is checked against the *facts* of its hooks: the payload's own fields, the
-normalized facts of DESIGN §5 (`prompt`, `tokens`, `tool.name`, ...) and the context
+normalized facts (`prompt`, `tokens`, `tool.name`, ...) and the context
 facts every hook has. The language's facts live in `hookdefs`. This module knows no
 host: each host's hooks come as a table (`HostHooks`) registered with `add_hosts`,
 which is how `guardrails.policy` puts the tables of `guardrails.hosts` into
