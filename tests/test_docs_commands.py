@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -61,38 +60,7 @@ def readme_setup(cwd: Path) -> None:
     write_decision_log(cwd, cwd / "rules", calls, capture=True)
 
 
-ROLLOUT_RULES = """\
-rule long_words "prompts with a word we have not seen abused yet"
-  on generation_pre_call
-  mode audit   # promote me when the rate is known
-  when prompt matches /[a-z]{15,}/
-  block "odd word" code ODD
-
-rule budget on generation_pre_call when tokens > 100 block "over budget" code BUDGET
-
-rule never on tool_pre_invoke when tool.name == "format_disk" block
-"""
-
-
-def rollout_setup(cwd: Path) -> None:
-    """docs/rollout.md's story: rules/ with long_words in audit and a log of 1000
-    calls (15% with a long word, 2% over budget, text kept so they replay);
-    rules-candidate/ is the same ruleset (nothing changes: replay exits 0)."""
-    from guardrails.records import Capture
-
-    shutil.rmtree(cwd / "rules")
-    for folder in ("rules", "rules-candidate"):
-        (cwd / folder).mkdir()
-        (cwd / folder / "rollout.rules").write_text(ROLLOUT_RULES)
-    calls = []
-    for i in range(1000):
-        prompt = "supercalifragilistic" if i % 20 < 3 else "short prompt"
-        prompt += " pad" * (120 if i % 50 == 0 else 0)
-        calls.append(("generation_pre_call", {"prompt": prompt}))
-    write_decision_log(cwd, cwd / "rules", calls, capture=Capture(mask=()))
-
-
-SETUP = {"README.md": readme_setup, "docs/rollout.md": rollout_setup}
+SETUP = {"README.md": readme_setup}
 
 
 def _collect() -> dict[str, list[Step] | str]:
