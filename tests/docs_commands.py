@@ -39,7 +39,7 @@ SHELL_TAGS = {"sh", "bash", "shell", "console", "shell-session"}
 COMMANDS = {
     "guardrails", "pytest", "python", "python3", "pip", "pip3", "bash", "sh", "uvicorn",
     "cd", "mkdir", "git", "pre-commit", "export", "curl", "echo", "cat", "cp", "mv", "rm",
-    "uv", "pipx", "make", "docker", "source",
+    "uv", "pipx", "make", "docker", "source", "eval",
 }  # fmt: skip
 FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*([\w+-]*)")
 DIRECTIVE = re.compile(r"^\s*<!--\s*(.*?)\s*-->\s*$")

@@ -23,6 +23,7 @@ from .docs_commands import ROOT, DocsError, Step, blocks, pages, run, sandbox, s
 NOT_RUN = [
     ("README.md", "bash scripts/demo.sh"),
     ("README.md", "guardrails serve rules/"),
+    ("docs/cli.md", 'eval "$(_GUARDRAILS_COMPLETE=zsh_source guardrails)"'),
     ("docs/detectors.md", "pip install 'guardrails-rules[detectors]'"),
     ("docs/hosts.md", "PLUGINS_ENABLED=true"),
     ("docs/hosts.md", "guardrails serve rules/                      # MCP over stdio"),
