@@ -252,10 +252,16 @@ def script(steps: list[Step]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def environment() -> dict[str, str]:
+def environment(bin_dir: Path | None = None) -> dict[str, str]:
+    """The checkout's `guardrails` first on PATH; or, with `bin_dir`, an installed one
+    (a clean virtualenv's bin/: scripts/fresh-user.sh), the checkout not importable."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "GUARDRAILS_"))}
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    env["PYTHONPATH"] = str(ROOT)
+    env.pop("PYTHONPATH", None)
+    env.pop("VIRTUAL_ENV", None)
+    first = bin_dir or Path(sys.executable).parent
+    env["PATH"] = str(first) + os.pathsep + env.get("PATH", "")
+    if bin_dir is None:
+        env["PYTHONPATH"] = str(ROOT)
     env["NO_COLOR"] = "1"
     # the dev environment's hypothesis plugin costs seconds per pytest start-up
     env["PYTEST_ADDOPTS"] = "-p no:hypothesispytest"
@@ -270,7 +276,9 @@ def sandbox(dest: Path) -> Path:
     return dest
 
 
-def run(steps: list[Step], cwd: Path, work: Path, timeout: float) -> list[str]:
+def run(
+    steps: list[Step], cwd: Path, work: Path, timeout: float, bin_dir: Path | None = None
+) -> list[str]:
     """Run a page's steps in `cwd`; one problem per step that did not do what the page
     says (file:line, the command, its exit status and its output)."""
     out = work / "out"
@@ -279,7 +287,7 @@ def run(steps: list[Step], cwd: Path, work: Path, timeout: float) -> list[str]:
     status = work / "status"
     proc = subprocess.Popen(
         ["bash", str(work / "page.sh"), str(status), str(out)],
-        cwd=cwd, env=environment(), start_new_session=True,
+        cwd=cwd, env=environment(bin_dir), start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -314,3 +322,31 @@ def run(steps: list[Step], cwd: Path, work: Path, timeout: float) -> list[str]:
                 f"{step.where}: `{shown}` exited {ended[n]}, the page expects {step.exit}\n{tail}"
             )
     return problems
+
+
+def main(argv: list[str]) -> int:
+    """`python tests/docs_commands.py BIN_DIR PAGE...`: the pages' commands with the
+    `guardrails` and `pytest` of BIN_DIR, as a new user runs them (scripts/fresh-user.sh,
+    after installing the wheel in a clean virtualenv); in a copy of the repository, for
+    the examples they name, with the checkout not importable."""
+    import tempfile
+
+    bin_dir, pages_given = Path(argv[0]).resolve(), argv[1:]
+    failed = 0
+    for page in pages_given:
+        runnable, _ = steps(ROOT / page)
+        with tempfile.TemporaryDirectory() as tmp:
+            cwd = sandbox(Path(tmp) / "repo")
+            problems = run(runnable, cwd, Path(tmp) / "work", 600.0, bin_dir)
+        print(
+            f"{page}: {len(runnable)} steps, "
+            + (f"{len(problems)} failed" if problems else "all as the page says")
+        )
+        for problem in problems:
+            print(problem)
+        failed += bool(problems)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
