@@ -138,7 +138,10 @@ def test_bad_case_file_and_bad_expectation_fail_with_their_location(pytester):
     result = pytester.runpytest("--snapshot-update")
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(
-        ["*broken.json:1:20: invalid JSON*", "*cannot read expectation 'maybe by deny_shell'*"]
+        [
+            "*broken.json:1:20: invalid JSON*",
+            "*odd_expect.json: expectation 'maybe by deny_shell': unknown verdict 'maybe'*",
+        ]
     )
 
 
