@@ -28,7 +28,9 @@ from ..check.catalog import DEFAULT_CATALOG
 from ..policy.policy import Policy, load
 from ..runtime.verdict import ERROR_CODE, Verdict
 from .casejudge import Answers, CaseJudge, answering, parse_answers
-from .expectations import (  # re-exported: the corpus's public names
+from .expectations import (
+    OUTCOMES,
+    RULE_VERDICTS,
     CorpusError,
     Expectation,
     describe_outcome,
@@ -46,6 +48,12 @@ from .seeding import (
     seeded_store,
     state_specs,
 )
+
+__all__ = [  # with what tooling/expectations.py holds, re-exported
+    "OUTCOMES", "RULE_VERDICTS", "RESERVED", "Case", "CaseResult", "CorpusError", "Expectation",
+    "case_files", "describe_outcome", "explain_change", "hook_dirs", "iter_cases", "load_case",
+    "load_policy", "render", "rule_lines", "run_case",
+]  # fmt: skip
 
 RESERVED = ("description", "expect", "facts", "now", "state", "judge")
 
