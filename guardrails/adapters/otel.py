@@ -16,7 +16,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry import metrics
+from ..extras import missing_extra
+
+try:
+    from opentelemetry import metrics
+except ImportError as err:  # name the extra to install, not a module deep inside
+    raise missing_extra("otel", "OpenTelemetry metrics (guardrails.adapters.otel)", err) from None
 
 from ..records import BreakerRecord, CallRecord, DecisionRecord
 
