@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..check import ir
@@ -85,7 +86,8 @@ class RuleCoverage:
 class Coverage:
     """Coverage of one ruleset, filled one case at a time (`observe`)."""
 
-    def __init__(self, policy: Any) -> None:
+    def __init__(self, policy: Any, root: Path | None = None) -> None:
+        """`root`: rule locations are shown relative to it, when inside it."""
         checked: Mapping[str, ir.CheckedRule] = policy.checked_rules
         asts = _rule_asts(checked.values())
         self.rules: dict[str, RuleCoverage] = {}
@@ -93,7 +95,8 @@ class Coverage:
             rule = checked[prog.id]
             clauses = split_clauses(rule, asts.get((rule.span.file.path, rule.span.start)))
             self.rules[prog.id] = RuleCoverage(
-                prog.id, rule.location, rule.hooks, rule.condition is not None, clauses,
+                prog.id, _relative(rule.location, root), rule.hooks,
+                rule.condition is not None, clauses,
                 [Operand(name, source(leaf)) for name, expr in clauses for leaf in leaves(expr)],
             )  # fmt: skip
         self.cases = 0
@@ -173,6 +176,15 @@ class Coverage:
         if never:
             lines.append(f"rules no case fires: {', '.join(never)}")
         return "\n".join(lines)
+
+
+def _relative(location: str, root: Path | None) -> str:
+    if root is None:
+        return location
+    try:
+        return str(Path(location).resolve().relative_to(root.resolve()))
+    except (ValueError, OSError):
+        return location
 
 
 def _rule_asts(rules: Iterable[ir.CheckedRule]) -> dict[tuple[str, int], ast.Rule]:

@@ -51,7 +51,7 @@ def observer(request: pytest.FixtureRequest) -> Callable[[Any, Any, Any], None]:
         from .coverage import Coverage, state_read
 
         if _COVERAGE not in config.stash:
-            config.stash[_COVERAGE] = Coverage(policy)
+            config.stash[_COVERAGE] = Coverage(policy, root=config.rootpath)
         read = state_read(policy, case.hook, case.facts, case)
         with answering(case.judge):  # the judge answers as it did in the run
             config.stash[_COVERAGE].observe(policy, case.hook, case.facts, result.verdict, read)
@@ -64,8 +64,16 @@ def _case_of(item: pytest.Item) -> tuple[str | None, str, str | None]:
     callspec = getattr(item, "callspec", None)
     path = callspec.params.get("guardrails_case_path") if callspec is not None else None
     if path is None:
-        return None, item.name, str(item.path)
-    return path.parent.name, path.stem, str(path)
+        return None, item.name, _shown(item.config, item.path)
+    return path.parent.name, path.stem, _shown(item.config, path)
+
+
+def _shown(config: pytest.Config, path: Path) -> str:
+    """A path relative to the project's root, where it is inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(config.rootpath.resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _ours(item: pytest.Item) -> bool:

@@ -48,6 +48,9 @@ def test_(
     """
     import subprocess
 
+    if str(rules).startswith("-"):  # `guardrails test -- -k x`: pytest's, not RULES
+        rules, pytest_args = Path("rules"), (str(rules), *pytest_args)
+
     from ..extras import MissingExtra, require
 
     try:  # in the interpreter pytest will run in: this one
