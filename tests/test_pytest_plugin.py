@@ -203,3 +203,12 @@ def test_guardrails_test_cli(tmp_path):
         "rule deny_shell: expected 'block code NO_SHELL', got 'warn code NO_SHELL'" in failed.stdout
     )
     assert run("--corpus", "nope").returncode == 4
+
+
+def test_coverage_refuses_xdist_workers(pytester):
+    """Coverage counts cases in one process: with -n each worker would see a part."""
+    pytest.importorskip("xdist")
+    project(pytester)
+    result = pytester.runpytest("--guardrails-coverage", "-n", "2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--guardrails-coverage counts every case in one process*"])
