@@ -69,3 +69,18 @@ def test_require_looks_modules_up_without_importing_them():
         MissingExtra, match=r"^x needs the 'test' extra \(no_such_module_zz is not installed\)"
     ):
         require("test", "x", "json", "no_such_module_zz")
+
+
+def test_a_judge_with_run_but_no_haystack_names_the_extra(monkeypatch, tmp_path):
+    (tmp_path / "r.rules").write_text('rule r on tool_pre_invoke when tool.name == "x" block\n')
+    without(monkeypatch, ("haystack",))
+
+    class Generator:
+        def run(self, messages):
+            return {"replies": []}
+
+    with pytest.raises(
+        MissingExtra,
+        match=r"judge=Generator \(a Haystack chat generator\) needs the 'haystack' extra",
+    ):
+        guardrails.load(tmp_path / "r.rules", judge=Generator())
