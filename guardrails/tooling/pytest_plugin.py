@@ -12,6 +12,10 @@ lines. `pytest --snapshot-update` rewrites snapshots; expectations still fail. A
 ruleset or corpus with no cases, an unreadable case or a broken rules file is a
 failing test, never a silent pass.
 
+`--guardrails-coverage` (`-json PATH`, `--guardrails-min-coverage N`) reports which
+rules and operands the cases exercise, `--guardrails-report-json PATH` one entry per
+case, and `--junitxml` names cases `hook/case` (tooling/pytest_reports.py).
+
 Registered through the `pytest11` entry point; it does nothing unless configured.
 """
 
