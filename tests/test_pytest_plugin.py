@@ -212,3 +212,22 @@ def test_coverage_refuses_xdist_workers(pytester):
     result = pytester.runpytest("--guardrails-coverage", "-n", "2")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--guardrails-coverage counts every case in one process*"])
+
+
+def test_a_broken_ruleset_is_one_entry_of_the_json_report_and_junit(pytester):
+    import xml.etree.ElementTree as ET
+
+    project(pytester, rules="rule r on tool_pre_invoke when tool.nme == 1 block\n")
+    result = pytester.runpytest("--guardrails-report-json=out/cases.json", "--junitxml=out/j.xml")
+    result.assert_outcomes(failed=1)
+    report = json.loads((pytester.path / "out" / "cases.json").read_text())
+    (entry,) = report["cases"]
+    assert (entry["id"], entry["hook"], entry["outcome"], entry["passed"]) == (
+        "corpus: rules",
+        None,
+        None,
+        False,
+    )
+    assert "unknown fact 'tool.nme'" in entry["message"]
+    (case,) = ET.parse(pytester.path / "out" / "j.xml").iter("testcase")
+    assert (case.get("classname"), case.get("name")) == ("guardrails.corpus", "corpus: rules")
