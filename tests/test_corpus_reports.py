@@ -91,13 +91,12 @@ def test_coverage_junit_and_json_reports_from_one_run(tmp_path):
     }
     assert (coverage["goals_met"], coverage["goals"]) == (6 + 1, 6 + 4)
 
-    # the passing case alone: every test passes, and the coverage decides the exit code
+    # the passing case alone: every test passes, so the coverage decides the exit code
     # (3 of deny_shell's 6 goals; never_fires is skipped: 0 of 4)
     low = guardrails(tmp_path, "--min-coverage", "40", "--", "-k", "guest_shell")
     assert low.returncode == 1, low.stdout
+    assert "1 passed, 1 deselected" in low.stdout
     assert "FAIL: coverage 30.0% is below --min-coverage 40%" in low.stdout
-    ok = guardrails(tmp_path, "--min-coverage", "30", "--", "-k", "guest_shell")
-    assert ok.returncode == 0, ok.stdout
 
 
 # syrupy as if not installed: every lookup of it fails, as with no such distribution
