@@ -33,7 +33,10 @@ def missing_extra(extra: str, feature: str, err: ImportError | None = None) -> M
     """The error for `feature` (what the user asked for) without `extra`; `err`, the
     ImportError seen, gives the module that was missing. Raise it `from None`."""
     module = err.name if err is not None else None
-    what = f" ({module} is not installed)" if module else ""
+    if isinstance(err, ModuleNotFoundError) and module:
+        what = f" ({module} is not installed)"
+    else:  # installed, but not the version the extra pins (`cannot import name ...`)
+        what = f" ({err})" if err is not None else ""
     return MissingExtra(
         f"{feature} needs the '{extra}' extra{what}: {install_hint(extra)}", extra, module
     )

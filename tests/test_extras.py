@@ -84,3 +84,13 @@ def test_a_judge_with_run_but_no_haystack_names_the_extra(monkeypatch, tmp_path)
         match=r"judge=Generator \(a Haystack chat generator\) needs the 'haystack' extra",
     ):
         guardrails.load(tmp_path / "r.rules", judge=Generator())
+
+
+def test_a_library_of_another_version_is_named_with_the_import_error():
+    from guardrails.extras import missing_extra
+
+    err = ImportError("cannot import name 'ToolCall' from 'haystack.dataclasses'")
+    assert str(missing_extra("haystack", "the Haystack host", err)) == (
+        "the Haystack host needs the 'haystack' extra (cannot import name 'ToolCall' from "
+        "'haystack.dataclasses'): pip install 'guardrails-rules[haystack]'"
+    )
