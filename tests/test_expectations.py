@@ -73,6 +73,6 @@ def test_replay_of_a_corpus_with_a_bad_expect_is_an_error_not_a_traceback(tmp_pa
         ["replay", str(tmp_path / "r.rules"), "--baseline", str(tmp_path / "r.rules"),
          "--corpus", str(tmp_path / "corpus")],
     )  # fmt: skip
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert f"error: {path}: expectation 'blok by deny_shell'" in result.output

@@ -68,9 +68,9 @@ def replay(
         ctx.exit(2)
     try:
         cases = cases_from_log(logs) if logs else cases_from_corpus(corpus)  # type: ignore[arg-type]
-    except GuardrailsError as err:  # a bad case file: its path and problem, no traceback
+    except GuardrailsError as err:
         click.echo(f"error: {err}", err=True)
-        ctx.exit(1)
+        ctx.exit(2)
     result = run_replay(candidate, cases, base)
     click.echo(json.dumps(result.to_dict(), indent=2) if fmt == "json" else format_replay(result))
     ctx.exit(1 if result.changes else 0)
