@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
-
-from guardrails.tooling.cli import main
 from guardrails.tooling.corpus import CorpusError, load_case
 from guardrails.tooling.expectations import Expectation
 
@@ -65,14 +62,14 @@ def test_good_expectations_still_parse():
     assert Expectation.parse(" pass by r ").rule == "r"
 
 
-def test_replay_of_a_corpus_with_a_bad_expect_is_an_error_not_a_traceback(tmp_path):
-    (tmp_path / "r.rules").write_text(RULES)
+def test_replay_of_a_corpus_with_a_bad_expect_raises_the_clean_error(tmp_path):
+    """`guardrails replay --corpus` prints a GuardrailsError as `error: ...` (exit 2):
+    the case's error must be one, with the file, not a bare exception."""
+    from guardrails.tooling.rollout.replays import cases_from_corpus
+
     path = case_file(tmp_path, "blok by deny_shell")
-    result = CliRunner().invoke(
-        main,
-        ["replay", str(tmp_path / "r.rules"), "--baseline", str(tmp_path / "r.rules"),
-         "--corpus", str(tmp_path / "corpus")],
-    )  # fmt: skip
-    assert result.exit_code == 2
-    assert result.exception is None or isinstance(result.exception, SystemExit)
-    assert f"error: {path}: expectation 'blok by deny_shell'" in result.output
+    with pytest.raises(CorpusError) as caught:
+        cases_from_corpus(tmp_path / "corpus")
+    assert str(caught.value).startswith(
+        f"{path}: expectation 'blok by deny_shell': unknown verdict 'blok'; did you mean 'block'?"
+    )

@@ -66,11 +66,7 @@ def replay(
     except RulesError as err:
         click.echo(render_text(err.diagnostics), err=True)
         ctx.exit(2)
-    try:
-        cases = cases_from_log(logs) if logs else cases_from_corpus(corpus)  # type: ignore[arg-type]
-    except GuardrailsError as err:
-        click.echo(f"error: {err}", err=True)
-        ctx.exit(2)
+    cases = cases_from_log(logs) if logs else cases_from_corpus(corpus)  # type: ignore[arg-type]
     result = run_replay(candidate, cases, base)
     click.echo(json.dumps(result.to_dict(), indent=2) if fmt == "json" else format_replay(result))
     ctx.exit(1 if result.changes else 0)
