@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from guardrails.tooling.corpus import CorpusError, load_case
 from guardrails.tooling.expectations import Expectation
 
