@@ -17,6 +17,7 @@ from .diagnostics import RulesError as RulesError
 from .diagnostics import Severity as Severity
 from .policy.policy import Policy as Policy
 from .policy.policy import check as check
+from .policy.policy import check_text as check_text
 from .policy.policy import load as load
 from .policy.policy import loads as loads
 from .runtime.hostfn import Answer as Answer

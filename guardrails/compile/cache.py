@@ -4,13 +4,18 @@ data (compile/loader.Lowered) instead of parsing, checking and generating again.
 The key covers everything the result depends on: the sources (display paths and
 text), the hook catalog, the host functions' signatures, the text size cap, this
 engine's own code and grammar, and the Python and Lark versions; rules with a `since`
-date also key on today's date (the audit-age lint changes with it). An entry is JSON
+date also key on today's date (the audit-age lint changes with it), and rules that
+name a detector on whether its library starts here (else GR0275). An entry is JSON
 (compile/serial.py): data of named types and the generated source, which a load runs
 like one it generated itself (no builtins, every user value a parameter or constant).
 That source is the one thing in an entry that is code, so an entry is read only from
 a directory and file owned by this user (or root, for images built with `guardrails
-compile`) and writable by no one else, and a source holding a double underscore (the
-door to Python's internals, never written by our generator) is refused.
+compile`) and writable by no one else. Its code must also be what our generator
+writes (`_generated`): no double underscore, and no name (global or attribute) but
+the runtime's, the generated ones and the few methods generated code calls. A
+namespace without builtins is not enough on its own: a generator's `gi_frame.f_back`
+reaches the loader's frame and its builtins without one underscore pair, and Python
+reads fullwidth low lines (U+FF3F) in an identifier as `_`.
 
 Where: `load(cache=...)`, else `$GUARDRAILS_RULES_CACHE`, else the per-user cache
 directory of the grammar cache. At most `MAX_ENTRIES` entries and `MAX_BYTES` bytes
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import dis
 import functools
 import hashlib
 import json
@@ -31,16 +37,18 @@ import stat
 import sys
 import tempfile
 import threading
+import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from ..check import ir
 from ..check.catalog import Catalog, canonical
+from ..check.detectors import DETECTORS, missing
 from ..diagnostics import Diagnostic, Severity
 from ..runtime.hostfn import HostTable
 from ..source import SourceFile
 from ..syntax import grammar_cache
-from .loader import Lowered
+from .loader import Lowered, runtime_namespace
 from .serial import Unencodable, decode, decode_rows, encode, encode_rows
 
 FORMAT = 1
@@ -49,6 +57,12 @@ MAX_ENTRIES = 64
 MAX_BYTES = 256 * 1024 * 1024
 _PREFIX = "ruleset-"
 _SINCE = re.compile(r"\bsince\b")
+# what generated code names besides the runtime's exports: its own functions, loops and
+# hoisted constants (`_p3`, `_q0`, `_k12`, `_s1_0`), host functions (`_h_NAME`), and
+# the methods it calls on strings, dicts and lists
+_GENERATED = re.compile(r"_[a-z][0-9]+(?:_[0-9]+)?|_h_[A-Za-z0-9_]+")
+_METHODS = frozenset({"get", "append", "startswith", "endswith"})
+_MATCH_CLASS = dis.opmap["MATCH_CLASS"]  # `case C(attr=x)` reads an attribute by name
 
 Setting = str | Path | bool | None
 
@@ -137,6 +151,11 @@ def key(
     h.update(f"\0{max_match_chars}".encode())
     if any(_SINCE.search(file.text) for file in files):
         h.update(datetime.date.today().isoformat().encode())
+    for name, detector in sorted(DETECTORS.items()):
+        # a detector whose library cannot start here is an error (GR0275) in a cold
+        # load: an entry built where it could must not load without that error
+        if any(re.search(rf"\b{re.escape(name)}\b", file.text) for file in files):
+            h.update(f"\0{name}:{missing(detector) is None}".encode())
     return h.hexdigest()[:40]
 
 
@@ -150,7 +169,7 @@ def read(
         return None
     try:
         data = json.loads(raw)
-        if data["format"] != FORMAT or data["key"] != entry_key or "__" in data["source"]:
+        if data["format"] != FORMAT or data["key"] != entry_key:
             return None
         low = Lowered(
             data["source"],
@@ -158,6 +177,8 @@ def read(
             decode_rows(data["programs"]),
             decode(data["plans"]),
         )
+        if not _generated(low.source, low.constants):
+            return None
         by_path = {file.path: file for file in files}
         warnings = [
             Diagnostic(code, Severity(sev), message, by_path[where].span(start, end), hint)
@@ -171,12 +192,39 @@ def read(
     return low, digest, warnings
 
 
+@functools.cache
+def _runtime_names() -> frozenset[str]:
+    return frozenset(runtime_namespace(None, 1)) | _METHODS
+
+
+def _generated(source: str, constants: Mapping[str, object]) -> bool:
+    """Whether `source` names nothing our generator would not: code made of other
+    names could climb from any object it holds to the interpreter's internals."""
+    if "__" in source or not all(type(k) is str and _GENERATED.fullmatch(k) for k in constants):
+        return False
+    try:
+        code = compile(source, "<guardrails:cache>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return False
+    allowed = _runtime_names()
+    stack = [code]
+    while stack:
+        code = stack.pop()
+        if _MATCH_CLASS in code.co_code[::2]:  # opcodes sit at even offsets
+            return False
+        for name in code.co_names:  # identifiers here are NFKC-normalised already
+            if name not in allowed and not _GENERATED.fullmatch(name):
+                return False
+        stack += [c for c in code.co_consts if type(c) is types.CodeType]
+    return True
+
+
 def write(
     base: Path, entry_key: str, low: Lowered, digest: str, warnings: Sequence[Diagnostic]
 ) -> bool:
     """Store an entry atomically; False when it cannot be (a value with no safe form,
     a source `read` would refuse, a full disk)."""
-    if "__" in low.source:
+    if not _generated(low.source, low.constants):
         return False
     try:
         text = json.dumps(

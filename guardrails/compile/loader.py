@@ -239,8 +239,10 @@ def index_key_of(
         left, right = right, left
     if not isinstance(left, ir.FactRef) or left.derived or not isinstance(right, ir.Const):
         return None
-    if first.op == "in" and not isinstance(right.value, tuple):
-        return None  # `x in "some text"` is a substring test, not a lookup
+    if (first.op == "in") != isinstance(right.value, tuple):
+        # `x in "some text"` is a substring test, and `x == ["a"]` compares lists:
+        # neither is a lookup of the fact's value among keys
+        return None
     keys = _index_keys(right)
     return (left.path, keys) if keys is not None else None
 

@@ -262,7 +262,31 @@ def check(
     the host functions the rules may call, as for `load` (only their signatures are
     read: nothing is called)."""
     files, diags = _sources(paths)
-    table = host_table(functions, judge)
+    return _check_files(files, diags, catalog, disable, host_table(functions, judge))
+
+
+def check_text(
+    text: str,
+    filename: str = "<stdin>",
+    *,
+    catalog: Catalog | None = None,
+    disable: Iterable[str] = (),
+    functions: object = None,
+    judge: object = None,
+) -> list[Diagnostic]:
+    """`check` for rules that are not in a file yet: an editor's unsaved buffer, or
+    `guardrails check -`; `filename` is the name diagnostics give."""
+    files = [SourceFile(filename, text)]
+    return _check_files(files, [], catalog, disable, host_table(functions, judge))
+
+
+def _check_files(
+    files: list[SourceFile],
+    diags: list[Diagnostic],
+    catalog: Catalog | None,
+    disable: Iterable[str],
+    table: Any,
+) -> list[Diagnostic]:
     with _no_gc():
         _, more = _front_end(files, catalog or DEFAULT_CATALOG, table)
     return sorted(filter_diagnostics(diags + more, set(disable)), key=sort_key)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import threading
 import time
 import weakref
@@ -37,10 +38,11 @@ from ..runtime.program import RuleProgram
 from ..runtime.state import Store
 from ..runtime.verdict import Verdict
 from ..source import SourceFile
-from .loading import Compiled, Options, Paths, _sources, check, compile_sources
+from .loading import Compiled, Options, Paths, _sources, check, check_text, compile_sources
 
-__all__ = ["Policy", "RuleInfo", "check", "load", "loads"]
+__all__ = ["Policy", "RuleInfo", "check", "check_text", "load", "loads"]
 _KEPT_VERSIONS = 4  # in-flight cpex calls pinned to an older version still find it
+TRACING = "opentelemetry.trace"  # imported by the host: hook calls add span events
 Listener = Callable[[Compiled], None]
 
 
@@ -217,14 +219,21 @@ class Policy:
             verdict = runner.run(facts, now=now, detail=False, complete=True)
             if self.recorder and verdict.records:
                 self.recorder.emit(verdict.records)
-            return verdict
-        call_id = new_call_id()
-        start = time.perf_counter()
-        verdict = runner.run(facts, call_id=call_id, now=now, detail=False, complete=True)
-        elapsed = (time.perf_counter() - start) * 1000
-        if self.recorder:
-            self.recorder.emit(verdict.records)
-            self.recorder.emit([call_record(verdict, facts, capture, call_id, elapsed, now)])
+        else:
+            call_id = new_call_id()
+            start = time.perf_counter()
+            verdict = runner.run(facts, call_id=call_id, now=now, detail=False, complete=True)
+            elapsed = (time.perf_counter() - start) * 1000
+            if self.recorder:
+                self.recorder.emit(verdict.records)
+                record = call_record(
+                    verdict, facts, capture, call_id, elapsed, now, runner, self.options.tokenizer
+                )
+                self.recorder.emit([record])
+        if TRACING in sys.modules:  # the process traces: decisions join its current span
+            from ..adapters.otel import trace_verdict
+
+            trace_verdict(verdict, runner)
         return verdict
 
     async def aevaluate(

@@ -12,6 +12,7 @@ from ..runtime.decisions import CallRecord as CallRecord
 from ..runtime.decisions import DecisionRecord as DecisionRecord
 from ..runtime.decisions import Record as Record
 from .capture import Capture as Capture
+from .reader import LogError as LogError
 from .reader import ReadStats as ReadStats
 from .reader import read_records as read_records
 from .sinks import JsonlSink as JsonlSink

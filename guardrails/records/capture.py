@@ -3,18 +3,26 @@
 Recorded traffic is what `guardrails replay` re-evaluates, but prompts and outputs
 carry user data. By default the text facts (`prompt`, `output`, `tool.output`) are
 replaced by a hash and a length, so a log shows *that* and *how much* without
-*what*; rules that read a masked fact cannot be replayed on that call, and replay
-says so. Other paths can be masked or dropped by configuration.
+*what*. Other paths can be masked or dropped by configuration.
+
+What the rules derive from a masked fact is kept beside it: a call record holds the
+derived facts its hook's rules read (`tokens`, worked out from `prompt` with the
+policy's tokenizer before masking), so a token budget replays on a log that never
+held a prompt. A rule that reads the masked text itself cannot be replayed on that
+call, and replay says which rule and which fact.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from ..runtime.facts import DERIVED, Derivation, Tokenizer, make_bindings
 
 MASK_KEY = "__masked__"
 DEFAULT_MASK = ("prompt", "output", "tool.output")
@@ -92,3 +100,39 @@ def _apply(tree: dict[str, Any], keys: list[str], fn: Any, drop: bool) -> None:
             del node[keys[-1]]
         elif node[keys[-1]] is not None:
             node[keys[-1]] = fn(node[keys[-1]])
+
+
+def derive_facts(
+    facts: Mapping[str, Any], reads: Collection[str], tokenizer: Tokenizer | None
+) -> dict[str, Any] | None:
+    """The derived facts among `reads`, as the rules got them (None: none read).
+
+    One the call could not derive (a given `tokens` of -1: the rule got an error) is
+    left out, so replay reports it missing rather than inventing one."""
+    names = [name for name in DERIVED if name in reads]
+    if not names:
+        return None
+    given = facts if type(facts) is dict else dict(facts)
+    out: dict[str, Any] = {}
+    for name in names:
+        try:
+            value = _derivations(tokenizer)[name](given, {})
+        except Exception:
+            continue
+        out[name] = plain(value)
+    return out
+
+
+def _derivations(tokenizer: Tokenizer | None) -> dict[str, Derivation]:
+    try:
+        return _cached_derivations(tokenizer)
+    except TypeError:  # a tokenizer that cannot be hashed
+        return _build_derivations(tokenizer)
+
+
+def _build_derivations(tokenizer: Tokenizer | None) -> dict[str, Derivation]:
+    bindings = make_bindings(tokenizer)
+    return {fact.name: bindings[fact.binding] for fact in DERIVED.values()}
+
+
+_cached_derivations = functools.lru_cache(maxsize=16)(_build_derivations)

@@ -68,7 +68,9 @@ class DecisionRecord:
 class CallRecord:
     """One hook call, written when capture is on: what rollout tools replay and count.
 
-    `facts` are the facts the rules saw, masked (see records/capture.py), or None.
+    `facts` are the facts the rules saw, masked (see records/capture.py), or None;
+    `derived` the derived facts the hook's rules read (`tokens`), worked out from the
+    facts before masking, so that a replay has them when their source is masked.
     """
 
     hook: str
@@ -81,9 +83,10 @@ class CallRecord:
     code: str | None
     duration_ms: float
     facts: dict[str, Any] | None
+    derived: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "kind": "call",
             "hook": self.hook,
             "ruleset": self.ruleset,
@@ -96,6 +99,9 @@ class CallRecord:
             "duration_ms": round(self.duration_ms, 4),
             "facts": self.facts,
         }
+        if self.derived is not None:
+            out["derived"] = self.derived
+        return out
 
 
 @dataclass(slots=True)

@@ -98,8 +98,12 @@ class _Group:
     def hits(self, facts: Mapping[str, Any], out: list[int]) -> None:
         """Add to `out` the rules whose tests here may hold."""
         value: Any = facts
-        for key in self.path:
-            value = value.get(key) if type(value) is dict else get(value, key)
+        try:  # a host object whose read raises fails in the rule too: let it
+            for key in self.path:
+                value = value.get(key) if type(value) is dict else get(value, key)
+        except Exception:
+            out += self.rules
+            return
         if value is None:
             return  # null: every positive test is false, and none raises
         if type(value) is not str:

@@ -48,8 +48,11 @@ class Selector:
         merged = False  # `found` joins several lists: sort it
         for path, table in self.paths:
             value: Any = facts
-            for key in path:
-                value = value.get(key) if type(value) is dict else get(value, key)
+            try:
+                for key in path:
+                    value = value.get(key) if type(value) is dict else get(value, key)
+            except Exception:  # a host object whose read raises: let the rules fail
+                return list(range(self.size))
             kind = type(value)
             if kind is str or kind is int or (kind is float and value - value == 0.0):
                 hits = table.get(cast("str | int", value))

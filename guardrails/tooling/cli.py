@@ -13,6 +13,7 @@ is unusable; 2 usage errors (click's own).
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,18 +25,45 @@ from ..diagnostics import (
     CODES,
     has_errors,
     render_json,
+    sort_key,
 )
 from ..policy.policy import check as check_paths
+from ..policy.policy import check_text
 from . import compile_cli, eval_cli, serve_cli, test_cli
 from .hooklist import hooks_json, hooks_markdown, hooks_text
 from .rollout import cli as rollout_cli
-from .shared_cli import host_functions, render_diagnostics
+from .shared_cli import host_functions, is_quiet, quiet_option, render_diagnostics, set_quiet
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="guardrails-rules")
-def main() -> None:
-    """Policy-as-code guardrails for LLM applications."""
+class _Group(click.Group):
+    """Lists each command with its whole first sentence: click cuts them at 45
+    characters, mid-word ("Check the guardrails entries of a cpex plugins config;...")."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, cmd.get_short_help_str(limit=200))
+                for name in self.list_commands(ctx)
+                if (cmd := self.get_command(ctx, name)) is not None and not cmd.hidden]  # fmt: skip
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(
+    None, "-V", "--version", package_name="guardrails-rules", prog_name="guardrails"
+)
+@click.option("--color/--no-color", default=None,
+              help="colour (default: on a terminal, unless NO_COLOR is set)")  # fmt: skip
+@click.option("-q", "--quiet", is_flag=True, help="print problems and results only")
+@click.pass_context
+def main(ctx: click.Context, color: bool | None, quiet: bool) -> None:
+    """Policy-as-code guardrails for LLM applications.
+
+    Exit codes: 0 success; 1 the rules (or the input) have errors; 2 usage errors;
+    3 `eval --fail` saw a block. Shell completion: docs/cli.md.
+    """
+    ctx.color = color  # the commands' contexts inherit it
+    set_quiet(ctx, quiet)
 
 
 main.add_command(rollout_cli.report)
@@ -48,24 +76,41 @@ main.add_command(test_cli.test_)
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True,
+                type=click.Path(exists=True, allow_dash=True, path_type=Path))  # fmt: skip
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json", "sarif", "github"]), default="text"
 )
 @click.option("--disable", multiple=True, metavar="CODE", help="switch a lint off (repeatable)")
+@click.option("--strict", is_flag=True, help="exit 1 on warnings too")
+@click.option("--stdin-filename", metavar="NAME", default="<stdin>",
+              help="the name diagnostics give rules read from - (standard input)")  # fmt: skip
 @click.option("--functions", multiple=True, metavar="MODULE[:ATTR]", help="host functions")
 @click.option("--judge", is_flag=True, help="declare the judge's functions (no model)")
+@quiet_option
 @click.pass_context
 def check(
-    ctx: click.Context, /, paths: tuple[Path, ...], fmt: str, disable: tuple[str, ...], **host: Any
+    ctx: click.Context,
+    /,
+    paths: tuple[Path, ...],
+    fmt: str,
+    disable: tuple[str, ...],
+    strict: bool,
+    stdin_filename: str,
+    **host: Any,
 ) -> None:
-    """Check rules files or directories; exit 1 if any has errors.
+    """Check rules files or directories (- reads standard input); exit 1 on errors.
 
     --format sarif for code scanning and editors; github for workflow annotations.
     Rules that call host functions need them declared: --functions MODULE:ATTR, --judge.
     """
     _lint_codes(ctx, disable)
-    diags = check_paths(list(paths), disable=disable, **host_functions(ctx, host))
+    options: dict[str, Any] = {"disable": disable, **host_functions(ctx, host)}
+    files = [p for p in paths if str(p) != "-"]
+    diags = check_paths(files, **options) if files else []
+    if len(files) < len(paths):
+        text = sys.stdin.read()
+        diags = sorted([*diags, *check_text(text, stdin_filename, **options)], key=sort_key)
     if fmt == "json":
         click.echo(render_json(diags))
     elif fmt == "sarif":
@@ -80,9 +125,9 @@ def check(
             click.echo(render_github(diags))
     elif diags:
         click.echo(render_diagnostics(diags, ctx))
-    else:
+    elif not is_quiet(ctx):
         click.echo("ok: no problems found")
-    ctx.exit(1 if has_errors(diags) else 0)
+    ctx.exit(1 if has_errors(diags) or (strict and diags) else 0)
 
 
 def _lint_codes(ctx: click.Context, codes: Sequence[str]) -> None:
@@ -140,35 +185,69 @@ def hooks(hook: str | None, fmt: str) -> None:
 
 
 @main.command("fmt")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, required=True,
+                type=click.Path(exists=True, allow_dash=True, path_type=Path))  # fmt: skip
 @click.option("--check", "check_only", is_flag=True, help="change nothing; exit 1 and show a diff")
+@click.option("--stdin-filename", metavar="NAME", default="<stdin>",
+              help="the name diagnostics give rules read from - (standard input)")  # fmt: skip
+@quiet_option
 @click.pass_context
-def fmt_(ctx: click.Context, paths: tuple[Path, ...], check_only: bool) -> None:
-    """Rewrite rules files in the canonical layout (comments kept)."""
-    import difflib
+def fmt_(
+    ctx: click.Context, paths: tuple[Path, ...], check_only: bool, stdin_filename: str
+) -> None:
+    """Rewrite rules files in the canonical layout (comments kept).
 
+    - formats standard input to standard output, as editors call a formatter."""
     from .fmt import format_text
 
+    if any(str(p) == "-" for p in paths):
+        if len(paths) > 1:
+            raise click.UsageError("- (standard input) cannot be mixed with files")
+        ctx.exit(_fmt_stdin(ctx, stdin_filename, check_only))
     files = sorted({f for p in paths for f in ([p] if p.is_file() else sorted(p.rglob("*.rules")))})
     changed = failed = 0
     for file in files:
         text = file.read_text(encoding="utf-8")
         new, diags = format_text(text, str(file))
         if new is None:
-            click.echo(render_diagnostics(diags, ctx), err=True)
+            click.echo(render_diagnostics(diags, ctx, err=True), err=True)
             failed += 1
             continue
         if new == text:
             continue
         changed += 1
         if check_only:
-            diff = difflib.unified_diff(text.splitlines(True), new.splitlines(True),
-                                        str(file), f"{file} (formatted)")  # fmt: skip
-            click.echo("".join(diff), nl=False)
+            click.echo(_diff(text, new, str(file)), nl=False)
         else:
             file.write_text(new, encoding="utf-8")
-            click.echo(f"formatted {file}")
+            if not is_quiet(ctx):
+                click.echo(f"formatted {file}")
     verb = "would reformat" if check_only else "reformatted"
-    click.echo(f"{changed} file(s) {verb}, {len(files) - changed - failed} unchanged"
-               + (f", {failed} with syntax errors" if failed else ""), err=True)  # fmt: skip
+    if not is_quiet(ctx):
+        click.echo(f"{changed} file(s) {verb}, {len(files) - changed - failed} unchanged"
+                   + (f", {failed} with syntax errors" if failed else ""), err=True)  # fmt: skip
     ctx.exit(1 if failed or (check_only and changed) else 0)
+
+
+def _fmt_stdin(ctx: click.Context, name: str, check_only: bool) -> int:
+    """Standard input formatted to standard output; on a syntax error nothing is
+    written there (an editor would replace the buffer with it) and the exit is 1."""
+    from .fmt import format_text
+
+    text = sys.stdin.read()
+    new, diags = format_text(text, name)
+    if new is None:
+        click.echo(render_diagnostics(diags, ctx, err=True), err=True)
+        return 1
+    if check_only:
+        click.echo(_diff(text, new, name), nl=False)
+        return 1 if new != text else 0
+    click.echo(new, nl=False)
+    return 0
+
+
+def _diff(old: str, new: str, name: str) -> str:
+    lines = difflib.unified_diff(
+        old.splitlines(True), new.splitlines(True), name, f"{name} (formatted)"
+    )
+    return "".join(lines)

@@ -11,18 +11,28 @@ import click
 from ..check.catalog import DEFAULT_CATALOG
 from ..diagnostics import RulesError
 from ..policy.policy import load
+from .eval_batch import evaluate_folder, format_table
 from .eval_text import PayloadError, evaluate, format_state, format_verdict, read_payload
-from .shared_cli import click_style, host_functions, render_diagnostics, use_color
+from .shared_cli import (
+    click_style,
+    host_functions,
+    is_quiet,
+    quiet_option,
+    render_diagnostics,
+    use_color,
+)
 
 
 @click.command("eval")
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--hook", help="hook to evaluate, e.g. generation_pre_call (default: the case file's)"
 )
-@click.option("--payload", required=True, type=click.File("r"),
-              help="JSON file of facts, or - for standard input")  # fmt: skip
+@click.option("--payload", required=True,
+              type=click.Path(exists=True, allow_dash=True, path_type=Path),
+              help="JSON file of facts, - for standard input, or a folder of them")  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--fail", is_flag=True, help="exit 3 when a call is blocked")
 @click.option("--shadow", is_flag=True, help="turn every block into a would-block")
 @click.option("--functions", multiple=True, metavar="MODULE[:ATTR]",
               help="host functions the rules call (they run)")  # fmt: skip
@@ -30,29 +40,49 @@ from .shared_cli import click_style, host_functions, render_diagnostics, use_col
 @click.option("--state", "state_file", type=click.File("r"),
               help="JSON of prior state, as a corpus case's `state` (docs/testing.md)")  # fmt: skip
 @click.option("--now", help="the call's time, ISO 8601 (default: the case's, or the clock)")
+@quiet_option
 @click.pass_context
 def eval_(
     ctx: click.Context,
     path: Path,
     hook: str | None,
-    payload: Any,
+    payload: Path,
     fmt: str,
+    fail: bool,
     shadow: bool,
     explain: bool,
     state_file: Any,
     now: str | None,
     functions: tuple[str, ...],
 ) -> None:
-    """Evaluate the rules at PATH for one hook call (state starts empty, or as given)."""
+    """Evaluate the rules at PATH for one hook call, or for every payload in a folder.
+
+    State starts empty, or as the case file or --state gives it. Exit codes: 0 done,
+    1 the rules or a payload have errors, 2 usage, 3 a call was blocked (--fail).
+    """
     host = host_functions(ctx, {"functions": functions, "judge": False})
     try:
         policy = load(path, shadow=shadow, functions=host["functions"])
     except RulesError as err:
-        click.echo(render_diagnostics(err.diagnostics, ctx), err=True)
+        click.echo(render_diagnostics(err.diagnostics, ctx, err=True), err=True)
         ctx.exit(1)
+    if payload.is_dir():
+        if explain:
+            raise click.UsageError("--explain takes one payload file, not a folder")
+        state_text = state_file.read() if state_file is not None else None
+        rows = list(evaluate_folder(policy, payload, DEFAULT_CATALOG, hook, state_text, now))
+        if not rows:
+            raise click.BadParameter(f"no *.json files in {payload}", param_hint="--payload")
+        if fmt == "json":
+            click.echo(json.dumps([r.to_dict() for r in rows], indent=2))
+        elif not is_quiet(ctx):
+            click.echo(format_table(rows))
+        blocked = any(r.verdict is not None and r.verdict.outcome == "block" for r in rows)
+        ctx.exit(1 if any(r.verdict is None for r in rows) else 3 if fail and blocked else 0)
     try:
-        facts, prior = read_payload(payload)
-    except PayloadError as err:
+        with click.open_file(str(payload), encoding="utf-8") as handle:
+            facts, prior = read_payload(handle)
+    except (PayloadError, OSError, UnicodeDecodeError) as err:
         click.echo(f"error: {err}", err=True)
         ctx.exit(1)
     hook = _eval_hook(hook, prior.get("hook"))
@@ -78,12 +108,13 @@ def eval_(
         if explanation is not None:
             data["explanation"] = explanation.splitlines()
         click.echo(json.dumps(data, indent=2, sort_keys=False))
-    else:
+    elif not is_quiet(ctx):
         click.echo(format_verdict(verdict, click_style if use_color(ctx) else None))
         if result.state:
             click.echo("\n" + format_state(result))
         if explanation is not None:
             click.echo("\n" + explanation)
+    ctx.exit(3 if fail and verdict.outcome == "block" else 0)
 
 
 def _eval_hook(given: str | None, in_file: object) -> str:

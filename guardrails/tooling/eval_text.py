@@ -55,7 +55,8 @@ def read_payload(payload: IO[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     or one of examples/payloads/), and the case's `hook`, `now` and `state` when it
     gives them. A case file is recognised by its `facts` key among only case keys; a
     file with other keys beside `facts` is refused, not read as facts (the rules
-    would see a fact named `facts`, and allow)."""
+    would see a fact named `facts`, and allow). Without `facts`, the case keys are
+    taken out and the rest are the facts, as the corpus reads a case."""
     try:
         data = json.load(payload)
     except json.JSONDecodeError as err:
@@ -64,7 +65,11 @@ def read_payload(payload: IO[str]) -> tuple[dict[str, Any], dict[str, Any]]:
         raise PayloadError("payload must be a JSON object of facts")
     prior: dict[str, Any] = {}
     facts = data
-    if "facts" in data:
+    if "facts" not in data and _CASE_KEYS & set(data):
+        # a corpus case without the `facts` wrapper: its case keys sit beside the facts
+        facts = {k: v for k, v in data.items() if k not in _CASE_KEYS}
+        prior = {k: data[k] for k in ("hook", "now", "state") if k in data}
+    elif "facts" in data:
         extra = sorted(set(data) - _CASE_KEYS)
         if extra:
             raise PayloadError(

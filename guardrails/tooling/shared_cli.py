@@ -6,28 +6,64 @@ is the one place that decides how.
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import click
 
 from ..diagnostics import Diagnostic, GuardrailsError, render_text
 from .hostspec import host_options
 
+F = TypeVar("F", bound=Callable[..., Any])
 
-def use_color(ctx: click.Context) -> bool:
-    """Color when asked (`--color` via click) or when writing to a terminal."""
-    return ctx.color if ctx.color is not None else sys.stdout.isatty()
+
+def use_color(ctx: click.Context, stream: Any = None) -> bool:
+    """Colour when asked (`guardrails --color`), never with `--no-color` or `NO_COLOR`
+    set (no-color.org), else when `stream` (standard output) is a terminal."""
+    if ctx.color is not None:
+        return ctx.color
+    if os.environ.get("NO_COLOR"):
+        return False
+    return bool((stream or sys.stdout).isatty())
+
+
+_QUIET = "guardrails.quiet"
+
+
+def quiet_option(command: F) -> F:
+    """`-q/--quiet` on a command, as on the group: problems and results only."""
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+        if value:
+            ctx.meta[_QUIET] = True
+        return value
+
+    return click.option(
+        "-q", "--quiet", is_flag=True, expose_value=False, callback=remember,
+        help="print problems and results only: no summaries or progress",
+    )(command)  # fmt: skip
+
+
+def set_quiet(ctx: click.Context, quiet: bool) -> None:
+    if quiet:
+        ctx.meta[_QUIET] = True
+
+
+def is_quiet(ctx: click.Context) -> bool:
+    """`ctx.meta` is shared by the group's context and its command's."""
+    return bool(ctx.meta.get(_QUIET))
 
 
 def click_style(text: str, colour: str) -> str:
     return click.style(text, fg=colour)
 
 
-def render_diagnostics(diags: Sequence[Diagnostic], ctx: click.Context) -> str:
-    """Diagnostics as text, the source lines highlighted when in colour."""
-    if not use_color(ctx):
+def render_diagnostics(diags: Sequence[Diagnostic], ctx: click.Context, err: bool = False) -> str:
+    """Diagnostics as text, the source lines highlighted when in colour (decided for
+    standard error when `err`: that is where they go)."""
+    if not use_color(ctx, sys.stderr if err else None):
         return render_text(diags)
     try:
         from .highlight import highlight_line

@@ -17,6 +17,7 @@ how a caller sees would-blocks); `decisions(result)` collects them.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -32,7 +33,7 @@ from cpex.framework import (
 
 from ...diagnostics import GuardrailsError
 from ...records import CallRecord
-from ...records.capture import mask_facts
+from ...records.capture import derive_facts, mask_facts
 from ...runtime.engine import HookRunner
 from ...runtime.hostfn import Scope
 from ...runtime.hostrun import inside, offload
@@ -54,6 +55,15 @@ Resolved = tuple["Compiled", Mapping[str, HookRunner], str | None, bool, Snapsho
 
 class RuleFailure(GuardrailsError):
     """Raised inside a transform plugin whose rule failed, so cpex aborts the call."""
+
+
+def _trace(verdict: Verdict, runner: HookRunner) -> None:
+    """The decisions as events on the host's current span, when the host traces
+    (adapters/otel.py; nothing is imported otherwise)."""
+    if "opentelemetry.trace" in sys.modules:
+        from ..otel import trace_verdict
+
+        trace_verdict(verdict, runner)
 
 
 def _value(item: Any) -> str:
@@ -148,9 +158,11 @@ class HookPlugin(Plugin):  # type: ignore[misc]  # cpex ships no types
             else:
                 if recorder:
                     recorder.emit(verdict.records)
+                _trace(verdict, runner)
                 return PluginResult(modified_payload=new_payload, metadata=self._metadata(verdict))
         if recorder:  # records are built only for someone who keeps them
             recorder.emit(verdict.records)
+        _trace(verdict, runner)
         if verdict.outcome == "block":
             if MODES[self.group_mode].raises_to_block:
                 raise RuleFailure(verdict.reason or "guardrails rule failed")
@@ -181,6 +193,7 @@ class HookPlugin(Plugin):  # type: ignore[misc]  # cpex ships no types
             request_id=getattr(gctx, "request_id", None) or None, call_id=call_id,
             outcome="", blocked_by=None, code=None, duration_ms=0.0,
             facts=mask_facts(facts, capture),
+            derived=derive_facts(facts, reads, policy.options.tokenizer) if capture.facts else None,
         )  # fmt: skip
         policy.recorder.emit([record])
 

@@ -2,7 +2,7 @@
 
 A decision log is JSON Lines from `JsonlSink`: decision records (one per rule that
 fired) and, when the policy was loaded with `capture`, call records (one per hook
-call, with masked facts).
+call, with masked facts and the derived facts its rules read).
 """
 
 from __future__ import annotations

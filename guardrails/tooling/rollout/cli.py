@@ -20,32 +20,51 @@ from .promotion import promote as run_promote
 from .replays import cases_from_corpus, cases_from_log, format_replay
 from .replays import replay as run_replay
 
+# a log argument: click refuses a missing file or a directory (exit 2); the reader
+# refuses a file it cannot read or that holds no record (exit 2 as well)
+LOG = click.Path(exists=True, dir_okay=False, path_type=Path)
+
 
 @click.command()
-@click.argument("logs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("logs", nargs=-1, required=True, type=LOG)
 @click.option("--rules", type=click.Path(path_type=Path), help="list rules that never fired too")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--progress/--no-progress", default=None, help="progress on stderr (default: tty)")
-def report(logs: tuple[Path, ...], rules: Path | None, fmt: str, progress: bool | None) -> None:
-    """Per rule and hook: evaluations, fires by verdict, rate, first/last seen, top codes."""
-    policy = load(rules) if rules is not None else None
+@click.pass_context
+def report(
+    ctx: click.Context, logs: tuple[Path, ...], rules: Path | None, fmt: str, progress: bool | None
+) -> None:
+    """Per rule and hook: evaluations, fires by verdict, rate, first/last seen, top codes.
+
+    Exit 2 when a log cannot be read or holds no record; torn or corrupt lines inside
+    a log are skipped and counted."""
     show = sys.stderr.isatty() if progress is None else progress
 
     def tick(n: int) -> None:
         click.echo(f"  ... {n:,} records", err=True)
 
-    rep = build_report(list(logs), policy, tick if show else None)
+    try:
+        policy = load(rules) if rules is not None else None
+        rep = build_report(list(logs), policy, tick if show else None)
+    except RulesError as err:
+        click.echo(render_text(err.diagnostics), err=True)
+        ctx.exit(2)
+    except GuardrailsError as err:
+        click.echo(f"error: {err}", err=True)
+        ctx.exit(2)
     click.echo(json.dumps(rep.to_dict(), indent=2) if fmt == "json" else format_report(rep))
 
 
 @click.command()
 @click.argument("rules", type=click.Path(path_type=Path))
-@click.option("--decisions", "logs", multiple=True, type=click.Path(exists=True, path_type=Path),
+@click.option("--decisions", "logs", multiple=True, type=LOG,
               help="decision log(s) with call records (load(..., capture=...))")  # fmt: skip
 @click.option("--corpus", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--baseline", type=click.Path(path_type=Path),
               help="rules to compare with (default: what the log recorded)")  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--allow-unreplayable", is_flag=True,
+              help="pass even if calls that changed rules read could not be replayed")  # fmt: skip
 @click.pass_context
 def replay(
     ctx: click.Context,
@@ -54,8 +73,13 @@ def replay(
     corpus: Path | None,
     baseline: Path | None,
     fmt: str,
+    allow_unreplayable: bool,
 ) -> None:
-    """Re-evaluate recorded calls (or a corpus) with RULES; exit 1 if any verdict changed."""
+    """Re-evaluate recorded calls (or a corpus) with RULES.
+
+    Exit 1 if any verdict changed, or if calls that a changed rule reads could not be
+    replayed (a fact it reads was masked; --allow-unreplayable accepts that); 2 on errors.
+    """
     if bool(logs) == bool(corpus):
         raise click.UsageError("give --decisions FILE or --corpus DIR (one of them)")
     if corpus is not None and baseline is None:
@@ -66,17 +90,20 @@ def replay(
     except RulesError as err:
         click.echo(render_text(err.diagnostics), err=True)
         ctx.exit(2)
-    cases = cases_from_log(logs) if logs else cases_from_corpus(corpus)  # type: ignore[arg-type]
-    result = run_replay(candidate, cases, base)
+    try:
+        cases = cases_from_log(logs) if logs else cases_from_corpus(corpus)  # type: ignore[arg-type]
+    except GuardrailsError as err:
+        click.echo(f"error: {err}", err=True)
+        ctx.exit(2)
+    result = run_replay(candidate, cases, base, allow_unreplayable)
     click.echo(json.dumps(result.to_dict(), indent=2) if fmt == "json" else format_replay(result))
-    ctx.exit(1 if result.changes else 0)
+    ctx.exit(1 if result.failed else 0)
 
 
 @click.command()
 @click.argument("rule_id")
 @click.option("--rules", type=click.Path(path_type=Path), default=Path("rules"), show_default=True)
-@click.option("--decisions", "logs", multiple=True, required=True,
-              type=click.Path(exists=True, path_type=Path))  # fmt: skip
+@click.option("--decisions", "logs", multiple=True, required=True, type=LOG)
 @click.option("--max-rate", type=float, required=True, help="highest would-block rate allowed")
 @click.option("--min-samples", type=int, required=True, help="fewest evaluations needed")
 @click.option("--to", "to_mode", default="sequential", show_default=True,

@@ -16,6 +16,7 @@ from typing import Any
 from ...policy.policy import Policy
 from ...records import ReadStats, read_records
 from ..terminal import printable
+from .skips import Skips
 
 # what counts as a fire; a `record` verdict (a rule that only updates state) is not one:
 # it is in no decision record, and counting it would make every call a fire
@@ -26,7 +27,8 @@ VERDICTS = ("block", "would_block", "warn", "modify", "error")
 class RuleStats:
     rule: str
     hook: str
-    evaluations: int = 0
+    evaluations: int = 0  # calls of its hook the rule ran on
+    skipped: int = 0  # calls of its hook blocked before its turn (skips.py)
     fires: Counter[str] = field(default_factory=Counter)
     codes: Counter[str] = field(default_factory=Counter)
     first: str | None = None
@@ -45,6 +47,7 @@ class RuleStats:
             "rule": self.rule,
             "hook": self.hook,
             "evaluations": self.evaluations,
+            "skipped": self.skipped,
             "fires": self.fired,
             **{verdict: self.fires.get(verdict, 0) for verdict in VERDICTS},
             "rate": self.rate,
@@ -63,12 +66,14 @@ class Report:
     # rules that only update state (with `rules`): they never fire, so they are not
     # "never fired (dead or untested)"; an error of theirs still shows as a fire
     recording: list[str] = field(default_factory=list)
+    damaged: dict[str, list[int]] = field(default_factory=dict)  # file -> skipped lines
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "records": self.records,
             "calls": dict(self.calls),
             "skipped_lines": self.skipped_lines,
+            "damaged": self.damaged,
             "rules": [r.to_dict() for r in self.rules],
             "only_record_state": self.recording,
         }
@@ -85,10 +90,13 @@ def report(
     progress: Callable[[int], None] | None = None,
     every: int = 200_000,
 ) -> Report:
-    """Per (rule, hook): evaluations (call records of the hook), fires by verdict, rate,
-    first/last seen and top codes. With `policy`, rules that never fired are listed too."""
+    """Per (rule, hook): evaluations (call records of the hook, less the calls blocked
+    before the rule's turn), fires by verdict, rate (fires per evaluation), first/last
+    seen and top codes. With `policy`, rules that never fired are listed too, and the
+    order of rules (which the skips depend on) is the policy's."""
     stats: dict[tuple[str, str], RuleStats] = {}
     calls: Counter[str] = Counter()
+    skips = Skips(policy)
     read = ReadStats()
     count = 0
     for record in iter_logs(logs, read):
@@ -97,9 +105,11 @@ def report(
             progress(count)
         if record.get("kind") == "call":
             calls[str(record.get("hook"))] += 1
+            skips.call(record)
             continue
         if record.get("kind") == "breaker":  # a breaker's change of state, not a decision
             continue
+        skips.decision(record)
         key = (str(record.get("rule")), str(record.get("hook")))
         entry = stats.get(key)
         if entry is None:
@@ -122,10 +132,12 @@ def report(
                 continue
             for hook in info.hooks:
                 stats.setdefault((info.id, hook), RuleStats(info.id, hook))
+    blocked = skips.counts()
     for entry in stats.values():
-        entry.evaluations = calls.get(entry.hook, 0)
+        entry.skipped = skips.skipped(entry.rule, entry.hook, blocked)
+        entry.evaluations = max(0, calls.get(entry.hook, 0) - entry.skipped)
     ordered = sorted(stats.values(), key=lambda s: (-s.fired, s.rule, s.hook))
-    return Report(ordered, calls, count, read.skipped, recording)
+    return Report(ordered, calls, count, read.skipped, recording, read.damaged)
 
 
 def format_report(rep: Report) -> str:
@@ -133,6 +145,7 @@ def format_report(rep: Report) -> str:
         "rule",
         "hook",
         "evals",
+        "skipped",
         "fires",
         "block",
         "would",
@@ -152,6 +165,7 @@ def format_report(rep: Report) -> str:
                 printable(s.rule),
                 printable(s.hook),
                 str(s.evaluations),
+                str(s.skipped),
                 str(s.fired),
                 *(str(s.fires.get(v, 0)) for v in VERDICTS),
                 rate,
@@ -171,6 +185,9 @@ def format_report(rep: Report) -> str:
         f"{rep.records} records, {sum(rep.calls.values())} call records"
         + (f", {len(rep.skipped_lines)} unreadable lines skipped" if rep.skipped_lines else "")
     )
+    for path, numbers in rep.damaged.items():
+        shown = ", ".join(str(n) for n in numbers[:5]) + (", ..." if len(numbers) > 5 else "")
+        lines.append(f"  {printable(path)}: line {shown} not a record (torn or corrupt)")
     if not rep.calls:
         lines.append("no call records: rates need a log written with load(..., capture=...)")
     if never:

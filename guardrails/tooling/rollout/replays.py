@@ -1,7 +1,9 @@
 """`guardrails replay`: recorded calls (or a corpus) re-evaluated with new rules.
 
-A recorded call is replayable only if no rule reads a fact that capture masked:
-the masked value is a hash, and a verdict on it would be a guess.
+A recorded call is replayable only if every rule of its hook has what it reads,
+raw or derived (tooling/rollout/replayable.py): a masked value is a hash, and a
+verdict on it would be a guess. Calls that a changed rule would have judged but that
+cannot be replayed are counted per rule, and fail the gate unless accepted.
 
 Rules with state decide on what earlier calls recorded, so a log is replayed in the
 order its calls were made, each at the time it was made, through a fresh in-memory
@@ -22,12 +24,13 @@ from typing import Any
 from ...diagnostics import GuardrailsError
 from ...policy.policy import Policy
 from ...records import ReadStats
-from ...records.capture import is_masked
 from ...runtime.state import MemoryStore
 from ...runtime.verdict import Verdict
 from ..seeding import DEFAULT_NOW, Entry, evaluate_on, parse_now, seeded_store
 from ..terminal import printable
 from .counts import iter_logs
+from .isolated import Isolation
+from .replayable import Missing, Reads, changed_rules, count_missing, hooks_of, replay_facts
 
 
 @dataclass
@@ -38,6 +41,8 @@ class Case:
     recorded: tuple[str, str | None, str | None] | None = None  # (outcome, blocked_by, code)
     time: float | None = None  # a logged call: when it was made
     prior: tuple[Entry, ...] | None = None  # a corpus case: its own prior state
+    derived: dict[str, Any] = field(default_factory=dict)  # captured derived facts
+    ruleset: str | None = None  # a logged call: the ruleset that judged it
 
 
 @dataclass
@@ -57,6 +62,25 @@ class ReplayResult:
     # calls not replayed whose rules would have recorded state: later calls then read
     # the state without them, so a limit can read low
     state_gaps: int = 0
+    # (rule, fact, why) -> calls where the rule lacked the fact
+    missing: Counter[Missing] = field(default_factory=Counter)
+    # changed rule -> calls of its hooks it could not be judged on: the gate
+    unjudged: Counter[str] = field(default_factory=Counter)
+    # on calls not replayable whole: changed rules judged alone (isolated.py), the
+    # calls where one was, and where one decided differently
+    alone: int = 0
+    rule_changes: list[Change] = field(default_factory=list)
+    allow_unreplayable: bool = False
+    # without a baseline, which rules changed is unknown: every rule counts as changed
+    baseline: bool = True
+
+    @property
+    def failed(self) -> bool:
+        """What `guardrails replay` exits 1 for: a verdict changed, a changed rule
+        judged alone decided differently, or a changed rule could not be judged on
+        every call of its hooks (unless that was accepted)."""
+        changed = bool(self.changes or self.rule_changes)
+        return changed or (bool(self.unjudged) and not self.allow_unreplayable)
 
     def by_rule(self) -> dict[str, Counter[str]]:
         """rule -> kind -> count (the rule that now blocks, or that no longer does)."""
@@ -71,9 +95,18 @@ class ReplayResult:
             "cases": self.cases,
             "not_replayable": self.not_replayable,
             "state_gaps": self.state_gaps,
+            "missing": [
+                {"rule": rule, "fact": fact, "why": why, "calls": n}
+                for (rule, fact, why), n in sorted(self.missing.items())
+            ],
+            "not_replayable_for_changed_rules": dict(sorted(self.unjudged.items())),
+            "allow_unreplayable": self.allow_unreplayable,
+            "failed": self.failed,
             "changed": len(self.changes),
             "by_rule": {rule: dict(kinds) for rule, kinds in self.by_rule().items()},
             "changes": [vars(c) for c in self.changes],
+            "judged_rule_by_rule": self.alone,
+            "rule_changes": [vars(c) for c in self.rule_changes],
         }
 
 
@@ -89,9 +122,12 @@ def cases_from_log(logs: Iterable[Path]) -> list[Case]:
             continue
         if record.get("kind") == "call":
             if isinstance(record.get("facts"), dict):
+                derived, ruleset = record.get("derived"), record.get("ruleset")
                 calls[call_id] = Case(
-                    call_id, str(record.get("hook")), record["facts"], time=_time(record)
-                )
+                    call_id, str(record.get("hook")), record["facts"], time=_time(record),
+                    derived=derived if isinstance(derived, dict) else {},
+                    ruleset=ruleset if isinstance(ruleset, str) else None,
+                )  # fmt: skip
         elif record.get("verdict") == "block" or (
             record.get("verdict") == "error"
             and record.get("code")
@@ -136,21 +172,6 @@ def cases_from_corpus(corpus: Path) -> list[Case]:
     return cases
 
 
-def _reads_masked(policy: Policy, hook: str, facts: dict[str, Any]) -> bool:
-    reads = (
-        set().union(*(p.reads for p in policy.programs(hook))) if policy.programs(hook) else set()
-    )
-    return any(_has_mask(facts.get(root)) for root in reads)
-
-
-def _has_mask(value: Any) -> bool:
-    if is_masked(value):
-        return True
-    if isinstance(value, dict):
-        return any(_has_mask(v) for v in value.values())
-    return False
-
-
 def _describe(outcome: tuple[str, str | None, str | None]) -> str:
     kind, rule, code = outcome
     return f"block by {rule} code {code}" if kind == "block" else kind
@@ -164,17 +185,18 @@ class _Replayer:
         self.policy = policy
         self.store = MemoryStore()
         self.stateful = {h for h, r in policy.compiled.runners.items() if r.plan is not None}
+        self.reads = Reads(policy)
 
-    def evaluate(self, case: Case) -> Verdict:
+    def evaluate(self, case: Case, facts: dict[str, Any]) -> Verdict:
         if case.hook not in self.stateful:
-            return self.policy.evaluate(case.hook, case.facts)
+            return self.policy.evaluate(case.hook, facts)
         store = self.store
         if case.prior is not None:
             try:
                 store = seeded_store(self.policy, case.prior, case.time or 0.0)
             except GuardrailsError as err:
                 raise GuardrailsError(f"{case.id}: {err}") from None
-        return evaluate_on(self.policy, case.hook, case.facts, store, case.time)[0]
+        return evaluate_on(self.policy, case.hook, facts, store, case.time)[0]
 
     def records(self, hook: str) -> bool:
         runner = self.policy.compiled.runners.get(hook)
@@ -182,34 +204,51 @@ class _Replayer:
 
 
 def replay(
-    candidate: Policy, cases: Iterable[Case], baseline: Policy | None = None
+    candidate: Policy,
+    cases: Iterable[Case],
+    baseline: Policy | None = None,
+    allow_unreplayable: bool = False,
 ) -> ReplayResult:
     """Replay `cases` (logged calls are put in time order first) with `candidate`, and
-    compare with `baseline` or with what the log recorded."""
-    result = ReplayResult()
+    compare with `baseline` or with what the log recorded. `allow_unreplayable`: calls
+    that changed rules would judge but that cannot be replayed do not fail the result."""
+    result = ReplayResult(allow_unreplayable=allow_unreplayable, baseline=baseline is not None)
     new = _Replayer(candidate)
     old = _Replayer(baseline) if baseline is not None else None
     sides = [new] + ([old] if old is not None else [])
-    for case in in_time_order(cases):
+    ordered = in_time_order(cases)
+    recorded = {c.ruleset for c in ordered if c.ruleset is not None}
+    changed = changed_rules(candidate, baseline, recorded)
+    judged = hooks_of([side.policy for side in sides], changed)
+    alone = Isolation(candidate, baseline, changed) if baseline is not None else None
+    for case in ordered:
         if case.hook not in candidate.catalog:
             continue
-        masked = any(_reads_masked(side.policy, case.hook, case.facts) for side in sides)
-        untimed = case.time is None and any(case.hook in side.stateful for side in sides)
-        if masked or untimed:  # a stateful call's time decides its windows
+        missing = [
+            m for side in sides for m in side.reads.missing(case.hook, case.facts, case.derived)
+        ]
+        if case.time is None:  # a stateful call's time decides its windows
+            missing += [(p.id, "time", "not recorded") for side in sides
+                        if case.hook in side.stateful
+                        for p in side.policy.programs(case.hook) if p.states]  # fmt: skip
+        if missing:
             result.not_replayable += 1
+            count_missing(missing, result.missing)
+            _judge_alone(result, alone, case, judged.get(case.hook, set()), missing)
             if case.prior is None and any(side.records(case.hook) for side in sides):
                 result.state_gaps += 1
             continue
+        facts = replay_facts(case.facts, case.derived)
         result.cases += 1
         before: tuple[str, str | None, str | None]
         if old is not None:
-            b = old.evaluate(case)
+            b = old.evaluate(case, facts)
             before = (b.outcome, b.blocked_by, b.code)
         elif case.recorded is not None:
             before = case.recorded
         else:
             raise GuardrailsError("replaying a corpus needs --baseline RULES")
-        v = new.evaluate(case)
+        v = new.evaluate(case, facts)
         after = (v.outcome, v.blocked_by, v.code)
         was, now = before[0] == "block", after[0] == "block"
         kind = None
@@ -226,11 +265,60 @@ def replay(
     return result
 
 
+def _judge_alone(
+    result: ReplayResult,
+    alone: Isolation | None,
+    case: Case,
+    rules: set[str],
+    missing: list[Missing],
+) -> None:
+    """A call not replayable whole: each changed rule of its hook judged alone where
+    it can be (isolated.py), counted as unjudged where it cannot."""
+    lacking = {rule for rule, _, _ in missing}
+    isolable = alone.isolable(case.hook) if alone is not None else frozenset()
+    facts = replay_facts(case.facts, case.derived)
+    judged = False
+    for rule in sorted(rules):
+        if alone is None or rule in lacking or rule not in isolable:
+            result.unjudged[rule] += 1
+            continue
+        judged = True
+        diff = alone.judge(case.hook, rule, facts)
+        if diff is not None:
+            before, after = (f"rule {rule}: {outcome}" for outcome in diff)
+            result.rule_changes.append(Change("rule_result", case.id, case.hook, before, after))
+    result.alone += judged
+
+
 def format_replay(result: ReplayResult, examples: int = 3) -> str:
     lines = [
-        f"{result.cases} cases replayed, {result.not_replayable} not replayable "
-        f"(a rule reads a masked fact), {len(result.changes)} changed"
+        f"{result.cases} cases replayed, {result.not_replayable} not replayable, "
+        f"{len(result.changes)} changed"
     ]
+    for (rule, fact, why), n in sorted(result.missing.items()):  # ids come from the rules
+        lines.append(f"  not replayable: {n} calls where {rule} reads {fact} ({why})")
+    if result.alone:
+        lines.append(
+            f"  {result.alone} of them judged rule by rule for the changed rules, "
+            f"{len(result.rule_changes)} rule results changed"
+        )
+    for c in result.rule_changes[:examples]:
+        lines.append(
+            f"    {printable(c.case)} ({printable(c.hook)}): {printable(c.before)} -> "
+            f"{printable(c.after.split(': ', 1)[1])}"
+        )
+    if result.unjudged and not result.baseline:
+        lines.append("  (without --baseline, every rule counts as changed)")
+    for rule, n in sorted(result.unjudged.items()):
+        lines.append(
+            f"  changed rule {rule}: {n} calls of its hooks not replayed"
+            + (" (accepted: --allow-unreplayable)" if result.allow_unreplayable else "")
+        )
+    if result.unjudged and not result.allow_unreplayable:
+        lines.append(
+            "  the change is not judged on every call: capture the facts these rules read "
+            "(load(capture=Capture(mask=...))), or accept it with --allow-unreplayable"
+        )
     if result.state_gaps:
         lines.append(
             f"  {result.state_gaps} of the calls not replayed would have updated state: "
