@@ -352,8 +352,7 @@ def open_store(state: object) -> Store:
             try:
                 from ..adapters.redis_store import RedisStore
             except ImportError as err:
-                feature = f"state {state.split('://')[0]}://..."
-                raise missing_extra("redis", feature, err) from None
+                raise missing_extra("redis", f"state {state.split('://')[0]}://...", err) from None
             return RedisStore.from_url(state)
         raise GuardrailsError(f'unknown state store {state!r}: use "memory" or a redis:// URL')
     if not callable(getattr(state, "exchange", None)):
