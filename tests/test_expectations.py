@@ -74,3 +74,21 @@ def test_replay_of_a_corpus_with_a_bad_expect_raises_the_clean_error(tmp_path):
     assert str(caught.value).startswith(
         f"{path}: expectation 'blok by deny_shell': unknown verdict 'blok'; did you mean 'block'?"
     )
+
+
+def test_replay_of_a_corpus_with_a_bad_expect_prints_it_without_a_traceback(tmp_path):
+    from click.testing import CliRunner
+
+    from guardrails.tooling.cli import main
+
+    (tmp_path / "r.rules").write_text(RULES)
+    path = case_file(tmp_path, "blok by deny_shell")
+    rules = str(tmp_path / "r.rules")
+    result = CliRunner().invoke(
+        main, ["replay", rules, "--baseline", rules, "--corpus", str(tmp_path / "corpus")]
+    )
+    assert result.exit_code == 2
+    assert isinstance(result.exception, SystemExit)
+    assert (
+        f"error: {path}: expectation 'blok by deny_shell': unknown verdict 'blok'" in result.output
+    )
