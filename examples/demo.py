@@ -1,5 +1,8 @@
 """Demo: the project's rules/ running inside real hosts.
 
+0. The sample payloads of examples/payloads/ (each names its hook; the same files
+   `guardrails eval rules/ --payload examples/payloads/<file>` takes) go through
+   `policy.evaluate`.
 1. A cpex TenantPluginManager (what the ContextForge gateway runs) gets the rules as
    plugins, and real cpex tool and agent payloads go through `invoke_hook`.
 2. A real Mellea session (with an in-repo backend that returns canned replies, so no
@@ -43,6 +46,19 @@ def describe(records: list[DecisionRecord], blocked: bool) -> tuple[str, str, st
         outcome, rule = "allow", "-"
     notes = "; ".join([*(f"would block: {s}" for s in shadow), *warns]) or "-"
     return outcome, rule, notes
+
+
+def payloads_part(policy: guardrails.Policy) -> None:
+    import json
+
+    print("== examples/payloads/*.json through policy.evaluate ==")
+    print(ROW.format("hook", "payload", "outcome", "rule [code]", "shadow / warnings"))
+    for path in sorted((ROOT / "examples" / "payloads").glob("*.json")):
+        case = json.loads(path.read_text(encoding="utf-8"))
+        verdict = policy.evaluate(case["hook"], case["facts"])
+        row = describe(list(verdict.records), verdict.outcome == "block")
+        print(ROW.format(case["hook"], path.name, *row))
+    print()
 
 
 def cpex_part(policy: guardrails.Policy, sink: MemorySink) -> None:
@@ -229,6 +245,7 @@ def main(argv: list[str]) -> int:
         return 1
     print(f"loaded {len(policy.rules)} rules from {rules_dir} (ruleset {policy.ruleset_hash[:12]})")
     print()
+    payloads_part(policy)
     cpex_part(policy, sink)
     mellea_part(policy, sink)
     state_part()

@@ -12,7 +12,7 @@ import pytest
 import guardrails
 from guardrails.check.catalog import DEFAULT_CATALOG
 from guardrails.diagnostics import Diagnostic
-from guardrails.policy.loading import _front_end
+from guardrails.policy.frontend import front_end as _front_end
 from guardrails.source import SourceFile
 
 pytest_plugins = ["pytester"]

@@ -176,6 +176,14 @@ def test_demo_runs_rules_through_cpex_and_mellea():
     out = example("demo.py")
     assert "== cpex: TenantPluginManager with 3 guardrails plugins ==" in out  # one per mode
     rows = [line.split() for line in out.splitlines()]
+    # scripts/demo.sh says it evaluates examples/payloads/: every file, with its outcome
+    payloads = {r[1]: r[2] for r in rows if len(r) > 2 and r[0] != "==" and r[1].endswith(".json")}
+    files = sorted(p.name for p in (ROOT / "examples" / "payloads").glob("*.json"))
+    assert (
+        sorted(payloads) == files
+        and "examples/payloads/" in (ROOT / "scripts" / "demo.sh").read_text()
+    )
+    assert payloads["08_admin_rm_rf.json"] == "BLOCK" and payloads["07_admin_shell.json"] == "allow"
     guest = next(r for r in rows if r[:4] == ["tool_pre_invoke", "guest", "calls", "shell"])
     assert guest[-3:-1] == ["dangerous_tools_for_operators", "[TOOL_DENIED]"]
     assert "would block: card_in_output [PII_CARD]" in out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import subprocess
 import sys
@@ -67,3 +68,37 @@ def test_every_cpex_config_in_the_docs_is_one_cpex_reads_and_check_config_passes
                 cwd=ROOT, capture_output=True, text=True, timeout=60,
             )  # fmt: skip
             assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_user_docs_cite_no_internal_design_document():
+    """Users have README.md and docs/ only; a "DESIGN section 5" they cannot open
+    (docs/hooks.md cited one, from the generator) is a dead end."""
+    from guardrails.check.catalog import DEFAULT_CATALOG
+    from guardrails.tooling.hooklist import hooks_markdown
+
+    pages = {p.name: p.read_text() for p in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]}
+    pages["guardrails hooks --format markdown"] = hooks_markdown(list(DEFAULT_CATALOG))
+    cited = [name for name, text in pages.items() if re.search(r"\bDESIGN\b", text)]
+    assert cited == []
+
+
+def test_the_docs_shadow_examples_work_on_the_project_rules():
+    """README's `shadow=["pii_*"]` raised on rules/ (no rule matched it) and later
+    matched only a rule that is audit anyway: each example must load rules/ and turn
+    some enforcing rule's block into a would-block."""
+    import ast
+
+    import guardrails
+
+    examples = [
+        (page, ast.literal_eval(m))
+        for page in ("README.md", "docs/hosts.md")
+        for m in re.findall(r"shadow=(\[[^\]]*\])", (ROOT / page).read_text())
+    ]
+    assert examples
+    for page, patterns in examples:
+        policy = guardrails.load(ROOT / "rules", shadow=patterns)
+        enforcing = {r.id for r in policy.rules if r.mode != "audit"}
+        for pattern in patterns:
+            hits = {i for i in policy.shadowed if fnmatch.fnmatch(i, pattern)}
+            assert hits & enforcing, f"{page}: shadow pattern {pattern!r} shadows no enforcing rule"

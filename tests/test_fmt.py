@@ -164,3 +164,100 @@ def test_a_repeated_on_clause_is_kept():
         "rule r on tool_pre_invoke when tool.name == 'a'\n  on before_tool\n  block\n"
     )
     assert formatted.count("on ") == 2
+
+
+def _comments_each_on_a_line_of_their_own(text: str, formatted: str) -> None:
+    from guardrails.syntax.tokens import comments
+
+    before = [c.text for c in comments(text)]
+    after = [c.text for c in comments(formatted)]
+    assert sorted(after) == sorted(before)  # every comment kept, none merged into another
+    assert all(line.count("#") <= 1 for line in formatted.splitlines())
+
+
+def test_two_comments_are_never_merged_onto_one_line():
+    text = (
+        'rule a "d"\n'
+        "  on generation_pre_call  # the hook\n"
+        "  # why this matters\n"
+        "  when tokens > 3\n"
+        "  # second line\n"
+        "  # third line\n"
+        "  mode audit  # audit first\n"
+        "  priority 5  # then five\n"
+        '  block "x"\n'
+        "\n"
+        'on tool_pre_invoke when tool.name == "x" # one\n'
+        "  # own line\n"
+        "  block\n"
+        "\n"
+        'let xs = [\n  "a",  # first\n  # about b\n  "b",\n]\n'
+        "let y = 1\n"
+    )
+    out = assert_formats_well(text)
+    _comments_each_on_a_line_of_their_own(text, out)
+    assert out == (
+        'rule a "d"\n'
+        "  on generation_pre_call  # the hook\n"
+        "  # second line\n"
+        "  # third line\n"
+        "  # audit first\n"
+        "  mode audit priority 5  # then five\n"
+        "  # why this matters\n"
+        "  when tokens > 3\n"
+        '  block "x"\n'
+        "\n"
+        "on tool_pre_invoke\n"
+        '  when tool.name == "x"  # one\n'
+        "  # own line\n"
+        "  block\n"
+        "\n"
+        'let xs = ["a", "b"]  # first\n'
+        "\n"
+        "# about b\n"
+        "\n"
+        "let y = 1\n"
+    )
+
+
+_PARTS = [
+    "rule r",
+    "on tool_pre_invoke",
+    "mode audit",
+    "priority 3",
+    'when tool.name == "a"',
+    "and tool.name != (",
+    '"b"',
+    ")",
+    'unless tool.name == "c"',
+    "warn",
+    'block "x"',
+]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.sampled_from(["", "trailing", "own", "both"]), min_size=11, max_size=11))
+def test_every_comment_survives_on_a_line_of_its_own(places):
+    lines: list[str] = []
+    for i, (part, place) in enumerate(zip(_PARTS, places, strict=True)):
+        if place in ("own", "both") and i:
+            lines.append(f"  # own {i}")
+        lines.append(
+            ("  " if i else "") + part + (f"  # end {i}" if place in ("trailing", "both") else "")
+        )
+    text = "\n".join(lines) + "\nlet z = [1,  # one\n  # two\n  2]\n"
+    _comments_each_on_a_line_of_their_own(text, assert_formats_well(text))
+
+
+def test_comments_inside_a_long_list_stay_indented_with_its_items():
+    items = ["a" * 30, "b" * 30, "c" * 30]
+    text = (
+        f'let xs = [\n  "{items[0]}",  # one\n  # about b\n  "{items[1]}",\n'
+        f'  "{items[2]}",\n  # the end\n]\n'
+    )
+    out = assert_formats_well(text)
+    _comments_each_on_a_line_of_their_own(text, out)
+    assert out == (
+        f'let xs = [\n  "{items[0]}",  # one\n  # about b\n  "{items[1]}",\n'
+        f'  "{items[2]}",\n  # the end\n]\n'
+    )

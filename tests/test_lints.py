@@ -16,7 +16,7 @@ from guardrails.check import ir
 from guardrails.check.catalog import DEFAULT_CATALOG
 from guardrails.check.lints import _conjuncts, lint
 from guardrails.check.types import ANY, BOOL, FLOAT
-from guardrails.policy.loading import _front_end
+from guardrails.policy.frontend import front_end as _front_end
 from guardrails.runtime.program import Block
 from guardrails.source import SourceFile
 
@@ -114,6 +114,26 @@ def test_suppression_comment_and_disable(tmp_path):
 
 def test_lints_do_not_run_on_rules_with_errors():
     assert codes("on generation_precall when tokens > 10 and tokens < 5 block") == [("GR0200", 1)]
+
+
+def test_lints_of_the_clean_rules_are_shown_alongside_errors():
+    text = (
+        "let unused = 1\n"
+        "rule a on generation_pre_call when tokens > 5 and tokens < 3 block\n"  # lint
+        "rule b on generation_pre_call when prompt > 5 block\n"  # error
+        "rule c on generation_pre_call when tokens < 2 and tokens > 9 and prompt > 1 block\n"
+    )
+    assert codes(text) == [("GR0300", 1), ("GR0301", 2), ("GR0210", 3), ("GR0210", 4)]
+
+
+def test_never_used_warnings_are_dropped_when_a_syntax_error_lost_an_item():
+    text = (
+        'let words = ["a"]\n'
+        "counter calls per user\n"
+        "rule a on generation_pre_call when tokens > 5 and tokens < 3 block\n"
+        "rule b on tool_pre_invoke when prompt in words and calls > 3 blok\n"
+    )
+    assert codes(text) == [("GR0301", 3), ("GR0100", 4)]
 
 
 # ---- GR0302 through the blocker index, against the pairwise definition ----

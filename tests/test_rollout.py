@@ -331,3 +331,20 @@ def test_printable_escapes_controls_and_bidi_and_keeps_text():
     assert printable("\u202eabc\u2066\u200f\u2028") == "\\u202eabc\\u2066\\u200f\\u2028"
     kept = "é 日本 😀 👩\u200d💻 \\x1b"
     assert printable(kept) == kept
+
+
+def test_conversation_text_is_masked_by_default_on_every_hook_that_carries_it():
+    """A rule that reads `messages` must not put the conversation in the log."""
+    sink = MemorySink()
+    policy = guardrails.loads(
+        'on agent_pre_invoke when messages[0].content contains "zz" block\n',
+        sinks=[sink],
+        capture=True,
+    )
+    policy.evaluate(
+        "agent_pre_invoke",
+        {"messages": [{"role": "user", "content": SECRET}], "system_prompt": SECRET},
+    )
+    (call,) = sink.calls
+    assert SECRET not in json.dumps(call.facts)
+    assert "__masked__" in call.facts["messages"] and "__masked__" in call.facts["system_prompt"]

@@ -1,7 +1,7 @@
 """The hook catalog: per hook, its payload fields, which are writable, and its facts.
 
 A rule is checked against the *facts* of its hooks: the payload's own fields, the
-normalized facts of DESIGN §5 (`prompt`, `tokens`, `tool.name`, ...) and the context
+normalized facts (`prompt`, `tokens`, `tool.name`, ...) and the context
 facts every hook has. The language's facts live in `hookdefs`. This module knows no
 host: each host's hooks come as a table (`HostHooks`) registered with `add_hosts`,
 which is how `guardrails.policy` puts the tables of `guardrails.hosts` into
@@ -224,6 +224,9 @@ class Catalog:
         return spec is None or spec.in_cpex
 
     def suggest(self, name: str) -> str | None:
+        folded = name.lower().replace("-", "_")  # `GENERATION_PRE_CALL`, `tool-pre-invoke`
+        if folded in self._hooks:
+            return folded
         close = difflib.get_close_matches(name, list(self._hooks), n=1, cutoff=0.6)
         return close[0] if close else None
 

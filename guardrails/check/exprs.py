@@ -7,7 +7,6 @@ module knows names, paths and patterns, and no operator by name.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
@@ -19,13 +18,13 @@ from ..syntax import ast
 from .builtins import BUILTINS as _REGISTRY
 from .builtins import Builtin
 from .catalog import FactSpec, HookSpec
-from .hostcalls import HOST_HINT, PACKS, check_host_call
+from .hostcalls import check_host_call
 from .ir import IR, Const, FactRef, ListOf, Op, PathKey
 from .names import LetTable, literal_const
 from .quantifiers import check_quantified, local
 from .regexes import compile_regex, is_regex
 from .types import ANY, BOOL, FINDING_FIELDS, INT, MAP, REGEX, STR, Type, field_type, join, list_of
-from .unknown import report_unknown
+from .unknown import function_hint, report_no_field, report_unknown
 
 if TYPE_CHECKING:
     from .states import StateTable
@@ -219,11 +218,7 @@ class ExprChecker:
         spec, rest = resolved
         ftype = descend(spec.type, rest)
         if ftype is None:
-            self.error(
-                "GR0201",
-                f"'{spec.path}' is {spec.type}; it has no field '{rest[0]}'",
-                node.span,
-            )
+            report_no_field(self, spec.path, spec.type, rest[0], node.span)
             return Const(None, ANY)
         return FactRef(path, ftype, spec.path if spec.derived else None)
 
@@ -319,15 +314,7 @@ class ExprChecker:
             self.host_calls.append(node.span)
             return check_host_call(self, host, node, self.no_state)
         if entry is None:
-            known = [*BUILTINS, *self.functions]
-            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-            hint = (
-                f"did you mean '{close[0]}'?"
-                if close
-                else f"{name}() is {PACKS[name]}"
-                if name in PACKS
-                else "functions: " + ", ".join(sorted(known)) + "; " + HOST_HINT
-            )
+            hint = function_hint(name, [*BUILTINS, *self.functions])
             self.error("GR0203", f"unknown function '{name}'", node.func.span, hint=hint)
             for arg in node.args:
                 self.check(arg)

@@ -1,6 +1,6 @@
 """The facts the language gives hooks, whichever host fires them.
 
-The normalized facts of DESIGN §5 per hook name, the context facts every hook has,
+The normalized facts (the same on every host) per hook name, the context facts every hook has,
 and their docs (a derived fact's doc is its entry in `runtime.facts.DERIVED`). Each
 host's own hooks and payload fields are in `guardrails.hosts` and reach the catalog
 by registration (see `catalog.add_hosts`).
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ..runtime.facts import DERIVED
 
-# Normalized facts (DESIGN §5): "path: type" plus `!` when writable, per hook. A
+# Normalized facts: "path: type" plus `!` when writable, per hook. A
 # normalized fact hides a payload field of the same name.
 _GEN_PRE = ("prompt: str", "tokens: int", "model: str", "provider: str", "model_options: map!")
 NORMALIZED_FACTS: dict[str, tuple[str, ...]] = {

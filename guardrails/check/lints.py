@@ -3,7 +3,9 @@
 Each lint has a stable code, can be switched off (`check(..., disable={...})`,
 `guardrails check --disable CODE`), and can be silenced for one rule or line with a
 comment `# guardrails: ignore[GR0302]` on the rule's first line or the flagged line.
-They work on the checked IR, so they see through `let`s and the rule's exact order.
+They work on the checked IR, so they see through `let`s and the rule's exact order,
+and on the rules that checked clean only: a load with errors still gets the lints of
+its other rules (a rule with an error is not linted; its error comes first).
 
 GR0301  a rule can never fire (contradictory numeric bounds on one fact)
 GR0302  a rule is shadowed by an earlier blocking rule whose condition it implies
@@ -305,6 +307,17 @@ def lint(
     linter = _Linter(today or datetime.date.today(), audit_max_days)
     linter.run(ruleset.rules, modules)
     return linter.diags
+
+
+# "never used" warnings (a let, a state never updated or never read): a syntax error
+# drops the item it is in, which may be the one that uses it
+UNUSED_CODES = frozenset({"GR0300", "GR0310", "GR0311"})
+
+
+def without_unused(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """The diagnostics of a load with syntax errors: its "never used" warnings are
+    dropped, since an item the parser could not read may be the use."""
+    return [d for d in diags if d.code not in UNUSED_CODES]
 
 
 def filter_diagnostics(diags: Iterable[Diagnostic], disable: Collection[str]) -> list[Diagnostic]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..runtime.facts import DERIVED
 from ..syntax import ast
 from .ir import IR, Const, FactRef, Local, Op
 from .types import (
@@ -85,16 +86,61 @@ def mismatch(c: ExprChecker, node: ast.Compare, lt: Type, rt: Type, why: str) ->
         "GR0210",
         f"type mismatch: {lt} {node.op} {rt} {why}",
         node.op_span,
-        hint=_mismatch_hint(lt, rt),
+        hint=_mismatch_hint(c, node, lt, rt),
     )
 
 
-def _mismatch_hint(lt: Type, rt: Type) -> str | None:
+def _mismatch_hint(c: ExprChecker, node: ast.Compare, lt: Type, rt: Type) -> str | None:
+    """A hint that fits what was written: quotes are only mentioned when a quoted
+    number was written; a text fact compared with a number is pointed at its length
+    (and at the facts the hook derives from it, such as `tokens`)."""
     if STR in (lt, rt) and (lt.is_number or rt.is_number):
-        return "compare a number with a number: drop the quotes around the number"
+        text, number = (node.left, node.right) if lt == STR else (node.right, node.left)
+        if isinstance(text, ast.Literal) and _numeric(text.value):
+            bare, other = str(text.value).strip(), _source(number)
+            left, right = (bare, other) if node.left is text else (other, bare)
+            return f"compare a number with a number: drop the quotes, `{left} {node.op} {right}`"
+        return _text_vs_number(c, node, text, number)
     if BOOL in (lt, rt) and (lt.is_number or rt.is_number):
         return "true and false are not numbers here"
+    if node.op in ("contains", "startswith", "endswith") and lt == STR and rt.kind == "list":
+        left, right = _source(node.left), _source(node.right)
+        return f"to test each item: `any w in {right}: {left} {node.op} w`"
     return None
+
+
+def _numeric(value: object) -> bool:
+    try:
+        float(str(value))
+    except ValueError:
+        return False
+    return isinstance(value, str)
+
+
+def _text_vs_number(
+    c: ExprChecker, node: ast.Compare, text: ast.Expr, number: ast.Expr
+) -> str | None:
+    written = _source(text)
+    other = _source(number)
+    if node.op in ("==", "!="):
+        quoted = f'"{other}"' if isinstance(number, ast.Literal) else f"str({other})"
+        return f"`{written}` is a string: compare it with one, `{written} {node.op} {quoted}`"
+    if node.op not in ("<", "<=", ">", ">="):
+        return None
+    left = node.left is text
+
+    def shown(expr: str) -> str:
+        return f"{expr} {node.op} {other}" if left else f"{other} {node.op} {expr}"
+
+    ways = [f"its length, `{shown(f'len({written})')}`"]
+    derived = [d for d in DERIVED.values() if d.source == written and c.hook.fact(d.name)]
+    ways += [f"its {d.name}, `{shown(d.name)}`" for d in derived]
+    return f"`{written}` is a string: compare " + ", or ".join(ways)
+
+
+def _source(expr: ast.Expr) -> str:
+    span = expr.span
+    return span.file.text[span.start : span.end]
 
 
 def _null_literal(ir: IR) -> bool:

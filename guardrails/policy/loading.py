@@ -9,44 +9,33 @@ that shape from a version and keys its cache on the version's identity.
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
-import gc
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from ..check import ir
-from ..check.builtins import BUILTINS
 from ..check.catalog import DEFAULT_CATALOG, Catalog
-from ..check.hostcalls import collisions
-from ..check.lints import filter_diagnostics, lint
-from ..check.modules import check_modules
 from ..compile import cache as rulecache
 from ..compile.loader import Lowered, link, lower
-from ..diagnostics import Diagnostic, GuardrailsError, RulesError, Severity, has_errors, sort_key
+from ..diagnostics import Diagnostic, GuardrailsError, RulesError, Severity, has_errors
 from ..extras import missing_extra
 from ..records import Sink
 from ..records.capture import Capture
 from ..runtime import engine
 from ..runtime.breaker import BreakerConfig, Breakers
 from ..runtime.facts import Tokenizer
-from ..runtime.hostfn import HostFunctionSpecError, HostTable
-from ..runtime.hostsig import as_host_functions
+from ..runtime.hostfn import HostTable
 from ..runtime.ops import DEFAULT_MAX_MATCH_CHARS
 from ..runtime.program import RuleProgram
 from ..runtime.state import MemoryStore, Store
 from ..runtime.state_plan import StatePlan
 from ..source import SourceFile
-from ..syntax import ast
-from ..syntax.parser import parse
+from .frontend import front_end, host_table, no_gc
 
 DEFAULT_TIME_BUDGET_MS = 250.0
-
-PathLike = str | Path
-Paths = PathLike | Sequence[PathLike]
 
 
 @dataclass(frozen=True)
@@ -150,148 +139,6 @@ def assemble(
     )  # fmt: skip
 
 
-def _sources(paths: Paths) -> tuple[list[SourceFile], list[Diagnostic]]:
-    items = [paths] if isinstance(paths, str | Path) else list(paths)
-    files: list[SourceFile] = []
-    diags: list[Diagnostic] = []
-    for item in items:
-        root = Path(item)
-        display = str(item)
-        if root.is_dir():
-            found = sorted(p for p in root.rglob("*.rules") if p.is_file())
-            if not found:
-                diags.append(
-                    Diagnostic(
-                        "GR0105",
-                        Severity.ERROR,
-                        f"no .rules files found in {display}",
-                        SourceFile(display, "").span(0, 0),
-                        hint="rule files end in .rules",
-                    )
-                )
-            targets = [(p, str(Path(display) / p.relative_to(root))) for p in found]
-        else:
-            targets = [(root, display)]
-        for path, shown in targets:
-            try:
-                files.append(SourceFile.read(path, shown))
-            except (OSError, UnicodeDecodeError) as err:
-                reason = (
-                    "not valid UTF-8"
-                    if isinstance(err, UnicodeDecodeError)
-                    else (err.strerror or str(err))
-                )
-                diags.append(
-                    Diagnostic(
-                        "GR0104",
-                        Severity.ERROR,
-                        f"cannot read {shown}: {reason}",
-                        SourceFile(shown, "").span(0, 0),
-                    )
-                )
-    return files, diags
-
-
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """Cyclic GC paused: a load allocates hundreds of objects per rule and frees almost
-    none, so GC passes over them are pure cost (3.4 s -> 2.1 s for 10,000 rules)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def host_table(functions: object, judge: object) -> HostTable:
-    """`load(functions=..., judge=...)` as one table; a name a built-in has, or a
-    function the rules cannot type, is an error here, before any rule is read. The
-    judge's functions are always declared (rules that call them check everywhere);
-    without `judge=` each call fails closed and the checker warns (GR0321)."""
-    if isinstance(functions, HostTable):
-        return functions
-    from ..adapters.judge import judge_functions
-
-    try:
-        found = as_host_functions(functions)
-        mine = {fn.name for fn in found}
-        pack = judge_functions(judge)
-        found += pack if judge is not None else [fn for fn in pack if fn.name not in mine]
-        table = HostTable(found)
-    except HostFunctionSpecError as err:
-        raise GuardrailsError(str(err)) from None
-    taken = collisions(table, BUILTINS.functions)
-    if taken:
-        raise GuardrailsError(
-            f"host function {taken[0]!r} has the name of a built-in function; "
-            f"give it another name (functions={{'my_{taken[0]}': fn}})"
-        )
-    return table
-
-
-def _front_end(
-    files: Sequence[SourceFile], catalog: Catalog, functions: HostTable | None = None
-) -> tuple[ir.CheckedRuleset, list[Diagnostic]]:
-    modules: list[ast.Module] = []
-    diags: list[Diagnostic] = []
-    for file in files:
-        module, parse_diags = parse(file)
-        modules.append(module)
-        diags.extend(parse_diags)
-    ruleset, check_diags = check_modules(modules, catalog, functions)
-    if not has_errors(diags + check_diags):
-        check_diags += lint(ruleset, modules)
-    return ruleset, sorted(filter_diagnostics(diags + check_diags, ()), key=sort_key)
-
-
-def check(
-    paths: Paths,
-    *,
-    catalog: Catalog | None = None,
-    disable: Iterable[str] = (),
-    functions: object = None,
-    judge: object = None,
-) -> list[Diagnostic]:
-    """Every diagnostic for the rules at `paths` (errors and warnings); never raises
-    for bad rules (bad `functions` raise GuardrailsError, as in `load`).
-
-    `disable` switches lints (warning codes) off; a `# guardrails: ignore[CODE]`
-    comment on the flagged line silences one place. `functions` and `judge` declare
-    the host functions the rules may call, as for `load` (only their signatures are
-    read: nothing is called)."""
-    files, diags = _sources(paths)
-    return _check_files(files, diags, catalog, disable, host_table(functions, judge))
-
-
-def check_text(
-    text: str,
-    filename: str = "<stdin>",
-    *,
-    catalog: Catalog | None = None,
-    disable: Iterable[str] = (),
-    functions: object = None,
-    judge: object = None,
-) -> list[Diagnostic]:
-    """`check` for rules that are not in a file yet: an editor's unsaved buffer, or
-    `guardrails check -`; `filename` is the name diagnostics give."""
-    files = [SourceFile(filename, text)]
-    return _check_files(files, [], catalog, disable, host_table(functions, judge))
-
-
-def _check_files(
-    files: list[SourceFile],
-    diags: list[Diagnostic],
-    catalog: Catalog | None,
-    disable: Iterable[str],
-    table: Any,
-) -> list[Diagnostic]:
-    with _no_gc():
-        _, more = _front_end(files, catalog or DEFAULT_CATALOG, table)
-    return sorted(filter_diagnostics(diags + more, set(disable)), key=sort_key)
-
-
 CACHE_MIN_CHARS = 4096  # smaller rulesets load faster than a cache entry is read
 
 
@@ -310,7 +157,7 @@ def compile_sources(files: list[SourceFile], diags: list[Diagnostic], options: O
     catalog = options.catalog or DEFAULT_CATALOG
     store = None if has_errors(diags) else _cache_dir(files, options)
     key = rulecache.key(files, catalog, options.functions, options.max_match_chars) if store else ""
-    with _no_gc():
+    with no_gc():
         hit = rulecache.read(store, key, files) if store is not None else None
         if hit is not None:
             low, digest, warnings = hit
@@ -323,7 +170,7 @@ def compile_sources(files: list[SourceFile], diags: list[Diagnostic], options: O
             options.breaker,
         )  # fmt: skip
         shadowed = _shadow_ids(options.shadow, programs)
-        checked = rulecache.LazyRules(lambda: _front_end(files, catalog, options.functions)[0])
+        checked = rulecache.LazyRules(lambda: front_end(files, catalog, options.functions)[0])
         return assemble(
             programs, digest, shadowed, low.source, warnings, checked, options.time_budget_ms,
             plans, options.state, options.breaker,
@@ -334,7 +181,7 @@ def compile_sources(files: list[SourceFile], diags: list[Diagnostic], options: O
 def _compile(
     files: list[SourceFile], diags: list[Diagnostic], catalog: Catalog, options: Options
 ) -> tuple[Lowered, str, list[Diagnostic]]:
-    ruleset, more = _front_end(files, catalog, options.functions)
+    ruleset, more = front_end(files, catalog, options.functions)
     diags = diags + more
     if has_errors(diags):
         raise RulesError(diags)

@@ -38,7 +38,9 @@ from ..runtime.program import RuleProgram
 from ..runtime.state import Store
 from ..runtime.verdict import Verdict
 from ..source import SourceFile
-from .loading import Compiled, Options, Paths, _sources, check, check_text, compile_sources
+from .frontend import Paths, check, check_text
+from .frontend import sources as _sources
+from .loading import Compiled, Options, compile_sources
 
 __all__ = ["Policy", "RuleInfo", "check", "check_text", "load", "loads"]
 _KEPT_VERSIONS = 4  # in-flight cpex calls pinned to an older version still find it

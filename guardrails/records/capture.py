@@ -1,9 +1,12 @@
 """Payload capture for rollout tools: the facts of a hook call, masked for the log.
 
 Recorded traffic is what `guardrails replay` re-evaluates, but prompts and outputs
-carry user data. By default the text facts (`prompt`, `output`, `tool.output`) are
-replaced by a hash and a length, so a log shows *that* and *how much* without
-*what*. Other paths can be masked or dropped by configuration.
+carry user data. By default the facts that carry conversation text (`prompt`,
+`output`, `tool.output`, `messages`, `system_prompt`, `last_message.text`, and a
+fetched prompt's `result` or resource's `content`) are replaced by a hash and a
+length, so a log shows *that* and *how much* without *what*. Other paths can be
+masked or dropped by configuration; tool arguments are kept, as rules about tools
+read them and a deployment that puts secrets there masks `tool.args` itself.
 
 What the rules derive from a masked fact is kept beside it: a call record holds the
 derived facts its hook's rules read (`tokens`, worked out from `prompt` with the
@@ -25,7 +28,10 @@ from typing import Any
 from ..runtime.facts import DERIVED, Derivation, Tokenizer, make_bindings
 
 MASK_KEY = "__masked__"
-DEFAULT_MASK = ("prompt", "output", "tool.output")
+DEFAULT_MASK = (
+    "prompt", "output", "tool.output", "messages", "system_prompt", "last_message.text",
+    "result", "content",
+)  # fmt: skip
 _MAX_DEPTH = 50
 
 

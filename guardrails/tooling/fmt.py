@@ -1,9 +1,13 @@
 """`guardrails fmt`: one canonical layout for rules files, comments kept.
 
 The formatter prints the AST (so the result parses to the same rules: tested as
-parse(fmt(x)) == parse(x) and fmt(fmt(x)) == fmt(x)) and puts the comments back:
-comments between items stay above the item they precede, a comment on a line inside
-an item follows the clause or action on that line.
+parse(fmt(x)) == parse(x) and fmt(fmt(x)) == fmt(x)) and puts the comments back, each
+on a line of its own or at the end of one, never two on one line: comments between
+items stay above the item they precede; inside an item, a comment on a line of its
+own stays above the clause or action that follows it, and a comment after code
+follows the clause or action on that line (when lines are joined, as `mode` and
+`priority` are, the comments they carried go above the joined line, the last one
+staying at its end).
 
 Layout: `let`s one per line; one blank line between rules; a named rule has its
 header on the first line and one clause or action per line below, indented two
@@ -165,7 +169,25 @@ def action(node: ast.Action) -> str:
 class _Line:
     text: str
     source_line: int  # where the construct started in the input (for comments)
-    comments: list[str] = field(default_factory=list)
+    comments: list[str] = field(default_factory=list)  # after code on its lines
+    above: list[str] = field(default_factory=list)  # on lines of their own before it
+    inside: bool = False  # it closes a block: comments above it are indented as its items
+
+    @property
+    def one_line(self) -> bool:
+        """It renders as one line: no comment of its own line, at most one after it."""
+        return not self.above and len(self.comments) <= 1
+
+    def render(self, indent: str = "") -> list[str]:
+        """Its comments in their order, one per line; the last one after code stays
+        at the end of the text."""
+        *extra, last = self.comments or [""]
+        lead = indent + (
+            INDENT if self.inside else self.text[: len(self.text) - len(self.text.lstrip())]
+        )
+        out = [lead + c for c in (*self.above, *extra)]
+        out.append(indent + self.text + (f"  {last}" if last else ""))
+        return out
 
 
 def _rule_lines(rule: ast.Rule) -> list[_Line]:
@@ -232,7 +254,7 @@ def _let_lines(let: ast.Let) -> list[_Line]:
         return [one]
     lines = [_Line(f"let {let.name.name} = [", let.span.line)]
     lines += [_Line(f"{INDENT}{expr(item)},", item.span.line) for item in let.value.items]
-    lines.append(_Line("]", let.value.span.end_line))
+    lines.append(_Line("]", let.value.span.end_line, inside=True))
     return lines
 
 
@@ -246,6 +268,7 @@ def format_text(text: str, filename: str = "<string>") -> tuple[str | None, list
     if diags:
         return None, diags
     notes = [(c.line, c.text) for c in comments(text)]
+    own_line = {ln: file.line_text(ln).lstrip().startswith("#") for ln, _ in notes}
     items = sorted(module.items, key=lambda i: i.span.start)
     blocks: list[tuple[ast.Item, list[_Line]]] = []
     for item in items:
@@ -267,10 +290,10 @@ def format_text(text: str, filename: str = "<string>") -> tuple[str | None, list
         while note is not None and note[0] < item.span.line:
             pending.append((note[0], note[1]))
             note = next(notes_iter, None)
+        after: list[tuple[int, str]] = []  # comments no code of the item follows
         while note is not None and note[0] <= end_line:
-            target = max((ln for ln in lines if ln.source_line <= note[0]),
-                         key=lambda ln: ln.source_line, default=lines[0])  # fmt: skip
-            target.comments.append(note[1])
+            if not _attach(lines, note, own_line[note[0]]):
+                after.append(note)
             note = next(notes_iter, None)
         separate = previous is not None and not (
             isinstance(previous, ast.Let) and isinstance(item, ast.Let) and not pending
@@ -278,8 +301,8 @@ def format_text(text: str, filename: str = "<string>") -> tuple[str | None, list
         if separate:
             out.append("")
         _emit_comments(out, pending, item.span.line)
-        pending = []
         out.extend(_render_item(item, lines))
+        pending = after  # as if they came after the item, which they do once formatted
         previous = item
     while note is not None:
         pending.append((note[0], note[1]))
@@ -289,6 +312,23 @@ def format_text(text: str, filename: str = "<string>") -> tuple[str | None, list
             out.append("")
         _emit_comments(out, pending, None)
     return "\n".join(out).rstrip("\n") + "\n" if out else "", []
+
+
+def _attach(lines: list[_Line], note: tuple[int, str], own_line: bool) -> bool:
+    """A comment inside an item: one on a line of its own goes above the first line
+    that comes after it in the input (False when none does: the item's lines were
+    joined, and it goes after the item); one after code goes with the last line that
+    began at or before it."""
+    line, text = note
+    if own_line:
+        after = [ln for ln in lines if ln.source_line > line]
+        if not after:
+            return False
+        min(after, key=lambda ln: ln.source_line).above.append(text)
+        return True
+    before = [(ln.source_line, i) for i, ln in enumerate(lines) if ln.source_line <= line]
+    lines[max(before)[1] if before else 0].comments.append(text)
+    return True
 
 
 def _emit_comments(out: list[str], pending: list[tuple[int, str]], item_line: int | None) -> None:
@@ -302,21 +342,12 @@ def _emit_comments(out: list[str], pending: list[tuple[int, str]], item_line: in
 
 
 def _render_item(item: ast.Item, lines: list[_Line]) -> list[str]:
-    def with_comments(text: str, notes: list[str]) -> str:
-        return text + ("  " + "  ".join(notes) if notes else "")
-
     if isinstance(item, ast.Let):
-        return [with_comments(ln.text, ln.comments) for ln in lines]
+        return [out for ln in lines for out in ln.render()]
     if item.name is None:
         one = " ".join(ln.text for ln in lines)
         notes = [c for ln in lines for c in ln.comments]
-        if len(one) <= WIDTH and len(notes) <= 1:
-            return [with_comments(one, notes)]
-        first, rest = lines[0], lines[1:]
-        return [with_comments(first.text, first.comments)] + [
-            INDENT + with_comments(ln.text, ln.comments) for ln in rest
-        ]
-    header, rest = lines[0], lines[1:]
-    return [with_comments(header.text, header.comments)] + [
-        INDENT + with_comments(ln.text, ln.comments) for ln in rest
-    ]
+        if len(one) <= WIDTH and len(notes) <= 1 and all(ln.one_line for ln in lines):
+            return _Line(one, lines[0].source_line, notes).render()
+    first, rest = lines[0], lines[1:]
+    return first.render() + [out for ln in rest for out in ln.render(INDENT)]

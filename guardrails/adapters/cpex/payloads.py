@@ -2,7 +2,7 @@
 
 The same rule text must work whoever fires a hook, so this module maps Mellea
 payloads, cpex built-in payloads and plain dicts onto the normalized facts of
-DESIGN §5 (`prompt`, `tool.name`, `output`, ...) and maps rule changes back onto a
+docs/hooks.md (`prompt`, `tool.name`, `output`, ...) and maps rule changes back onto a
 new payload (`model_copy(update=...)`, never mutation). Only the facts some rule
 reads are extracted: rendering a Mellea prompt is the expensive one.
 """
