@@ -31,6 +31,7 @@ NOT_RUN = [
     ("docs/performance.md", "pip install -e '.[bench]'"),
     ("docs/security.md", "GUARDRAILS_FUZZ_EXAMPLES=100000"),
     ("docs/state.md", "guardrails serve rules/"),
+    ("docs/testing.md", "pip install 'guardrails-rules[test]'"),
     ("docs/testing.md", "tests/corpus/tool_pre_invoke/sixth_email.json"),  # a file block: its path
 ]
 PAGE_TIMEOUT = 600.0

@@ -37,24 +37,21 @@ def test_wheel_contains_grammar(wheel):
     assert not any(n.startswith("tests/") for n in names)
 
 
-def test_installed_wheel_loads_rules_outside_the_checkout(wheel, tmp_path):
-    site = tmp_path / "site"
+@pytest.fixture(scope="module")
+def site(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel installed (without its dependencies: the venv has them) into a folder."""
+    site = tmp_path_factory.mktemp("site")
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--target",
-            str(site),
-            str(wheel),
-        ],
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
+         str(wheel)],
         check=True,
         capture_output=True,
         timeout=300,
-    )
+    )  # fmt: skip
+    return site
+
+
+def test_installed_wheel_loads_rules_outside_the_checkout(site, tmp_path):
     rules = tmp_path / "r.rules"
     rules.write_text("on generation_pre_call when tokens > 10 block\n")
     code = (
@@ -74,3 +71,28 @@ def test_installed_wheel_loads_rules_outside_the_checkout(wheel, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "block"
+
+
+def test_guardrails_test_from_the_wheel_without_the_test_extra_names_it(site, tmp_path):
+    """pytest and syrupy are in this venv: a finder makes them uninstalled for the run."""
+    code = (
+        "import sys\n"
+        "class Uninstalled:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.partition('.')[0] in ('pytest', '_pytest', 'syrupy'):\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Uninstalled())\n"
+        "import guardrails\n"
+        "assert guardrails.__file__.startswith(sys.argv[1]), guardrails.__file__\n"
+        "from guardrails.tooling.cli import main\n"
+        "main(['test'])\n"
+    )
+    (tmp_path / "tests" / "corpus").mkdir(parents=True)
+    env = dict(os.environ, PYTHONPATH=str(site))
+    proc = subprocess.run([sys.executable, "-c", code, str(site)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        "error: guardrails test needs the 'test' extra (pytest is not installed): "
+        "pip install 'guardrails-rules[test]'\n"
+    )

@@ -138,7 +138,10 @@ def test_bad_case_file_and_bad_expectation_fail_with_their_location(pytester):
     result = pytester.runpytest("--snapshot-update")
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(
-        ["*broken.json:1:20: invalid JSON*", "*cannot read expectation 'maybe by deny_shell'*"]
+        [
+            "*broken.json:1:20: invalid JSON*",
+            "*odd_expect.json: expectation 'maybe by deny_shell': unknown verdict 'maybe'*",
+        ]
     )
 
 
@@ -200,3 +203,31 @@ def test_guardrails_test_cli(tmp_path):
         "rule deny_shell: expected 'block code NO_SHELL', got 'warn code NO_SHELL'" in failed.stdout
     )
     assert run("--corpus", "nope").returncode == 4
+
+
+def test_coverage_refuses_xdist_workers(pytester):
+    """Coverage counts cases in one process: with -n each worker would see a part."""
+    pytest.importorskip("xdist")
+    project(pytester)
+    result = pytester.runpytest("--guardrails-coverage", "-n", "2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--guardrails-coverage counts every case in one process*"])
+
+
+def test_a_broken_ruleset_is_one_entry_of_the_json_report_and_junit(pytester):
+    import xml.etree.ElementTree as ET
+
+    project(pytester, rules="rule r on tool_pre_invoke when tool.nme == 1 block\n")
+    result = pytester.runpytest("--guardrails-report-json=out/cases.json", "--junitxml=out/j.xml")
+    result.assert_outcomes(failed=1)
+    report = json.loads((pytester.path / "out" / "cases.json").read_text())
+    (entry,) = report["cases"]
+    assert (entry["id"], entry["hook"], entry["outcome"], entry["passed"]) == (
+        "corpus: rules",
+        None,
+        None,
+        False,
+    )
+    assert "unknown fact 'tool.nme'" in entry["message"]
+    (case,) = ET.parse(pytester.path / "out" / "j.xml").iter("testcase")
+    assert (case.get("classname"), case.get("name")) == ("guardrails.corpus", "corpus: rules")

@@ -33,8 +33,15 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from haystack.components.agents.state.state_utils import replace_values
-from haystack.dataclasses import ChatMessage, ToolCall
+from ..extras import missing_extra
+
+try:
+    from haystack.components.agents.state.state_utils import replace_values
+    from haystack.dataclasses import ChatMessage, ToolCall
+except ImportError as err:  # name the extra to install, not a module deep inside
+    raise missing_extra(
+        "haystack", "the Haystack host (guardrails.adapters.haystack)", err
+    ) from None
 
 from ..runtime.hostrun import offload
 from ..runtime.messages import MessageList, role_and_text

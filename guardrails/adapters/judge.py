@@ -19,6 +19,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from ..extras import missing_extra
 from ..runtime.hostfn import HostFunction, HostFunctionSpecError
 from ..runtime.judge import Ask, AskAsync, Judge
 from ..runtime.judge import judge_functions as _pack
@@ -86,7 +87,11 @@ def _mellea(client: Any) -> tuple[Ask, AskAsync]:
 
 
 def _haystack(generator: Any) -> tuple[Ask, AskAsync | None]:
-    from haystack.dataclasses import ChatMessage
+    try:
+        from haystack.dataclasses import ChatMessage
+    except ImportError as err:  # a `run(messages=...)` object: taken for a chat generator
+        feature = f"judge={type(generator).__name__} (a Haystack chat generator)"
+        raise missing_extra("haystack", feature, err) from None
 
     def text_of(result: Any) -> str:
         replies = result.get("replies") if isinstance(result, dict) else None

@@ -40,7 +40,12 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry import metrics, trace
+from ..extras import missing_extra
+
+try:
+    from opentelemetry import metrics, trace
+except ImportError as err:  # name the extra to install, not a module deep inside
+    raise missing_extra("otel", "OpenTelemetry (guardrails.adapters.otel)", err) from None
 
 from ..records import BreakerRecord, CallRecord, DecisionRecord
 from ..runtime.engine import HookRunner

@@ -34,10 +34,17 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import redis
-from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisError
-from redis.retry import Retry
+from ..extras import missing_extra
+
+try:
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.exceptions import NoScriptError, RedisError
+    from redis.retry import Retry
+except ImportError as err:  # name the extra to install, not a module deep inside
+    raise missing_extra(
+        "redis", "the Redis state store (guardrails.adapters.redis_store)", err
+    ) from None
 
 from ..diagnostics import GuardrailsError
 from ..runtime.state import Reading, StateError, StateOp

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..extras import install_hint
 from ..runtime.findings import Finding
 from ..runtime.ops import RuleTypeError, check_size
 from ..runtime.program import Redact
@@ -63,7 +64,7 @@ class Detector:
 
     @property
     def install_hint(self) -> str:
-        return f"pip install 'guardrails-rules[{self.extra}]'"
+        return install_hint(self.extra)
 
     def scanner(self) -> Scanner:
         """The loaded scanner, cached per detector (a failed load is not cached:

@@ -21,6 +21,7 @@ from ..check.catalog import DEFAULT_CATALOG, Catalog
 from ..compile import cache as rulecache
 from ..compile.loader import Lowered, link, lower
 from ..diagnostics import Diagnostic, GuardrailsError, RulesError, Severity, has_errors
+from ..extras import missing_extra
 from ..records import Sink
 from ..records.capture import Capture
 from ..runtime import engine
@@ -198,10 +199,7 @@ def open_store(state: object) -> Store:
             try:
                 from ..adapters.redis_store import RedisStore
             except ImportError as err:
-                raise GuardrailsError(
-                    f"state {state.split('://')[0]}://...: the Redis store needs redis-py "
-                    f"({err}); pip install 'guardrails-rules[redis]'"
-                ) from None
+                raise missing_extra("redis", f"state {state.split('://')[0]}://...", err) from None
             return RedisStore.from_url(state)
         raise GuardrailsError(f'unknown state store {state!r}: use "memory" or a redis:// URL')
     if not callable(getattr(state, "exchange", None)):

@@ -27,6 +27,7 @@ from typing import Any
 from ..check import ir
 from ..check.catalog import DEFAULT_CATALOG, Catalog
 from ..diagnostics import Diagnostic, GuardrailsError
+from ..extras import missing_extra
 from ..records.calls import call_record, new_call_id
 from ..records.recorder import Recorder
 from ..runtime import engine
@@ -347,11 +348,8 @@ class Policy:
         `Agent(..., hooks=policy.haystack_hooks())` (needs the `haystack` extra)."""
         try:
             from ..adapters.haystack import haystack_hooks
-        except ModuleNotFoundError as err:  # name the extra, not a module deep inside
-            raise GuardrailsError(
-                f"policy.haystack_hooks() needs the 'haystack' extra ({err}): "
-                "pip install 'guardrails-rules[haystack]'"
-            ) from None
+        except ImportError as err:  # the feature asked for, not the module
+            raise missing_extra("haystack", "policy.haystack_hooks()", err) from None
         return haystack_hooks(self)
 
     async def manager(self, timeout: float = 30, *, fuse: bool = True) -> Any:

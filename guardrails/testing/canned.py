@@ -17,12 +17,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mellea.backends.backend import FormatterBackend
-from mellea.backends.model_options import ModelOption
-from mellea.backends.tools import add_tools_from_context_actions, add_tools_from_model_options
-from mellea.core import GenerateLog, GenerateType, ModelOutputThunk, ModelToolCall
-from mellea.formatters import TemplateFormatter
-from mellea.helpers.async_helpers import send_to_queue
+from ..extras import missing_extra
+
+try:
+    from mellea.backends.backend import FormatterBackend
+    from mellea.backends.model_options import ModelOption
+    from mellea.backends.tools import add_tools_from_context_actions, add_tools_from_model_options
+    from mellea.core import GenerateLog, GenerateType, ModelOutputThunk, ModelToolCall
+    from mellea.formatters import TemplateFormatter
+    from mellea.helpers.async_helpers import send_to_queue
+except ImportError as err:  # name the extra to install, not a module deep inside
+    raise missing_extra("mellea", "guardrails.testing.canned", err) from None
 
 
 @dataclass(frozen=True)

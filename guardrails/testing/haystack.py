@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from haystack.dataclasses import ChatMessage
+from ..extras import missing_extra
+
+try:
+    from haystack.dataclasses import ChatMessage
+except ImportError as err:  # name the extra to install, not a module deep inside
+    raise missing_extra("haystack", "guardrails.testing.haystack", err) from None
 
 
 class ScriptedChatGenerator:

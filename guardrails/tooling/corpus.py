@@ -25,10 +25,17 @@ from pathlib import Path
 from typing import Any
 
 from ..check.catalog import DEFAULT_CATALOG
-from ..diagnostics import GuardrailsError
 from ..policy.policy import Policy, load
 from ..runtime.verdict import ERROR_CODE, Verdict
 from .casejudge import Answers, CaseJudge, answering, parse_answers
+from .expectations import (
+    OUTCOMES,
+    RULE_VERDICTS,
+    CorpusError,
+    Expectation,
+    describe_outcome,
+    parse_expect,
+)
 from .seeding import (
     DEFAULT_NOW,
     CaseStore,
@@ -42,57 +49,13 @@ from .seeding import (
     state_specs,
 )
 
+__all__ = [  # with what tooling/expectations.py holds, re-exported
+    "OUTCOMES", "RULE_VERDICTS", "RESERVED", "Case", "CaseResult", "CorpusError", "Expectation",
+    "case_files", "describe_outcome", "explain_change", "hook_dirs", "iter_cases", "load_case",
+    "load_policy", "render", "rule_lines", "run_case",
+]  # fmt: skip
+
 RESERVED = ("description", "expect", "facts", "now", "state", "judge")
-OUTCOMES = ("allow", "block", "modify")
-RULE_VERDICTS = ("pass", "block", "warn", "modify", "would_block", "error", "skipped", "record")
-_EXPECT = re.compile(r"^\s*(\w+)(?:\s+by\s+(\S+))?(?:\s+code\s+(\S+))?\s*$")
-
-
-class CorpusError(GuardrailsError):
-    """A corpus case that cannot be run (bad JSON, unknown hook, bad expectation)."""
-
-
-@dataclass(frozen=True)
-class Expectation:
-    text: str
-    verdict: str
-    rule: str | None
-    code: str | None
-
-    @classmethod
-    def parse(cls, text: str) -> Expectation:
-        match = _EXPECT.match(text)
-        if match is None or match.group(1) not in (*OUTCOMES, *RULE_VERDICTS):
-            raise CorpusError(
-                f"cannot read expectation {text!r}: write e.g. 'allow', 'block by RULE', "
-                "'block by RULE code CODE', 'would_block by RULE', 'warn by RULE'"
-            )
-        verdict, rule, code = match.groups()
-        if verdict not in OUTCOMES and rule is None:
-            raise CorpusError(f"expectation {text!r} needs a rule: '{verdict} by RULE'")
-        return cls(text.strip(), verdict, rule, code)
-
-    def check(self, verdict: Verdict) -> str | None:
-        """None when it holds, else what went wrong, in a sentence."""
-        if self.verdict in OUTCOMES and (self.rule is None or self.verdict == "block"):
-            got = describe_outcome(verdict)
-            if verdict.outcome != self.verdict:
-                return f"expected {self.text!r}, got {got!r}"
-            if self.rule is not None and verdict.blocked_by != self.rule:
-                return f"expected {self.text!r}, got {got!r}"
-            if self.code is not None and verdict.code != self.code:
-                return f"expected {self.text!r}, got {got!r}"
-            return None
-        try:
-            result = verdict.rule(self.rule or "")
-        except KeyError:
-            return f"expected {self.text!r}, but no rule {self.rule!r} applies to {verdict.hook}"
-        if result.verdict != self.verdict or (self.code is not None and result.code != self.code):
-            got = f"{result.verdict} by {result.rule_id}" + (
-                f" code {result.code}" if result.code else ""
-            )
-            return f"expected {self.text!r}, got {got!r}"
-        return None
 
 
 @dataclass(frozen=True)
@@ -143,11 +106,7 @@ def load_case(path: Path, hook: str) -> Case:
     unknown = DEFAULT_CATALOG.unknown_facts(hook, facts)
     if unknown:  # a misspelt fact would be recorded as the verdict without it
         raise CorpusError(f"{path}: " + "; ".join(unknown))
-    raw_expect = data.get("expect", [])
-    if isinstance(raw_expect, str):
-        raw_expect = [raw_expect]
-    if not isinstance(raw_expect, list) or not all(isinstance(e, str) for e in raw_expect):
-        raise CorpusError(f"{path}: 'expect' must be a string or a list of strings")
+    expect = parse_expect(data.get("expect", []), path)
     description = data.get("description")
     try:
         now = parse_now(data["now"]) if "now" in data else None
@@ -161,7 +120,7 @@ def load_case(path: Path, hook: str) -> Case:
         path=path,
         facts=facts,
         description=description if isinstance(description, str) else None,
-        expect=tuple(Expectation.parse(e) for e in raw_expect),
+        expect=expect,
         now=now,
         state=state,
         judge=judge,
@@ -191,12 +150,6 @@ def iter_cases(corpus: Path) -> Iterator[tuple[str, Path]]:
 
 
 # ---- running and rendering ----
-
-
-def describe_outcome(verdict: Verdict) -> str:
-    if verdict.outcome == "block":
-        return f"block by {verdict.blocked_by} code {verdict.code}"
-    return verdict.outcome
 
 
 def run_case(policy: Policy, case: Case, manager: Any = None) -> CaseResult:

@@ -11,7 +11,7 @@ explanation replays the facts each rule saw (transforms that ran before it inclu
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -220,6 +220,61 @@ def _breaker(policy: Any, prog: RuleProgram) -> str | None:
     return f"{found.config.describe()}{source}: {found.state.replace('_', '-')}"
 
 
+@dataclass
+class Step:
+    """One rule of a hook call, as `walk` saw it."""
+
+    prog: RuleProgram
+    rule: ir.CheckedRule
+    verdict: str  # the compiled engine's verdict (`pass` when it has no result)
+    code: str | None
+    tree: Node | None = None  # its condition, re-evaluated (None: none, or not evaluated)
+    skipped: str | None = None  # why it was not evaluated
+    breaker: str | None = None
+    edits: list[str] = field(default_factory=list)  # what its message edits wrote
+
+
+def walk(
+    policy: Any,
+    hook: str,
+    facts: Mapping[str, Any],
+    verdict: Verdict,
+    read: Mapping[str, Any] | None = None,
+) -> Iterator[Step]:
+    """Every rule of `hook` on `facts`, in evaluation order, with its condition
+    re-evaluated on the facts it saw (the changes of the transforms before it applied);
+    `read` is what the call's rules read of their states (a snapshot's values, by slot)."""
+    checked: Mapping[str, ir.CheckedRule] = policy.checked_rules
+    options = policy.options
+    namespace = runtime_namespace(options.tokenizer, options.max_match_chars, options.functions)
+    work: dict[str, Any] = dict(facts)
+    results = {r.rule_id: r for r in verdict.rules}
+    for prog in policy.programs(hook):
+        result = results.get(prog.id)
+        step = Step(prog, checked[prog.id], result.verdict if result else "pass",
+                    result.code if result else None)  # fmt: skip
+        if step.verdict == "skipped":
+            step.skipped = "an earlier rule blocked the call"
+            yield step
+            continue
+        step.breaker = _breaker(policy, prog)
+        if result is not None and result.error == "circuit open":
+            step.skipped = result.reason or "circuit open"
+            yield step
+            continue
+        if step.rule.condition is not None:
+            step.tree = Interpreter(work, namespace, read).explain(step.rule.condition)
+        if step.verdict == "modify":
+            try:
+                out = prog.fn(work, {})
+                if out is not None:
+                    step.edits = _message_edits(prog, out)
+                    work, _ = apply_actions(prog, work, out)
+            except Exception:  # the verdict already says what happened
+                pass
+        yield step
+
+
 def explain(
     policy: Any,
     hook: str,
@@ -229,41 +284,26 @@ def explain(
 ) -> str:
     """Text explaining every rule of `hook` on `facts`, in evaluation order; `read`
     is what the call's rules read of their states (a snapshot's values, by slot)."""
-    checked: Mapping[str, ir.CheckedRule] = policy.checked_rules
-    options = policy.options
-    namespace = runtime_namespace(options.tokenizer, options.max_match_chars, options.functions)
-    work: dict[str, Any] = dict(facts)
     lines: list[str] = []
-    results = {r.rule_id: r for r in verdict.rules}
-    for prog in policy.programs(hook):
-        rule = checked[prog.id]
-        result = results.get(prog.id)
-        state = result.verdict if result else "pass"
-        code = f" [{result.code}]" if result and result.code else ""
+    for step in walk(policy, hook, facts, verdict, read):
+        prog = step.prog
+        code = f" [{step.code}]" if step.code else ""
         lines.append(
-            f"rule {prog.id} ({prog.location}, {prog.mode}@{prog.priority}): {state}{code}"
+            f"rule {prog.id} ({prog.location}, {prog.mode}@{prog.priority}): {step.verdict}{code}"
         )
-        if state == "skipped":
-            lines.append("  (not evaluated: an earlier rule blocked the call)")
+        if step.verdict == "skipped":
+            lines.append(f"  (not evaluated: {step.skipped})")
             continue
-        breaker = _breaker(policy, prog)
-        if breaker is not None:
-            lines.append(f"  {breaker}")
-        if result is not None and result.error == "circuit open":
-            lines.append(f"  (not evaluated: {result.reason})")
+        if step.breaker is not None:
+            lines.append(f"  {step.breaker}")
+        if step.skipped is not None:
+            lines.append(f"  (not evaluated: {step.skipped})")
             continue
-        if rule.condition is None:
+        if step.tree is None:
             lines.append("  (no condition: always fires)")
         else:
-            _render(Interpreter(work, namespace, read).explain(rule.condition), "  ", lines)
-        if state == "modify":
-            try:
-                out = prog.fn(work, {})
-                if out is not None:
-                    lines.extend(_message_edits(prog, out))
-                    work, _ = apply_actions(prog, work, out)
-            except Exception:  # the verdict above already says what happened
-                pass
+            _render(step.tree, "  ", lines)
+        lines.extend(step.edits)
     return "\n".join(lines) if lines else f"(no rules on {hook})"
 
 

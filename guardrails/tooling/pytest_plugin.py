@@ -12,6 +12,10 @@ lines. `pytest --snapshot-update` rewrites snapshots; expectations still fail. A
 ruleset or corpus with no cases, an unreadable case or a broken rules file is a
 failing test, never a silent pass.
 
+`--guardrails-coverage` (`-json PATH`, `--guardrails-min-coverage N`) reports which
+rules and operands the cases exercise, `--guardrails-report-json PATH` one entry per
+case, and `--junitxml` names cases `hook/case` (tooling/pytest_reports.py).
+
 Registered through the `pytest11` entry point; it does nothing unless configured.
 """
 
@@ -20,12 +24,14 @@ from __future__ import annotations
 import asyncio
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 OPTIONS = ("guardrails_rules", "guardrails_corpus")
+pytest_plugins = ["guardrails.tooling.pytest_reports"]  # coverage, JSON report, JUnit names
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -34,6 +40,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="rules file or directory the corpus is checked against")  # fmt: skip
     group.addoption("--guardrails-corpus", dest="guardrails_corpus", default=None,
                     help="corpus directory (one sub-directory of JSON cases per hook)")  # fmt: skip
+    group.addoption("--guardrails-coverage", dest="guardrails_coverage", action="store_true",
+                    help="report which rules the corpus fires and passes, and which operands "
+                    "of their conditions it sees true and false (docs/testing.md)")  # fmt: skip
+    group.addoption("--guardrails-coverage-json", dest="guardrails_coverage_json",
+                    metavar="PATH", default=None,
+                    help="write the coverage as JSON to PATH (implies coverage)")  # fmt: skip
+    group.addoption("--guardrails-min-coverage", dest="guardrails_min_coverage", type=float,
+                    metavar="PERCENT", default=None,
+                    help="fail the run when the share of coverage goals met is below PERCENT "
+                    "(implies --guardrails-coverage)")  # fmt: skip
+    group.addoption("--guardrails-report-json", dest="guardrails_report_json", metavar="PATH",
+                    default=None,
+                    help="write one JSON entry per corpus case (hook, case, outcome, passed, "
+                    "message) to PATH")  # fmt: skip
     parser.addini("guardrails_rules", "rules file or directory for the snapshot corpus")
     parser.addini("guardrails_corpus", "snapshot corpus directory (default tests/corpus)")
 
@@ -110,9 +130,14 @@ class CorpusDirectory(pytest.Directory):
     def collect(self) -> list[pytest.Item | pytest.Collector]:
         self.config.stash[_COLLECTED] = True
         from ..diagnostics import RulesError
+        from ..extras import MissingExtra, require
         from .corpus import case_files, hook_dirs, iter_cases
 
         rules_path, _ = _settings(self.config)  # type: ignore[misc]
+        try:
+            require("test", "the guardrails snapshot corpus", "syrupy")
+        except MissingExtra as err:  # else: "fixture 'snapshot' not found", for every case
+            return [CorpusProblem.from_parent(self, name="syrupy", message=str(err))]
         try:
             policy = _policy(self.config)
         except RulesError as err:
@@ -196,15 +221,24 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def _run_case(request: pytest.FixtureRequest, path: Path, snapshot: Any) -> None:
-    check_case(_policy(request.config), _manager(request.config), path, snapshot)
+    from .pytest_reports import observer
+
+    config = request.config
+    check_case(_policy(config), _manager(config), path, snapshot, observer(request))
 
 
-def check_case(policy: Any, manager: Any, path: Path, snapshot: Any) -> None:
+def check_case(
+    policy: Any,
+    manager: Any,
+    path: Path,
+    snapshot: Any,
+    observe: Callable[[Any, Any, Any], None] | None = None,
+) -> None:
     """Run one case file (its hook is its folder's name) and fail the test, readably,
     on a snapshot mismatch, an expectation that does not hold, or cpex and evaluate
     disagreeing. For a corpus of its own in a test module: `policy` from
     `corpus.load_policy`, `manager` from `policy.manager()` (or None), `snapshot`
-    syrupy's fixture."""
+    syrupy's fixture. `observe(policy, case, result)` sees every case that ran."""
     from .corpus import CorpusError, explain_change, load_case, render, run_case
 
     failure: str | None = None
@@ -215,6 +249,8 @@ def check_case(policy: Any, manager: Any, path: Path, snapshot: Any) -> None:
         failure = str(err)
     if failure is not None:  # outside `except`: no "during handling" chain in the report
         pytest.fail(failure, pytrace=False)
+    if observe is not None:
+        observe(policy, case, result)
     text = render(result)
     matched = snapshot == text
     problems = list(result.problems)
