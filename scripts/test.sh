@@ -38,19 +38,26 @@ gateway_stage() {
   echo "== pytest (cpex $gw_cpex + gateway)"
   .venv-gw/bin/python -m pytest "${host_tests[@]}"
 }
-gw_log="$(mktemp)"
-trap 'rm -f "$gw_log"' EXIT
-( gateway_stage ) > "$gw_log" 2>&1 &
-gw_pid=$!
+gw_log="$(mktemp)"; fu_log="$(mktemp)"; rcs="$(mktemp)"
+trap 'rm -f "$gw_log" "$fu_log" "$rcs"' EXIT
+# beside the main run, one after the other: the gateway stage, then a new user's
+# walkthrough from the wheel in a clean virtualenv (scripts/fresh-user.sh)
+(
+  rc=0; ( gateway_stage ) > "$gw_log" 2>&1 || rc=$?; echo "gw $rc" >> "$rcs"
+  rc=0; bash scripts/fresh-user.sh > "$fu_log" 2>&1 || rc=$?; echo "fu $rc" >> "$rcs"
+) &
+side_pid=$!
 
 echo "== pytest"
 main_rc=0
 # two worker processes, a test file to each at a time (its fixtures set up once)
 .venv/bin/python -m pytest -n 2 --dist loadfile "$@" || main_rc=$?
-gw_rc=0
-wait "$gw_pid" || gw_rc=$?
+wait "$side_pid" || true
 cat "$gw_log"
-if [ "$main_rc" -ne 0 ] || [ "$gw_rc" -ne 0 ]; then
-  echo "== failed: pytest exit $main_rc, gateway stage exit $gw_rc"
+echo "== fresh user (the wheel with [test] in a clean virtualenv, docs/testing.md)"
+cat "$fu_log"
+gw_rc="$(awk '$1 == "gw" {print $2}' "$rcs")"; fu_rc="$(awk '$1 == "fu" {print $2}' "$rcs")"
+if [ "$main_rc" -ne 0 ] || [ "${gw_rc:-1}" -ne 0 ] || [ "${fu_rc:-1}" -ne 0 ]; then
+  echo "== failed: pytest exit $main_rc, gateway stage exit ${gw_rc:-?}, fresh user exit ${fu_rc:-?}"
   exit 1
 fi
