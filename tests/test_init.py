@@ -16,8 +16,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     bin_dir = str(Path(sys.executable).parent)
-    env = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(ROOT),
-               PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))  # fmt: skip
+    # not this run's PYTEST_* (under xdist PYTEST_XDIST_WORKER tells syrupy it is a
+    # worker, and it prints no snapshot summary)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env |= {"NO_COLOR": "1", "PYTHONPATH": str(ROOT),
+            "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}  # fmt: skip
     env["PYTEST_ADDOPTS"] = "-p no:hypothesispytest"  # seconds of start-up, unused here
     return subprocess.run(
         args, cwd=cwd, capture_output=True, text=True, env=env, timeout=300, check=False
