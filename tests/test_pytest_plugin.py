@@ -202,7 +202,8 @@ def test_guardrails_test_cli(tmp_path):
     assert (
         "rule deny_shell: expected 'block code NO_SHELL', got 'warn code NO_SHELL'" in failed.stdout
     )
-    assert run("--corpus", "nope").returncode == 4
+    assert run("--corpus", "nope").returncode == 2  # usage errors, found before pytest runs
+    assert run("no_such_rules").returncode == 2
 
 
 def test_coverage_refuses_xdist_workers(pytester):

@@ -43,6 +43,8 @@ def test_(
 ) -> None:
     """Run the snapshot corpus for RULES through pytest; the exit code is pytest's.
 
+    A missing RULES path or corpus is a usage error (exit 2), found before pytest runs.
+
     Extra arguments after `--` go to pytest (e.g. `-- -k tool_pre_invoke -x`).
     Needs the `test` extra: pip install 'guardrails-rules[test]'.
     """
@@ -58,9 +60,10 @@ def test_(
     except MissingExtra as err:
         click.echo(f"error: {err}", err=True)
         ctx.exit(1)
-    if not corpus.is_dir():
-        click.echo(f"error: corpus directory {corpus} not found", err=True)
-        ctx.exit(4)
+    if not corpus.is_dir():  # usage errors exit 2, as every command's do
+        raise click.BadParameter(f"corpus directory {corpus} not found", ctx, param_hint="--corpus")
+    if not rules.exists():
+        raise click.BadParameter(f"{rules} not found", ctx, param_hint="RULES")
     args = [
         sys.executable, "-m", "pytest", str(corpus),
         f"--rootdir={Path.cwd()}",
