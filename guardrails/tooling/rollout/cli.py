@@ -6,8 +6,10 @@ them in this package, so that it can be used (and tested) without the command li
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -23,6 +25,20 @@ from .replays import replay as run_replay
 # a log argument: click refuses a missing file or a directory (exit 2); the reader
 # refuses a file it cannot read or that holds no record (exit 2 as well)
 LOG = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@contextlib.contextmanager
+def _unusable_input_exits_2(ctx: click.Context) -> Iterator[None]:
+    """Rules with errors or a log that cannot be read exit 2: these commands' 1 is
+    their answer (verdicts changed, the gate said no)."""
+    try:
+        yield
+    except RulesError as err:
+        click.echo(render_text(err.diagnostics), err=True)
+        ctx.exit(2)
+    except GuardrailsError as err:
+        click.echo(f"error: {err}", err=True)
+        ctx.exit(2)
 
 
 @click.command()
@@ -43,15 +59,9 @@ def report(
     def tick(n: int) -> None:
         click.echo(f"  ... {n:,} records", err=True)
 
-    try:
+    with _unusable_input_exits_2(ctx):
         policy = load(rules) if rules is not None else None
         rep = build_report(list(logs), policy, tick if show else None)
-    except RulesError as err:
-        click.echo(render_text(err.diagnostics), err=True)
-        ctx.exit(2)
-    except GuardrailsError as err:
-        click.echo(f"error: {err}", err=True)
-        ctx.exit(2)
     click.echo(json.dumps(rep.to_dict(), indent=2) if fmt == "json" else format_report(rep))
 
 
@@ -84,12 +94,9 @@ def replay(
         raise click.UsageError("give --decisions FILE or --corpus DIR (one of them)")
     if corpus is not None and baseline is None:
         raise click.UsageError("replaying a corpus needs --baseline RULES to compare with")
-    try:
+    with _unusable_input_exits_2(ctx):
         candidate = load(rules)
         base = load(baseline) if baseline is not None else None
-    except RulesError as err:
-        click.echo(render_text(err.diagnostics), err=True)
-        ctx.exit(2)
     try:
         cases = cases_from_log(logs) if logs else cases_from_corpus(corpus)  # type: ignore[arg-type]
     except GuardrailsError as err:
@@ -121,14 +128,8 @@ def promote(
     dry_run: bool,
 ) -> None:
     """Turn RULE_ID's `mode audit` into an enforcing mode, if the log says it is safe."""
-    try:
+    with _unusable_input_exits_2(ctx):
         result = run_promote(rules, rule_id, list(logs), max_rate, min_samples, to_mode, dry_run)
-    except RulesError as err:
-        click.echo(render_text(err.diagnostics), err=True)
-        ctx.exit(2)
-    except GuardrailsError as err:
-        click.echo(f"error: {err}", err=True)
-        ctx.exit(2)
     rate = f"{result.rate:.2%}" if result.rate is not None else "n/a"
     click.echo(f"{rule_id}: {result.would_blocks} would-blocks in {result.evaluations} evaluations "
                f"({rate}); gate: rate <= {max_rate:.2%}, samples >= {min_samples}")  # fmt: skip
