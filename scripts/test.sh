@@ -11,6 +11,9 @@ echo "== ruff check";   .venv/bin/ruff check .
 echo "== ruff format";  .venv/bin/ruff format --check .
 echo "== mypy";         .venv/bin/mypy
 echo "== rules";        .venv/bin/guardrails check rules/ examples/policies/ && .venv/bin/guardrails fmt --check rules/ examples/policies/
+# every rule fires and passes on some case, each operand seen true and false
+echo "== corpus coverage"
+.venv/bin/guardrails test rules --corpus tests/corpus --min-coverage 100 -- -p no:hypothesispytest
 
 # The Redis store's tests run a real redis-server (tests/redis_server.py) and fail
 # without one; a fresh Debian machine gets Debian's.
