@@ -360,3 +360,51 @@ def test_stateful_rules_agree_on_every_path_call_after_call(tmp_path_factory, dr
     assert refused == yaml_refuses(uses, modes), f"YAML refused={refused} for\n{text}"
     for host, got in seen.items():
         assert got == want, f"{host} disagrees with evaluate on\n{text}shadow {shadow}\n{calls}"
+
+
+class _DownStore:
+    """A state store that cannot be reached (Redis down): every exchange fails."""
+
+    def exchange(self, ops: Any, now: float) -> Any:
+        raise ConnectionError("store unreachable")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(drawn=stateful_sets(), calls=sessions)
+def test_with_the_store_down_every_path_agrees_with_evaluate(drawn, calls):
+    """Fail closed the same way everywhere: a call the index rules the stateful rules
+    out for is decided on the store's failure in cpex as in `Policy.evaluate`."""
+    text, shadow, _ = drawn
+    try:
+        reference, hosted = (
+            guardrails.loads(
+                text, "r.rules", shadow=shadow, time_budget_ms=None, state=_DownStore()
+            )
+            for _ in range(2)
+        )
+    except (guardrails.RulesError, guardrails.GuardrailsError):
+        assume(False)
+        return
+    want = []
+    for payload, session in calls:
+        verdict = reference.evaluate(HOOK, facts_of(payload, session))
+        args = verdict.payload["tool"].get("args") if verdict.outcome == "modify" else None
+        blocked = ("block", verdict.blocked_by)
+        want.append(
+            blocked
+            if verdict.outcome == "block"
+            else ("allow", args if args != payload["args"] else None)
+        )
+
+    async def cpex() -> list[tuple[Any, ...]]:
+        manager = await hosted.manager(timeout=5)
+        return [
+            await through(
+                manager, payload, GlobalContext(request_id=str(i), metadata={"session_id": s or ""})
+            )
+            for i, (payload, s) in enumerate(calls)
+        ]
+
+    assert asyncio.run(cpex()) == want, (
+        f"cpex disagrees with evaluate on\n{text}shadow {shadow}\n{calls}"
+    )

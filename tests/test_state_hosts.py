@@ -125,6 +125,24 @@ def test_a_store_that_fails_blocks_the_stateful_rules_only():
     assert call(manager, "rm")[0] == "NO_RM"
 
 
+GUARDED = """
+counter emails per session limit 5
+rule count_emails on tool_pre_invoke when tool.name == "send_email" add 1 to emails
+rule email_limit on tool_pre_invoke when tool.name == "send_email" and emails >= emails.limit block
+"""
+
+
+def test_with_the_store_down_cpex_decides_as_evaluate_does_on_calls_the_index_rules_out():
+    """The index rules the email rules out for a search, so the lean cpex path did not
+    run them and allowed the call, while `Policy.evaluate` (a run of every rule) failed
+    closed on the store: two hosts, two outcomes for the same call."""
+    policy = guardrails.loads(GUARDED, "g.rules", state=BrokenStore())
+    verdict = policy.evaluate(HOOK, {"tool": {"name": "search", "args": {}}})
+    assert (verdict.outcome, verdict.code) == ("block", "GUARDRAIL_ERROR")
+    manager = asyncio.run(policy.manager(timeout=5))
+    assert call(manager, "search")[0] == "GUARDRAIL_ERROR"
+
+
 def test_plugins_handed_out_go_stale_when_a_reload_needs_an_exchange_they_lack():
     post = "rule post on tool_post_invoke priority 20 {}warn\n"
     policy = guardrails.loads(SPLIT + post.format(""), "split.rules")

@@ -106,7 +106,7 @@ class HookRunner:
         self._select = Selector(self.programs)
         self._reindex = self._select.selective
         # run even where the selector rules them out, for a verdict as a run of every
-        # rule gives (`complete`): a state problem or an open breaker makes an error
+        # rule gives: a state problem or an open breaker makes an error
         self._stateful = [i for i, p in enumerate(self.programs) if p.states]
         self._guarded = [i for i, b in enumerate(self._breakers or ()) if b is not None]
         # the first rule that runs on the facts as the call began (the last phase)
@@ -125,17 +125,18 @@ class HookRunner:
         """Positions of the rules that can fire on `facts`, in evaluation order."""
         return self._select.candidates(facts)
 
-    def _order(
-        self, work: Mapping[str, Any], original: Mapping[str, Any], after: int, complete: bool
-    ) -> list[int]:
+    def _order(self, work: Mapping[str, Any], original: Mapping[str, Any], after: int) -> list[int]:
         """The rules to run after position `after`: candidates on the facts as they
-        are now, fire_and_forget ones on the facts as the call began (what they see)."""
+        are now, fire_and_forget ones on the facts as the call began (what they see);
+        and, whatever the index says, the rules a run of every rule would see fail on
+        a state problem or an open breaker, so that every host (lean or not) gives the
+        verdict that run gives."""
         chosen = self._select.candidates(work)
         if work is not original and self._faf < len(self.programs):
             faf = self._faf
             chosen = [i for i in chosen if i < faf]
             chosen += [i for i in self._select.candidates(original) if i >= faf]
-        if complete and (self._stateful or self._guarded):
+        if self._stateful or self._guarded:
             breakers = self._breakers
             extra = [i for i in self._guarded if breakers[i].state is not CLOSED]  # type: ignore[index,union-attr]
             chosen = sorted(set(chosen).union(self._stateful, extra))
@@ -182,12 +183,8 @@ class HookRunner:
         complete = complete and not detail and bad_input is None
         if detail or bad_input is not None:
             order: Sequence[int] = range(len(programs))
-        else:
-            order = (
-                self._order(original, original, -1, True)
-                if complete
-                else self._select.candidates(original)
-            )
+        else:  # what can fire, and what would fail closed (state, an open breaker)
+            order = self._order(original, original, -1)
         ran: list[int] | None = [] if complete else None
         if request_id is None:
             request_id = original.get("request_id")
@@ -312,7 +309,7 @@ class HookRunner:
                                 result(prog, hook, "modify", code, reason, changes=changes)
                             )
                             if reindex:  # the index chose on the facts before this change
-                                restart = order = self._order(work, original, position, complete)
+                                restart = order = self._order(work, original, position)
                                 break
                             continue
                     if warning is not None or not prog.applies_changes:
