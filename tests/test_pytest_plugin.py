@@ -120,6 +120,28 @@ def test_zero_cases_is_a_failure(pytester):
     result.stdout.fnmatch_lines(["*yields zero (case x rule) pairs*"])
 
 
+WRAPPER_NEEDING_FUNCARGS = """
+import pytest
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    if not hasattr(item, "funcargs"):  # as pytest-lsp 1.0.1 does
+        return
+    yield
+"""
+
+
+def test_the_corpus_problem_item_survives_plugins_that_expect_a_test_function(pytester):
+    """With pytest-lsp installed, its runtest wrapper returned without yielding on our
+    item, and pytest reported an internal error instead of the corpus's problem."""
+    project(pytester, cases={})
+    pytester.makeconftest(WRAPPER_NEEDING_FUNCARGS)
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*yields zero (case x rule) pairs*"])
+    result.stdout.no_fnmatch_line("*did not yield*")
+
+
 def test_cases_only_for_hooks_without_rules_is_a_failure(pytester):
     project(pytester, cases={})
     other = pytester.path / "corpus" / "generation_pre_call"
