@@ -28,7 +28,6 @@ from .context import (
 from .lexed import Range, offset_at
 from .symbols import Index, index
 
-
 _SEEN = "key used in this ruleset"
 
 
@@ -69,7 +68,7 @@ def complete(
 def _items(ctx: Context, texts: Mapping[str, str], catalog: Catalog) -> list[Completion]:
     kind = ctx.kind
     if kind == "codes":
-        return [Completion(c, "code", reference.CODES[c]) for c in reference.lint_codes()]
+        return [Completion(c, "code", reference.code_title(c)) for c in reference.lint_codes()]
     if kind == "hooks":
         return [Completion(h.name, "hook", h.origin, _hook_doc(h.name, catalog)) for h in catalog]
     if kind == "modes":
@@ -139,8 +138,11 @@ def _expression(ctx: Context, idx: Index, catalog: Catalog) -> list[Completion]:
 
 def _bound_names(item: Item | None) -> list[str]:
     toks = item.tokens if item else []
-    return [toks[i + 1].text for i, t in enumerate(toks[:-2])
-            if t.is_word(*QUANTIFIERS) and toks[i + 1].kind == "name" and toks[i + 2].is_word("in")]  # fmt: skip
+    return [
+        toks[i + 1].text
+        for i, t in enumerate(toks[:-2])
+        if t.is_word(*QUANTIFIERS) and toks[i + 1].kind == "name" and toks[i + 2].is_word("in")
+    ]
 
 
 def _hook_facts(item: Item | None, catalog: Catalog) -> dict[str, FactSpec]:

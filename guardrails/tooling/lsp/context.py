@@ -65,7 +65,7 @@ class Item:
         """The hook names of the item's `on` clauses, as written."""
         out: list[Token] = []
         toks = self.tokens
-        for i, tok in enumerate(toks):
+        for i in range(len(toks)):
             if not _keyword(toks, i, "on"):
                 continue
             j = i + 1

@@ -61,7 +61,8 @@ KEYWORD_DOCS = {
     "when": "fire only when true", "unless": "never fire when true",
     "block": 'stop the call: `block ["reason"] [code CODE]`',
     "warn": 'allow, but record a violation: `warn ["reason"] [code CODE]`',
-    "continue": "refuse an agent's exit (on_exit only)", "set": "`set PATH = EXPR`: write a writable fact",
+    "continue": "refuse an agent's exit (on_exit only)",
+    "set": "`set PATH = EXPR`: write a writable fact",
     "redact": "`redact PATH PATTERN [with ...]`: replace matches in a writable fact",
     "add": "`add EXPR to COUNTER`", "track": "`track STREAK`",
     "append": "`append MESSAGE to messages`", "prepend": "`prepend MESSAGE to messages`",
@@ -83,6 +84,10 @@ def function_doc(name: str) -> tuple[str, str] | None:
         args = ", ".join(f"x{i + 1}" for i in range(low)) + (", ..." if high is None else "")
         return f"{name}({args})", ""
     return None
+
+
+def is_detector(name: str) -> bool:
+    return name in DETECTORS
 
 
 def function_names() -> list[str]:
@@ -107,6 +112,10 @@ def code_doc(code: str) -> str | None:
     else:
         kind = "an error: it cannot be switched off"
     return f"**{code}**: {title}\n\n{kind} (docs/language.md, Diagnostics)"
+
+
+def code_title(code: str) -> str:
+    return CODES.get(code, "")
 
 
 def lint_codes() -> list[str]:
