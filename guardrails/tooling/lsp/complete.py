@@ -55,13 +55,13 @@ def complete(
     low = ctx.prefix.lower()
     rng = Range.of(text, ctx.start, pos)
     out = {
-        c.label: c
+        (c.label, c.kind): c
         for c in found
         if c.label.lower().startswith(low) and not (c.label == ctx.prefix and c.detail == _SEEN)
     }
     return [
         Completion(c.label, c.kind, c.detail, c.doc, c.insert, rng)
-        for c in sorted(out.values(), key=lambda c: c.label)
+        for c in sorted(out.values(), key=lambda c: (c.label, c.kind))
     ]
 
 
