@@ -93,6 +93,8 @@ def _items(ctx: Context, texts: Mapping[str, str], catalog: Catalog) -> list[Com
     if kind == "member":
         facts = _hook_facts(ctx.item, catalog)
         items = _facts(facts, ctx.chain, writable=ctx.writable)
+        if ".".join(ctx.chain) not in facts:  # a namespace (`tool.`): the catalog is all
+            return items
         return items + _seen_keys(texts, ctx.chain, {i.label for i in items})
     if kind == "expr":
         return _expression(ctx, index(texts), catalog)
@@ -191,8 +193,8 @@ def _seen_keys(
 ) -> list[Completion]:
     """Keys written after `chain.` elsewhere in the ruleset (a map fact's keys are not in
     the catalog: `model_options.temperature`)."""
-    dotted = r"\s*\.\s*".join(re.escape(c) for c in chain)
-    pattern = re.compile(r"(?<![\w.])" + dotted + r"\s*\.\s*([A-Za-z_]\w*)")
+    dotted = r"\.".join(re.escape(c) for c in chain)
+    pattern = re.compile(r"(?<![\w.])" + dotted + r"\.([A-Za-z_]\w*)")
     seen = {m.group(1) for text in texts.values() for m in pattern.finditer(text)}
     return [Completion(k, "field", _SEEN) for k in sorted(seen - have)]
 
