@@ -7,6 +7,8 @@ purpose: that is what an editor asks about.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import guardrails  # noqa: F401  (registers the hosts' hooks into the default catalog)
 from guardrails.check.builtins import BUILTINS
 from guardrails.check.catalog import DEFAULT_CATALOG
@@ -323,3 +325,28 @@ def test_positions_round_trip_through_utf16():
     assert offset_at(text, 0, 3) == 2
     assert offset_at(text, 1, 99) == len(text)
     assert offset_at(text, 5, 0) == len(text)
+
+
+# ---- robustness ----
+
+
+def test_every_prefix_of_the_projects_rules_answers_without_failing():
+    """What an editor sends while a file is typed from the top: each cut of the text
+    (here every 29th), completed and hovered at its end."""
+    root = Path(__file__).resolve().parent.parent / "rules"
+    asked = 0
+    for path in sorted(root.glob("*.rules")):
+        text = path.read_text()
+        for cut in range(0, len(text), 29):
+            texts = {"a.rules": text[:cut]}
+            line, char = position_of(text, cut)
+            complete(texts, "a.rules", line, char, DEFAULT_CATALOG)
+            hover(texts, "a.rules", line, char, DEFAULT_CATALOG)
+            definition(texts, "a.rules", line, char)
+            asked += 1
+    assert asked > 250
+
+
+def test_a_lone_backslash_ends_an_unterminated_string():
+    assert labels('on tool_pre_invoke when tool.name == "a\\') == []
+    assert labels('on tool_pre_invoke when tool.name == "a\\\n  unless tool.|') == ["args", "name"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 _TOKEN = re.compile(
     r"""
     (?P<comment>\#[^\n]*)
-  | (?P<string>"(?:[^"\\\n]|\\.)*("|(?=\n)|$)|'(?:[^'\\\n]|\\.)*('|(?=\n)|$))
+  | (?P<string>"(?:[^"\\\n]|\\.)*\\?(?:"|(?=\n)|$)|'(?:[^'\\\n]|\\.)*\\?(?:'|(?=\n)|$))
   | (?P<regex>/(?:\\.|[^/\\\n])+/[A-Za-z]*)
   | (?P<number>[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?(?:ms|s|m|h|d)?(?![A-Za-z0-9_]))
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
@@ -52,7 +52,10 @@ def lex(text: str) -> list[Token]:
             pos = space.end()
             continue
         m = _TOKEN.match(text, pos)
-        assert m is not None and m.lastgroup is not None  # `op` takes any one character
+        if m is None or m.lastgroup is None or m.end() == pos:  # not expected: `op` takes
+            out.append(Token("op", text[pos], pos, pos + 1))  # any one character
+            pos += 1
+            continue
         out.append(Token(m.lastgroup, m.group(), pos, m.end()))
         pos = m.end()
     return out
