@@ -350,3 +350,24 @@ def test_every_prefix_of_the_projects_rules_answers_without_failing():
 def test_a_lone_backslash_ends_an_unterminated_string():
     assert labels('on tool_pre_invoke when tool.name == "a\\') == []
     assert labels('on tool_pre_invoke when tool.name == "a\\\n  unless tool.|') == ["args", "name"]
+
+
+def test_a_redact_pattern_offers_lets_and_detectors():
+    got = labels(
+        "rule r on generation_pre_call\n  redact prompt |", **{"b.rules": "let keys = /k/\n"}
+    )
+    assert got == ["injection", "keys", "pii", "secrets"]
+
+
+def test_after_an_action_clauses_actions_and_new_items():
+    got = labels("rule r on before_llm\n  when x\n  block\n|")
+    assert {"unless", "warn", "rule", "let", "on"} <= set(got)
+    assert "and" not in got and "when" not in got
+    assert "rule" not in labels("rule r on before_llm when x block |")  # not at a line start
+
+
+def test_after_a_let_value_operators_and_new_items_only():
+    assert labels("let a = [1, 2]\n|") == sorted(
+        ["and", "contains", "counter", "endswith", "in", "let", "matches", "not in", "on", "or",
+         "rule", "startswith", "streak"]
+    )  # fmt: skip

@@ -96,16 +96,31 @@ def _items(ctx: Context, texts: Mapping[str, str], catalog: Catalog) -> list[Com
         if ".".join(ctx.chain) not in facts:  # a namespace (`tool.`): the catalog is all
             return items
         return items + _seen_keys(texts, ctx.chain, {i.label for i in items})
+    if kind == "pattern":
+        detectors = [n for n in reference.function_names() if reference.is_detector(n)]
+        out = [Completion(n, "function", "detector", _doc(n)) for n in detectors]
+        return out + [
+            Completion(n, "let", "let", f"`let {n} = {s.value}`")
+            for n, s in index(texts).lets.items()
+        ]
     if kind == "expr":
         return _expression(ctx, index(texts), catalog)
-    if kind == "after":
+    if kind in ("after", "operator"):
         out = [Completion(w, "keyword", "operator") for w in OPERATOR_WORDS if w != "not"]
         out.append(Completion("not in", "keyword", "operator"))
-        out += _clauses_and_actions(ctx)
-        return out
+        if kind == "after":
+            return out + _clauses_and_actions(ctx)
+        return out + (_starters() if ctx.line_start else [])
+    if kind == "next":
+        return _clauses_and_actions(ctx)
     if kind == "top":
         return _starters()
     return []
+
+
+def _doc(function: str) -> str:
+    found = reference.function_doc(function)
+    return found[1] if found else ""
 
 
 def _starters() -> list[Completion]:

@@ -27,8 +27,8 @@ _EXPR_OPEN = frozenset(
     (*OPERATOR_WORDS, *QUANTIFIERS, *CLAUSES, *ACTIONS, "let", "per", "of", "limit", "to")
 )
 _MARKERS = frozenset((*CLAUSES, *ACTIONS, "code", "with", "rule", "let", "per", "of", "limit"))
-_IGNORE = re.compile(r"#\s*guardrails:\s*ignore\[([A-Z0-9, ]*)$")
-_WORD_BEFORE = re.compile(r"[A-Za-z0-9_]*$")
+_IGNORE = re.compile(r"#\s*guardrails:\s*ignore\[([A-Z0-9, ]*)\Z")
+_WORD_BEFORE = re.compile(r"[A-Za-z0-9_]*\Z")  # \Z: `$` would match before a last newline
 
 
 @dataclass
@@ -117,8 +117,10 @@ class Context:
     `kind`: codes (inside an ignore comment), hooks, modes, on_error, breaker, with,
     streaks, counters, writable (a `set`/`redact` target), member (after `a.b.`; `chain`
     holds `a`, `b`; `writable` whether it is a target), expr (an operand; `facts` false
-    in a `let`), after (an operand has ended: operators, clauses, actions), top (an item
-    may start), none.
+    in a `let`), pattern (a redact's: lets, detectors), after (an operand of a rule has
+    ended: operators, clauses, actions), operator (one of a let or state has ended:
+    operators), next (a clause or action has ended: clauses, actions), top (an item may
+    start), none.
     """
 
     kind: str
@@ -148,7 +150,7 @@ def context_at(text: str, pos: int) -> Context:
             m = _IGNORE.search(text[tok.start : pos])
             if m is None:
                 return Context("none", "", pos)
-            prefix = re.search(r"[A-Z0-9]*$", m.group(1))
+            prefix = re.search(r"[A-Z0-9]*\Z", m.group(1))
             assert prefix is not None
             return Context("codes", prefix.group(), pos - len(prefix.group()))
         if tok.start < pos < tok.end and tok.kind in ("string", "regex"):
@@ -217,15 +219,17 @@ def _classify(
         rest = before[marker + 1 :]
         if clause == "set" and not any(t.text == "=" for t in rest):
             return ctx("none")  # between the target and its `=`
+        if clause == "redact" and all(t.kind == "name" or t.text == "." for t in rest):
+            return ctx("pattern")  # a let or a detector
     expression = ("when", "unless", "set", "redact", "add", "append", "prepend", "replace",
                   "per", "of", "limit", "let")  # fmt: skip
     if clause in expression or (item is not None and item.kind in ("let", "counter", "streak")):
         if clause == "let" and not any(t.text == "=" for t in before):
             return ctx("none")
         if _ends_operand(prev):
-            return ctx("after")
+            return ctx("after" if item is None or item.kind in ("rule", "anon") else "operator")
         facts = item is None or item.kind not in ("let",)
         return ctx("expr", facts=facts)
     if item is not None and item.kind in ("rule", "anon"):
-        return ctx("after")
+        return ctx("next")
     return ctx("top")
