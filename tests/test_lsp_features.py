@@ -371,3 +371,9 @@ def test_after_a_let_value_operators_and_new_items_only():
         ["and", "contains", "counter", "endswith", "in", "let", "matches", "not in", "on", "or",
          "rule", "startswith", "streak"]
     )  # fmt: skip
+
+
+def test_hover_on_a_fact_of_a_rule_whose_hook_is_misspelt_names_the_hooks_having_it():
+    found = hover_at("on generation_pre_cal when tool.out|put block")
+    assert found is not None
+    assert found.markdown.endswith("a fact of `after_tool`, `tool_post_invoke`")

@@ -139,6 +139,9 @@ def _fact(path: str, item: Item | None, catalog: Catalog) -> str | None:
     if fact.doc and fact.doc != "payload field":
         lines += ["", fact.doc]
     lines.append("")
+    if item is None or not any(catalog.get(h.text) for h in item.hooks()):
+        names = ", ".join(f"`{s.name}`" for s in having)
+        return "\n".join([*lines, f"a fact of {names}"])
     for spec in having:
         f = spec.facts[path]
         flag = "writable" if f.writable else "read-only"

@@ -14,6 +14,7 @@ features compute columns.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -43,7 +44,14 @@ class Token:
 
 
 def lex(text: str) -> list[Token]:
-    """Every token of `text`, comments included, in order; never raises."""
+    """Every token of `text`, comments included, in order; never raises. Each request
+    reads every file of the ruleset, most unchanged since the last one: their tokens
+    are kept (keyed by the text itself)."""
+    return list(_lex(text))
+
+
+@functools.lru_cache(maxsize=1024)
+def _lex(text: str) -> tuple[Token, ...]:
     out: list[Token] = []
     pos, size = 0, len(text)
     while pos < size:
@@ -58,7 +66,7 @@ def lex(text: str) -> list[Token]:
             continue
         out.append(Token(m.lastgroup, m.group(), pos, m.end()))
         pos = m.end()
-    return out
+    return tuple(out)
 
 
 def offset_at(text: str, line: int, character: int) -> int:
