@@ -377,3 +377,9 @@ def test_hover_on_a_fact_of_a_rule_whose_hook_is_misspelt_names_the_hooks_having
     found = hover_at("on generation_pre_cal when tool.out|put block")
     assert found is not None
     assert found.markdown.endswith("a fact of `after_tool`, `tool_post_invoke`")
+
+
+def test_hover_on_a_quantifiers_element():
+    found = hover_at('on before_llm when any m in messages: m|.role == "user" block')
+    assert found is not None and found.markdown == "`m`: each element of `messages` (`any`)"
+    assert found.range == Range((0, 38), (0, 39))

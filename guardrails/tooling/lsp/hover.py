@@ -74,6 +74,9 @@ def _describe(
             fn = reference.function_doc(tok.text)
             if fn:
                 return f"```\n{fn[0]}\n```\n\n{fn[1]}".rstrip()
+        bound = _bound(item, tok.text)
+        if bound is not None:
+            return bound
         sym = idx.lets.get(tok.text) or idx.states.get(tok.text)
         if sym is not None:
             return _named(sym)
@@ -85,6 +88,16 @@ def _describe(
         chain.insert(0, code[j - 2].text)
         j -= 2
     return _fact(".".join(chain), item, catalog)
+
+
+def _bound(item: Item | None, name: str) -> str | None:
+    """A quantifier's element: `any m in messages:` binds `m`."""
+    toks = item.tokens if item else []
+    for i, tok in enumerate(toks[:-3]):
+        quantifier = tok.is_word("any", "all", "count", "filter")
+        if quantifier and toks[i + 1].text == name and toks[i + 2].is_word("in"):
+            return f"`{name}`: each element of `{toks[i + 3].text}` (`{tok.text}`)"
+    return None
 
 
 def _rule(sym: Symbol) -> str:
