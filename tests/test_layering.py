@@ -175,6 +175,20 @@ def test_click_is_imported_only_by_cli_modules_of_tooling():
     assert _violations(rule) == []
 
 
+_LSP_LIBRARIES = ("pygls", "lsprotocol")
+# the editor features' logic: pure functions over texts, testable without a server
+_LSP_PURE = ("lexed", "context", "complete", "hover", "symbols", "reference")
+
+
+def test_pygls_and_lsprotocol_are_imported_only_by_the_language_server():
+    def rule(m: str, t: str) -> bool:
+        in_lsp = m.startswith("guardrails.tooling.lsp.")
+        pure = m.rpartition(".")[2] in _LSP_PURE
+        return t.split(".", maxsplit=1)[0] in _LSP_LIBRARIES and (not in_lsp or pure)
+
+    assert _violations(rule) == []
+
+
 def test_host_libraries_are_imported_only_by_adapters_and_testing():
     def rule(m: str, t: str) -> bool:
         return t.split(".", maxsplit=1)[0] in HOSTS and _area(m) not in ("adapters", "testing")

@@ -1,0 +1,2 @@
+"""The language server for `.rules` files (`guardrails lsp`): pygls and lsprotocol are
+imported only in this package (the `lsp` extra)."""

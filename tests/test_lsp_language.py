@@ -1,0 +1,145 @@
+"""The editor features over stdio: a real server process driven by pygls's client.
+
+The server is `guardrails lsp` when this tree has it (else tests/lsp_standin.py, a
+bare pygls server with the same `language.register`). One server serves the module:
+it is given a copy of the project's rules/ plus a half-typed buffer opened but never
+saved, and every answer is checked with its exact range.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("pygls")
+from lsprotocol import types as lsp
+from pygls.lsp.client import LanguageClient
+from pygls.uris import from_fs_path
+
+ROOT = Path(__file__).resolve().parent.parent
+HALF_TYPED = (
+    "rule draft on tool_pre_invoke, before_tool\n"
+    "  when normalize(tool.name) in shell_tools and tool.\n"
+    "  block\n"
+    "rule broken on when (((\n"
+    "on gen\n"
+)
+
+
+def _command() -> list[str]:
+    if importlib.util.find_spec("guardrails.tooling.lsp_cli") is not None:
+        return [sys.executable, "-m", "guardrails", "lsp"]
+    return [sys.executable, str(ROOT / "tests" / "lsp_standin.py")]
+
+
+def _pos(line: int, character: int) -> lsp.Position:
+    return lsp.Position(line, character)
+
+
+def _rng(a: tuple[int, int], b: tuple[int, int]) -> lsp.Range:
+    return lsp.Range(_pos(*a), _pos(*b))
+
+
+async def _session(rules: Path) -> dict[str, Any]:
+    client = LanguageClient("guardrails-test", "0")
+    cmd = _command()
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    await client.start_io(cmd[0], *cmd[1:], env=env)
+    draft = from_fs_path(str(rules / "draft.rules"))
+    tools = from_fs_path(str(rules / "tools.rules"))
+    doc = lsp.TextDocumentIdentifier
+    out: dict[str, Any] = {}
+    try:
+        init = await client.initialize_async(
+            lsp.InitializeParams(
+                capabilities=lsp.ClientCapabilities(), root_uri=from_fs_path(str(rules))
+            )
+        )
+        out["capabilities"] = init.capabilities
+        client.initialized(lsp.InitializedParams())
+        client.text_document_did_open(
+            lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(draft, "rules", 1, HALF_TYPED))
+        )
+        out["member"] = await client.text_document_completion_async(
+            lsp.CompletionParams(doc(draft), _pos(1, 52))
+        )
+        out["hooks"] = await client.text_document_completion_async(
+            lsp.CompletionParams(doc(draft), _pos(4, 6))
+        )
+        out["hover_fact"] = await client.text_document_hover_async(
+            lsp.HoverParams(doc(draft), _pos(1, 23))
+        )
+        out["hover_let"] = await client.text_document_hover_async(
+            lsp.HoverParams(doc(draft), _pos(1, 35))
+        )
+        out["definition"] = await client.text_document_definition_async(
+            lsp.DefinitionParams(doc(draft), _pos(1, 35))
+        )
+        out["references"] = await client.text_document_references_async(
+            lsp.ReferenceParams(
+                context=lsp.ReferenceContext(include_declaration=False),
+                text_document=doc(draft),
+                position=_pos(1, 35),
+            )
+        )
+        out["tools_uri"], out["draft_uri"] = tools, draft
+        await client.shutdown_async(None)
+    finally:
+        client.exit(None)  # the server ends on `exit` even when a request above failed
+        await client.stop()
+    return out
+
+
+@pytest.fixture(scope="module")
+def answers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    rules = tmp_path_factory.mktemp("lsp") / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    return asyncio.run(asyncio.wait_for(_session(rules), 60))
+
+
+def _line_of(path: Path, text: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines()) if text in line)
+
+
+def test_completion_triggers_on_dot_and_space(answers):
+    options = answers["capabilities"].completion_provider
+    assert {".", " "} <= set(options.trigger_characters)
+
+
+def test_completion_of_fields_in_an_unsaved_half_typed_buffer(answers):
+    items = answers["member"].items
+    assert [i.label for i in items] == ["args", "name"]  # what both hooks have
+    assert all(i.text_edit.range == _rng((1, 52), (1, 52)) for i in items)
+    assert items[1].kind == lsp.CompletionItemKind.Field and items[1].detail.startswith("str")
+
+
+def test_completion_of_hooks_after_a_broken_item(answers):
+    items = answers["hooks"].items
+    assert "generation_pre_call" in [i.label for i in items]
+    assert items[0].text_edit.range == _rng((4, 3), (4, 6))
+
+
+def test_hover_on_a_fact(answers):
+    found = answers["hover_fact"]
+    assert found.range == _rng((1, 22), (1, 26))  # the word under the cursor
+    assert found.contents.value.startswith("`tool.name`: str")
+    assert "- `before_tool`: haystack: given by its adapter; read-only" in found.contents.value
+
+
+def test_hover_definition_and_references_of_a_let_defined_on_disk(answers, tmp_path_factory):
+    tools = answers["tools_uri"]
+    path = Path(tools.removeprefix("file://"))
+    line = _line_of(path, "let shell_tools")
+    assert answers["hover_let"].range == _rng((1, 31), (1, 42))
+    assert answers["hover_let"].contents.value.startswith("```\nlet shell_tools = [")
+    assert answers["definition"] == [lsp.Location(tools, _rng((line, 4), (line, 15)))]
+    uses = answers["references"]
+    assert lsp.Location(answers["draft_uri"], _rng((1, 31), (1, 42))) in uses
+    assert all(loc.uri in (tools, answers["draft_uri"]) for loc in uses)
+    assert len([u for u in uses if u.uri == tools]) == path.read_text().count("in shell_tools")
