@@ -175,6 +175,27 @@ def test_click_is_imported_only_by_cli_modules_of_tooling():
     assert _violations(rule) == []
 
 
+def test_pygls_and_lsprotocol_are_imported_only_by_the_language_server():
+    """They come with the `lsp` extra: only guardrails/tooling/lsp/ imports them, and
+    the rest of the package reaches that package lazily (`guardrails lsp` says what
+    to install when they are missing)."""
+
+    def rule(m: str, t: str) -> bool:
+        return t.split(".", maxsplit=1)[0] in ("pygls", "lsprotocol") and not m.startswith(
+            "guardrails.tooling.lsp."
+        )
+
+    def eager(m: str, t: str) -> bool:
+        inside = m.startswith("guardrails.tooling.lsp.") or m == "guardrails.tooling.lsp"
+        return t.startswith("guardrails.tooling.lsp.") and not inside
+
+    assert _violations(rule) == []
+    assert _violations(eager, lazy_too=False) == []
+    assert any(
+        t.startswith("guardrails.tooling.lsp.") for t, _, _ in graph()["guardrails.tooling.lsp_cli"]
+    )
+
+
 def test_host_libraries_are_imported_only_by_adapters_and_testing():
     def rule(m: str, t: str) -> bool:
         return t.split(".", maxsplit=1)[0] in HOSTS and _area(m) not in ("adapters", "testing")

@@ -68,8 +68,13 @@ class RulesServer(LanguageServer):
         for gone in shown - set(found):
             self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(gone, []))
         for target, diags in found.items():
+            opened = self.workspace.text_documents.get(target)
             self.text_document_publish_diagnostics(
-                types.PublishDiagnosticsParams(target, [to_lsp(d, str(encoding)) for d in diags])
+                types.PublishDiagnosticsParams(
+                    target,
+                    [to_lsp(d, str(encoding)) for d in diags],
+                    version=opened.version if opened is not None else None,
+                )
             )
         self.published[key] = set(found)
 
