@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("pygls.lsp.server", reason="the lsp extra is not installed")
-import pytest_lsp
+pytest_lsp = pytest.importorskip("pytest_lsp", reason="pytest-lsp (the dev extra) is not installed")
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 

@@ -36,6 +36,7 @@ class RulesServer(LanguageServer):
         self.pending: dict[str, asyncio.Task[None]] = {}  # ruleset -> its debounced check
         self.generation: dict[str, int] = {}  # ruleset -> edits seen
         self.published: dict[str, set[str]] = {}  # ruleset -> uris with diagnostics shown
+        self.said: dict[str, list[tuple[str, str, str | None, int, int]]] = {}  # uri -> published
 
     def schedule(self, uri: str, delay: float = DEBOUNCE) -> None:
         """Re-check `uri`'s ruleset after `delay`, replacing a check not started yet."""
@@ -66,8 +67,13 @@ class RulesServer(LanguageServer):
         encoding = self.workspace.position_encoding or types.PositionEncodingKind.Utf16
         shown = self.published.get(key, set())
         for gone in shown - set(found):
+            self.said.pop(gone, None)
             self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(gone, []))
         for target, diags in found.items():
+            said = [(d.code, d.message, d.hint, d.span.start, d.span.end) for d in diags]
+            if target != uri and target in shown and self.said.get(target) == said:
+                continue  # the editor shows these already: a 1000-rule directory is mostly this
+            self.said[target] = said
             opened = self.workspace.text_documents.get(target)
             self.text_document_publish_diagnostics(
                 types.PublishDiagnosticsParams(
