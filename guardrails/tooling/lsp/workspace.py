@@ -102,7 +102,7 @@ class RulesWorkspace:
             text = buffer if buffer is not None else self._read(path)
             if text is not None:
                 texts[key] = text
-        for uri_, buffer_text in self._open.items():  # new files not saved yet
+        for uri_, buffer_text in list(self._open.items()):  # new files not saved yet
             new = uri_path(uri_)
             if new is not None and new.suffix == ".rules":
                 key = str(new.resolve())
