@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("pygls.lsp.server", reason="the lsp extra is not installed")
-pytest_lsp = pytest.importorskip("pytest_lsp", reason="pytest-lsp (the dev extra) is not installed")
+pytest.importorskip("pytest_lsp", reason="pytest-lsp (the dev extra) is not installed")
+import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
@@ -195,3 +196,16 @@ async def test_formatting_replaces_the_whole_document_with_fmts_layout(client, r
         )
     )
     assert list(broken) == []  # text that does not parse is left as it is
+
+
+async def test_a_file_changed_on_disk_is_rechecked_when_the_client_says_so(client, rules_dir):
+    (rules_dir / "team").mkdir()
+    added = rules_dir / "team" / "added.rules"
+    added.write_text('rule approved_models_only on generation_pre_call when model == "x" block\n')
+    target = added.as_uri()
+    client.workspace_did_change_watched_files(
+        types.DidChangeWatchedFilesParams([types.FileEvent(target, types.FileChangeType.Created)])
+    )
+    # one ruleset with the files above it: the id is the first's, in model_settings.rules
+    [dup] = await published(client, target, [("GR0205", (0, 5, 0, 25))])
+    assert "first defined at rules/model_settings.rules:6:6" in dup.message

@@ -124,6 +124,14 @@ def build() -> RulesServer:
         else:  # its file on disk counts again
             ls.schedule(uri, 0)
 
+    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def files_changed(ls: RulesServer, params: types.DidChangeWatchedFilesParams) -> None:
+        """A checkout, a file made or deleted outside the editor: its ruleset again
+        (the client watches `**/*.rules`; the VS Code extension asks it to)."""
+        for change in params.changes:
+            if change.uri.endswith(".rules"):
+                ls.schedule(change.uri, 0)
+
     @server.feature(types.TEXT_DOCUMENT_FORMATTING)
     def formatting(
         ls: RulesServer, params: types.DocumentFormattingParams
