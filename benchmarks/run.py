@@ -29,6 +29,7 @@ def main() -> int:
         ["bench_messages.py", *(["--calls", "500", "--rounds", "3"] if quick else [])],
         ["bench_functions.py", *(["--calls", "1000", "--rounds", "3"] if quick else [])],
         ["bench_detectors.py", *(["--rounds", "1"] if quick else [])],
+        ["bench_lsp.py", *(["--rounds", "3"] if quick else [])],
         [
             "bench_hosts.py",
             *(["--runs", "100", "--calls", "100", "--rounds", "3"] if quick else []),

@@ -177,16 +177,28 @@ def test_click_is_imported_only_by_cli_modules_of_tooling():
 
 _LSP_LIBRARIES = ("pygls", "lsprotocol")
 # the editor features' logic: pure functions over texts, testable without a server
-_LSP_PURE = ("lexed", "context", "complete", "hover", "symbols", "reference")
+_LSP_PURE = ("lexed", "context", "complete", "hover", "symbols", "reference", "workspace")
 
 
 def test_pygls_and_lsprotocol_are_imported_only_by_the_language_server():
+    """They come with the `lsp` extra: only guardrails/tooling/lsp/ imports them (not
+    its pure modules), and the rest of the package reaches that package lazily
+    (`guardrails lsp` says what to install when they are missing)."""
+
     def rule(m: str, t: str) -> bool:
         in_lsp = m.startswith("guardrails.tooling.lsp.")
         pure = m.rpartition(".")[2] in _LSP_PURE
         return t.split(".", maxsplit=1)[0] in _LSP_LIBRARIES and (not in_lsp or pure)
 
+    def eager(m: str, t: str) -> bool:
+        inside = m.startswith("guardrails.tooling.lsp.") or m == "guardrails.tooling.lsp"
+        return t.startswith("guardrails.tooling.lsp.") and not inside
+
     assert _violations(rule) == []
+    assert _violations(eager, lazy_too=False) == []
+    assert any(
+        t.startswith("guardrails.tooling.lsp.") for t, _, _ in graph()["guardrails.tooling.lsp_cli"]
+    )
 
 
 def test_host_libraries_are_imported_only_by_adapters_and_testing():

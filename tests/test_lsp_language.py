@@ -1,7 +1,6 @@
 """The editor features over stdio: a real server process driven by pygls's client.
 
-The server is `guardrails lsp` when this tree has it (else tests/lsp_standin.py, a
-bare pygls server with the same `language.register`). One server serves the module:
+The server is `guardrails lsp`. One server serves the module:
 it is given a copy of the project's rules/ plus a half-typed buffer opened but never
 saved, and every answer is checked with its exact range.
 """
@@ -9,7 +8,6 @@ saved, and every answer is checked with its exact range.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import shutil
 import sys
 from pathlib import Path
@@ -33,9 +31,7 @@ HALF_TYPED = (
 
 
 def _command() -> list[str]:
-    if importlib.util.find_spec("guardrails.tooling.lsp_cli") is not None:
-        return [sys.executable, "-m", "guardrails", "lsp"]
-    return [sys.executable, str(ROOT / "tests" / "lsp_standin.py")]
+    return [sys.executable, "-m", "guardrails", "lsp"]
 
 
 def _pos(line: int, character: int) -> lsp.Position:

@@ -113,12 +113,18 @@ def host_table(functions: object, judge: object) -> HostTable:
 def front_end(
     files: Sequence[SourceFile], catalog: Catalog, functions: HostTable | None = None
 ) -> tuple[ir.CheckedRuleset, list[Diagnostic]]:
-    modules: list[ast.Module] = []
-    diags: list[Diagnostic] = []
-    for file in files:
-        module, parse_diags = parse(file)
-        modules.append(module)
-        diags.extend(parse_diags)
+    return check_parsed([parse(file) for file in files], catalog, functions)
+
+
+def check_parsed(
+    parsed: Sequence[tuple[ast.Module, list[Diagnostic]]],
+    catalog: Catalog,
+    functions: HostTable | None = None,
+) -> tuple[ir.CheckedRuleset, list[Diagnostic]]:
+    """`front_end` after parsing: a caller that keeps parses (the language server
+    re-parses only the file being edited) checks the ruleset as `check` does."""
+    modules = [module for module, _ in parsed]
+    diags = [d for _, parse_diags in parsed for d in parse_diags]
     ruleset, check_diags = check_modules(modules, catalog, functions)
     check_diags += lint(ruleset, modules)  # the rules that checked clean, errors or not
     if has_errors(diags):

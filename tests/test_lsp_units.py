@@ -1,0 +1,103 @@
+"""The language server's pure parts: positions in UTF-16, the fix a hint proposes,
+the ignore-comment edit, which directory a document's ruleset is, and what
+`guardrails lsp` says without its extra. The server itself: tests/test_lsp_server.py.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pygls.lsp.server", reason="the lsp extra is not installed")
+from lsprotocol import types
+
+from guardrails.policy.frontend import check_text
+from guardrails.source import SourceFile
+from guardrails.tooling.lsp.convert import fix_text, lsp_range, position, to_lsp, units
+from guardrails.tooling.lsp.server import _ignore_edit
+from guardrails.tooling.lsp.workspace import RulesWorkspace
+
+ROOT = Path(__file__).resolve().parents[1]
+UTF8, UTF32 = types.PositionEncodingKind.Utf8, types.PositionEncodingKind.Utf32
+
+
+def test_columns_count_code_units_of_the_negotiated_encoding():
+    file = SourceFile("x.rules", 'a\r\n"é🔒" x\n')
+    at = file.text.index("x")  # after `"`, é (1 UTF-16 unit), 🔒 (2 units), `"` and a space
+    assert position(file, at) == types.Position(1, 6)
+    assert position(file, at, UTF32) == types.Position(1, 5)
+    assert position(file, at, UTF8) == types.Position(1, 9)
+    assert units("🔒") == 2 and units("é") == 1
+    assert position(file, len(file.text)) == types.Position(2, 0)
+
+
+def test_a_diagnostic_keeps_its_code_hint_and_fix():
+    [d] = check_text('on tool_pre_invoke when tool.arg["x"] == "🔒" block\n', "x.rules")
+    lsp = to_lsp(d)
+    assert (
+        lsp.range == lsp_range(d.span) == types.Range(types.Position(0, 24), types.Position(0, 37))
+    )
+    assert lsp.code == "GR0201" and lsp.message.endswith("\nhint: did you mean 'tool.args'?")
+    assert lsp.data == {
+        "hint": "did you mean 'tool.args'?",
+        "fix": 'tool.args["x"]',
+    }  # not "ignore": an error
+
+
+@pytest.mark.parametrize(
+    ("hint", "flagged", "fix"),
+    [
+        ("did you mean 'tool.name'?", "tool.nme", "tool.name"),
+        ("did you mean 'tool.args'?", 'tool.arg["x"]', 'tool.args["x"]'),
+        ("did you mean `block`?", "deny", "block"),
+        ("did you mean `true`? (constants are lower case)", "True", "true"),
+        (
+            "a rule starts with `on HOOK` or `rule NAME on HOOK`: did you mean `on gen`?",
+            "gen",
+            "on gen",
+        ),
+        ("remove it, or use it in a rule", "x", None),
+        (None, "x", None),
+    ],
+)
+def test_the_fix_a_hint_proposes(hint, flagged, fix):
+    assert fix_text(hint, flagged) == fix
+
+
+def test_ignore_ends_the_line_or_joins_the_comment_already_there():
+    plain = _ignore_edit(3, 'let x = "🔒"', "GR0300", types.PositionEncodingKind.Utf16)
+    assert plain.range.start == plain.range.end == types.Position(3, 12)
+    assert plain.new_text == "  # guardrails: ignore[GR0300]"
+    line = "on tool_pre_invoke block  # guardrails: ignore[GR0302]"
+    joined = _ignore_edit(0, line, "GR0301", types.PositionEncodingKind.Utf16)
+    assert (
+        joined.range.start == types.Position(0, line.index("]")) and joined.new_text == ", GR0301"
+    )
+
+
+def test_a_documents_ruleset_is_its_highest_directory_of_rules(tmp_path):
+    (tmp_path / "rules" / "team").mkdir(parents=True)
+    (tmp_path / "rules" / "a.rules").write_text('let shared = ["x"]\n')
+    (tmp_path / "rules" / "team" / "b.rules").write_text(
+        "on tool_pre_invoke when tool.name in shared block\n"
+    )
+    (tmp_path / "top.rules").write_text("")  # in the folder's root, which is no ruleset's parent
+    ws = RulesWorkspace([tmp_path / "rules"])
+    doc = (tmp_path / "rules" / "team" / "b.rules").as_uri()
+    assert ws.ruleset_root(doc) == (tmp_path / "rules").resolve()
+    assert [Path(k).name for k in ws.ruleset_texts(doc)] == ["a.rules", "b.rules"]
+    assert all(v == [] for v in ws.check(doc).values())  # the let of a.rules is known in b
+    ws.open(doc, "on tool_pre_invoke when tool.name in sharde block\n")
+    assert [d.code for d in ws.check(doc)[doc]] == ["GR0202"]  # the buffer wins over disk
+    assert ws.ruleset_root("untitled:Untitled-1") is None
+
+
+def test_lsp_without_the_extra_names_the_install_command():
+    blocked = "import sys; sys.modules['pygls'] = None; from guardrails.tooling.cli import main; main(['lsp'])"
+    done = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 1
+    assert "guardrails lsp needs the 'lsp' extra" in done.stderr
+    assert "pip install 'guardrails-rules[lsp]'" in done.stderr
