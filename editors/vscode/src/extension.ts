@@ -2,6 +2,7 @@
 // definitions, formatting, code actions) comes from `guardrails lsp`, so the editor shows
 // exactly what `guardrails check` and `guardrails fmt` say. The highlighting is the
 // TextMate grammar in syntaxes/, which needs no server.
+import * as fs from "fs";
 import * as path from "path";
 import * as vscode from "vscode";
 import {
@@ -64,7 +65,10 @@ function setStatus(text: string, tooltip: string, error = false): void {
   status.backgroundColor = error ? new vscode.ThemeColor("statusBarItem.errorBackground") : undefined;
 }
 
-/** The command line from the settings, `${workspaceFolder}` and `~` expanded. */
+/**
+ * The command line from the settings, `${workspaceFolder}` and `~` expanded; the default
+ * `guardrails`, when it is not on PATH, is looked for in the workspace's virtualenv.
+ */
 function serverCommand(): { command: string; args: string[]; cwd: string | undefined } {
   const config = vscode.workspace.getConfiguration("guardrails");
   const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
@@ -78,15 +82,42 @@ function serverCommand(): { command: string; args: string[]; cwd: string | undef
     }
     return out;
   };
-  const command = expand(config.get<string>("command", "guardrails").trim() || "guardrails");
+  let command = expand(config.get<string>("command", "guardrails").trim() || "guardrails");
+  if (command === "guardrails" && folder && !onPath(command)) {
+    command = projectVenvCommand(folder) ?? command;
+  }
   const args = config.get<string[]>("args", ["lsp"]).map(expand);
   return { command, args, cwd: folder };
+}
+
+const WINDOWS = process.platform === "win32";
+
+function commandExists(command: string): boolean {
+  return command.includes("/") || command.includes("\\") ? fs.existsSync(command) : onPath(command);
+}
+
+function onPath(name: string): boolean {
+  const names = WINDOWS ? [`${name}.exe`, `${name}.cmd`, name] : [name];
+  return (process.env.PATH ?? "")
+    .split(path.delimiter)
+    .some((dir) => dir && names.some((n) => fs.existsSync(path.join(dir, n))));
+}
+
+/** VS Code seldom runs with the project's virtualenv activated: look in `.venv`/`venv`. */
+function projectVenvCommand(folder: string): string | undefined {
+  const bin = WINDOWS ? path.join("Scripts", "guardrails.exe") : path.join("bin", "guardrails");
+  return [".venv", "venv"].map((v) => path.join(folder, v, bin)).find((c) => fs.existsSync(c));
 }
 
 async function start(): Promise<void> {
   const { command, args, cwd } = serverCommand();
   const commandLine = [command, ...args].join(" ");
   failureReported = false;
+  if (!commandExists(command)) {
+    // said here, before the client says only that it "couldn't create connection to server"
+    reportFailure(commandLine, `\`${command}\` was not found`);
+    return;
+  }
   const serverOptions: ServerOptions = {
     command,
     args,
@@ -126,11 +157,20 @@ async function start(): Promise<void> {
     },
     outputChannel: output,
     errorHandler,
+    initializationFailedHandler: (error: unknown): boolean => {
+      const reason = error instanceof Error ? error.message : String(error);
+      reportFailure(commandLine, `it did not initialize: ${reason}`);
+      return false;
+    },
   };
   client = new LanguageClient("guardrails", "Guardrails", serverOptions, clientOptions);
   setStatus("$(sync~spin) guardrails", `Starting ${commandLine}`);
   try {
     await client.start();
+    // start() can resolve for a server that exited during `initialize`
+    if (!client.isRunning()) {
+      throw new Error("the server exited before it started");
+    }
     initialized = true;
     setStatus("$(shield) guardrails", `Language server: ${commandLine}\nClick for its output.`);
     output.appendLine(`Started the language server: ${commandLine}`);
