@@ -64,9 +64,10 @@ class RulesLexer(RegexLexer):
                 bygroups(Keyword.Reserved, Whitespace, String.Double),
                 "reason",
             ),
-            (r'"(\\\\.|[^"\\\\\n])*"', String.Double),
-            (r"'(\\\\.|[^'\\\\\n])*'", String.Single),
-            (r"/(\\\\.|[^/\\\\\n])+/[a-z]*", String.Regex),
+            # (raw strings: `\\.` is one backslash and the character it escapes)
+            (r'"(\\.|[^"\\\n])*"', String.Double),
+            (r"'(\\.|[^'\\\n])*'", String.Single),
+            (r"/(\\.|[^/\\\n])+/[a-z]*", String.Regex),
             (
                 r"(rule)(\s+)([A-Za-z_]\w*)",
                 bygroups(Keyword.Declaration, Whitespace, Name.Function),
