@@ -25,6 +25,31 @@ if ! command -v redis-server >/dev/null 2>&1; then
     apt-get install -y -qq --no-install-recommends redis-server >/dev/null
 fi
 
+# The VS Code extension (editors/vscode/): tests/test_vscode_grammar.py runs its grammar in
+# vscode-textmate and builds the .vsix, which needs node >= 20, npm and the locked
+# node_modules (npm ci, only when package-lock.json changed since the last one).
+vscode_deps() {
+  local dir=editors/vscode
+  local stamp="$dir/node_modules/.guardrails-package-lock.json"
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "== installing nodejs, npm"
+    as_root apt-get update -qq >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
+  if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
+    echo "node $(node --version) is older than 20 (@vscode/vsce needs 20): the VS Code tests are skipped"
+    return 0
+  fi
+  if ! cmp -s "$dir/package-lock.json" "$stamp"; then
+    echo "== npm ci (editors/vscode)"
+    (cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null)
+    cp "$dir/package-lock.json" "$stamp"
+  fi
+  export GUARDRAILS_REQUIRE_VSCODE=1
+}
+vscode_deps
+
 # The tests that must hold on every cpex version we support (docs/hosts.md), and every
 # tests/test_gateway*.py.
 gateway_stage() {
