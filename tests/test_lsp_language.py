@@ -8,6 +8,7 @@ saved, and every answer is checked with its exact range.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -139,3 +140,53 @@ def test_hover_definition_and_references_of_a_let_defined_on_disk(answers, tmp_p
     assert lsp.Location(answers["draft_uri"], _rng((1, 31), (1, 42))) in uses
     assert all(loc.uri in (tools, answers["draft_uri"]) for loc in uses)
     assert len([u for u in uses if u.uri == tools]) == path.read_text().count("in shell_tools")
+
+
+CALLS_A_FUNCTION = """\
+let unused_words = ["a"]
+rule vip on tool_pre_invoke when is_vip(user) block "vips go through review" code VIP
+"""
+
+
+async def _diagnostics_with(rules: Path, *args: str) -> list[str]:
+    """The codes `guardrails lsp ARGS` publishes for rules/vip.rules on opening it."""
+    client = LanguageClient("guardrails-test", "0")
+    published: asyncio.Queue[lsp.PublishDiagnosticsParams] = asyncio.Queue()
+
+    @client.feature(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    def _published(*args: Any) -> None:  # (params), or (client, params)
+        published.put_nowait(args[-1])
+
+    env = {"PYTHONPATH": f"{ROOT}{os.pathsep}{rules.parent}", "PATH": "/usr/bin:/bin"}
+    await client.start_io(*_command(), *args, env=env, cwd=str(rules.parent))
+    uri = from_fs_path(str(rules / "vip.rules"))
+    try:
+        await client.initialize_async(
+            lsp.InitializeParams(
+                capabilities=lsp.ClientCapabilities(), root_uri=from_fs_path(str(rules.parent))
+            )
+        )
+        client.initialized(lsp.InitializedParams())
+        client.text_document_did_open(
+            lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(uri, "rules", 1, CALLS_A_FUNCTION))
+        )
+        while (found := await published.get()).uri != uri:
+            pass
+        await client.shutdown_async(None)
+    finally:
+        client.exit(None)
+        await client.stop()
+    return sorted(str(d.code) for d in found.diagnostics)
+
+
+def test_the_server_declares_the_apps_functions_and_switches_lints_off_as_check_does(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "vip.rules").write_text(CALLS_A_FUNCTION)
+    (tmp_path / "vipcheck.py").write_text("def is_vip(user: str) -> bool:\n    return False\n")
+    plain = asyncio.run(asyncio.wait_for(_diagnostics_with(rules), 60))
+    assert "GR0203" in plain and "GR0300" in plain  # unknown function; unused let
+    declared = asyncio.run(asyncio.wait_for(
+        _diagnostics_with(rules, "--functions", "vipcheck:is_vip", "--disable", "GR0300"), 60
+    ))  # fmt: skip
+    assert declared == []

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import difflib
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ import click
 
 from ..check.catalog import DEFAULT_CATALOG
 from ..diagnostics import (
-    CODES,
     has_errors,
     render_json,
     sort_key,
@@ -32,7 +30,14 @@ from ..policy.policy import check_text
 from . import compile_cli, eval_cli, init_cli, lsp_cli, serve_cli, test_cli
 from .hooklist import hooks_json, hooks_markdown, hooks_text
 from .rollout import cli as rollout_cli
-from .shared_cli import host_functions, is_quiet, quiet_option, render_diagnostics, set_quiet
+from .shared_cli import (
+    host_functions,
+    is_quiet,
+    lint_codes,
+    quiet_option,
+    render_diagnostics,
+    set_quiet,
+)
 
 
 class _Group(click.Group):
@@ -106,7 +111,7 @@ def check(
     --format sarif for code scanning and editors; github for workflow annotations.
     Rules that call host functions need them declared: --functions MODULE:ATTR, --judge.
     """
-    _lint_codes(ctx, disable)
+    lint_codes(ctx, disable)
     options: dict[str, Any] = {"disable": disable, **host_functions(ctx, host)}
     files = [p for p in paths if str(p) != "-"]
     diags = check_paths(files, **options) if files else []
@@ -130,21 +135,6 @@ def check(
     elif not is_quiet(ctx):
         click.echo("ok: no problems found")
     ctx.exit(1 if has_errors(diags) or (strict and diags) else 0)
-
-
-def _lint_codes(ctx: click.Context, codes: Sequence[str]) -> None:
-    """`--disable` takes lint (warning) codes: another code would switch nothing off,
-    silently."""
-    lints = sorted(c for c in CODES if c.startswith("GR03"))
-    for code in codes:
-        if code in CODES and code not in lints:
-            message = f"{code} is an error, not a lint: errors cannot be switched off"
-            raise click.BadParameter(message, ctx, param_hint="--disable")
-        if code not in lints:
-            close = difflib.get_close_matches(code, lints, n=1)
-            hint = f"; did you mean {close[0]}?" if close else f" (lints: {', '.join(lints)})"
-            message = f"{code!r} is not a lint code{hint}"
-            raise click.BadParameter(message, ctx, param_hint="--disable")
 
 
 @main.command("check-config")

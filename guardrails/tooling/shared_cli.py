@@ -6,6 +6,7 @@ is the one place that decides how.
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -13,7 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ..diagnostics import Diagnostic, GuardrailsError, render_text
+from ..diagnostics import CODES, Diagnostic, GuardrailsError, render_text
 from .hostspec import host_options
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -77,3 +78,18 @@ def host_functions(ctx: click.Context, host: dict[str, Any]) -> dict[str, Any]:
         return host_options(host["functions"], host["judge"])
     except GuardrailsError as err:
         raise click.BadParameter(str(err), ctx, param_hint="--functions") from None
+
+
+def lint_codes(ctx: click.Context, codes: Sequence[str]) -> None:
+    """`--disable` takes lint (warning) codes: another code would switch nothing off,
+    silently."""
+    lints = sorted(c for c in CODES if c.startswith("GR03"))
+    for code in codes:
+        if code in CODES and code not in lints:
+            message = f"{code} is an error, not a lint: errors cannot be switched off"
+            raise click.BadParameter(message, ctx, param_hint="--disable")
+        if code not in lints:
+            close = difflib.get_close_matches(code, lints, n=1)
+            hint = f"; did you mean {close[0]}?" if close else f" (lints: {', '.join(lints)})"
+            message = f"{code!r} is not a lint code{hint}"
+            raise click.BadParameter(message, ctx, param_hint="--disable")

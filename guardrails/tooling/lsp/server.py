@@ -30,9 +30,9 @@ _IGNORE = re.compile(r"#\s*guardrails:\s*ignore\[([A-Z0-9, ]*)\]")
 
 
 class RulesServer(LanguageServer):
-    def __init__(self) -> None:
+    def __init__(self, workspace: RulesWorkspace | None = None) -> None:
         super().__init__("guardrails", __version__)
-        self.rules = RulesWorkspace()
+        self.rules = workspace or RulesWorkspace()
         self.pending: dict[str, asyncio.Task[None]] = {}  # ruleset -> its debounced check
         self.generation: dict[str, int] = {}  # ruleset -> edits seen
         self.published: dict[str, set[str]] = {}  # ruleset -> uris with diagnostics shown
@@ -90,8 +90,8 @@ def _ruleset_key(rules: RulesWorkspace, uri: str) -> str:
     return uri if root is None else str(root)
 
 
-def build() -> RulesServer:
-    server = RulesServer()
+def build(workspace: RulesWorkspace | None = None) -> RulesServer:
+    server = RulesServer(workspace)
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: RulesServer, params: types.InitializeParams) -> None:
@@ -212,5 +212,6 @@ def _action(
     )
 
 
-def serve() -> None:
-    build().start_io()
+def serve(workspace: RulesWorkspace | None = None) -> None:
+    """`workspace` carries `guardrails lsp --functions/--judge/--disable`."""
+    build(workspace).start_io()

@@ -25,6 +25,7 @@ from urllib.request import url2pathname
 from ...check.catalog import DEFAULT_CATALOG, Catalog
 from ...diagnostics import Diagnostic
 from ...policy.frontend import check_parsed, host_table, no_gc
+from ...runtime.hostfn import HostTable
 from ...source import SourceFile
 from ...syntax import ast
 from ...syntax.parser import parse
@@ -44,14 +45,22 @@ class RulesWorkspace:
     """Open documents and the rules directories on disk; what helper modules read
     (`document_text`, `ruleset_texts`, `catalog`) and what the server checks."""
 
-    def __init__(self, folders: Iterable[Path] = (), catalog: Catalog = DEFAULT_CATALOG):
+    def __init__(
+        self,
+        folders: Iterable[Path] = (),
+        catalog: Catalog = DEFAULT_CATALOG,
+        functions: HostTable | None = None,
+        disable: Iterable[str] = (),
+    ):
         self.catalog = catalog
         self.folders = [folder.resolve() for folder in folders]
         self._open: dict[str, str] = {}  # uri -> buffer text
         self._uris: dict[str, str] = {}  # path -> the uri the client named it by
         self._disk: dict[str, tuple[int, int, str]] = {}  # path -> (mtime_ns, size, text)
         self._parses: dict[str, tuple[str, Parsed]] = {}  # key -> (text, its parse)
-        self._functions = host_table(None, None)  # what `guardrails check` declares
+        # what `guardrails check` declares, or `guardrails lsp --functions/--judge`
+        self._functions = functions if functions is not None else host_table(None, None)
+        self._disable = frozenset(disable)  # lints switched off, as `check --disable`
         self._lock = threading.Lock()  # the server checks on a worker thread
 
     # ---- buffers ----
@@ -131,6 +140,7 @@ class RulesWorkspace:
                 if kept not in self._open and not Path(kept).is_file():
                     del self._parses[kept]  # deleted files are not kept
             _, diags = check_parsed(parsed, self.catalog, self._functions)
+        diags = [d for d in diags if d.code not in self._disable]
         out: dict[str, list[Diagnostic]] = {self.uri_of(key): [] for key in texts}
         for d in diags:
             key = by_display.get(d.file)
