@@ -166,3 +166,13 @@ def test_a_payload_that_cannot_be_evaluated_fails_the_folder(rules: Path, tmp_pa
     assert "nohook.json" in result.output and "no hook" in result.output
     assert "typo.json" in result.output and "'tool'" in result.output
     assert "2 error(s)" in result.output
+
+
+def test_eval_reads_a_corpus_case_with_every_key_the_corpus_reserves(rules: Path, tmp_path: Path):
+    """A case with canned judge answers is a corpus case: `judge` is not a fact."""
+    case = tmp_path / "tool_pre_invoke" / "judged.json"
+    case.parent.mkdir()
+    case.write_text(json.dumps({"judge": {}, "expect": "block", "tool": {"name": "shell"}}))
+    result = cli("eval", str(rules), "--payload", str(tmp_path / "tool_pre_invoke"))
+    assert result.exit_code == 0, result.output
+    assert "BLOCK" in result.output

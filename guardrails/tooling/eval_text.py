@@ -15,6 +15,7 @@ from typing import IO, Any
 from ..diagnostics import GuardrailsError
 from ..policy.policy import Policy
 from ..runtime.verdict import Verdict
+from .corpus import RESERVED
 from .seeding import (
     CaseStore,
     PriorStateError,
@@ -83,7 +84,9 @@ def read_payload(payload: IO[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     return facts, prior
 
 
-_CASE_KEYS = frozenset({"hook", "description", "expect", "facts", "now", "state"})
+# a corpus case's keys (the corpus reads them: one list for both), and the `hook` a
+# case file outside a corpus names
+_CASE_KEYS = frozenset({"hook", *RESERVED})
 
 
 @dataclass
