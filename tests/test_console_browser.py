@@ -17,9 +17,10 @@ BROKEN = 'rule no_rm "no recursive deletes"\n  on tool_pre_invoke\n  when tool.n
 @pytest.fixture(scope="module")
 def console(tmp_path_factory):
     need_browser()
-    project = make_project(tmp_path_factory.mktemp("ui-browser"))
-    args = (project["rules"], "--corpus", project["corpus"], "--decisions", project["log"])
-    with console_server(*args) as url, chromium_driver(tmp_path_factory) as driver:
+    base = tmp_path_factory.mktemp("ui-browser")
+    make_project(base)
+    args = ("rules", "--corpus", "corpus", "--decisions", "decisions.jsonl")  # as a user types them
+    with console_server(*args, cwd=base) as url, chromium_driver(tmp_path_factory) as driver:
         yield driver, url
 
 
@@ -47,6 +48,7 @@ def _playground(driver, url):
 def test_typing_a_broken_rule_shows_its_diagnostic_and_fixing_it_clears_it(console):
     driver, url = console
     _playground(driver, url)
+    assert driver.find_element("css selector", "header .where").text == "rules · read-only"
     wait_for(driver, "#check-status", "no problems")
     _select(driver, "#rules-file", "tools.rules")
     _type(driver, "#rules-text", BROKEN)
@@ -68,6 +70,7 @@ def test_typing_a_broken_rule_shows_its_diagnostic_and_fixing_it_clears_it(conso
 def test_evaluating_a_payload_shows_the_verdict_the_rules_and_the_trace(console):
     driver, url = console
     _playground(driver, url)
+    _select(driver, "#rules-file", "tools.rules")
     _select(driver, "#hook", "tool_pre_invoke")
     _type(driver, "#payload", json.dumps({"tool": {"name": "shell", "args": {"cmd": "rm -rf /"}}}))
     driver.find_element("css selector", "#evaluate").click()
