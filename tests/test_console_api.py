@@ -391,7 +391,7 @@ def test_corpus_with_an_edit_shows_the_diff_test_would_fail_on(client):
         "-  no_rm: block code SHELL_RM" in rm["diff"]
         and "+  no_rm: warn code SHELL_RM" in rm["diff"]
     )
-    assert any("expected 'block'" in p or "expect" in p for p in rm["problems"])
+    assert "expected 'block by no_rm code SHELL_RM', got 'allow'" in rm["problems"]  # its expect
 
 
 def test_corpus_case_text_for_the_playground(client, project):

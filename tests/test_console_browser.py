@@ -108,3 +108,25 @@ def test_the_corpus_page_shows_each_case_and_its_snapshot(console):
     snap = wait_for(driver, "#case-snapshot", "no_rm: block code SHELL_RM")
     assert "cpex: block by no_rm" in snap.text
     screenshot(driver, "console-corpus")
+
+
+def test_the_corpus_with_a_playground_edit_shows_what_test_would_fail_on(console):
+    driver, url = console
+    _playground(driver, url)
+    _select(driver, "#rules-file", "tools.rules")
+    text = driver.find_element("css selector", "#rules-text").get_property("value")
+    _type(driver, "#rules-text", text.replace('block "destructive', 'warn "destructive'))
+    driver.find_element("css selector", "#corpus-with-edit").click()
+    wait_for(driver, "#corpus-summary", "1 failing")
+    assert (
+        "edit of tools.rules (not saved)" in driver.find_element("css selector", "#edit-note").text
+    )
+    assert "fail" in wait_for(driver, "tr[data-case='tool_pre_invoke/rm']").text
+    assert not driver.find_elements(
+        "css selector", "tr[data-case='tool_pre_invoke/ls']"
+    )  # failing only
+    problems = wait_for(driver, "#case-problems", "rule no_rm: expected 'block code SHELL_RM'")
+    assert "got 'warn code SHELL_RM'" in problems.text
+    diff = driver.find_element("css selector", "pre.diff").text
+    assert "-  no_rm: block code SHELL_RM" in diff and "+  no_rm: warn code SHELL_RM" in diff
+    screenshot(driver, "console-corpus-diff")

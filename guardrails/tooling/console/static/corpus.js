@@ -51,15 +51,22 @@ function showCase(c) {
 document.addEventListener("DOMContentLoaded", async () => {
   const summary = document.getElementById("corpus-summary");
   document.getElementById("failing-only").addEventListener("change", () => cv.data && render());
+  const stored = new URLSearchParams(location.search).get("edit") && sessionStorage.getItem("guardrails-edit");
+  const edit = stored ? JSON.parse(stored) : null;
   try {
-    cv.data = await gr.api("/api/corpus");
+    cv.data = edit ? await gr.api("/api/corpus/run", edit) : await gr.api("/api/corpus");
     if (!cv.data.corpus) {
       gr.fill(summary, "no corpus: start guardrails ui with --corpus DIR");
     } else {
       const n = cv.data.cases.length;
       gr.fill(summary, `${n} case(s), `, gr.badge(cv.data.failing ? "fail" : "ok"),
         ` ${cv.data.failing} failing` + (cv.data.snapshots ? "" : " (snapshots not compared: install the test extra)"));
+      summary.append(gr.el("span", {class: "note", id: "edit-note"}, edit
+        ? `with the playground's edit of ${edit.file} (not saved)` : "with the rules on disk"));
+      const failing = cv.data.cases.find((c) => c.status !== "pass");
+      if (edit && failing) document.getElementById("failing-only").checked = true;
       render();
+      if (failing) showCase(failing);
     }
   } catch (err) {
     gr.showError(summary, err);

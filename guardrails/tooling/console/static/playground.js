@@ -222,6 +222,11 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("evaluate").addEventListener("click", evaluate);
   $("save-rules").addEventListener("click", saveRules);
   $("save-case").addEventListener("click", saveCase);
+  $("corpus-with-edit").addEventListener("click", () => {
+    // the edit travels in this tab's session storage, never saved to disk
+    sessionStorage.setItem("guardrails-edit", JSON.stringify({file: pg.current, text: $("rules-text").value}));
+    location.href = "/corpus?edit=1";
+  });
   $("revert-rules").addEventListener("click", () => {
     delete pg.edits[pg.current];
     $("rules-text").value = pg.files[pg.current] ?? "";
