@@ -103,6 +103,14 @@ def test_a_cross_site_origin_is_refused(client):
     assert same.status_code == 200
 
 
+def test_websockets_are_closed_even_with_the_token(client):
+    from starlette.websockets import WebSocketDisconnect
+
+    with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect("/", headers=AUTH):
+        pass
+    assert closed.value.code == 1008
+
+
 # ---- pages and static files ----
 
 

@@ -46,8 +46,11 @@ class Guard:
         self.token = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "lifespan":
             await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http":  # no websockets here: closed, not let through unchecked
+            await send({"type": "websocket.close", "code": 1008})
             return
         refusal = self._refusal(Request(scope))
         if refusal is not None:
