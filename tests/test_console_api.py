@@ -406,3 +406,45 @@ def test_corpus_case_text_for_the_playground(client, project):
     data = client.get("/api/corpus/cases/tool_pre_invoke/rm", headers=AUTH).json()
     assert data["text"] == (project["corpus"] / "tool_pre_invoke" / "rm.json").read_text()
     assert client.get("/api/corpus/cases/tool_pre_invoke/nope", headers=AUTH).status_code == 404
+
+
+def test_a_single_rules_file_is_the_only_file_served_and_saved(project, tmp_path):
+    shutil.copytree(project["rules"], tmp_path / "rules")
+    single = tmp_path / "rules" / "tools.rules"
+    state = ConsoleState(rules=single, token=TOKEN, write=True)
+    client = TestClient(create_app(state), base_url="http://127.0.0.1")
+    assert [f["name"] for f in client.get("/api/rules", headers=AUTH).json()["files"]] == [
+        "tools.rules"
+    ]
+    # prompts.rules sits beside it, but is not part of this ruleset: no duplicate id
+    again = TOOLS + "\nrule no_secret_word\n  on tool_pre_invoke\n  block\n"
+    assert (
+        client.post("/api/check", json={"file": "tools.rules", "text": again}, headers=AUTH).json()[
+            "errors"
+        ]
+        == 0
+    )
+    refused = client.post(
+        "/api/rules/save", json={"file": "prompts.rules", "text": again}, headers=AUTH
+    )
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "path_refused"
+    assert (
+        client.post(
+            "/api/rules/save", json={"file": "tools.rules", "text": again}, headers=AUTH
+        ).status_code
+        == 200
+    )
+
+
+def test_without_a_corpus_the_corpus_endpoints_say_so(project):
+    state = ConsoleState(rules=project["rules"], token=TOKEN, write=True)
+    client = TestClient(create_app(state), base_url="http://127.0.0.1")
+    assert client.get("/api/corpus", headers=AUTH).json()["corpus"] is None
+    assert client.get("/api/corpus/cases", headers=AUTH).json()["cases"] == []
+    saved = client.post(
+        "/api/corpus/save",
+        json={"hook": "tool_pre_invoke", "name": "x", "payload": "{}"},
+        headers=AUTH,
+    )
+    assert saved.status_code == 400 and "--corpus" in saved.json()["error"]["message"]
+    assert client.get("/api/calls", headers=AUTH).json()["calls"] == []

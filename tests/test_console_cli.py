@@ -41,13 +41,17 @@ def test_it_prints_a_loopback_url_with_a_token_and_serves_it(project):
             assert client.get("/api/calls").json()["calls"]
 
 
-def test_each_run_has_a_token_of_its_own(project):
+def test_each_run_has_a_token_of_its_own_and_a_taken_port_is_refused(project):
     with console_server(project["rules"]) as first, console_server(project["rules"]) as second:
         assert first.split("token=")[1] != second.split("token=")[1]
         base = second.split("/?")[0]
         other = first.split("token=")[1]
         response = httpx.get(f"{base}/api/rules", headers={"Authorization": f"Bearer {other}"})
         assert response.status_code == 403
+        port = first.split(":")[2].split("/")[0]
+        done = _ui(project["rules"], "--port", port)
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "--port 0" in done.stderr
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::"])
@@ -61,11 +65,3 @@ def test_missing_rules_is_a_usage_error():
     done = _ui("no/such/rules", "--port", "0")
     assert done.returncode == 2
     assert "no/such/rules" in done.stderr and "does not exist" in done.stderr
-
-
-def test_a_port_in_use_says_so(project):
-    with console_server(project["rules"]) as url:
-        port = url.split(":")[2].split("/")[0]
-        done = _ui(project["rules"], "--port", port)
-    assert done.returncode == 2
-    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "--port 0" in done.stderr
