@@ -55,16 +55,19 @@ def test_typing_a_broken_rule_shows_its_diagnostic_and_fixing_it_clears_it(conso
     diag = wait_for(driver, ".diag[data-code='GR0100']")
     assert "tools.rules:4:3" in diag.text and "did you mean 'block'?" in diag.text
     assert "1 error(s)" in driver.find_element("css selector", "#check-status").text
+    mark = driver.find_element("css selector", "#rules-marks mark.error[data-code='GR0100']")
+    assert mark.get_property("textContent") == "blok"  # the span, highlighted in the editor
+    screenshot(driver, "console-playground-diagnostic")
     diag.click()  # selects the span in the editor
     selected = driver.execute_script(
         "const a = document.getElementById('rules-text');"
         "return a.value.slice(a.selectionStart, a.selectionEnd);"
     )
     assert selected == "blok"
-    screenshot(driver, "console-playground-diagnostic")
     _type(driver, "#rules-text", BROKEN.replace("blok", "block"))
     wait_for(driver, "#check-status", "no problems")
     assert not driver.find_elements("css selector", ".diag")
+    assert not driver.find_elements("css selector", "#rules-marks mark")
 
 
 def test_evaluating_a_payload_shows_the_verdict_the_rules_and_the_trace(console):

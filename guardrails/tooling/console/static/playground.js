@@ -35,6 +35,33 @@ function selectSpan(d) {
   area.setSelectionRange(start, end);
 }
 
+// the spans of this file's diagnostics, marked on a copy of the text under the editor
+function markSpans(diags) {
+  const text = $("rules-text").value;
+  const spans = diags.map((d) => {
+    const start = offsetOf(text, d.line, d.column);
+    const end = Math.max(offsetOf(text, d.end_line, d.end_column), start + 1);
+    return {start, end: Math.min(end, text.length), d};
+  }).filter((s) => s.start < text.length).sort((a, b) => a.start - b.start);
+  const marks = $("rules-marks");
+  marks.replaceChildren();
+  let at = 0;
+  for (const s of spans) {
+    if (s.start < at) continue;  // overlapping spans: the first one is marked
+    marks.append(text.slice(at, s.start));
+    marks.append(gr.el("mark", {class: s.d.severity, "data-code": s.d.code}, text.slice(s.start, s.end)));
+    at = s.end;
+  }
+  marks.append(text.slice(at) + "\n");
+  syncScroll();
+}
+
+function syncScroll() {
+  const area = $("rules-text");
+  $("rules-marks").scrollTop = area.scrollTop;
+  $("rules-marks").scrollLeft = area.scrollLeft;
+}
+
 function showDiagnostics(data) {
   const box = $("diagnostics");
   const mine = data.diagnostics.filter((d) => d.file === pg.current);
@@ -45,6 +72,7 @@ function showDiagnostics(data) {
     gr.badge(d.severity), " ", gr.el("span", {class: "code"}, d.code), " ", d.message,
     gr.el("pre", {}, d.rendered));
   gr.fill(box, ...mine.map(item), ...other.map(item));
+  markSpans(mine);
   const status = $("check-status");
   if (!data.diagnostics.length) {
     gr.fill(status, gr.badge("ok"), " no problems");
@@ -218,7 +246,8 @@ async function saveCase() {
 }
 
 document.addEventListener("DOMContentLoaded", async () => {
-  $("rules-text").addEventListener("input", checkSoon);
+  $("rules-text").addEventListener("input", () => { markSpans([]); checkSoon(); });
+  $("rules-text").addEventListener("scroll", syncScroll);
   $("evaluate").addEventListener("click", evaluate);
   $("save-rules").addEventListener("click", saveRules);
   $("save-case").addEventListener("click", saveCase);
