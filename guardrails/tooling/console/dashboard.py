@@ -1,4 +1,5 @@
-"""stub"""
+"""The rollout dashboard's API (helper D's section): a stub until it lands, so the
+app's section registry and the page's nav are in place."""
 
 from __future__ import annotations
 
