@@ -25,6 +25,17 @@ if ! command -v redis-server >/dev/null 2>&1; then
     apt-get install -y -qq --no-install-recommends redis-server >/dev/null
 fi
 
+# The console's browser tests (tests/browser.py) drive a real headless chromium through
+# chromedriver; Debian's, never one Selenium would download. With them installed, a
+# missing browser fails the tests instead of skipping them.
+if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ]; then
+  echo "== installing chromium, chromium-driver"
+  as_root apt-get update -qq >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+fi
+export GUARDRAILS_REQUIRE_BROWSER=1
+
 # The VS Code extension (editors/vscode/): tests/test_vscode_grammar.py runs its grammar in
 # vscode-textmate and builds the .vsix, which needs node >= 20, npm and the locked
 # node_modules (npm ci, only when package-lock.json changed since the last one).

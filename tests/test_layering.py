@@ -201,6 +201,35 @@ def test_pygls_and_lsprotocol_are_imported_only_by_the_language_server():
     )
 
 
+_WEB_LIBRARIES = ("starlette", "uvicorn", "plotly")
+# the console's logic modules: plain functions over the rules, testable without a server
+_CONSOLE_PURE = ("state",)
+
+
+def test_the_web_framework_is_imported_only_by_the_console_and_the_serve_adapter():
+    """starlette, uvicorn and plotly come with the `ui` extra: only
+    guardrails/tooling/console/ imports them (and adapters/cpex/ starts cpex's own
+    uvicorn), and the CLI reaches the console lazily, so `guardrails ui` can say
+    which extra is missing."""
+
+    def rule(m: str, t: str) -> bool:
+        in_console = m.startswith("guardrails.tooling.console.")
+        pure = in_console and m.rpartition(".")[2] in _CONSOLE_PURE
+        allowed = (in_console and not pure) or m.startswith("guardrails.adapters.cpex.")
+        return t.split(".", maxsplit=1)[0] in _WEB_LIBRARIES and not allowed
+
+    def eager(m: str, t: str) -> bool:
+        inside = m.startswith("guardrails.tooling.console")
+        return t.startswith("guardrails.tooling.console.") and not inside
+
+    assert _violations(rule) == []
+    assert _violations(eager, lazy_too=False) == []
+    assert any(
+        t.startswith("guardrails.tooling.console.")
+        for t, _, _ in graph()["guardrails.tooling.ui_cli"]
+    )
+
+
 def test_host_libraries_are_imported_only_by_adapters_and_testing():
     def rule(m: str, t: str) -> bool:
         return t.split(".", maxsplit=1)[0] in HOSTS and _area(m) not in ("adapters", "testing")

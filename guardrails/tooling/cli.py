@@ -27,7 +27,7 @@ from ..diagnostics import (
 )
 from ..policy.policy import check as check_paths
 from ..policy.policy import check_text
-from . import compile_cli, eval_cli, init_cli, lsp_cli, serve_cli, test_cli
+from . import compile_cli, eval_cli, init_cli, lsp_cli, serve_cli, test_cli, ui_cli
 from .hooklist import hooks_json, hooks_markdown, hooks_text
 from .rollout import cli as rollout_cli
 from .shared_cli import (
@@ -80,6 +80,7 @@ main.add_command(eval_cli.eval_)
 main.add_command(test_cli.test_)
 main.add_command(init_cli.init)
 main.add_command(lsp_cli.lsp)
+main.add_command(ui_cli.ui)
 
 
 @main.command()

@@ -1,0 +1,67 @@
+"""What every section's endpoints share: errors as JSON, request bodies read safely.
+
+An endpoint raises `ApiError`; the app turns it into `{"error": {"code", "message"}}`
+with its status, so a browser script (and a test) reads every failure the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+MAX_BODY = 2_000_000  # bytes: a rules file or a payload, never more
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+async def api_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message)
+
+
+async def read_object(request: Request) -> dict[str, Any]:
+    """The request's JSON object body, or a 400/413 saying what is wrong with it."""
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise ApiError(413, "too_large", f"the request body is over {MAX_BODY} bytes")
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ApiError(400, "bad_json", f"the request body is not JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "bad_json", "the request body must be a JSON object")
+    return value
+
+
+def field_of(body: dict[str, Any], name: str, kind: type, required: bool = True) -> Any:
+    """`body[name]`, checked to be a `kind` (a 400 naming the field otherwise)."""
+    if name not in body or body[name] is None:
+        if required:
+            raise ApiError(400, "missing_field", f"the request needs {name!r}")
+        return None
+    value = body[name]
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise ApiError(400, "bad_field", f"{name!r} must be a {kind.__name__}")
+    return value
+
+
+def read_only(what: str) -> ApiError:
+    """The 403 of a write endpoint on a console started without --write."""
+    return ApiError(
+        403,
+        "read_only",
+        f"the console is read-only: {what} needs `guardrails ui ... --write`",
+    )
