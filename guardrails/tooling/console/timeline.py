@@ -75,7 +75,8 @@ class Timeline:
         if moment is None:
             self.untimed += 1
             return
-        self.calls.setdefault(hook, Counter())[self._place(moment)] += 1
+        bucket = self._place(moment)  # first: placing may widen, replacing the counters
+        self.calls.setdefault(hook, Counter())[bucket] += 1
 
     def fire(self, key: Series, verdict: str, moment: float | None) -> None:
         if moment is None:
