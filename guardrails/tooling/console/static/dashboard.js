@@ -147,7 +147,7 @@ const dash = {
 
   layout(extra) {
     return Object.assign({
-      margin: {l: 48, r: 48, t: 10, b: 40}, legend: {orientation: "h", y: -0.2},
+      margin: {l: 48, r: 48, t: 30, b: 40}, legend: {orientation: "h", y: -0.2},
       xaxis: {type: "date"}, yaxis: {title: {text: "fires"}, rangemode: "tozero"},
     }, extra);
   },
@@ -158,10 +158,9 @@ const dash = {
     const t = dash.timeline;
     const busiest = t.series.filter(r => r.fires.some(n => n)).slice(0, 8);
     const traces = busiest.map(r => ({
-      type: "scatter", mode: "lines+markers", x: t.buckets, y: r.fires,
-      name: dash.label(`${r.rule} (${r.hook})`), line: {shape: "hv"},
+      type: "bar", x: t.buckets, y: r.fires, name: dash.label(`${r.rule} (${r.hook})`),
     }));
-    Plotly.newPlot("plot-fires", traces, dash.layout({}), dash.config);
+    Plotly.newPlot("plot-fires", traces, dash.layout({barmode: "stack", bargap: 0.1}), dash.config);
   },
 
   plotRule() {
@@ -177,6 +176,7 @@ const dash = {
         line: {color: "#2657b8"}, connectgaps: false},
     ];
     Plotly.newPlot("plot-rule", traces, dash.layout({
+      yaxis: {title: {text: audit ? "would-blocks" : "fires"}, rangemode: "tozero"},
       yaxis2: {title: {text: "rate %"}, overlaying: "y", side: "right", rangemode: "tozero"},
     }), dash.config);
   },
