@@ -166,6 +166,18 @@ def check_text(
     return _check_files(files, [], catalog, disable, host_table(functions, judge))
 
 
+def check_sources(
+    files: Sequence[SourceFile],
+    *,
+    disable: Iterable[str] = (),
+    functions: object = None,
+    judge: object = None,
+) -> list[Diagnostic]:
+    """`check` for files already in memory: the console checks the ruleset with one
+    file as edited, the others as on disk."""
+    return _check_files(list(files), [], None, disable, host_table(functions, judge))
+
+
 def _check_files(
     files: list[SourceFile],
     diags: list[Diagnostic],

@@ -51,8 +51,8 @@ from .seeding import (
 
 __all__ = [  # with what tooling/expectations.py holds, re-exported
     "OUTCOMES", "RULE_VERDICTS", "RESERVED", "Case", "CaseResult", "CorpusError", "Expectation",
-    "case_files", "describe_outcome", "explain_change", "hook_dirs", "iter_cases", "load_case",
-    "load_policy", "render", "rule_lines", "run_case",
+    "case_files", "case_problems", "describe_outcome", "explain_change", "hook_dirs",
+    "iter_cases", "load_case", "load_policy", "render", "rule_lines", "run_case",
 ]  # fmt: skip
 
 RESERVED = ("description", "expect", "facts", "now", "state", "judge")
@@ -317,3 +317,20 @@ def explain_change(case: Case, old: str, new: str) -> list[str]:
         if was != got and (head == "outcome:" or (was and got)):
             lines.append(f"{case.id}: {was.strip()!r} became {got.strip()!r}")
     return lines
+
+
+def case_problems(result: CaseResult, text: str, matched: bool, recalled: str | None) -> list[str]:
+    """Everything `guardrails test` fails a case on: its snapshot (`text`, the
+    rendering now, did not match; `recalled`, the one stored, if any), its
+    expectations, cpex and evaluate disagreeing. The pytest plugin and the console
+    both judge a case here."""
+    problems = list(result.problems)
+    if not matched:
+        case = result.case
+        if recalled is None:
+            problems.insert(0, f"{case.id}: no snapshot yet; run pytest --snapshot-update")
+        else:
+            problems[:0] = explain_change(case, recalled, text) or [
+                f"{case.id}: the snapshot text changed"
+            ]
+    return problems

@@ -242,7 +242,7 @@ def check_case(
     disagreeing. For a corpus of its own in a test module: `policy` from
     `corpus.load_policy`, `manager` from `policy.manager()` (or None), `snapshot`
     syrupy's fixture. `observe(policy, case, result)` sees every case that ran."""
-    from .corpus import CorpusError, explain_change, load_case, render, run_case
+    from .corpus import CorpusError, case_problems, load_case, render, run_case
 
     failure: str | None = None
     try:
@@ -256,16 +256,11 @@ def check_case(
         observe(policy, case, result)
     text = render(result)
     matched = snapshot == text
-    problems = list(result.problems)
+    recalled = None
     if not matched:
-        execution = snapshot.executions[max(snapshot.executions)]
-        old = execution.recalled_data
-        if old is None:
-            problems.insert(0, f"{case.id}: no snapshot yet; run pytest --snapshot-update")
-        else:
-            problems[:0] = explain_change(case, str(old), text) or [
-                f"{case.id}: the snapshot text changed"
-            ]
+        old = snapshot.executions[max(snapshot.executions)].recalled_data
+        recalled = None if old is None else str(old)
+    problems = case_problems(result, text, matched, recalled)
     if problems:
         pytest.fail("\n".join(problems) + f"\n\n{path}", pytrace=False)
 

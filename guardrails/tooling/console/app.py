@@ -23,8 +23,9 @@ from starlette.staticfiles import StaticFiles
 
 from . import corpus_view, dashboard, playground
 from .guard import Guard
-from .http import ApiError, api_error, error_response
+from .http import ApiError, api_error, error_response, workbench_error
 from .state import ConsoleState
+from .workbench import WorkbenchError
 
 STATIC = resources.files(__package__) / "static"
 # every section: its module's routes(state) -> API routes
@@ -56,7 +57,7 @@ def create_app(state: ConsoleState) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[Middleware(Guard, token=state.token)],
-        exception_handlers={ApiError: api_error},
+        exception_handlers={ApiError: api_error, WorkbenchError: workbench_error},
     )
     app.state.console = state
     return app

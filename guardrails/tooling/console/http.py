@@ -23,13 +23,22 @@ class ApiError(Exception):
         self.message = message
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    body = {"error": {"code": code, "message": message}, **extra}
+    return JSONResponse(body, status_code=status)
 
 
 async def api_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     return error_response(exc.status, exc.code, exc.message)
+
+
+async def workbench_error(_request: Request, exc: Exception) -> JSONResponse:
+    """A WorkbenchError (the sections' plain modules raise it), with what it carries
+    (the diagnostics of rules that have errors)."""
+    status, code = getattr(exc, "status", 400), getattr(exc, "code", "error")
+    extra = dict(getattr(exc, "extra", {}))
+    return error_response(status, code, str(exc), **extra)
 
 
 async def read_object(request: Request) -> dict[str, Any]:
@@ -56,12 +65,3 @@ def field_of(body: dict[str, Any], name: str, kind: type, required: bool = True)
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
         raise ApiError(400, "bad_field", f"{name!r} must be a {kind.__name__}")
     return value
-
-
-def read_only(what: str) -> ApiError:
-    """The 403 of a write endpoint on a console started without --write."""
-    return ApiError(
-        403,
-        "read_only",
-        f"the console is read-only: {what} needs `guardrails ui ... --write`",
-    )

@@ -1,0 +1,61 @@
+"""Recorded calls from the --decisions logs, to prefill the playground's payload.
+
+A call record holds the facts as the capture masked them (records/capture.py): text
+the capture was told to mask is a digest, not the text. The playground shows them
+as recorded; the dashboard, which shows many calls at once, shows none of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...records.reader import LogError, read_records
+from ..seeding import format_time
+from .state import ConsoleState
+from .workbench import WorkbenchError
+
+LISTED = 200  # the newest calls listed; a log holds millions
+
+
+def _calls(state: ConsoleState) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for log in state.decisions:
+        try:
+            found.extend(
+                r for r in read_records(log)
+                if r.get("kind") == "call" and isinstance(r.get("facts"), dict)
+            )  # fmt: skip
+        except LogError as err:
+            raise WorkbenchError("bad_log", str(err), 500) from None
+    found.sort(key=lambda r: r.get("time") or 0, reverse=True)
+    return found
+
+
+def recorded_calls(state: ConsoleState) -> list[dict[str, Any]]:
+    """The newest recorded calls with facts: id, hook, time, outcome (no facts)."""
+    return [
+        {
+            "call_id": r.get("call_id"),
+            "hook": r.get("hook"),
+            "time": _when(r.get("time")),
+            "outcome": r.get("outcome"),
+            "blocked_by": r.get("blocked_by"),
+        }
+        for r in _calls(state)[:LISTED]
+    ]
+
+
+def recorded_call(state: ConsoleState, call_id: str) -> dict[str, Any]:
+    """One call's hook and payload (its facts as recorded, at its time)."""
+    for record in _calls(state):
+        if record.get("call_id") == call_id:
+            payload: dict[str, Any] = {"facts": record["facts"]}
+            when = _when(record.get("time"))
+            if when is not None:
+                payload["now"] = when
+            return {"hook": record.get("hook"), "payload": payload}
+    raise WorkbenchError("not_found", f"no recorded call {call_id!r} in the --decisions logs", 404)
+
+
+def _when(value: object) -> str | None:
+    return format_time(value) if isinstance(value, int | float) else None
