@@ -233,3 +233,21 @@ def test_a_log_that_grows_is_read_again(traffic, tmp_path):
     with copy.open("a") as fh:
         fh.writelines(json.dumps(line) + "\n" for line in lines)
     assert get(api, "/api/dashboard/summary")["records"] == before + 10
+
+
+def test_the_playgrounds_edit_is_replayed_in_place_of_its_file(traffic):
+    log, sent = traffic
+    api = client(RULES, log)
+    text = (RULES / "budget.rules").read_text().replace("tokens > 4000", "tokens > 3000")
+    answer = api.post("/api/dashboard/replay", json={"file": "budget.rules", "text": text})
+    assert answer.status_code == 200, answer.text
+    panel = answer.json()
+    assert panel["candidate"] == "edited" and panel["changed"] == sent.mid_budget
+    assert [r["rule"] for r in panel["rules"]] == ["budget"]
+    assert (RULES / "budget.rules").read_text() != text  # nothing written
+    broken = api.post("/api/dashboard/replay", json={"file": "budget.rules", "text": "rule x"})
+    assert broken.status_code == 422
+    assert broken.json()["error"]["code"] == "rules_have_errors"
+    assert broken.json()["diagnostics"][0]["code"].startswith("GR")
+    missing = api.post("/api/dashboard/replay", json={"text": text})
+    assert missing.status_code == 400 and missing.json()["error"]["code"] == "missing_field"

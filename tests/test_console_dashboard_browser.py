@@ -120,6 +120,25 @@ def test_the_replay_panel_shows_the_newly_blocked(dashboard):
     assert shot.stat().st_size > 10_000
 
 
+def test_the_playgrounds_edit_can_be_replayed_instead(dashboard):
+    """The playground leaves its unsaved edit in the tab's sessionStorage; the page
+    then offers to replay it: here the candidate's budget put back to 4000 tokens."""
+    driver, _, sent = dashboard
+    text = (CANDIDATE / "budget.rules").read_text().replace("tokens > 3000", "tokens > 4000")
+    driver.execute_script(
+        "sessionStorage.setItem('guardrails.playground.edit', JSON.stringify(arguments[0]))",
+        {"file": "budget.rules", "text": text},
+    )
+    driver.refresh()
+    wait_for(driver, "body[data-replay=ready]")
+    button = wait_for(driver, "#replay-edits", "budget.rules")
+    button.click()
+    wait_for(driver, "#replay-summary", "the playground's edit")
+    calls = sum(sent.calls.values())
+    summary = driver.find_element("id", "replay-summary").text
+    assert f"{calls} calls replayed, 0 not replayable, 0 changed" in summary
+
+
 def test_the_docs_show_a_screenshot_the_test_takes():
     """docs/rollout.md shows the dashboard from docs/images/, a copy of this test's
     artifacts/screenshots/dashboard.png."""

@@ -17,9 +17,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .http import ApiError
+from ...diagnostics import RulesError
+from .http import ApiError, field_of, read_object
 from .rollout_data import EXAMPLES, DashboardError, RolloutData, Thresholds
 from .state import ConsoleState
+from .workbench import WorkbenchError, diagnostic_json
+from .workbench import policy as edited_policy
 
 MAX_EXAMPLES = 20
 
@@ -67,12 +70,31 @@ def routes(state: ConsoleState) -> list[BaseRoute]:
         return await _answer(lambda: data.gates(thresholds))
 
     async def replay(request: Request) -> Response:
-        examples = _examples(request.query_params.get("examples"))
-        return await _answer(lambda: data.replay(None, examples))
+        if request.method == "GET":
+            examples = _examples(request.query_params.get("examples"))
+            return await _answer(lambda: data.replay(None, examples))
+        # the playground's edit, as its endpoints take it: one file and its text
+        body = await read_object(request)
+        edits = {field_of(body, "file", str): field_of(body, "text", str)}
+        examples = _examples(body.get("examples"))
+
+        def work() -> dict[str, Any]:
+            try:
+                candidate = edited_policy(state, edits)
+            except RulesError as err:
+                raise WorkbenchError(
+                    "rules_have_errors",
+                    "the edited rules have errors; fix them to replay",
+                    422,
+                    diagnostics=[diagnostic_json(d) for d in err.diagnostics],
+                ) from None
+            return data.replay(candidate, examples)
+
+        return await _answer(work)
 
     return [
         Route("/api/dashboard/summary", summary),
         Route("/api/dashboard/timeline", timeline),
         Route("/api/dashboard/gates", gates),
-        Route("/api/dashboard/replay", replay),
+        Route("/api/dashboard/replay", replay, methods=["GET", "POST"]),
     ]

@@ -6,7 +6,8 @@
 const dash = {
   summary: null,
   timeline: null,
-  EDITS_KEY: "guardrails.playground.edits",
+  // the playground's unsaved edit, {file, text}, as its own endpoints take it
+  EDIT_KEY: "guardrails.playground.edit",
 
   pct(x) { return x === null || x === undefined ? "n/a" : (100 * x).toFixed(2) + "%"; },
   label(text) {
@@ -181,21 +182,21 @@ const dash = {
     }), dash.config);
   },
 
-  playgroundEdits() {
+  playgroundEdit() {
     try {
-      const edits = JSON.parse(sessionStorage.getItem(dash.EDITS_KEY) || "null");
-      return edits && typeof edits === "object" && Object.keys(edits).length ? edits : null;
+      const edit = JSON.parse(sessionStorage.getItem(dash.EDIT_KEY) || "null");
+      return edit && typeof edit.file === "string" && typeof edit.text === "string" ? edit : null;
     } catch (_) {
       return null;
     }
   },
 
-  async replay(edits) {
+  async replay(edit) {
     const node = document.getElementById("replay-body");
     gr.fill(node, gr.el("span", {class: "muted"}, "Replaying the logged calls…"));
     document.body.dataset.replay = "running";
     try {
-      const answer = edits ? await gr.api("/api/dashboard/replay", {edits})
+      const answer = edit ? await gr.api("/api/dashboard/replay", edit)
         : await gr.api("/api/dashboard/replay");
       dash.renderReplay(node, answer);
       document.body.dataset.replay = "ready";
@@ -206,7 +207,7 @@ const dash = {
   },
 
   renderReplay(node, a) {
-    const who = a.candidate === "edited" ? "the playground's edits" : "the console's rules";
+    const who = a.candidate === "edited" ? "the playground's edit" : "the console's rules";
     const parts = [gr.el("p", {id: "replay-summary"},
       `${who}: ${a.cases} calls replayed, ${a.not_replayable} not replayable, ${a.changed} changed`)];
     for (const m of a.missing) {
@@ -236,9 +237,10 @@ const dash = {
 document.getElementById("gate-form").addEventListener("submit", dash.applyGates);
 document.getElementById("rule-pick").addEventListener("change", dash.plotRule);
 document.getElementById("replay-run").addEventListener("click", () => dash.replay(null));
-if (dash.playgroundEdits()) {
+if (dash.playgroundEdit()) {
   const button = document.getElementById("replay-edits");
   button.hidden = false;
-  button.addEventListener("click", () => dash.replay(dash.playgroundEdits()));
+  button.textContent = `Replay the playground's edit of ${dash.playgroundEdit().file}`;
+  button.addEventListener("click", () => dash.replay(dash.playgroundEdit()));
 }
 dash.load();
