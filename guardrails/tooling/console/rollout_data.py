@@ -4,7 +4,7 @@ counts of timeline.py.
 
 Nothing here imports the web framework (dashboard.py serves it). What leaves this
 module are counts, rule ids, hooks, codes, call ids, times and verdict
-descriptions: a record's facts are read for who made the call (kept as digests,
+descriptions: a record's facts are read for who made the call (kept as hashes,
 timeline.Audience) and replayed, never returned, so a prompt in a log never reaches
 a browser.
 """
