@@ -66,13 +66,13 @@ def need_browser() -> None:
 
 
 @contextlib.contextmanager
-def console_server(*args: str, timeout: float = 30) -> Iterator[str]:
-    """`guardrails ui ARGS --port 0 --no-open` running; yields the URL (with its token).
-    Its output is kept and shown if it dies before printing the URL."""
+def console_server(*args: Any, cwd: Path = ROOT, timeout: float = 30) -> Iterator[str]:
+    """`guardrails ui ARGS --port 0 --no-open` running (in `cwd`); yields the URL (with
+    its token). Its output is kept and shown if it dies before printing the URL."""
     argv = [sys.executable, "-m", "guardrails", "ui", *map(str, args), "--port", "0", "--no-open"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
         yield _read_url(proc, timeout)

@@ -24,6 +24,8 @@ NOT_RUN = [
     ("README.md", "bash scripts/demo.sh"),
     ("README.md", "guardrails serve rules/"),
     ("docs/cli.md", 'eval "$(_GUARDRAILS_COMPLETE=zsh_source guardrails)"'),
+    ("docs/console.md", "pip install 'guardrails-rules[ui]'"),
+    ("docs/console.md", "guardrails ui rules/ --corpus tests/corpus --decisions decisions.jsonl"),
     ("docs/editors.md", "cd editors/vscode && npm ci && npm run package"),
     ("docs/detectors.md", "pip install 'guardrails-rules[detectors]'"),
     ("docs/hosts.md", "PLUGINS_ENABLED=true"),

@@ -96,3 +96,59 @@ def test_guardrails_test_from_the_wheel_without_the_test_extra_names_it(site, tm
         "error: guardrails test needs the 'test' extra (pytest is not installed): "
         "pip install 'guardrails-rules[test]'\n"
     )
+
+
+CONSOLE_STATIC = ("layout.html", "console.css", "console.js", "playground.html", "playground.js",
+                  "corpus.html", "corpus.js", "dashboard.html", "dashboard.js")  # fmt: skip
+
+
+def test_the_wheel_ships_the_console_pages_and_serves_them(wheel, site, tmp_path):
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+    assert {f"guardrails/tooling/console/static/{n}" for n in CONSOLE_STATIC} <= names
+    assert not any(n.endswith("plotly.min.js") for n in names)  # served from plotly itself
+    (tmp_path / "r.rules").write_text("on generation_pre_call when tokens > 10 block\n")
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from starlette.testclient import TestClient\n"
+        "import guardrails.tooling.console.app as app\n"
+        "assert app.__file__.startswith(sys.argv[1]), app.__file__\n"
+        "from guardrails.tooling.console.state import ConsoleState\n"
+        "state = ConsoleState(rules=Path('r.rules').resolve(), token='t')\n"
+        "client = TestClient(app.create_app(state), base_url='http://127.0.0.1')\n"
+        "for path in ('/', '/static/playground.js', '/static/plotly.min.js'):\n"
+        "    r = client.get(path, headers={'Authorization': 'Bearer t'})\n"
+        "    print(path, r.status_code, len(r.text) > 100)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(site))
+    proc = subprocess.run([sys.executable, "-c", code, str(site)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:3] == [
+        "/ 200 True",
+        "/static/playground.js 200 True",
+        "/static/plotly.min.js 200 True",
+    ]
+
+
+def test_guardrails_ui_without_the_ui_extra_names_it(site, tmp_path):
+    code = (
+        "import sys\n"
+        "class Uninstalled:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.partition('.')[0] in ('starlette', 'uvicorn'):\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Uninstalled())\n"
+        "from guardrails.tooling.cli import main\n"
+        "main(['ui', 'r.rules', '--no-open', '--port', '0'])\n"
+    )
+    (tmp_path / "r.rules").write_text("on generation_pre_call when tokens > 10 block\n")
+    env = dict(os.environ, PYTHONPATH=str(site))
+    proc = subprocess.run([sys.executable, "-c", code, str(site)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        "error: guardrails ui needs the 'ui' extra (uvicorn is not installed): "
+        "pip install 'guardrails-rules[ui]'\n"
+    )

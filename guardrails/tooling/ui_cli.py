@@ -77,6 +77,7 @@ def ui(
         corpus=corpus.resolve() if corpus is not None else None,
         write=write,
         options=host_functions(ctx, functions),
+        label=str(rules),
     )
     try:
         sock = bind(port)

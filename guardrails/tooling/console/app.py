@@ -74,7 +74,7 @@ def render_page(page: Page, state: ConsoleState) -> str:
     fills = {
         "title": html.escape(page.title),
         "nav": nav,
-        "rules": html.escape(str(state.rules)),
+        "rules": html.escape(state.shown),
         "mode": mode,
         "body": (STATIC / f"{page.name}.html").read_text(encoding="utf-8"),
         "scripts": f'{scripts}<script src="/static/{page.name}.js"></script>',

@@ -132,6 +132,17 @@ def _judge(rules: Any, manager: Any, snapshots: Snapshots, hook: str, path: Path
     }
 
 
+def list_cases(state: ConsoleState) -> list[dict[str, str]]:
+    """The corpus's cases by hook and name, without running them."""
+    if state.corpus is None:
+        return []
+    return [
+        {"hook": hook_dir.name, "name": path.stem}
+        for hook_dir in hook_dirs(state.corpus)
+        for path in case_files(hook_dir)
+    ]
+
+
 def case_text(state: ConsoleState, hook: str, name: str) -> dict[str, Any]:
     """A case file's text, to load into the playground."""
     if state.corpus is None:

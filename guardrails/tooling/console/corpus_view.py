@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .cases import case_text, run_corpus
+from .cases import case_text, list_cases, run_corpus
 from .http import field_of, read_object
 from .state import ConsoleState
 
@@ -22,6 +22,12 @@ def routes(state: ConsoleState) -> list[BaseRoute]:
         edits = {field_of(body, "file", str): field_of(body, "text", str)}
         return JSONResponse(await run_in_threadpool(run_corpus, state, edits))
 
+    async def cases(_request: Request) -> Response:
+        listed = await run_in_threadpool(list_cases, state)
+        return JSONResponse(
+            {"corpus": str(state.corpus) if state.corpus else None, "cases": listed}
+        )
+
     async def case(request: Request) -> Response:
         hook, name = request.path_params["hook"], request.path_params["name"]
         return JSONResponse(await run_in_threadpool(case_text, state, hook, name))
@@ -29,5 +35,6 @@ def routes(state: ConsoleState) -> list[BaseRoute]:
     return [
         Route("/api/corpus", corpus),
         Route("/api/corpus/run", corpus_with_edit, methods=["POST"]),
+        Route("/api/corpus/cases", cases),
         Route("/api/corpus/cases/{hook}/{name}", case),
     ]

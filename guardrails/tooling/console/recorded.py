@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...records.reader import LogError, read_records
-from ..seeding import format_time
+from ..seeding import PriorStateError, format_time, parse_now
 from .state import ConsoleState
 from .workbench import WorkbenchError
 
@@ -27,7 +27,7 @@ def _calls(state: ConsoleState) -> list[dict[str, Any]]:
             )  # fmt: skip
         except LogError as err:
             raise WorkbenchError("bad_log", str(err), 500) from None
-    found.sort(key=lambda r: r.get("time") or 0, reverse=True)
+    found.sort(key=lambda r: str(r.get("timestamp") or ""), reverse=True)
     return found
 
 
@@ -37,7 +37,7 @@ def recorded_calls(state: ConsoleState) -> list[dict[str, Any]]:
         {
             "call_id": r.get("call_id"),
             "hook": r.get("hook"),
-            "time": _when(r.get("time")),
+            "time": _when(r),
             "outcome": r.get("outcome"),
             "blocked_by": r.get("blocked_by"),
         }
@@ -50,12 +50,16 @@ def recorded_call(state: ConsoleState, call_id: str) -> dict[str, Any]:
     for record in _calls(state):
         if record.get("call_id") == call_id:
             payload: dict[str, Any] = {"facts": record["facts"]}
-            when = _when(record.get("time"))
+            when = _when(record)
             if when is not None:
                 payload["now"] = when
             return {"hook": record.get("hook"), "payload": payload}
     raise WorkbenchError("not_found", f"no recorded call {call_id!r} in the --decisions logs", 404)
 
 
-def _when(value: object) -> str | None:
-    return format_time(value) if isinstance(value, int | float) else None
+def _when(record: dict[str, Any]) -> str | None:
+    """The call's time as a payload's `now` takes it (ISO 8601, UTC)."""
+    try:
+        return format_time(parse_now(record.get("timestamp")))
+    except PriorStateError:
+        return None

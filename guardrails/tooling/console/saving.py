@@ -108,6 +108,8 @@ def save_case(
         )
     if hook not in DEFAULT_CATALOG:
         raise WorkbenchError("unknown_hook", f"unknown hook {hook!r}")
+    if not _PART.match(name):
+        raise _refused(f"{name!r}: a case name is letters, digits, _ . - (no folders)")
     file = name if name.endswith(".json") else f"{name}.json"
     path = target(state.corpus, f"{hook}/{file}", ".json")
     if path.exists() and not overwrite:

@@ -22,6 +22,11 @@ class ConsoleState:
     write: bool = False  # --write: saving rules files and corpus cases is allowed
     # --functions/--judge, as `load`/`check` take them (shared_cli.host_functions)
     options: dict[str, Any] = field(default_factory=dict)
+    label: str = ""  # RULES as the user wrote it, for the page header
+
+    @property
+    def shown(self) -> str:
+        return self.label or str(self.rules)
 
     @property
     def rules_root(self) -> Path:
