@@ -23,7 +23,7 @@ def dashboard(tmp_path_factory):
     log = tmp_path_factory.mktemp("dash") / "decisions.jsonl"
     sent = write_traffic(log)
     with (
-        console_server(CANDIDATE, "--decisions", log) as url,
+        console_server(CANDIDATE.relative_to(ROOT), "--decisions", log) as url,
         chromium_driver(tmp_path_factory) as driver,
     ):
         driver.get(url)  # the token's page load: sets the cookie
@@ -85,10 +85,9 @@ def test_the_tables_and_the_gate_answer_as_the_cli(dashboard):
     driver.find_element("css selector", "#gate-form button").click()
     strict = promote(CANDIDATE, "risky_shell", [log], 0.001, 100_000, dry_run=True)
     wait_for(driver, "#gates-table tr[data-rule=risky_shell]", strict.reasons[0])
-    assert (
-        "--max-rate 0.001 --min-samples 100000"
-        in driver.find_element("css selector", "#gates-table td.cmd").text
-    )
+    command = driver.find_element("css selector", "#gates-table td.cmd").text
+    assert "--rules examples/rollout/candidate --decisions" in command  # RULES as typed
+    assert "--max-rate 0.001 --min-samples 100000" in command
 
 
 def test_the_replay_panel_shows_the_newly_blocked(dashboard):
@@ -121,12 +120,13 @@ def test_the_replay_panel_shows_the_newly_blocked(dashboard):
 
 
 def test_the_playgrounds_edit_can_be_replayed_instead(dashboard):
-    """The playground leaves its unsaved edit in the tab's sessionStorage; the page
-    then offers to replay it: here the candidate's budget put back to 4000 tokens."""
+    """The playground leaves its edit in the tab's sessionStorage (as its 'Corpus
+    with this edit' does); the page then offers to replay it: here the candidate's
+    budget put back to 4000 tokens."""
     driver, _, sent = dashboard
     text = (CANDIDATE / "budget.rules").read_text().replace("tokens > 3000", "tokens > 4000")
     driver.execute_script(
-        "sessionStorage.setItem('guardrails.playground.edit', JSON.stringify(arguments[0]))",
+        "sessionStorage.setItem('guardrails-edit', JSON.stringify(arguments[0]))",
         {"file": "budget.rules", "text": text},
     )
     driver.refresh()

@@ -55,7 +55,7 @@ def _examples(value: Any) -> int:
 
 
 def routes(state: ConsoleState) -> list[BaseRoute]:
-    data = RolloutData(state.rules, state.decisions, state.options, state.rules_files)
+    data = RolloutData(state.rules, state.decisions, state.options, state.rules_files, state.shown)
 
     async def summary(request: Request) -> Response:
         thresholds = _thresholds(request)

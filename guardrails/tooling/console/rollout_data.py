@@ -88,8 +88,10 @@ class RolloutData:
         logs: Sequence[Path],
         options: dict[str, Any] | None = None,
         rules_files: Callable[[], list[Path]] | None = None,
+        shown: str | None = None,
     ) -> None:
         self.rules = rules
+        self.shown = shown or str(rules)  # RULES as typed: the commands shown use it
         self.logs = tuple(logs)
         self.options = dict(options or {})
         self.rules_files = rules_files or (lambda: [rules])
@@ -202,7 +204,7 @@ class RolloutData:
             if info.mode != "audit" or info.id in recording:
                 continue
             answer = gate(rep, info.id, thresholds.max_rate, thresholds.min_samples)
-            command = ["guardrails", "promote", info.id, "--rules", str(self.rules)]
+            command = ["guardrails", "promote", info.id, "--rules", self.shown]
             for log in self.logs:
                 command += ["--decisions", str(log)]
             command += ["--max-rate", f"{thresholds.max_rate:g}"]

@@ -7,7 +7,7 @@ const dash = {
   summary: null,
   timeline: null,
   // the playground's unsaved edit, {file, text}, as its own endpoints take it
-  EDIT_KEY: "guardrails.playground.edit",
+  EDIT_KEY: "guardrails-edit",
 
   pct(x) { return x === null || x === undefined ? "n/a" : (100 * x).toFixed(2) + "%"; },
   label(text) {
