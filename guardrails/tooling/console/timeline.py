@@ -2,11 +2,12 @@
 over time, and how many distinct users and tenants a rule touched.
 
 Both are fed the records `report()` reads (its `observe`) through a `Join`, so a
-log is read once, by the same reader, with the same lines skipped. Memory stays bounded whatever the
-log's size: a timeline keeps at most `max_buckets` buckets per series and widens
-its buckets (to the next step, which the last one divides, so counts merge exactly)
-when the log's span would need more; users and tenants are kept as hashes,
-never as the values the log holds, and are counted exactly up to a cap.
+log is read once, by the same reader, with the same lines skipped. Memory stays
+bounded whatever the log's size: a timeline keeps at most `max_buckets` buckets per
+series and widens its buckets (to the next step, which the last one divides, so
+counts merge exactly) when the log's span would need more; users and tenants are
+kept as hashes, never as the values the log holds, and are counted exactly up to a
+cap.
 """
 
 from __future__ import annotations
