@@ -32,6 +32,7 @@ NOT_RUN = [
     ("docs/hosts.md", "guardrails serve rules/                      # MCP over stdio"),
     ("docs/hosts.md", "guardrails serve rules/ --transport http --token-file token --workers 4"),
     ("docs/performance.md", "pip install -e '.[bench]'"),
+    ("docs/rollout.md", "$ guardrails ui examples/rollout/candidate/ --decisions decisions.jsonl"),
     ("docs/security.md", "GUARDRAILS_FUZZ_EXAMPLES=100000"),
     ("docs/state.md", "guardrails serve rules/"),
     ("docs/testing.md", "pip install 'guardrails-rules[test]'"),

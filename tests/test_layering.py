@@ -203,7 +203,7 @@ def test_pygls_and_lsprotocol_are_imported_only_by_the_language_server():
 
 _WEB_LIBRARIES = ("starlette", "uvicorn", "plotly")
 # the console's logic modules: plain functions over the rules, testable without a server
-_CONSOLE_PURE = ("state",)
+_CONSOLE_PURE = ("state", "timeline", "rollout_data")
 
 
 def test_the_web_framework_is_imported_only_by_the_console_and_the_serve_adapter():

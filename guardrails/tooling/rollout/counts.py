@@ -89,11 +89,14 @@ def report(
     policy: Policy | None = None,
     progress: Callable[[int], None] | None = None,
     every: int = 200_000,
+    observe: Callable[[dict[str, Any]], None] | None = None,
 ) -> Report:
     """Per (rule, hook): evaluations (call records of the hook, less the calls blocked
     before the rule's turn), fires by verdict, rate (fires per evaluation), first/last
     seen and top codes. With `policy`, rules that never fired are listed too, and the
-    order of rules (which the skips depend on) is the policy's."""
+    order of rules (which the skips depend on) is the policy's. `observe` sees every
+    record read, so a caller that needs more than these totals (the console's
+    timelines) reads a log once, with the same reader and the same skipped lines."""
     stats: dict[tuple[str, str], RuleStats] = {}
     calls: Counter[str] = Counter()
     skips = Skips(policy)
@@ -101,6 +104,8 @@ def report(
     count = 0
     for record in iter_logs(logs, read):
         count += 1
+        if observe is not None:
+            observe(record)
         if progress is not None and count % every == 0:
             progress(count)
         if record.get("kind") == "call":

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ...diagnostics import GuardrailsError
 from ...policy.policy import load
-from .counts import report
+from .counts import Report, report
 
 
 @dataclass
@@ -30,6 +30,42 @@ class PromoteResult:
     @property
     def rate(self) -> float | None:
         return self.would_blocks / self.evaluations if self.evaluations else None
+
+
+@dataclass
+class Gate:
+    """The promote gate's answer for one rule on one report: `promote` and the
+    console's dashboard both read it, so they never disagree on a rule."""
+
+    rule: str
+    evaluations: int
+    would_blocks: int
+    reasons: list[str]
+
+    @property
+    def rate(self) -> float | None:
+        return self.would_blocks / self.evaluations if self.evaluations else None
+
+    @property
+    def allowed(self) -> bool:
+        return not self.reasons
+
+
+def gate(rep: Report, rule_id: str, max_rate: float, min_samples: int) -> Gate:
+    """Enough evaluations (the calls the rule ran on, as in the report) and a
+    would-block rate at most `max_rate`; a rule without call records fails it."""
+    rows = [s for s in rep.rules if s.rule == rule_id]
+    evaluations = sum(s.evaluations for s in rows)
+    would = sum(s.fires.get("would_block", 0) for s in rows)
+    reasons = []
+    if evaluations < min_samples:
+        reasons.append(f"only {evaluations} evaluations in the log; --min-samples is {min_samples}")
+    rate = would / evaluations if evaluations else None
+    if rate is not None and rate > max_rate:
+        reasons.append(f"would-block rate {rate:.2%} is over --max-rate {max_rate:.2%}")
+    if rate is None:
+        reasons.append("no call records for its hooks: log with load(..., capture=...)")
+    return Gate(rule_id, evaluations, would, reasons)
 
 
 def promote(
@@ -63,18 +99,7 @@ def promote(
     )
     if not rule.modes or rule.modes[0].name != "audit":
         raise GuardrailsError(f"rule {rule_id} is not in audit mode (nothing to promote)")
-    rep = report(logs, policy)
-    rows = [s for s in rep.rules if s.rule == rule_id]
-    evaluations = sum(s.evaluations for s in rows)
-    would = sum(s.fires.get("would_block", 0) for s in rows)
-    reasons = []
-    if evaluations < min_samples:
-        reasons.append(f"only {evaluations} evaluations in the log; --min-samples is {min_samples}")
-    rate = would / evaluations if evaluations else None
-    if rate is not None and rate > max_rate:
-        reasons.append(f"would-block rate {rate:.2%} is over --max-rate {max_rate:.2%}")
-    if rate is None:
-        reasons.append("no call records for its hooks: log with load(..., capture=...)")
+    verdict = gate(report(logs, policy), rule_id, max_rate, min_samples)
     span = rule.modes[0].span
     new_text = source.text[: span.start] + to_mode + source.text[span.end :]
     diff = "".join(
@@ -85,7 +110,7 @@ def promote(
             str(source_path),
         )
     )
-    allowed = not reasons
+    allowed = verdict.allowed
     if allowed and not dry_run:
         source_path.write_text(new_text, encoding="utf-8")
         try:
@@ -93,4 +118,7 @@ def promote(
         except Exception:
             source_path.write_text(source.text, encoding="utf-8")
             raise
-    return PromoteResult(rule_id, source_path, evaluations, would, allowed, reasons, diff)
+    return PromoteResult(
+        rule_id, source_path, verdict.evaluations, verdict.would_blocks, allowed,
+        verdict.reasons, diff,
+    )  # fmt: skip

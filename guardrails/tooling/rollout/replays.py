@@ -52,6 +52,7 @@ class Change:
     hook: str
     before: str
     after: str
+    reason: str | None = None  # the blocking side's reason (replayed; None if recorded)
 
 
 @dataclass
@@ -259,8 +260,9 @@ def replay(
         elif was and now and before[1:] != after[1:]:
             kind = "changed_block"
         if kind:
+            reason = v.reason if now else (b.reason if old is not None else None)
             result.changes.append(
-                Change(kind, case.id, case.hook, _describe(before), _describe(after))
+                Change(kind, case.id, case.hook, _describe(before), _describe(after), reason)
             )
     return result
 

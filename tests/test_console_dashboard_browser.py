@@ -1,0 +1,148 @@
+"""The rollout dashboard in a real headless chromium, served by a real `guardrails ui`
+on a log a capturing policy wrote: Plotly draws the fires from the log, the gate
+table answers as `promote` does, the replay panel shows what the candidate newly
+blocks. The screenshot is docs/rollout.md's (copied to docs/images/ by hand)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from guardrails.tooling.rollout import promote
+
+from .browser import chromium_driver, console_server, need_browser, screenshot, wait_for
+from .rollout_traffic import CANDIDATE, SECRET, write_traffic
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory):
+    need_browser()
+    log = tmp_path_factory.mktemp("dash") / "decisions.jsonl"
+    sent = write_traffic(log)
+    with (
+        console_server(CANDIDATE.relative_to(ROOT), "--decisions", log) as url,
+        chromium_driver(tmp_path_factory) as driver,
+    ):
+        driver.get(url)  # the token's page load: sets the cookie
+        driver.get(url.split("/?", 1)[0] + "/dashboard")
+        wait_for(driver, "body[data-dashboard=ready]")
+        yield driver, log, sent
+
+
+def count(driver, css: str) -> int:
+    return int(driver.execute_script(f"return document.querySelectorAll({css!r}).length"))
+
+
+def test_the_plots_are_drawn_from_the_log(dashboard):
+    driver, _, sent = dashboard
+    # stacked bars, one trace per rule that fired, over the three days' hourly buckets
+    assert count(driver, "#plot-fires svg.main-svg") >= 1
+    assert count(driver, "#plot-fires .barlayer .trace") == 3
+    drawn = driver.execute_script(
+        "return document.getElementById('plot-fires').data.map(t => t.x.length)"
+    )
+    assert drawn == [72, 72, 72]
+    # Plotly draws a flat bar for an empty hour: risky_shell's (the busiest) tall ones
+    # are the hours its calls were made in
+    tall = driver.execute_script(
+        "return [...document.querySelectorAll('#plot-fires .barlayer .trace')].map(t =>"
+        " [...t.querySelectorAll('path')].filter(p => {"
+        "  const m = /^M[\\d.]+,([\\d.]+)V([\\d.]+)/.exec(p.getAttribute('d') || '');"
+        "  return m && m[1] !== m[2]; }).length)"
+    )
+    assert tall[0] == len(sent.risky_hours)
+    legend = driver.find_element("css selector", "#plot-fires .legend").text
+    assert "risky_shell (tool_pre_invoke)" in legend
+    # the audit rule is picked first: its would-blocks as bars, its rate as a line
+    picked = driver.find_element("css selector", "#rule-pick option:checked").text
+    assert picked == "risky_shell (tool_pre_invoke)"
+    bars = driver.execute_script(
+        "return document.getElementById('plot-rule').data[0].y.reduce((a, b) => a + b, 0)"
+    )
+    assert bars == sent.risky and count(driver, "#plot-rule .barlayer .point") > 0
+    assert count(driver, "#plot-rule .scatterlayer .trace path.point") == 72
+    assert "would-block rate" in driver.find_element("css selector", "#plot-rule .legend").text
+    assert SECRET not in driver.page_source
+
+
+def test_the_tables_and_the_gate_answer_as_the_cli(dashboard):
+    driver, log, sent = dashboard
+    row = driver.find_element("css selector", "#rules-table tr[data-rule=risky_shell]").text
+    assert f"{sent.risky}" in row and "RISKY_SHELL" in row
+    cli = promote(CANDIDATE, "risky_shell", [log], 0.05, 100, dry_run=True)
+    gate = driver.find_element("css selector", "#gates-table tr[data-rule=risky_shell]")
+    cells = [c.text for c in gate.find_elements("css selector", "td")]
+    assert cells[:3] == ["risky_shell", str(cli.evaluations), str(cli.would_blocks)]
+    assert cells[5] == ("pass" if cli.allowed else "fail")
+    # a stricter gate, applied in the page: the same reasons as promote gives
+    for field, value in (("max-rate", "0.001"), ("min-samples", "100000")):
+        box = driver.find_element("id", field)
+        box.clear()
+        box.send_keys(value)
+    driver.find_element("css selector", "#gate-form button").click()
+    strict = promote(CANDIDATE, "risky_shell", [log], 0.001, 100_000, dry_run=True)
+    wait_for(driver, "#gates-table tr[data-rule=risky_shell]", strict.reasons[0])
+    command = driver.find_element("css selector", "#gates-table td.cmd").text
+    assert "--rules examples/rollout/candidate --decisions" in command  # RULES as typed
+    assert "--max-rate 0.001 --min-samples 100000" in command
+
+
+def test_the_replay_panel_shows_the_newly_blocked(dashboard):
+    driver, _, sent = dashboard
+    wait_for(driver, "body[data-replay=ready]")
+    summary = driver.find_element("id", "replay-summary").text
+    assert f"{sent.mid_budget} changed" in summary and "0 not replayable" in summary
+    row = driver.find_element("css selector", "#replay-body tr[data-rule=budget]")
+    assert row.text.startswith(f"budget {sent.mid_budget} 0 0")
+    examples = row.find_elements("css selector", ".example")
+    assert len(examples) == 3
+    assert "allow → block by budget code BUDGET — prompt over the 3000-token budget" in (
+        examples[0].text
+    )
+    # the page as a whole, for the docs: back to the default gate first
+    for field, value in (("max-rate", "0.1"), ("min-samples", "300")):
+        box = driver.find_element("id", field)
+        box.clear()
+        box.send_keys(value)
+    driver.find_element("css selector", "#gate-form button").click()
+    wait_for(driver, "#gates-table tr[data-rule=risky_shell]", "ready to promote")
+    driver.execute_script("window.scrollTo(0, 0)")
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.execute_cdp_cmd(  # the whole page, taller than any window
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 1400, "height": int(height), "deviceScaleFactor": 1, "mobile": False},
+    )
+    shot = screenshot(driver, "dashboard")
+    assert shot.stat().st_size > 10_000
+
+
+def test_the_playgrounds_edit_can_be_replayed_instead(dashboard):
+    """The playground leaves its edit in the tab's sessionStorage (as its 'Corpus
+    with this edit' does); the page then offers to replay it: here the candidate's
+    budget put back to 4000 tokens."""
+    driver, _, sent = dashboard
+    text = (CANDIDATE / "budget.rules").read_text().replace("tokens > 3000", "tokens > 4000")
+    driver.execute_script(
+        "sessionStorage.setItem('guardrails-edit', JSON.stringify(arguments[0]))",
+        {"file": "budget.rules", "text": text},
+    )
+    driver.refresh()
+    wait_for(driver, "body[data-replay=ready]")
+    button = wait_for(driver, "#replay-edits", "budget.rules")
+    button.click()
+    wait_for(driver, "#replay-summary", "the playground's edit")
+    calls = sum(sent.calls.values())
+    summary = driver.find_element("id", "replay-summary").text
+    assert f"{calls} calls replayed, 0 not replayable, 0 changed" in summary
+
+
+def test_the_docs_show_a_screenshot_the_test_takes():
+    """docs/rollout.md shows the dashboard from docs/images/, a copy of this test's
+    artifacts/screenshots/dashboard.png."""
+    page = (ROOT / "docs" / "rollout.md").read_text()
+    assert "](images/console-dashboard.png)" in page
+    image = ROOT / "docs" / "images" / "console-dashboard.png"
+    assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
