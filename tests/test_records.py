@@ -417,3 +417,16 @@ def test_deferred_sinks_get_their_records_at_exit_and_a_hung_one_cannot_hang_exi
     subprocess.run([sys.executable, "-c", code, str(out)], check=True, timeout=30)
     assert time.monotonic() - start < 10  # the hung sink cost at most the exit timeout
     assert out.read_text().splitlines() == ["big"] * 200  # the other sink was not held back
+
+
+def test_a_back_dated_call_stamps_its_decisions_with_its_own_time(tmp_path):
+    """`evaluate(now=...)` (a replay, a test of a window) puts the call record and its
+    decision records at the same time, so a dashboard's timeline is the call's."""
+    log = tmp_path / "d.jsonl"
+    policy = guardrails.loads(RULES, sinks=[JsonlSink(log)], capture=True)
+    policy.evaluate("generation_pre_call", {"tokens": 11, "model_options": {}}, now=1.7e9)
+    policy.close()
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    kinds = sorted(r["kind"] for r in records)
+    assert kinds == ["call", "decision"]  # big blocks
+    assert {r["timestamp"] for r in records} == {"2023-11-14T22:13:20.000000+00:00"}

@@ -191,7 +191,7 @@ class HookRunner:
         plain = self._plain and state is None  # no state, no host functions
         if not order and bad_input is None and plain:  # nothing can fire
             if ran is not None:
-                return completed(self, facts, (), ran, None, request_id, call_id)  # type: ignore[arg-type]
+                return completed(self, facts, (), ran, None, request_id, call_id, now=now)  # type: ignore[arg-type]
             return Verdict(hook, "allow", None, None, None, facts, (), self.ruleset, 0.0,  # type: ignore[arg-type]
                            request_id, call_id)  # fmt: skip
         detail = detail or complete
@@ -344,15 +344,18 @@ class HookRunner:
             payload = facts  # type: ignore[assignment]
         else:
             payload = {}
+        # decision records are stamped when the call's state windows are reckoned, as its
+        # call record is: a replayed or back-dated call (`evaluate(now=...)`) keeps its time
+        stamp = time.time() if now is None else now
         if ran is not None:
             return completed(self, payload, tuple(results), ran, blocked_at, request_id, call_id,
-                             outcome, blocked)  # fmt: skip
+                             outcome, blocked, stamp)  # fmt: skip
         # positional: keyword arguments make this call cost three times as much
         if blocked is None:
             return Verdict(hook, outcome, None, None, None, payload, tuple(results), self.ruleset,
-                           time.time() if results else 0.0, request_id, call_id)  # fmt: skip
+                           stamp if results else 0.0, request_id, call_id)  # fmt: skip
         return Verdict(hook, outcome, blocked.rule_id, blocked.code, blocked.reason, payload,
-                       tuple(results), self.ruleset, time.time(), request_id, call_id)  # fmt: skip
+                       tuple(results), self.ruleset, stamp, request_id, call_id)  # fmt: skip
 
     def prepare_state(
         self,

@@ -139,8 +139,10 @@ def completed(
     call_id: str | None,
     outcome: Outcome = "allow",
     blocked: RuleResult | None = None,
+    now: float | None = None,
 ) -> Verdict:
-    """A detailed run's verdict from the results of the rules that ran (`ran`)."""
+    """A detailed run's verdict from the results of the rules that ran (`ran`); `now`
+    stamps its records, as the engine's run does."""
     programs = runner.programs
     whole = len(ran) == len(programs)  # every rule ran: nothing to fill in
     verdict = (Verdict if whole else CompletedVerdict)(
@@ -148,7 +150,8 @@ def completed(
         blocked.rule_id if blocked else None,
         blocked.code if blocked else None,
         blocked.reason if blocked else None,
-        payload, done, runner.ruleset, time.time() if programs else 0.0,
+        payload, done, runner.ruleset,
+        (time.time() if now is None else now) if programs else 0.0,
         request_id, call_id,
     )  # fmt: skip
     if not whole:
