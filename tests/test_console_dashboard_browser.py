@@ -120,16 +120,21 @@ def test_the_replay_panel_shows_the_newly_blocked(dashboard):
 
 
 def test_the_playgrounds_edit_can_be_replayed_instead(dashboard):
-    """The playground leaves its edit in the tab's sessionStorage (as its 'Corpus
-    with this edit' does); the page then offers to replay it: here the candidate's
-    budget put back to 4000 tokens."""
+    """An edit typed in the playground (never saved) stays in the tab's sessionStorage;
+    the dashboard then offers to replay it: here the candidate's budget put back to
+    4000 tokens."""
+    from selenium.webdriver.support.ui import Select
+
     driver, _, sent = dashboard
-    text = (CANDIDATE / "budget.rules").read_text().replace("tokens > 3000", "tokens > 4000")
-    driver.execute_script(
-        "sessionStorage.setItem('guardrails-edit', JSON.stringify(arguments[0]))",
-        {"file": "budget.rules", "text": text},
-    )
-    driver.refresh()
+    base = driver.current_url.split("/dashboard", 1)[0]
+    driver.get(base + "/")
+    wait_for(driver, "body[data-ready='1']")
+    Select(driver.find_element("id", "rules-file")).select_by_value("budget.rules")
+    area = driver.find_element("id", "rules-text")
+    assert "tokens > 3000" in area.get_attribute("value")
+    area.clear()  # typed, as a user would: the page keeps the edit on every keystroke
+    area.send_keys((CANDIDATE / "budget.rules").read_text().replace("3000", "4000"))
+    driver.get(base + "/dashboard")
     wait_for(driver, "body[data-replay=ready]")
     button = wait_for(driver, "#replay-edits", "budget.rules")
     button.click()
@@ -137,6 +142,7 @@ def test_the_playgrounds_edit_can_be_replayed_instead(dashboard):
     calls = sum(sent.calls.values())
     summary = driver.find_element("id", "replay-summary").text
     assert f"{calls} calls replayed, 0 not replayable, 0 changed" in summary
+    assert not (CANDIDATE / "budget.rules").read_text().count("4000")  # nothing saved
 
 
 def test_the_docs_show_a_screenshot_the_test_takes():

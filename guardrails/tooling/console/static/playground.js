@@ -245,15 +245,20 @@ async function saveCase() {
   }
 }
 
+// the edit travels in this tab's session storage, never saved to disk: the corpus page
+// and the dashboard's replay panel offer it from there
+function keepEdit() {
+  sessionStorage.setItem("guardrails-edit", JSON.stringify({file: pg.current, text: $("rules-text").value}));
+}
+
 document.addEventListener("DOMContentLoaded", async () => {
-  $("rules-text").addEventListener("input", () => { markSpans([]); checkSoon(); });
+  $("rules-text").addEventListener("input", () => { markSpans([]); checkSoon(); keepEdit(); });
   $("rules-text").addEventListener("scroll", syncScroll);
   $("evaluate").addEventListener("click", evaluate);
   $("save-rules").addEventListener("click", saveRules);
   $("save-case").addEventListener("click", saveCase);
   $("corpus-with-edit").addEventListener("click", () => {
-    // the edit travels in this tab's session storage, never saved to disk
-    sessionStorage.setItem("guardrails-edit", JSON.stringify({file: pg.current, text: $("rules-text").value}));
+    keepEdit();
     location.href = "/corpus?edit=1";
   });
   $("revert-rules").addEventListener("click", () => {
