@@ -26,9 +26,9 @@ LINES = (
     'let extra = ["a", "b"]',
     'rule copy on tool_pre_invoke when tool.name == "x" block',
     'on tool_pre_invoke when tool.nam == "y" block "no {tool.name}"',
-    'on generation_pre_call when tokens > 10 and tokens < 5 warn',
+    "on generation_pre_call when tokens > 10 and tokens < 5 warn",
     "counter calls per user.id every 1m",
-    'rule uses on tool_pre_invoke when tool.name in extra block',
+    "rule uses on tool_pre_invoke when tool.name in extra block",
     "rule broken on tool_pre_invoke when (",
     'on tool_pre_invoke when tool.name == "z" block',  # anonymous: its id is its line
     "# a comment",
@@ -39,9 +39,15 @@ LINES = (
 def _said(found):
     return sorted(
         (
-            d.file, d.code, d.severity.value, d.message, d.hint, d.span.start, d.span.end,
+            d.file,
+            d.code,
+            d.severity.value,
+            d.message,
+            d.hint,
+            d.span.start,
+            d.span.end,
             tuple((note, s.file.path, s.start, s.end) for note, s in d.related),
-        )  # fmt: skip
+        )
         for diags in found
         for d in diags
     )
@@ -125,7 +131,7 @@ def test_an_edit_reparses_one_item_and_rechecks_one_rule(tmp_path):
 
 def test_a_syntax_error_parses_the_whole_file_and_pieces_come_back_after():
     parser = IncrementalParser()
-    good = 'rule a on tool_pre_invoke block\nrule b on tool_pre_invoke block\n'
+    good = "rule a on tool_pre_invoke block\nrule b on tool_pre_invoke block\n"
     parser.update(SourceFile("x.rules", good))
     broken = good.replace("rule b on", "rule b on (")
     module, diags = parser.update(SourceFile("x.rules", broken))

@@ -103,6 +103,13 @@ def _items(ctx: Context, texts: Mapping[str, str], catalog: Catalog) -> list[Com
             Completion(n, "let", "let", f"`let {n} = {s.value}`")
             for n, s in index(texts).lets.items()
         ]
+    if kind == "template":
+        idx = index(texts)
+        out = _facts(_hook_facts(ctx.item, catalog), (), writable=False)
+        out += [Completion(s.name, "state", s.kind, s.value) for s in idx.states.values()]
+        return out + [
+            Completion(n, "let", "let", f"`let {n} = {s.value}`") for n, s in idx.lets.items()
+        ]
     if kind == "expr":
         return _expression(ctx, index(texts), catalog)
     if kind in ("after", "operator"):
@@ -131,6 +138,9 @@ def _clauses_and_actions(ctx: Context) -> list[Completion]:
     out = [Completion(w, "keyword", "clause", reference.KEYWORD_DOCS.get(w, ""))
            for w in CLAUSES if w not in ctx.used]  # fmt: skip
     out += [Completion(w, "action", "action", reference.KEYWORD_DOCS.get(w, "")) for w in ACTIONS]
+    if ctx.coded:
+        doc = "`code NAME`: a stable code for the verdict, which hosts and logs report"
+        out.append(Completion("code", "keyword", "the action's code", doc, "code "))
     if ctx.line_start:
         out += _starters()
     return out
