@@ -148,8 +148,9 @@ rule vip on tool_pre_invoke when is_vip(user) block "vips go through review" cod
 """
 
 
-async def _diagnostics_with(rules: Path, *args: str) -> list[str]:
-    """The codes `guardrails lsp ARGS` publishes for rules/vip.rules on opening it."""
+async def _diagnostics_with(rules: Path, *args: str) -> tuple[list[str], lsp.CompletionList]:
+    """The codes `guardrails lsp ARGS` publishes for rules/vip.rules on opening it, and
+    the completion of `is_` in it."""
     client = LanguageClient("guardrails-test", "0")
     published: asyncio.Queue[lsp.PublishDiagnosticsParams] = asyncio.Queue()
 
@@ -172,11 +173,15 @@ async def _diagnostics_with(rules: Path, *args: str) -> list[str]:
         )
         while (found := await published.get()).uri != uri:
             pass
+        completed = await client.text_document_completion_async(
+            lsp.CompletionParams(lsp.TextDocumentIdentifier(uri), _pos(1, 36))
+        )
         await client.shutdown_async(None)
     finally:
         client.exit(None)
         await client.stop()
-    return sorted(str(d.code) for d in found.diagnostics)
+    assert isinstance(completed, lsp.CompletionList)
+    return sorted(str(d.code) for d in found.diagnostics), completed
 
 
 def test_the_server_declares_the_apps_functions_and_switches_lints_off_as_check_does(tmp_path):
@@ -184,9 +189,13 @@ def test_the_server_declares_the_apps_functions_and_switches_lints_off_as_check_
     rules.mkdir()
     (rules / "vip.rules").write_text(CALLS_A_FUNCTION)
     (tmp_path / "vipcheck.py").write_text("def is_vip(user: str) -> bool:\n    return False\n")
-    plain = asyncio.run(asyncio.wait_for(_diagnostics_with(rules), 60))
+    plain, offered = asyncio.run(asyncio.wait_for(_diagnostics_with(rules), 60))
     assert "GR0203" in plain and "GR0300" in plain  # unknown function; unused let
-    declared = asyncio.run(asyncio.wait_for(
+    assert [i.label for i in offered.items] == ["is_control_flow"]  # a fact; no function
+    declared, offered = asyncio.run(asyncio.wait_for(
         _diagnostics_with(rules, "--functions", "vipcheck:is_vip", "--disable", "GR0300"), 60
     ))  # fmt: skip
     assert declared == []
+    [item] = [i for i in offered.items if i.label != "is_control_flow"]  # with its signature
+    assert (item.label, item.detail) == ("is_vip", "is_vip(user: str) -> bool")
+    assert item.text_edit == lsp.TextEdit(_rng((1, 33), (1, 36)), "is_vip(")

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ...check.catalog import Catalog, FactSpec
+from ...runtime.hostfn import HostFunction
 from . import reference
 from .context import (
     ACTIONS,
@@ -44,14 +45,24 @@ class Completion:
 
 
 def complete(
-    texts: Mapping[str, str], path: str, line: int, character: int, catalog: Catalog
+    texts: Mapping[str, str],
+    path: str,
+    line: int,
+    character: int,
+    catalog: Catalog,
+    functions: Mapping[str, HostFunction] | None = None,
 ) -> list[Completion]:
     """The items for a cursor at (line, UTF-16 character) in `texts[path]`, filtered by
-    the prefix typed so far (case-insensitive), sorted by label."""
+    the prefix typed so far (case-insensitive), sorted by label. `functions`: the host
+    functions the checker knows (`guardrails lsp --functions`, the judge's)."""
     text = texts.get(path, "")
     pos = offset_at(text, line, character)
     ctx = context_at(text, pos)
     found = _items(ctx, texts, catalog)
+    if ctx.kind == "expr":
+        for fn in (functions or {}).values():
+            signature, doc = reference.host_doc(fn)
+            found.append(Completion(fn.name, "function", signature, doc, f"{fn.name}("))
     low = ctx.prefix.lower()
     rng = Range.of(text, ctx.start, pos)
     out = {

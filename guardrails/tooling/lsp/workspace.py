@@ -73,6 +73,11 @@ class RulesWorkspace:
         # the server checks on a worker thread; it holds this while it reads a result too
         self.lock = threading.RLock()
 
+    @property
+    def functions(self) -> HostTable:
+        """The host functions rules may call (completion and hover offer them)."""
+        return self._functions
+
     # ---- buffers ----
 
     def open(self, uri: str, text: str) -> None:
