@@ -129,19 +129,22 @@ def test_an_edit_reparses_one_item_and_rechecks_one_rule(tmp_path):
                                                  text.index("r3 "), "r3")  # fmt: skip
 
 
-def test_a_syntax_error_parses_the_whole_file_and_pieces_come_back_after():
+def test_a_syntax_error_is_recovered_from_as_parse_does_reusing_the_pieces_around_it():
+    lines = [f"rule r{i} on tool_pre_invoke block" for i in range(30)]
+    lines[20] = "rule r20 ^"  # an error further down all along
     parser = IncrementalParser()
-    good = "rule a on tool_pre_invoke block\nrule b on tool_pre_invoke block\n"
-    parser.update(SourceFile("x.rules", good))
-    broken = good.replace("rule b on", "rule b on (")
-    module, diags = parser.update(SourceFile("x.rules", broken))
-    assert parser.pieces is None and [d.code for d in diags] == ["GR0100"]
-    assert [m.name.name for m in module.items if m.name] == [
-        m.name.name for m in parse(SourceFile("x.rules", broken))[0].items if m.name
-    ]
-    parser.update(SourceFile("x.rules", good))
-    parser.update(SourceFile("x.rules", good.replace("block\nrule", "warn\nrule")))
-    assert parser.reused == 1
+    parser.update(SourceFile("x.rules", "\n".join(lines)))
+    for broken in ("rule r10 on (", "rule r10 on tool_pre_invoke when", "rule r10 on x \"y",
+                   "rule r10", "on tool_pre_invoke when a = b block"):  # fmt: skip
+        text = "\n".join([*lines[:10], broken, *lines[11:]])
+        module, diags = parser.update(SourceFile("x.rules", text))
+        assert parser.reused == 29  # the edited piece parsed again, nothing else
+        full, full_diags = parse(SourceFile("x.rules", text))
+        assert [(d.code, d.message, d.hint, d.span.start, d.span.end) for d in diags] == [
+            (d.code, d.message, d.hint, d.span.start, d.span.end) for d in full_diags
+        ]
+        assert module.items == full.items  # the same AST (spans are not compared)
+        assert [i.span.start for i in module.items] == [i.span.start for i in full.items]
 
 
 def test_an_anonymous_rule_moved_by_an_edit_gets_its_new_line_in_its_id(tmp_path):

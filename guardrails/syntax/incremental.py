@@ -15,9 +15,9 @@ the next `update` of the same file: a caller uses a result before asking for the
 
 Exactness: a piece's parse is the one `parse` makes of it in the whole file (same
 positions, same builder), and `parse` joins the pieces' parses whenever every piece
-parses. When a piece does not parse (a syntax error being typed), the whole file goes
-through `parse`, whose error recovery needs the whole text, and nothing is kept until
-the file parses again piece by piece.
+parses. When a piece does not parse (a syntax error being typed), `parse` recovers
+over the whole text, which in a large file costs a second or more; `_recover` does
+what it does from the piece before the error instead (why that is the same, there).
 """
 
 from __future__ import annotations
@@ -32,8 +32,18 @@ from lark.exceptions import UnexpectedInput
 from ..diagnostics import Diagnostic
 from ..source import SourceFile, Span
 from . import ast
+from .errors import to_diagnostic
 from .memo import _ITEM_START, ItemParser, PieceBuilder
-from .parser import MAX_FILE_CHARS, _build_items, get_parser, parse
+from .parser import (
+    _MAX_SYNTAX_ERRORS,
+    MAX_FILE_CHARS,
+    _blank,
+    _build_items,
+    _next_line,
+    _parse_quietly,
+    get_parser,
+    parse,
+)
 
 Parsed = tuple[ast.Module, list[Diagnostic]]
 
@@ -42,7 +52,7 @@ Parsed = tuple[ast.Module, list[Diagnostic]]
 class _Piece:
     start: int
     text: str
-    items: tuple[ast.Item, ...]
+    items: tuple[ast.Item, ...] | None  # None: the piece does not parse on its own
     diags: list[Diagnostic]
     spans: list[Span]  # every span object the items and diagnostics hold, once each
 
@@ -51,7 +61,7 @@ class IncrementalParser:
     """One file's parse, kept between edits."""
 
     def __init__(self) -> None:
-        self.pieces: list[_Piece] | None = None  # None: the last parse was a whole one
+        self.pieces: list[_Piece] | None = None  # None: nothing kept
         self.reused = 0  # pieces kept by the last update (what a test and a benchmark read)
 
     def update(self, file: SourceFile) -> Parsed:
@@ -77,23 +87,81 @@ class IncrementalParser:
                 kept = old[k] if k < head else old[len(old) - (len(new) - k)]
                 _move(kept, file, start)
                 pieces.append(kept)
-                continue
-            parsed = _parse_piece(items, file, start, end)
-            if parsed is None:
-                self.pieces = None
-                return parse(file)
-            pieces.append(parsed)
+            else:
+                pieces.append(_parse_piece(items, file, start, end))
         self.pieces = pieces
         self.reused = head + tail
-        found = tuple(item for piece in pieces for item in piece.items)
-        return ast.Module(file, found), [d for piece in pieces for d in piece.diags]
+        if all(piece.items is not None for piece in pieces):
+            found = tuple(item for piece in pieces for item in piece.items or ())
+            return ast.Module(file, found), [d for piece in pieces for d in piece.diags]
+        return _recover(file, pieces)
 
 
-def _parse_piece(parser: ItemParser, file: SourceFile, start: int, end: int) -> _Piece | None:
+def _recover(file: SourceFile, pieces: list[_Piece]) -> Parsed:
+    """`parse`'s error recovery, with the pieces' own parses where they give the same.
+
+    `parse` parses from `pos` to the end of the file, and on an error salvages the
+    items before the failing one and resumes at the next item after the error's line.
+    The parse from `pos` runs without error through the pieces that parse alone (their
+    parses joined are its parse, as memo.py has it) and enters the first failing piece
+    in the state it would enter it from the piece before (an LALR state is fixed by
+    the item being read, the items before it only sit below it on the stack). So it
+    is parsed here from the piece before the failing one, with the same error, and
+    the pieces before that are taken as parsed. Only a salvage that would need a
+    piece that does not parse alone is parsed as `parse` does it.
+    """
+    text, lark = file.text, get_parser()
+    at = {piece.start: i for i, piece in enumerate(pieces)}
+    items: list[ast.Item] = []
+    diags: list[Diagnostic] = []
+    pos = 0
+    while pos <= len(text):
+        i = at.get(pos)
+        if i is None:  # never: a resume point is an item's start, so a piece's
+            return parse(file)
+        k = next((j for j in range(i, len(pieces)) if pieces[j].items is None), None)
+        if k is None:
+            _join(pieces[i:], items, diags)
+            break
+        base = pieces[k - 1].start if k > i else pos
+        try:
+            tree = lark.parse(_blank(text, base, len(text)))
+        except UnexpectedInput as err:
+            diag = to_diagnostic(err, file, lark)
+            diags.append(diag)
+            err_pos = diag.span.start
+            before = [m.start() for m in _ITEM_START.finditer(text, pos, err_pos + 1)]
+            if before and before[-1] > pos:
+                upto = at.get(before[-1])
+                region = pieces[i:upto] if upto is not None else []
+                if upto is not None and all(p.items is not None for p in region):
+                    _join(region, items, diags)
+                else:
+                    items.extend(_parse_quietly(lark, file, pos, before[-1], diags))
+            nxt = _ITEM_START.search(text, _next_line(text, err_pos))
+            if nxt is None or len(diags) >= _MAX_SYNTAX_ERRORS:
+                break
+            pos = nxt.start()
+            continue
+        _join(pieces[i : max(i, k - 1)], items, diags)
+        items.extend(_build_items(tree, file, diags))
+        break
+    return ast.Module(file, tuple(items)), diags
+
+
+def _join(pieces: list[_Piece], items: list[ast.Item], diags: list[Diagnostic]) -> None:
+    for piece in pieces:
+        items.extend(piece.items or ())
+        diags.extend(piece.diags)
+
+
+def _parse_piece(parser: ItemParser, file: SourceFile, start: int, end: int) -> _Piece:
+    """The piece parsed alone; its `items` None when it does not parse so."""
+    text = file.text[start:end]
     try:
         piece = parser.parse(start, end)
     except UnexpectedInput:
-        return None
+        return _Piece(start, text, None, [], [])
     diags: list[Diagnostic] = []
     if isinstance(piece, Tree):
         built = tuple(_build_items(piece, file, diags))
@@ -105,7 +173,7 @@ def _parse_piece(parser: ItemParser, file: SourceFile, start: int, end: int) -> 
     for node in (*built, *diags):
         for span in _spans(node):
             spans.setdefault(id(span), span)
-    return _Piece(start, file.text[start:end], built, diags, list(spans.values()))
+    return _Piece(start, text, built, diags, list(spans.values()))
 
 
 def _move(piece: _Piece, file: SourceFile, start: int) -> None:
