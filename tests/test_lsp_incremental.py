@@ -158,3 +158,24 @@ def test_an_anonymous_rule_moved_by_an_edit_gets_its_new_line_in_its_id(tmp_path
     [shadowed] = ws.check(uri)[uri]
     assert shadowed.message.startswith("rule a:3 never runs: a:2 (")
     assert _said([[shadowed]]) == _full(ws, uri)
+
+
+def test_random_keystrokes_in_one_large_file_parse_as_parse_does():
+    """All of rules/ in one file, typed into at random: most steps leave syntax errors,
+    so this is mostly the recovery."""
+    whole = "\n".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "rules").glob("*")))
+    typed = ["a", "1", " ", "\n", '"', "(", ")", ".", "", "=", "rule ", "on ", "\nrule x", "/"]
+    rng = random.Random(7)
+    parser, text, recovered = IncrementalParser(), whole, 0
+    for _ in range(30):
+        pos = rng.randrange(len(text) + 1)
+        text = text[:pos] + rng.choice(typed) + text[pos + rng.choice([0, 1, 2]) :]
+        module, diags = parser.update(SourceFile("a.rules", text))
+        full, full_diags = parse(SourceFile("a.rules", text))
+        assert [(d.code, d.message, d.hint, d.span.start, d.span.end) for d in diags] == [
+            (d.code, d.message, d.hint, d.span.start, d.span.end) for d in full_diags
+        ]
+        assert module.items == full.items
+        assert [i.span.start for i in module.items] == [i.span.start for i in full.items]
+        recovered += any(p.items is None for p in parser.pieces or [])
+    assert recovered > 15
