@@ -30,6 +30,8 @@ HALF_TYPED = (
     "on gen\n"
 )
 
+REASON = 'rule says on tool_pre_invoke when tool.name == "x"\n  block "no {tool.na} here" code X\n'
+
 
 def _command() -> list[str]:
     return [sys.executable, "-m", "guardrails", "lsp"]
@@ -85,6 +87,13 @@ async def _session(rules: Path) -> dict[str, Any]:
                 position=_pos(1, 35),
             )
         )
+        reason = from_fs_path(str(rules / "reason.rules"))
+        client.text_document_did_open(
+            lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(reason, "rules", 1, REASON))
+        )
+        out["reason"] = await client.text_document_completion_async(
+            lsp.CompletionParams(doc(reason), _pos(1, 20))
+        )
         out["tools_uri"], out["draft_uri"] = tools, draft
         await client.shutdown_async(None)
     finally:
@@ -104,9 +113,9 @@ def _line_of(path: Path, text: str) -> int:
     return next(i for i, line in enumerate(path.read_text().splitlines()) if text in line)
 
 
-def test_completion_triggers_on_dot_and_space(answers):
+def test_completion_triggers_on_dot_space_and_a_reasons_brace(answers):
     options = answers["capabilities"].completion_provider
-    assert {".", " "} <= set(options.trigger_characters)
+    assert {".", " ", "{"} <= set(options.trigger_characters)
 
 
 def test_completion_of_fields_in_an_unsaved_half_typed_buffer(answers):
@@ -114,6 +123,12 @@ def test_completion_of_fields_in_an_unsaved_half_typed_buffer(answers):
     assert [i.label for i in items] == ["args", "name"]  # what both hooks have
     assert all(i.text_edit.range == _rng((1, 52), (1, 52)) for i in items)
     assert items[1].kind == lsp.CompletionItemKind.Field and items[1].detail.startswith("str")
+
+
+def test_completion_of_a_fact_inside_a_reasons_braces(answers):
+    [name] = answers["reason"].items
+    assert (name.label, name.detail) == ("name", "str (normalized, writable)")
+    assert name.text_edit == lsp.TextEdit(_rng((1, 18), (1, 20)), "name")
 
 
 def test_completion_of_hooks_after_a_broken_item(answers):

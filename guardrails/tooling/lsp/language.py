@@ -23,7 +23,7 @@ from .hover import hover
 from .lexed import Range
 from .symbols import Location, definition, references
 
-TRIGGERS = [".", " ", "["]  # `when tool.`, `on `, `# guardrails: ignore[`
+TRIGGERS = [".", " ", "[", "{"]  # `when tool.`, `on `, `# guardrails: ignore[`, `"no {`
 
 _KINDS = {
     "hook": lsp.CompletionItemKind.Event,
