@@ -257,6 +257,7 @@ def _classify(
         facts = item is None or item.kind not in ("let",)
         return ctx("expr", facts=facts)
     if item is not None and item.kind in ("rule", "anon"):
-        coded = clause in _CODED and all(t.kind == "string" for t in before[marker + 1 :])  # type: ignore[operator]
+        reason = before[marker + 1 :] if marker is not None else []
+        coded = clause in _CODED and all(t.kind == "string" for t in reason)
         return ctx("next", coded=coded)
     return ctx("top")

@@ -20,12 +20,14 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from ... import __version__
+from ...diagnostics import Diagnostic
 from ..fmt import format_text
 from .convert import end_of, fix_text, to_lsp, units
 from .language import register
 from .workspace import RulesWorkspace, folders_of
 
-Said = list[tuple[str, str, str | None, int, int]]
+# what a file's diagnostics were, to publish only what changed (the places they name too)
+Said = list[tuple[str, str, str | None, int, int, tuple[tuple[str, int, int], ...]]]
 DEBOUNCE = 0.15  # seconds of quiet after a keystroke before the ruleset is re-checked
 _IGNORE = re.compile(r"#\s*guardrails:\s*ignore\[([A-Z0-9, ]*)\]")
 
@@ -89,11 +91,16 @@ class RulesServer(LanguageServer):
             found = self.rules.check(uri)
             return {
                 target: (
-                    [(d.code, d.message, d.hint, d.span.start, d.span.end) for d in diags],
+                    [_said(d) for d in diags],
                     [to_lsp(d, encoding, self.rules.uri_of_display) for d in diags],
                 )
                 for target, diags in found.items()
             }
+
+
+def _said(d: Diagnostic) -> tuple[str, str, str | None, int, int, tuple[tuple[str, int, int], ...]]:
+    where = tuple((span.file.path, span.start, span.end) for _, span in d.related)
+    return d.code, d.message, d.hint, d.span.start, d.span.end, where
 
 
 def _ruleset_key(rules: RulesWorkspace, uri: str) -> str:
