@@ -11,7 +11,7 @@ import enum
 import functools
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .source import Span
@@ -124,6 +124,8 @@ class Diagnostic:
     message: str
     span: Span
     hint: str | None = None
+    # other places the problem names (the first definition of a duplicate), for editors
+    related: tuple[tuple[str, Span], ...] = field(default=(), compare=False)
 
     @property
     def file(self) -> str:

@@ -383,3 +383,48 @@ def test_hover_on_a_quantifiers_element():
     found = hover_at('on before_llm when any m in messages: m|.role == "user" block')
     assert found is not None and found.markdown == "`m`: each element of `messages` (`any`)"
     assert found.range == Range((0, 38), (0, 39))
+
+
+def test_inside_a_reasons_braces_facts_of_the_hook_lets_and_states():
+    found = {c.label: c for c in items('let lim = 3\nrule r on tool_pre_invoke block "no {|}"')}
+    assert found["tool"].detail == "namespace" and found["lim"].kind == "let"
+    assert "prompt" not in found  # a fact of another hook
+    [name] = items('rule r on tool_pre_invoke block "no {tool.na|"')
+    assert (name.label, name.kind, name.range) == ("name", "fact", Range((0, 42), (0, 44)))
+    with_state = labels('counter c per user.id\nrule r on tool_pre_invoke warn "n={|')
+    assert sorted(with_state) == sorted(["c", *labels('rule r on tool_pre_invoke warn "n={|')])
+
+
+def test_no_facts_in_braces_escaped_closed_or_outside_a_reason():
+    assert labels('rule r on tool_pre_invoke block "{{|"') == []
+    assert labels('rule r on tool_pre_invoke block "{tool.name} |"') == []
+    assert labels('rule r "a description {|" on tool_pre_invoke block') == []
+    assert labels('rule r on tool_pre_invoke redact tool.args.x "{|"') == []
+
+
+def test_code_after_a_block_warn_or_continue_and_its_reason():
+    [code] = [c for c in items('rule r on tool_pre_invoke block "no" c|') if c.label == "code"]
+    assert (code.insert, code.range) == ("code ", Range((0, 37), (0, 38)))
+    assert "code" in labels("on tool_pre_invoke warn |")
+    assert "code" not in labels('rule r on tool_pre_invoke block "no" code C1 |')
+    assert "code" not in labels("rule r on tool_pre_invoke when tokens > 3 |")
+
+
+def test_host_functions_are_completed_and_hovered_with_their_signature():
+    from guardrails.policy.frontend import host_table
+
+    def is_vip(user: str) -> bool:
+        """whether the user is on the VIP list"""
+        return False
+
+    table = host_table({"is_vip": is_vip}, None)
+    text = "rule r on tool_pre_invoke when is_v"
+    [fn] = complete({"a.rules": text}, "a.rules", 0, len(text), DEFAULT_CATALOG, table)
+    assert (fn.label, fn.detail, fn.insert) == ("is_vip", "is_vip(user: str) -> bool", "is_vip(")
+    assert "VIP list" in fn.doc
+    judge = [c for c in complete({"a.rules": text[:-4] + "jud"}, "a.rules", 0, len(text) - 1,
+                                 DEFAULT_CATALOG, table) if c.label == "judge"]  # fmt: skip
+    assert "guardrails lsp --judge" in judge[0].doc  # declared, but nothing to run on
+    shown = hover({"a.rules": text + "ip(user)"}, "a.rules", 0, 33, DEFAULT_CATALOG, table)
+    assert shown is not None and shown.markdown.startswith("```\nis_vip(user: str) -> bool\n```")
+    assert shown.range == Range((0, 31), (0, 37))

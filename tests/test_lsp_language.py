@@ -30,6 +30,8 @@ HALF_TYPED = (
     "on gen\n"
 )
 
+REASON = 'rule says on tool_pre_invoke when tool.name == "x"\n  block "no {tool.na} here" code X\n'
+
 
 def _command() -> list[str]:
     return [sys.executable, "-m", "guardrails", "lsp"]
@@ -85,6 +87,13 @@ async def _session(rules: Path) -> dict[str, Any]:
                 position=_pos(1, 35),
             )
         )
+        reason = from_fs_path(str(rules / "reason.rules"))
+        client.text_document_did_open(
+            lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(reason, "rules", 1, REASON))
+        )
+        out["reason"] = await client.text_document_completion_async(
+            lsp.CompletionParams(doc(reason), _pos(1, 20))
+        )
         out["tools_uri"], out["draft_uri"] = tools, draft
         await client.shutdown_async(None)
     finally:
@@ -104,9 +113,9 @@ def _line_of(path: Path, text: str) -> int:
     return next(i for i, line in enumerate(path.read_text().splitlines()) if text in line)
 
 
-def test_completion_triggers_on_dot_and_space(answers):
+def test_completion_triggers_on_dot_space_and_a_reasons_brace(answers):
     options = answers["capabilities"].completion_provider
-    assert {".", " "} <= set(options.trigger_characters)
+    assert {".", " ", "{"} <= set(options.trigger_characters)
 
 
 def test_completion_of_fields_in_an_unsaved_half_typed_buffer(answers):
@@ -114,6 +123,12 @@ def test_completion_of_fields_in_an_unsaved_half_typed_buffer(answers):
     assert [i.label for i in items] == ["args", "name"]  # what both hooks have
     assert all(i.text_edit.range == _rng((1, 52), (1, 52)) for i in items)
     assert items[1].kind == lsp.CompletionItemKind.Field and items[1].detail.startswith("str")
+
+
+def test_completion_of_a_fact_inside_a_reasons_braces(answers):
+    [name] = answers["reason"].items
+    assert (name.label, name.detail) == ("name", "str (normalized, writable)")
+    assert name.text_edit == lsp.TextEdit(_rng((1, 18), (1, 20)), "name")
 
 
 def test_completion_of_hooks_after_a_broken_item(answers):
@@ -148,8 +163,9 @@ rule vip on tool_pre_invoke when is_vip(user) block "vips go through review" cod
 """
 
 
-async def _diagnostics_with(rules: Path, *args: str) -> list[str]:
-    """The codes `guardrails lsp ARGS` publishes for rules/vip.rules on opening it."""
+async def _diagnostics_with(rules: Path, *args: str) -> tuple[list[str], lsp.CompletionList]:
+    """The codes `guardrails lsp ARGS` publishes for rules/vip.rules on opening it, and
+    the completion of `is_` in it."""
     client = LanguageClient("guardrails-test", "0")
     published: asyncio.Queue[lsp.PublishDiagnosticsParams] = asyncio.Queue()
 
@@ -172,11 +188,15 @@ async def _diagnostics_with(rules: Path, *args: str) -> list[str]:
         )
         while (found := await published.get()).uri != uri:
             pass
+        completed = await client.text_document_completion_async(
+            lsp.CompletionParams(lsp.TextDocumentIdentifier(uri), _pos(1, 36))
+        )
         await client.shutdown_async(None)
     finally:
         client.exit(None)
         await client.stop()
-    return sorted(str(d.code) for d in found.diagnostics)
+    assert isinstance(completed, lsp.CompletionList)
+    return sorted(str(d.code) for d in found.diagnostics), completed
 
 
 def test_the_server_declares_the_apps_functions_and_switches_lints_off_as_check_does(tmp_path):
@@ -184,9 +204,13 @@ def test_the_server_declares_the_apps_functions_and_switches_lints_off_as_check_
     rules.mkdir()
     (rules / "vip.rules").write_text(CALLS_A_FUNCTION)
     (tmp_path / "vipcheck.py").write_text("def is_vip(user: str) -> bool:\n    return False\n")
-    plain = asyncio.run(asyncio.wait_for(_diagnostics_with(rules), 60))
+    plain, offered = asyncio.run(asyncio.wait_for(_diagnostics_with(rules), 60))
     assert "GR0203" in plain and "GR0300" in plain  # unknown function; unused let
-    declared = asyncio.run(asyncio.wait_for(
+    assert [i.label for i in offered.items] == ["is_control_flow"]  # a fact; no function
+    declared, offered = asyncio.run(asyncio.wait_for(
         _diagnostics_with(rules, "--functions", "vipcheck:is_vip", "--disable", "GR0300"), 60
     ))  # fmt: skip
     assert declared == []
+    [item] = [i for i in offered.items if i.label != "is_control_flow"]  # with its signature
+    assert (item.label, item.detail) == ("is_vip", "is_vip(user: str) -> bool")
+    assert item.text_edit == lsp.TextEdit(_rng((1, 33), (1, 36)), "is_vip(")

@@ -147,6 +147,10 @@ async def test_an_edit_republishes_across_files_and_its_did_you_mean_fix_applies
     settings = uri(rules_dir, "model_settings.rules")
     [dup] = await published(client, settings, [("GR0205", (11, 5, 11, 20))])
     assert "first defined at rules/draft.rules:1:6" in dup.message
+    [first] = dup.related_information or []  # the editor links to it
+    where = types.Range(types.Position(0, 5), types.Position(0, 20))
+    assert first.location == types.Location(draft, where)
+    assert first.message == "rule 'cap_temperature' is first defined here"
 
 
 async def test_quick_fix_after_an_astral_character_and_ignore_for_a_lint(client, rules_dir):
@@ -209,3 +213,6 @@ async def test_a_file_changed_on_disk_is_rechecked_when_the_client_says_so(clien
     # one ruleset with the files above it: the id is the first's, in model_settings.rules
     [dup] = await published(client, target, [("GR0205", (0, 5, 0, 25))])
     assert "first defined at rules/model_settings.rules:6:6" in dup.message
+    [first] = dup.related_information or []
+    where = types.Range(types.Position(5, 5), types.Position(5, 25))
+    assert first.location == types.Location(uri(rules_dir, "model_settings.rules"), where)

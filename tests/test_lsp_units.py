@@ -101,3 +101,27 @@ def test_lsp_without_the_extra_names_the_install_command():
     assert done.returncode == 1
     assert "guardrails lsp needs the 'lsp' extra" in done.stderr
     assert "pip install 'guardrails-rules[lsp]'" in done.stderr
+
+
+def test_a_lint_naming_another_rule_links_to_it(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    first = 'rule wide on tool_pre_invoke when tool.name == "x" block\n'
+    (rules / "a.rules").write_text(first, encoding="utf-8")
+    later = rules / "b.rules"
+    later.write_text(
+        '\nrule narrow on tool_pre_invoke when tool.name == "x" and tool.args.q contains "y" warn\n'
+    )
+    ws = RulesWorkspace([tmp_path])
+    [shadowed] = ws.check(later.as_uri())[later.as_uri()]
+    lsp = to_lsp(shadowed, uri_of=ws.uri_of_display)
+    assert (lsp.code, lsp.range) == (
+        "GR0302",
+        types.Range(types.Position(1, 0), types.Position(1, 4)),
+    )
+    [other] = lsp.related_information or []
+    assert other.message == "rule wide"
+    assert other.location == types.Location(
+        (rules / "a.rules").as_uri(), types.Range(types.Position(0, 0), types.Position(0, 4))
+    )
+    assert to_lsp(shadowed).related_information is None  # no way to name the file: left out

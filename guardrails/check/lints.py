@@ -205,8 +205,19 @@ class _Linter:
         self.today = today
         self.audit_max_days = audit_max_days
 
-    def warn(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
-        self.diags.append(Diagnostic(code, Severity.WARNING, message, span, hint))
+    def warn(
+        self,
+        code: str,
+        message: str,
+        span: Span,
+        hint: str | None = None,
+        other: ir.CheckedRule | None = None,
+    ) -> None:
+        """`other`: the rule the warning names, shown to an editor as related."""
+        related: tuple[tuple[str, Span], ...] = ()
+        if other is not None:
+            related = ((f"rule {other.id}", _header_span(other)),)
+        self.diags.append(Diagnostic(code, Severity.WARNING, message, span, hint, related))
 
     def run(self, rules: Sequence[ir.CheckedRule], modules: Sequence[ast.Module]) -> None:
         for rule in rules:
@@ -232,6 +243,7 @@ class _Linter:
                     "first whenever it would fire",
                     _header_span(rule),
                     hint=f"give {rule.id} a lower priority than {earlier.id}, or remove it",
+                    other=earlier,
                 )
 
     def _conflicts(self, rules: Sequence[ir.CheckedRule]) -> None:
@@ -251,6 +263,7 @@ class _Linter:
                         "same priority but one blocks and the other does not",
                         _header_span(rule),
                         hint="merge them, or give them different priorities on purpose",
+                        other=other,
                     )
 
     def _double_sets(self, rules: Sequence[ir.CheckedRule]) -> None:
@@ -269,6 +282,7 @@ class _Linter:
                             f"{other.id} and {rule.id} both set {dotted} on {hook} in the "
                             f"{rule.mode} phase: the later one wins",
                             _header_span(rule),
+                            other=other,
                         )
                     writers.setdefault(key, rule)
 

@@ -16,6 +16,7 @@ from ..syntax import ast
 from . import ir
 from .catalog import Catalog
 from .names import LetTable
+from .reuse import RuleMemo
 from .rules import RuleChecker
 from .states import StateTable
 
@@ -24,9 +25,11 @@ def check_modules(
     modules: Sequence[ast.Module],
     catalog: Catalog,
     functions: Mapping[str, HostFunction] | None = None,
+    memo: RuleMemo | None = None,
 ) -> tuple[ir.CheckedRuleset, list[Diagnostic]]:
     """Check every rule of one load; returns the rules that checked clean and all
-    diagnostics. `functions` are the load's host functions (`load(functions=...)`)."""
+    diagnostics. `functions` are the load's host functions (`load(functions=...)`);
+    `memo` keeps rule checks for the next call (the language server's, reuse.py)."""
     diags: list[Diagnostic] = []
     lets = LetTable(diags)
     for module in modules:
@@ -43,6 +46,9 @@ def check_modules(
                 states.declare(item)
 
     checker = RuleChecker(catalog, lets, diags, states, functions)
+    if memo is not None:
+        lets_now, states_now = tuple(lets.lets.values()), tuple(states.decls.values())
+        memo.begin((lets_now, states_now, id(catalog), id(functions)))
     rules: list[ir.CheckedRule] = []
     first_seen: dict[str, Span] = {}
     index = 0
@@ -53,18 +59,27 @@ def check_modules(
             rid = checker.rule_id(item)
             id_span = item.name.span if item.name else item.span
             if rid in first_seen:
-                checker.error(
-                    "GR0205",
-                    f"duplicate rule id '{rid}'",
-                    id_span,
-                    hint=f"first defined at {first_seen[rid].location}",
+                first = first_seen[rid]
+                diags.append(
+                    Diagnostic(
+                        "GR0205",
+                        Severity.ERROR,
+                        f"duplicate rule id '{rid}'",
+                        id_span,
+                        hint=f"first defined at {first.location}",
+                        related=((f"rule '{rid}' is first defined here", first),),
+                    )
                 )
             else:
                 first_seen[rid] = id_span
-            checked = checker.check(item, index)
+            checked = (
+                checker.check(item, index) if memo is None else memo.check(checker, item, index)
+            )
             index += 1
             if checked is not None:
                 rules.append(checked)
+    if memo is not None:
+        memo.end()
     for let in lets.unused():
         diags.append(
             Diagnostic(

@@ -52,6 +52,7 @@ class LetTable:
                     f"let '{name}' is already defined",
                     let.name.span,
                     hint=f"first defined at {first.name.span.location}",
+                    related=((f"let '{name}' is first defined here", first.name.span),),
                 )
             )
             return

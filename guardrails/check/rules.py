@@ -42,6 +42,7 @@ class RuleChecker:
         self.diags = diags
         self.states = states
         self.functions = functions
+        self.borrowed = False  # a check's result depended on other rules' diagnostics
 
     def error(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
         self.diags.append(Diagnostic(code, Severity.ERROR, message, span, hint))
@@ -74,6 +75,8 @@ class RuleChecker:
             for d in local:
                 if d not in self.diags:
                     self.diags.append(d)
+                elif d not in self.diags[before:]:
+                    self.borrowed = True  # dropped as a repeat of another rule's diagnostic
             if n == 0:
                 condition, actions = cond, acts
         breaker = check_breaker(rule, actions, self.diags)

@@ -72,11 +72,15 @@ class StateTable:
         name = decl.name.name
         first = self.decls.get(name)
         if first is not None:
-            self.error(
-                "GR0250",
-                f"state '{name}' is already declared",
-                decl.name.span,
-                hint=f"first declared at {first.name.span.location}",
+            self.diags.append(
+                Diagnostic(
+                    "GR0250",
+                    Severity.ERROR,
+                    f"state '{name}' is already declared",
+                    decl.name.span,
+                    hint=f"first declared at {first.name.span.location}",
+                    related=((f"state '{name}' is first declared here", first.name.span),),
+                )
             )
             return
         if name in self.lets:

@@ -18,6 +18,7 @@ from ..check.catalog import DEFAULT_CATALOG, Catalog
 from ..check.hostcalls import collisions
 from ..check.lints import filter_diagnostics, lint, without_unused
 from ..check.modules import check_modules
+from ..check.reuse import RuleMemo
 from ..diagnostics import Diagnostic, GuardrailsError, Severity, has_errors, sort_key
 from ..runtime.hostfn import HostFunctionSpecError, HostTable
 from ..runtime.hostsig import as_host_functions
@@ -120,12 +121,14 @@ def check_parsed(
     parsed: Sequence[tuple[ast.Module, list[Diagnostic]]],
     catalog: Catalog,
     functions: HostTable | None = None,
+    memo: RuleMemo | None = None,
 ) -> tuple[ir.CheckedRuleset, list[Diagnostic]]:
     """`front_end` after parsing: a caller that keeps parses (the language server
-    re-parses only the file being edited) checks the ruleset as `check` does."""
+    re-parses only what an edit changed) checks the ruleset as `check` does; with
+    `memo`, the rules whose AST it has seen are not checked again (check/reuse.py)."""
     modules = [module for module, _ in parsed]
     diags = [d for _, parse_diags in parsed for d in parse_diags]
-    ruleset, check_diags = check_modules(modules, catalog, functions)
+    ruleset, check_diags = check_modules(modules, catalog, functions, memo)
     check_diags += lint(ruleset, modules)  # the rules that checked clean, errors or not
     if has_errors(diags):
         check_diags = without_unused(check_diags)

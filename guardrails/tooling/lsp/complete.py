@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ...check.catalog import Catalog, FactSpec
+from ...runtime.hostfn import HostFunction
 from . import reference
 from .context import (
     ACTIONS,
@@ -44,14 +45,24 @@ class Completion:
 
 
 def complete(
-    texts: Mapping[str, str], path: str, line: int, character: int, catalog: Catalog
+    texts: Mapping[str, str],
+    path: str,
+    line: int,
+    character: int,
+    catalog: Catalog,
+    functions: Mapping[str, HostFunction] | None = None,
 ) -> list[Completion]:
     """The items for a cursor at (line, UTF-16 character) in `texts[path]`, filtered by
-    the prefix typed so far (case-insensitive), sorted by label."""
+    the prefix typed so far (case-insensitive), sorted by label. `functions`: the host
+    functions the checker knows (`guardrails lsp --functions`, the judge's)."""
     text = texts.get(path, "")
     pos = offset_at(text, line, character)
     ctx = context_at(text, pos)
     found = _items(ctx, texts, catalog)
+    if ctx.kind == "expr":
+        for fn in (functions or {}).values():
+            signature, doc = reference.host_doc(fn)
+            found.append(Completion(fn.name, "function", signature, doc, f"{fn.name}("))
     low = ctx.prefix.lower()
     rng = Range.of(text, ctx.start, pos)
     out = {
@@ -103,6 +114,13 @@ def _items(ctx: Context, texts: Mapping[str, str], catalog: Catalog) -> list[Com
             Completion(n, "let", "let", f"`let {n} = {s.value}`")
             for n, s in index(texts).lets.items()
         ]
+    if kind == "template":
+        idx = index(texts)
+        out = _facts(_hook_facts(ctx.item, catalog), (), writable=False)
+        out += [Completion(s.name, "state", s.kind, s.value) for s in idx.states.values()]
+        return out + [
+            Completion(n, "let", "let", f"`let {n} = {s.value}`") for n, s in idx.lets.items()
+        ]
     if kind == "expr":
         return _expression(ctx, index(texts), catalog)
     if kind in ("after", "operator"):
@@ -131,6 +149,9 @@ def _clauses_and_actions(ctx: Context) -> list[Completion]:
     out = [Completion(w, "keyword", "clause", reference.KEYWORD_DOCS.get(w, ""))
            for w in CLAUSES if w not in ctx.used]  # fmt: skip
     out += [Completion(w, "action", "action", reference.KEYWORD_DOCS.get(w, "")) for w in ACTIONS]
+    if ctx.coded:
+        doc = "`code NAME`: a stable code for the verdict, which hosts and logs report"
+        out.append(Completion("code", "keyword", "the action's code", doc, "code "))
     if ctx.line_start:
         out += _starters()
     return out

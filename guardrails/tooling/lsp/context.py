@@ -27,6 +27,9 @@ _EXPR_OPEN = frozenset(
     (*OPERATOR_WORDS, *QUANTIFIERS, *CLAUSES, *ACTIONS, "let", "per", "of", "limit", "to")
 )
 _MARKERS = frozenset((*CLAUSES, *ACTIONS, "code", "with", "rule", "let", "per", "of", "limit"))
+_REASONS = ("block", "warn", "continue", "append", "prepend", "replace")  # `{fact}` strings
+_CODED = ("block", "warn", "continue")  # actions that take `code NAME` after their reason
+_PART = re.compile(r"(?:[A-Za-z_]\w*\.)*[A-Za-z_0-9]*\Z")
 _IGNORE = re.compile(r"#\s*guardrails:\s*ignore\[([A-Z0-9, ]*)\Z")
 _WORD_BEFORE = re.compile(r"[A-Za-z0-9_]*\Z")  # \Z: `$` would match before a last newline
 
@@ -114,7 +117,8 @@ def items(tokens: list[Token]) -> list[Item]:
 class Context:
     """What the cursor can be completed with.
 
-    `kind`: codes (inside an ignore comment), hooks, modes, on_error, breaker, with,
+    `kind`: codes (inside an ignore comment), template (inside a reason's `{...}`:
+    facts, lets, states; `member` once dotted), hooks, modes, on_error, breaker, with,
     streaks, counters, writable (a `set`/`redact` target), member (after `a.b.`; `chain`
     holds `a`, `b`; `writable` whether it is a target), expr (an operand; `facts` false
     in a `let`), pattern (a redact's: lets, detectors), after (an operand of a rule has
@@ -132,6 +136,7 @@ class Context:
     facts: bool = True
     line_start: bool = False  # only blanks before the prefix on its line
     used: frozenset[str] = frozenset()  # clauses the item already has
+    coded: bool = False  # `code NAME` may come next (a block, warn or continue ended)
 
 
 def _ends_operand(tok: Token) -> bool:
@@ -153,9 +158,10 @@ def context_at(text: str, pos: int) -> Context:
             prefix = re.search(r"[A-Z0-9]*\Z", m.group(1))
             assert prefix is not None
             return Context("codes", prefix.group(), pos - len(prefix.group()))
-        if tok.start < pos < tok.end and tok.kind in ("string", "regex"):
-            return Context("none", "", pos)
-        if tok.kind == "string" and tok.start < pos == tok.end and not _closed(tok):
+        inside = tok.start < pos < tok.end or (tok.start < pos == tok.end and not _closed(tok))
+        if inside and tok.kind == "string":
+            return _in_string(text, tokens, tok, pos)
+        if tok.start < pos < tok.end and tok.kind == "regex":
             return Context("none", "", pos)
     prefix = _WORD_BEFORE.search(text[:pos])
     assert prefix is not None
@@ -170,6 +176,26 @@ def context_at(text: str, pos: int) -> Context:
     if not before:
         return Context("top", word, start, line_start=True)
     return _classify(before, word, start, item, line_start)
+
+
+def _in_string(text: str, tokens: list[Token], tok: Token, pos: int) -> Context:
+    """Inside a reason's `{...}` (syntax/template.py): a fact path, a let or a state."""
+    body = text[tok.start + 1 : pos].replace("{{", "  ").replace("}}", "  ")
+    brace = body.rfind("{")
+    part = _PART.match(body, brace + 1) if brace >= 0 and "}" not in body[brace:] else None
+    item = next((it for it in items(tokens) if it.start <= tok.start <= it.end), None)
+    if part is None or item is None or item.kind not in ("rule", "anon"):
+        return Context("none", "", pos)
+    at = item.tokens.index(tok) if tok in item.tokens else 0
+    marker = next((i for i in range(at - 1, -1, -1) if _keyword(item.tokens, i, *_MARKERS)), None)
+    if marker is None or item.tokens[marker].text not in _REASONS:
+        return Context("none", "", pos)  # a rule's description, a pattern: no facts in it
+    *chain, word = part.group().split(".")
+    if word[:1].isdigit():
+        return Context("none", "", pos)
+    if chain:
+        return Context("member", word, pos - len(word), item, chain=tuple(chain))
+    return Context("template", word, pos - len(word), item)
 
 
 def _closed(tok: Token) -> bool:
@@ -231,5 +257,7 @@ def _classify(
         facts = item is None or item.kind not in ("let",)
         return ctx("expr", facts=facts)
     if item is not None and item.kind in ("rule", "anon"):
-        return ctx("next")
+        reason = before[marker + 1 :] if marker is not None else []
+        coded = clause in _CODED and all(t.kind == "string" for t in reason)
+        return ctx("next", coded=coded)
     return ctx("top")

@@ -14,6 +14,7 @@ message, where an editor shows it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from lsprotocol import types
@@ -86,8 +87,12 @@ def message(diagnostic: Diagnostic) -> str:
 
 
 def to_lsp(
-    diagnostic: Diagnostic, encoding: str = types.PositionEncodingKind.Utf16
+    diagnostic: Diagnostic,
+    encoding: str = types.PositionEncodingKind.Utf16,
+    uri_of: Callable[[str], str | None] | None = None,
 ) -> types.Diagnostic:
+    """`uri_of`: the URI of a file diagnostics name by its display path; the places a
+    diagnostic names besides its own (a duplicate's first definition) need it."""
     data: dict[str, Any] = {"hint": diagnostic.hint}
     fix = fix_text(diagnostic.hint, diagnostic.span.text())
     if fix is not None:
@@ -105,4 +110,17 @@ def to_lsp(
         code=diagnostic.code,
         source=SOURCE,
         data=data,
+        related_information=_related(diagnostic, encoding, uri_of) or None,
     )
+
+
+def _related(
+    diagnostic: Diagnostic, encoding: str, uri_of: Callable[[str], str | None] | None
+) -> list[types.DiagnosticRelatedInformation]:
+    out = []
+    for note, span in diagnostic.related:
+        uri = uri_of(span.file.path) if uri_of is not None else None
+        if uri is not None:
+            location = types.Location(uri, lsp_range(span, encoding))
+            out.append(types.DiagnosticRelatedInformation(location, note))
+    return out

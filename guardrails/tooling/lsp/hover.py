@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ...check import hookdefs
 from ...check.catalog import Catalog, HookSpec
 from ...hosts import BUILTIN
+from ...runtime.hostfn import HostFunction
 from . import reference
 from .context import Item, items
 from .lexed import Range, Token, lex, offset_at
@@ -30,8 +31,14 @@ class Hover:
 
 
 def hover(
-    texts: Mapping[str, str], path: str, line: int, character: int, catalog: Catalog
+    texts: Mapping[str, str],
+    path: str,
+    line: int,
+    character: int,
+    catalog: Catalog,
+    functions: Mapping[str, HostFunction] | None = None,
 ) -> Hover | None:
+    """`functions`: the host functions the checker knows, as for completion."""
     text = texts.get(path, "")
     pos = offset_at(text, line, character)
     tokens = lex(text)
@@ -49,6 +56,10 @@ def hover(
     i, tok = hit
     item = next((it for it in reversed(items(tokens)) if it.start <= tok.start), None)
     md = _describe(code, i, item, texts, catalog)
+    fn = (functions or {}).get(tok.text)
+    if md is None and fn is not None and i + 1 < len(code) and code[i + 1].text == "(":
+        signature, doc = reference.host_doc(fn)
+        md = f"```\n{signature}\n```\n\n{doc}"
     return Hover(md, Range.of(text, tok.start, tok.end)) if md else None
 
 

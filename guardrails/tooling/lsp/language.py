@@ -8,6 +8,7 @@ protocol's types. The server calls `register` once, before it starts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -16,12 +17,13 @@ from pygls import uris
 from pygls.lsp.server import LanguageServer
 
 from ...check.catalog import Catalog
+from ...runtime.hostfn import HostFunction
 from .complete import Completion, complete
 from .hover import hover
 from .lexed import Range
 from .symbols import Location, definition, references
 
-TRIGGERS = [".", " ", "["]  # `when tool.`, `on `, `# guardrails: ignore[`
+TRIGGERS = [".", " ", "[", "{"]  # `when tool.`, `on `, `# guardrails: ignore[`, `"no {`
 
 _KINDS = {
     "hook": lsp.CompletionItemKind.Event,
@@ -43,6 +45,8 @@ class Workspace(Protocol):
 
     catalog: Catalog
 
+    @property
+    def functions(self) -> Mapping[str, HostFunction]: ...
     def document_text(self, uri: str) -> str | None: ...
     def ruleset_texts(self, uri: str) -> dict[str, str]: ...
 
@@ -93,14 +97,16 @@ def register(server: LanguageServer, workspace: Workspace) -> None:
     def on_completion(params: lsp.CompletionParams) -> lsp.CompletionList:
         texts, key = ruleset(workspace, params.text_document.uri)
         pos = params.position
-        found = complete(texts, key, pos.line, pos.character, workspace.catalog)
+        found = complete(
+            texts, key, pos.line, pos.character, workspace.catalog, workspace.functions
+        )
         return lsp.CompletionList(is_incomplete=False, items=[completion_item(c) for c in found])
 
     @server.feature(lsp.TEXT_DOCUMENT_HOVER)
     def on_hover(params: lsp.HoverParams) -> lsp.Hover | None:
         texts, key = ruleset(workspace, params.text_document.uri)
         pos = params.position
-        found = hover(texts, key, pos.line, pos.character, workspace.catalog)
+        found = hover(texts, key, pos.line, pos.character, workspace.catalog, workspace.functions)
         if found is None:
             return None
         content = lsp.MarkupContent(lsp.MarkupKind.Markdown, found.markdown)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ...check.builtins import BUILTINS
 from ...check.detectors import DETECTORS
 from ...diagnostics import CODES
+from ...runtime.hostfn import HostFunction
 from ...runtime.modes import MODE_ALIASES, MODES
 
 FUNCTIONS: dict[str, tuple[str, str]] = {
@@ -84,6 +85,15 @@ def function_doc(name: str) -> tuple[str, str] | None:
         args = ", ".join(f"x{i + 1}" for i in range(low)) + (", ..." if high is None else "")
         return f"{name}({args})", ""
     return None
+
+
+def host_doc(fn: HostFunction) -> tuple[str, str]:
+    """(signature, doc) of a host function (`--functions`, the judge's pack)."""
+    doc = fn.doc or "a host function: the app's code, declared with `--functions`"
+    if fn.missing is not None:
+        doc += f"\n\nNot runnable as declared ({fn.missing}); `guardrails lsp --judge` "
+        doc += "declares it with one."
+    return fn.signature(), doc
 
 
 def is_detector(name: str) -> bool:

@@ -20,11 +20,14 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from ... import __version__
+from ...diagnostics import Diagnostic
 from ..fmt import format_text
 from .convert import end_of, fix_text, to_lsp, units
 from .language import register
 from .workspace import RulesWorkspace, folders_of
 
+# what a file's diagnostics were, to publish only what changed (the places they name too)
+Said = list[tuple[str, str, str | None, int, int, tuple[tuple[str, int, int], ...]]]
 DEBOUNCE = 0.15  # seconds of quiet after a keystroke before the ruleset is re-checked
 _IGNORE = re.compile(r"#\s*guardrails:\s*ignore\[([A-Z0-9, ]*)\]")
 
@@ -36,7 +39,7 @@ class RulesServer(LanguageServer):
         self.pending: dict[str, asyncio.Task[None]] = {}  # ruleset -> its debounced check
         self.generation: dict[str, int] = {}  # ruleset -> edits seen
         self.published: dict[str, set[str]] = {}  # ruleset -> uris with diagnostics shown
-        self.said: dict[str, list[tuple[str, str, str | None, int, int]]] = {}  # uri -> published
+        self.said: dict[str, Said] = {}  # uri -> what was published
 
     def schedule(self, uri: str, delay: float = DEBOUNCE) -> None:
         """Re-check `uri`'s ruleset after `delay`, replacing a check not started yet."""
@@ -53,8 +56,9 @@ class RulesServer(LanguageServer):
         await asyncio.sleep(delay)
         if self.pending.get(key) is asyncio.current_task():
             del self.pending[key]
+        encoding = str(self.workspace.position_encoding or types.PositionEncodingKind.Utf16)
         try:
-            found = await asyncio.to_thread(self.rules.check, uri)
+            found = await asyncio.to_thread(self._diagnose, uri, encoding)
         except Exception as err:  # a checker bug must not take the editor's server down
             self.window_log_message(
                 types.LogMessageParams(
@@ -64,25 +68,39 @@ class RulesServer(LanguageServer):
             return
         if self.generation.get(key) != generation:
             return  # a newer edit's check is coming
-        encoding = self.workspace.position_encoding or types.PositionEncodingKind.Utf16
         shown = self.published.get(key, set())
         for gone in shown - set(found):
             self.said.pop(gone, None)
             self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(gone, []))
-        for target, diags in found.items():
-            said = [(d.code, d.message, d.hint, d.span.start, d.span.end) for d in diags]
+        for target, (said, diags) in found.items():
             if target != uri and target in shown and self.said.get(target) == said:
                 continue  # the editor shows these already: a 1000-rule directory is mostly this
             self.said[target] = said
             opened = self.workspace.text_documents.get(target)
             self.text_document_publish_diagnostics(
                 types.PublishDiagnosticsParams(
-                    target,
-                    [to_lsp(d, str(encoding)) for d in diags],
-                    version=opened.version if opened is not None else None,
+                    target, diags, version=opened.version if opened is not None else None
                 )
             )
         self.published[key] = set(found)
+
+    def _diagnose(self, uri: str, encoding: str) -> dict[str, tuple[Said, list[types.Diagnostic]]]:
+        """The ruleset's diagnostics in LSP terms, converted before the next check
+        moves the spans of the items it keeps (workspace.py)."""
+        with self.rules.lock:
+            found = self.rules.check(uri)
+            return {
+                target: (
+                    [_said(d) for d in diags],
+                    [to_lsp(d, encoding, self.rules.uri_of_display) for d in diags],
+                )
+                for target, diags in found.items()
+            }
+
+
+def _said(d: Diagnostic) -> tuple[str, str, str | None, int, int, tuple[tuple[str, int, int], ...]]:
+    where = tuple((span.file.path, span.start, span.end) for _, span in d.related)
+    return d.code, d.message, d.hint, d.span.start, d.span.end, where
 
 
 def _ruleset_key(rules: RulesWorkspace, uri: str) -> str:

@@ -7,9 +7,14 @@ whose every level holds `.rules` files (`rules/` for `rules/tools.rules`); an op
 buffer wins over its file on disk, and a buffer that is no file (`untitled:`) is a
 ruleset of its own.
 
-An edit changes one file: re-checking re-parses only that one (parses are kept per
-path and text) and runs the checker and the lints over the whole ruleset again, as
-those are what make it one ruleset (benchmarks/bench_lsp.py measures both parts).
+An edit changes one file, and mostly one item of it: re-checking re-parses only the
+items of that file the edit touched (syntax/incremental.py; other files' parses are
+kept per path and text), checks again only the rules whose AST is new while the
+lets and states are unchanged (check/reuse.py), and runs the duplicate-id and unused
+checks and the lints over the whole ruleset, as those are what make it one ruleset
+(benchmarks/bench_lsp.py measures the parts). The spans of kept items are moved in
+place, so a check's diagnostics are read before the next check of their ruleset
+(the server converts them holding `lock`).
 No pygls here: the server feeds the buffers in, and helper modules and tests use
 this directly.
 """
@@ -23,12 +28,13 @@ from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
 from ...check.catalog import DEFAULT_CATALOG, Catalog
+from ...check.reuse import RuleMemo
 from ...diagnostics import Diagnostic
 from ...policy.frontend import check_parsed, host_table, no_gc
 from ...runtime.hostfn import HostTable
 from ...source import SourceFile
 from ...syntax import ast
-from ...syntax.parser import parse
+from ...syntax.incremental import IncrementalParser
 
 Parsed = tuple[ast.Module, list[Diagnostic]]
 
@@ -58,10 +64,19 @@ class RulesWorkspace:
         self._uris: dict[str, str] = {}  # path -> the uri the client named it by
         self._disk: dict[str, tuple[int, int, str]] = {}  # path -> (mtime_ns, size, text)
         self._parses: dict[str, tuple[str, Parsed]] = {}  # key -> (text, its parse)
+        self._parsers: dict[str, IncrementalParser] = {}  # key -> its file's kept pieces
+        self._memos: dict[str, RuleMemo] = {}  # ruleset root -> its rules' kept checks
+        self._displays: dict[str, str] = {}  # the path diagnostics name a file by -> key
         # what `guardrails check` declares, or `guardrails lsp --functions/--judge`
         self._functions = functions if functions is not None else host_table(None, None)
         self._disable = frozenset(disable)  # lints switched off, as `check --disable`
-        self._lock = threading.Lock()  # the server checks on a worker thread
+        # the server checks on a worker thread; it holds this while it reads a result too
+        self.lock = threading.RLock()
+
+    @property
+    def functions(self) -> HostTable:
+        """The host functions rules may call (completion and hover offer them)."""
+        return self._functions
 
     # ---- buffers ----
 
@@ -124,6 +139,11 @@ class RulesWorkspace:
             return self._uris[key]
         return key if "://" in key or key.startswith("untitled:") else Path(key).as_uri()
 
+    def uri_of_display(self, display: str) -> str | None:
+        """The URI of a file a diagnostic names (`rules/a.rules`), once checked."""
+        key = self._displays.get(display)
+        return None if key is None else self.uri_of(key)
+
     def check(self, uri: str) -> dict[str, list[Diagnostic]]:
         """Every diagnostic of the document's ruleset, by uri; every file of the
         ruleset has an entry (an empty list clears what the editor showed)."""
@@ -134,12 +154,15 @@ class RulesWorkspace:
     ) -> dict[str, list[Diagnostic]]:
         shown = {key: _display(key, root) for key in texts}
         by_display = {name: key for key, name in shown.items()}
-        with self._lock, no_gc():
+        self._displays.update(by_display)
+        memo = self._memos.setdefault(str(root) if root else next(iter(texts), ""), RuleMemo())
+        with self.lock, no_gc():
             parsed = [self._parse(key, shown[key], text) for key, text in texts.items()]
             for kept in set(self._parses) - set(texts):
                 if kept not in self._open and not Path(kept).is_file():
                     del self._parses[kept]  # deleted files are not kept
-            _, diags = check_parsed(parsed, self.catalog, self._functions)
+                    self._parsers.pop(kept, None)
+            _, diags = check_parsed(parsed, self.catalog, self._functions, memo)
         diags = [d for d in diags if d.code not in self._disable]
         out: dict[str, list[Diagnostic]] = {self.uri_of(key): [] for key in texts}
         for d in diags:
@@ -152,7 +175,10 @@ class RulesWorkspace:
         kept = self._parses.get(key)
         if kept is not None and kept[0] == text and kept[1][0].file.path == display:
             return kept[1]
-        parsed = parse(SourceFile(display, text))
+        parser = self._parsers.setdefault(key, IncrementalParser())
+        if kept is not None and kept[1][0].file.path != display:
+            parser.pieces = None  # the file is shown by another name: nothing kept
+        parsed = parser.update(SourceFile(display, text))
         self._parses[key] = (text, parsed)
         return parsed
 
