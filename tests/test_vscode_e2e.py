@@ -112,8 +112,9 @@ class Editor:
             time.sleep(0.25)
 
     def open(self, name: str) -> None:
-        """Quick Open (Ctrl+P), as a user opens a file; retried while the workbench loads."""
-        row = f'.quick-input-list .monaco-list-row[aria-label^="{name}"]'
+        """Quick Open (Ctrl+P), as a user opens a file; retried while the workbench loads.
+        Enter only once the focused row is the file: the box first lists recent files."""
+        row = f'.quick-input-list .monaco-list-row.focused[aria-label^="{name}"]'
         editor = f'.monaco-editor textarea[aria-label^="{name}"]'
         for _ in range(10):
             self.chord(self.Keys.CONTROL, "p")
@@ -162,11 +163,16 @@ def vscode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Editor]:
 
     tmp = tmp_path_factory.mktemp("vscode")
     vsix = tmp / "guardrails-rules.vsix"
-    # as the README builds it (`npm run package` also type-checks: test_vscode_grammar does)
+    # as the README builds it (`npm run package` also type-checks: test_vscode_grammar does),
+    # in a copy: that test's build writes the same out/ when the suite runs in parallel
+    source = tmp / "extension"
+    ignore = shutil.ignore_patterns("node_modules", ".e2e", "out", "*.vsix")
+    shutil.copytree(VSCODE, source, ignore=ignore)
+    (source / "node_modules").symlink_to(VSCODE / "node_modules")
     subprocess.run(
         ["npx", "vsce", "package", "--no-dependencies", "--skip-license",
          "--allow-missing-repository", "--out", str(vsix)],
-        cwd=VSCODE, check=True, capture_output=True, timeout=300,
+        cwd=source, check=True, capture_output=True, timeout=300,
     )  # fmt: skip
     config, data, extensions = tmp / "config.yaml", tmp / "user-data", tmp / "extensions"
     config.write_text("auth: none\n")
