@@ -6,8 +6,9 @@ scripts/vscode-e2e-deps.sh into editors/vscode/.e2e/) in a headless Chromium dri
 Selenium. The `.vsix` is built and installed as the README says, a copy of `rules/` is
 opened, and the user types: an unknown fact gets a squiggle and a problem with its code,
 completion after `when` lists the facts of the rule's hook, hover shows a fact's type and
-doc, and saving formats the file on disk. Only the server's command is set (the user's
-settings: this checkout's `python -m guardrails lsp`).
+doc, and saving formats the file on disk. One setting is made, as a user whose virtualenv
+is not in the workspace makes it: `guardrails.command`, this environment's `guardrails`
+(on this checkout's code), started as the extension starts it (`guardrails lsp`).
 
 Skipped without code-server, chromium or chromedriver, unless GUARDRAILS_REQUIRE_VSCODE_E2E=1
 (scripts/test.sh sets it when the deps script installed them) makes that a failure.
@@ -34,6 +35,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 VSCODE = ROOT / "editors" / "vscode"
 CODE_SERVER = VSCODE / ".e2e" / "node_modules" / ".bin" / "code-server"
+BIN = Path(sys.executable).parent  # this environment's `guardrails` script
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 CHROME_ARGS = [
@@ -57,6 +59,8 @@ def _missing() -> str | None:
     for tool in (CHROMIUM, CHROMEDRIVER):
         if not Path(tool).exists():
             return f"{tool} is missing (apt-get install chromium chromium-driver)"
+    if not (BIN / "guardrails").exists():
+        return f"no guardrails script in {BIN} (pip install -e '.[dev]')"
     if not (VSCODE / "node_modules" / ".bin" / "vsce").exists():
         return "editors/vscode/node_modules is missing (npm ci there)"
     try:
@@ -196,8 +200,9 @@ def vscode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Editor]:
     (workspace / "complete.rules").write_text(COMPLETE)
     (data / "User").mkdir(parents=True, exist_ok=True)
     settings = {
-        "guardrails.command": sys.executable,
-        "guardrails.args": ["-m", "guardrails", "lsp"],
+        # VS Code gives extensions the PATH of a login shell, not this process's: as a user
+        # whose virtualenv is not the workspace's .venv/, the path is set
+        "guardrails.command": str(BIN / "guardrails"),
         "security.workspace.trust.enabled": False,
         "workbench.startupEditor": "none",
         "telemetry.telemetryLevel": "off",
