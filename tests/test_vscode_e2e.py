@@ -80,12 +80,14 @@ def _free_port() -> int:
 class Editor:
     """The browser on the workbench, with the few gestures a user makes."""
 
-    def __init__(self, driver: Any, workspace: Path, logs: Callable[[], str]) -> None:
+    def __init__(
+        self, driver: Any, workspace: Path, settings: Path, logs: Callable[[], str]
+    ) -> None:
         from selenium.webdriver.common.action_chains import ActionChains
         from selenium.webdriver.common.by import By
         from selenium.webdriver.common.keys import Keys
 
-        self.driver, self.workspace, self.logs = driver, workspace, logs
+        self.driver, self.workspace, self.settings, self.logs = driver, workspace, settings, logs
         self.Keys, self._by, self._chain = Keys, By.CSS_SELECTOR, ActionChains
 
     def type(self, *keys: str) -> None:
@@ -244,7 +246,7 @@ def vscode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Editor]:
             options.add_argument(arg)
         driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(CHROMEDRIVER))
         driver.get(url)
-        editor = Editor(driver, workspace, logs)
+        editor = Editor(driver, workspace, data / "User" / "settings.json", logs)
         editor.wait(lambda: editor.find(".part.statusbar"), 60, "the workbench did not load")
         yield editor
     finally:
@@ -259,14 +261,17 @@ def vscode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Editor]:
             server.wait()
 
 
-def _server_started(editor: Editor) -> None:
+STATUS_ITEM = '.part.statusbar [id^="guardrails."]'
+
+
+def _server_started(editor: Editor, failed_already: bool = False) -> None:
     """The extension's status item turns from a spinner into a shield once `initialize` answered."""
-    item = '.part.statusbar [id^="guardrails."]'
+    item = STATUS_ITEM
 
     def state() -> str:
         if editor.find(f"{item} .codicon-shield"):
             return "started"
-        if editor.find(f"{item} .codicon-error"):
+        if not failed_already and editor.find(f"{item} .codicon-error"):
             raise AssertionError(f"the language server did not start:\n{editor.logs()}")
         return ""
 
@@ -389,3 +394,42 @@ def test_saving_formats_the_file_on_disk(vscode: Editor) -> None:
     vscode.wait(lambda: not vscode.find(".tab.dirty"), 30, "the editor stayed dirty")
     vscode.screenshot("format")
     assert path.read_text() == formatted
+
+
+def _set_command(editor: Editor, value: str) -> None:
+    """In the Settings editor (Ctrl+,), as a user changes `guardrails.command`."""
+    editor.chord(editor.Keys.CONTROL, ",")
+    editor.wait(lambda: editor.find(".settings-editor .suggest-input-container"), 20, "no Settings")
+    editor.type("guardrails.command")
+    field = '.settings-editor .setting-item-contents[data-key="guardrails.command"] input'
+    box = editor.wait(lambda: editor.find(field), 20, "guardrails.command is not in Settings")[0]
+    box.click()
+    editor.chord(editor.Keys.CONTROL, "a")
+    editor.type(value)
+    editor.wait(lambda: value in editor.settings.read_text(), 20, "the setting was not written")
+    editor.chord(editor.Keys.CONTROL, "w")  # the Settings tab closed
+
+
+def test_a_server_that_cannot_start_says_what_to_install(vscode: Editor) -> None:
+    """`guardrails.command` pointing nowhere: an error names the command and the install; set
+    right again, the extension restarts the server by itself."""
+    good = json.loads(vscode.settings.read_text())["guardrails.command"]
+    vscode.open("diag.rules")
+    _server_started(vscode)
+    missing = str(vscode.workspace / "no-such-guardrails")
+    _set_command(vscode, missing)
+
+    def toast() -> Any:
+        toasts = vscode.find(".notifications-toasts .notification-toast")
+        return next((t for t in toasts if "could not run the language server" in t.text), None)
+
+    shown = vscode.wait(toast, 30, "no error notification")
+    text = shown.text
+    vscode.screenshot("no-server")
+    assert missing in text and "pip install 'guardrails-rules[lsp]'" in text, text
+    assert vscode.find(f"{STATUS_ITEM} .codicon-error")
+    for close in shown.find_elements(vscode._by, ".codicon-notifications-clear"):
+        close.click()
+    _set_command(vscode, good)
+    vscode.open("diag.rules")
+    _server_started(vscode, failed_already=True)
