@@ -6,9 +6,11 @@ scripts/vscode-e2e-deps.sh into editors/vscode/.e2e/) in a headless Chromium dri
 Selenium. The `.vsix` is built and installed as the README says, a copy of `rules/` is
 opened, and the user types: an unknown fact gets a squiggle and a problem with its code,
 completion after `when` lists the facts of the rule's hook, hover shows a fact's type and
-doc, and saving formats the file on disk. One setting is made, as a user whose virtualenv
-is not in the workspace makes it: `guardrails.command`, this environment's `guardrails`
-(on this checkout's code), started as the extension starts it (`guardrails lsp`).
+doc, Ctrl+S formats the file on disk, and a `guardrails.command` that points nowhere is
+said in an error that names the install. One setting of ours is made, as a user whose
+virtualenv is not in the workspace makes it: `guardrails.command`, this environment's
+`guardrails` (on this checkout's code), started as the extension starts it (`guardrails
+lsp`); autosave is off, as on the desktop.
 
 Skipped without code-server, chromium or chromedriver, unless GUARDRAILS_REQUIRE_VSCODE_E2E=1
 (scripts/test.sh sets it when the deps script installed them) makes that a failure.
