@@ -342,8 +342,9 @@ def _complete(editor: Editor, line: str, prefix: str, expect: str) -> set[tuple[
 
 
 def test_completion_after_when_offers_the_facts_of_the_rules_hook(vscode: Editor) -> None:
-    """Facts come as fields (a namespace such as `tool` as a property); `tokens` is both a
-    function and, on generation hooks, a fact. VS Code adds the words of open files (Text)."""
+    """Facts come as fields with their type (a namespace such as `tool` as a property);
+    `tokens` is both a function and, on generation hooks, a fact. VS Code adds the words of
+    open files (Text)."""
     vscode.open("complete.rules")
     _server_started(vscode)
     # rule complete_tool is on tool_pre_invoke (its `on` on line 2)
@@ -351,6 +352,16 @@ def test_completion_after_when_offers_the_facts_of_the_rules_hook(vscode: Editor
     vscode.screenshot("completion")
     assert {("tool_invocation_id", "Field"), ("tool", "Property")} <= on_tool, on_tool
     assert ("tokens", "Function") in on_tool and ("tokens", "Field") not in on_tool, on_tool
+    # the rest of the name typed: one row left, its type beside it
+    vscode.type("ol_inv")
+
+    def typed() -> str:
+        rows = vscode.find(".suggest-widget.visible .monaco-list-row")
+        if len(rows) != 1:
+            return ""
+        return " ".join(d.text for d in rows[0].find_elements(vscode._by, ".details-label"))
+
+    assert vscode.wait(typed, 10, "tool_invocation_id not alone") == "str (field)"
     vscode.type(vscode.Keys.ESCAPE)
     # rule complete_prompt is on generation_pre_call (line 7 now that one was added)
     on_generation = _complete(vscode, "7", "to", expect="tokens")
