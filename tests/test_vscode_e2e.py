@@ -116,6 +116,8 @@ class Editor:
             if found:
                 return found
             if time.monotonic() > deadline:
+                if message:  # what the screen showed, for the report
+                    self.screenshot("failure")
                 raise AssertionError(f"{message}\n--- code-server logs ---\n{self.logs()}")
             time.sleep(0.25)
 
@@ -417,6 +419,7 @@ def _set_command(editor: Editor, value: str) -> None:
     """In the Settings editor (Ctrl+,), as a user changes `guardrails.command`."""
     editor.chord(editor.Keys.CONTROL, ",")
     editor.wait(lambda: editor.find(".settings-editor .suggest-input-container"), 20, "no Settings")
+    editor.chord(editor.Keys.CONTROL, "a")  # the search box keeps the last search
     editor.type("guardrails.command")
     field = '.settings-editor .setting-item-contents[data-key="guardrails.command"] input'
     box = editor.wait(lambda: editor.find(field), 20, "guardrails.command is not in Settings")[0]
