@@ -58,6 +58,15 @@ vscode_deps() {
     cp "$dir/package-lock.json" "$stamp"
   fi
   export GUARDRAILS_REQUIRE_VSCODE=1
+  # tests/test_vscode_e2e.py: the extension in code-server (VS Code in the browser), driven
+  # in chromium; the script says why when this machine cannot have them (node not 20)
+  local status=0
+  bash scripts/vscode-e2e-deps.sh || status=$?
+  if [ "$status" -eq 0 ]; then
+    export GUARDRAILS_REQUIRE_VSCODE_E2E=1
+  elif [ "$status" -ne 2 ]; then
+    return "$status"
+  fi
 }
 vscode_deps
 

@@ -271,7 +271,7 @@ def environment(bin_dir: Path | None = None) -> dict[str, str]:
 def sandbox(dest: Path) -> Path:
     """A copy of the repository as a clone has it (no virtualenvs, caches or .git)."""
     ignore = shutil.ignore_patterns(".git", ".venv*", "__pycache__", ".*_cache", "*.egg-info",
-                                    "dist", "build", ".rules-cache", "node_modules", "*.vsix")  # fmt: skip
+                                    "dist", "build", ".rules-cache", "node_modules", "*.vsix", ".e2e")  # fmt: skip
     shutil.copytree(ROOT, dest, ignore=ignore)
     return dest
 

@@ -115,7 +115,7 @@ async function start(): Promise<void> {
   failureReported = false;
   if (!commandExists(command)) {
     // said here, before the client says only that it "couldn't create connection to server"
-    reportFailure(commandLine, `\`${command}\` was not found`);
+    reportFailure(commandLine, `"${command}" was not found`);
     return;
   }
   const serverOptions: ServerOptions = {
@@ -189,10 +189,11 @@ function reportFailure(commandLine: string, reason: string): void {
     return;
   }
   failureReported = true;
+  // quotes, not backticks: a notification shows its text as it is, Markdown unrendered
   const text =
-    `Guardrails: could not run the language server \`${commandLine}\` (${reason}). ` +
-    `Install it with \`${INSTALL_HINT}\` in the Python environment of your project, ` +
-    `or set \`guardrails.command\` to the path of its \`guardrails\` executable.`;
+    `Guardrails: could not run the language server "${commandLine}" (${reason}). ` +
+    `Install it with "${INSTALL_HINT}" in the Python environment of your project, ` +
+    `or set "guardrails.command" to the path of its "guardrails" executable.`;
   output.appendLine(text);
   setStatus("$(error) guardrails", `${text}\nClick for the output.`, true);
   status.show();
