@@ -1,16 +1,23 @@
 """Who may talk to the console: a browser on this machine that holds the token.
 
 The console binds 127.0.0.1, but any web page the user visits can make the browser
-send requests there, and a DNS-rebinding page can even read the answers. So every
-request must carry the random token `guardrails ui` printed (the first page load in
-the query, which swaps it for an HttpOnly, SameSite=Strict cookie; scripts and
-tools in the cookie or `Authorization: Bearer`), and must name 127.0.0.1 or localhost
-in its Host header (a rebinding page's requests name its own domain). A cross-site
-Origin on a request is refused too.
+send requests there, and a DNS-rebinding page can even read the answers. So a
+request must name 127.0.0.1 or localhost in its Host header (a rebinding page's
+requests name its own domain), carry no cross-site Origin, and hold the random
+token `guardrails ui` printed.
+
+The API takes the token only as `Authorization: Bearer`, never from a cookie:
+browsers send a site's cookies to every port of it, so a cookie of 127.0.0.1:8765
+reaches any other server on 127.0.0.1 the user opens, whoever runs it. The printed
+URL (`?token=`) is swapped for the page key (an HttpOnly, SameSite=Strict cookie that
+opens the pages and static files, which hold nothing secret, and is no token) and
+the token in the URL's fragment, which the page's script keeps in its origin's
+localStorage, out of reach of other ports, and sends as the bearer.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from urllib.parse import urlencode, urlsplit
 
@@ -44,6 +51,8 @@ class Guard:
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
         self.token = token.encode()
+        # what the cookie holds: derived from the token, and no way back to it
+        self.page_key = hmac.new(self.token, b"console pages", hashlib.sha256).hexdigest()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -67,37 +76,39 @@ class Guard:
         origin = request.headers.get("origin")
         if origin is not None and _hostname(urlsplit(origin).netloc) not in LOOPBACK_NAMES:
             return _refuse(api, 403, "bad_origin", f"requests from {origin} are refused")
-        given, in_query = self._given(request, api)
+        given, expected, in_query = self._given(request, api)
         if given is None:
             return _refuse(api, 401, "no_token", f"this console needs its token: {AGAIN}")
-        if not hmac.compare_digest(given.encode(), self.token):
+        if not hmac.compare_digest(given.encode(), expected):
             return _refuse(api, 403, "bad_token", f"wrong token: {AGAIN}")
         if in_query:
             return self._swap_for_cookie(request, given)
         return None
 
-    @staticmethod
-    def _given(request: Request, api: bool) -> tuple[str | None, bool]:
-        """The token the request carries, and whether it came in the query (a page
-        load from the printed URL; API calls never take it there)."""
+    def _given(self, request: Request, api: bool) -> tuple[str | None, bytes, bool]:
+        """The credential the request carries, what it must equal, and whether it is
+        the token in the query (a page load from the printed URL). The API takes the
+        bearer token only; pages and static files take the page key's cookie too."""
         auth = request.headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
-            return auth[7:].strip(), False
-        cookie = request.cookies.get(cookie_name(request.scope))
+            return auth[7:].strip(), self.token, False
+        if api:
+            return None, self.token, False
         query = request.query_params.get("token")
-        if query is not None and not api and request.method == "GET":
-            return query, True
-        return cookie, False
+        if query is not None and request.method == "GET":
+            return query, self.token, True
+        return request.cookies.get(cookie_name(request.scope)), self.page_key.encode(), False
 
-    @staticmethod
-    def _swap_for_cookie(request: Request, token: str) -> Response:
-        """Redirect to the same page without the token in its URL (out of the history
-        and the address bar), the cookie set."""
+    def _swap_for_cookie(self, request: Request, token: str) -> Response:
+        """Redirect to the same page without the token in its query (out of the
+        history, the server's logs and Referer headers): the page key set as the
+        cookie, the token in the fragment for the page's script to keep."""
         rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-        target = URL(path=request.url.path, query=urlencode(rest))
+        path = "/" + request.url.path.lstrip("/")  # never `//host`: another site
+        target = URL(path=path, query=urlencode(rest), fragment=f"token={token}")
         response = RedirectResponse(str(target), status_code=303)
         response.set_cookie(
-            cookie_name(request.scope), token, httponly=True, samesite="strict", path="/"
+            cookie_name(request.scope), self.page_key, httponly=True, samesite="strict", path="/"
         )
         return response
 

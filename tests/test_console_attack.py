@@ -1,0 +1,83 @@
+"""Attacks on `guardrails ui` that once worked, each kept as a test of its fix: a real
+console process and a real headless chromium (tests/browser.py), so what a browser
+sends and keeps is the browser's own behaviour, not an assumption about it."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from .browser import chromium_driver, console_server, need_browser, wait_for
+from .console_fixtures import make_project
+
+
+@contextlib.contextmanager
+def spy_server() -> Iterator[tuple[str, list[str]]]:
+    """Another web server on 127.0.0.1 (another port): what any local user can run.
+    It keeps the Cookie header of every request the browser sends it."""
+    seen: list[str] = []
+
+    class Spy(BaseHTTPRequestHandler):
+
+            seen.append(self.headers.get("Cookie") or "")
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<!doctype html><title>spy</title><p>hello</p>")
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Spy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory):
+    need_browser()
+    base = tmp_path_factory.mktemp("ui-attack")
+    make_project(base)
+    with (
+        console_server("rules", "--decisions", "decisions.jsonl", cwd=base) as url,
+        chromium_driver(tmp_path_factory) as driver,
+    ):
+        yield driver, url
+
+
+def test_another_local_port_gets_no_credential_for_the_api(console):
+    """Cookies ignore ports: once the console's page is open, the browser sends its
+    cookies to every server on 127.0.0.1. What such a server receives must not open
+    the console's API, neither as the cookie nor as a bearer token."""
+    driver, url = console
+    base = url.split("/?", 1)[0]
+    driver.get(url)
+    wait_for(driver, "body[data-ready='1']")
+    assert "token=" not in driver.current_url
+    with spy_server() as (spy, seen):
+        driver.get(spy)
+        wait_for(driver, "p", "hello")
+    cookies = dict(
+        part.strip().split("=", 1) for header in seen for part in header.split(";") if "=" in part
+    )
+    ours = {k: v for k, v in cookies.items() if k.startswith("guardrails_console_")}
+    assert ours, f"the browser sent no console cookie to the other port: {seen}"
+    for name, value in ours.items():
+        as_cookie = httpx.get(f"{base}/api/rules", cookies={name: value})
+        as_bearer = httpx.get(f"{base}/api/rules", headers={"Authorization": f"Bearer {value}"})
+        assert as_cookie.status_code in (401, 403), as_cookie.text
+        assert as_bearer.status_code in (401, 403), as_bearer.text
+    # and the console's own page still works: its script holds the token, per origin
+    driver.get(base + "/")
+    wait_for(driver, "body[data-ready='1']")
+    assert driver.find_elements("css selector", "#rules-file option")
