@@ -23,7 +23,7 @@ def spy_server() -> Iterator[tuple[str, list[str]]]:
     seen: list[str] = []
 
     class Spy(BaseHTTPRequestHandler):
-
+        def do_GET(self) -> None:
             seen.append(self.headers.get("Cookie") or "")
             self.send_response(200)
             self.send_header("Content-Type", "text/html")
