@@ -81,3 +81,38 @@ def test_another_local_port_gets_no_credential_for_the_api(console):
     driver.get(base + "/")
     wait_for(driver, "body[data-ready='1']")
     assert driver.find_elements("css selector", "#rules-file option")
+
+
+# ---- the app over HTTP (Starlette's TestClient), with --write ----
+
+TOKEN = "attack-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def writer(tmp_path):
+    from starlette.testclient import TestClient
+
+    from guardrails.tooling.console.app import create_app
+    from guardrails.tooling.console.state import ConsoleState
+
+    project = make_project(tmp_path, snapshots=False)
+    state = ConsoleState(
+        rules=project["rules"], token=TOKEN, decisions=(project["log"],),
+        corpus=project["corpus"], write=True,
+    )  # fmt: skip
+    client = TestClient(
+        create_app(state), base_url="http://127.0.0.1:8765", raise_server_exceptions=False
+    )
+    return client, project
+
+
+def test_a_name_part_ending_in_a_newline_is_refused(writer):
+    """`$` matches before a final newline: `sub\\n/x.rules` made a folder `sub\\n`."""
+    client, project = writer
+    response = client.post(
+        "/api/rules/save", json={"file": "sub\n/x.rules", "text": ""}, headers=AUTH
+    )
+    assert response.status_code == 403, response.text
+    assert response.json()["error"]["code"] == "path_refused"
+    assert sorted(p.name for p in project["rules"].iterdir()) == ["prompts.rules", "tools.rules"]

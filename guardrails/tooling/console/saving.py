@@ -23,7 +23,7 @@ from ..expectations import parse_expect
 from .state import ConsoleState
 from .workbench import WorkbenchError, diagnostic_json, diagnostics, file_names
 
-_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")  # \Z: `$` would pass "x\n"
 
 
 def target(root: Path, name: str, suffix: str) -> Path:
