@@ -116,3 +116,37 @@ def test_a_name_part_ending_in_a_newline_is_refused(writer):
     assert response.status_code == 403, response.text
     assert response.json()["error"]["code"] == "path_refused"
     assert sorted(p.name for p in project["rules"].iterdir()) == ["prompts.rules", "tools.rules"]
+
+
+def test_a_body_declared_over_the_limit_is_refused_before_it_is_read(writer):
+    """The limit was checked after reading the whole body into memory; a declared
+    length over it is refused from the header (the bytes sent here are a few)."""
+    client, _ = writer
+    from guardrails.tooling.console.http import MAX_BODY
+
+    headers = {**AUTH, "Content-Type": "application/json", "Content-Length": str(MAX_BODY + 1)}
+    response = client.post("/api/check", content=b"{}", headers=headers)
+    assert response.status_code == 413, response.text
+    assert response.json()["error"]["code"] == "too_large"
+
+
+def test_deeply_nested_json_is_a_400_not_a_crash(writer):
+    client, _ = writer
+    deep = "[" * 100_000 + "]" * 100_000
+    body = client.post("/api/check", content=deep, headers=AUTH)
+    assert body.status_code == 400, body.text
+    assert body.json()["error"]["code"] == "bad_json"
+    payload = {"hook": "tool_pre_invoke", "payload": '{"tool": ' + deep + "}"}
+    nested = client.post("/api/evaluate", json=payload, headers=AUTH)
+    assert nested.status_code == 400, nested.text
+    assert nested.json()["error"]["code"] == "bad_payload"
+    saved = client.post("/api/corpus/save", json={**payload, "name": "deep"}, headers=AUTH)
+    assert saved.status_code == 400, saved.text
+    assert saved.json()["error"]["code"] == "bad_payload"
+
+
+def test_an_unparsable_origin_is_refused_not_a_crash(writer):
+    client, _ = writer
+    response = client.get("/api/rules", headers={**AUTH, "Origin": "http://[::1"})
+    assert response.status_code == 403, response.text
+    assert response.json()["error"]["code"] == "bad_origin"

@@ -45,6 +45,13 @@ def _hostname(value: str) -> str | None:
         return None
 
 
+def _origin_host(origin: str) -> str | None:
+    try:
+        return _hostname(urlsplit(origin).netloc)
+    except ValueError:  # not a URL at all (`http://[::1`): refused like a foreign one
+        return None
+
+
 class Guard:
     """ASGI middleware: the Host, Origin and token checks, before any route runs."""
 
@@ -74,7 +81,7 @@ class Guard:
                 api, 403, "bad_host", "the console answers only to 127.0.0.1 or localhost"
             )
         origin = request.headers.get("origin")
-        if origin is not None and _hostname(urlsplit(origin).netloc) not in LOOPBACK_NAMES:
+        if origin is not None and _origin_host(origin) not in LOOPBACK_NAMES:
             return _refuse(api, 403, "bad_origin", f"requests from {origin} are refused")
         given, expected, in_query = self._given(request, api)
         if given is None:

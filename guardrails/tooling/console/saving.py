@@ -133,6 +133,8 @@ def _case_data(payload: str, description: str | None, expect: list[str] | None) 
         data = json.loads(payload)
     except ValueError as err:
         raise WorkbenchError("bad_payload", f"payload is not valid JSON: {err}") from None
+    except RecursionError:
+        raise WorkbenchError("bad_payload", "payload is nested too deeply to read") from None
     if not isinstance(data, dict):
         raise WorkbenchError("bad_payload", "payload must be a JSON object of facts")
     if "facts" in data:
