@@ -5,6 +5,7 @@ sends and keeps is the browser's own behaviour, not an assumption about it."""
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -150,3 +151,26 @@ def test_an_unparsable_origin_is_refused_not_a_crash(writer):
     response = client.get("/api/rules", headers={**AUTH, "Origin": "http://[::1"})
     assert response.status_code == 403, response.text
     assert response.json()["error"]["code"] == "bad_origin"
+
+
+def test_evaluating_an_edit_writes_nothing_to_the_ruleset_cache(writer, tmp_path, monkeypatch):
+    """The playground evaluates an edit without saving it; a ruleset of 4 KiB or
+    more used to be compiled into the per-user ruleset cache, edit and all."""
+    client, _ = writer
+    cache = tmp_path / "rules-cache"
+    monkeypatch.setenv("GUARDRAILS_RULES_CACHE", str(cache))
+    marker = "an-unsaved-edit-7f3a"
+    edit = (
+        "# " + "x" * 4096 + "\n"
+        f'rule no_ls\n  on tool_pre_invoke\n  when tool.name == "ls"\n  block "{marker}"\n'
+    )
+    payload = json.dumps({"tool": {"name": "ls", "args": {}}})
+    body = {"file": "extra.rules", "text": edit, "hook": "tool_pre_invoke", "payload": payload}
+    response = client.post("/api/evaluate", json=body, headers=AUTH)
+    assert response.status_code == 200, response.text
+    assert response.json()["verdict"]["reason"] == marker  # the edit was evaluated
+    for endpoint in ("/api/check", "/api/corpus/run", "/api/dashboard/replay"):
+        again = client.post(endpoint, json={"file": "extra.rules", "text": edit}, headers=AUTH)
+        assert again.status_code == 200, again.text
+    written = [p for p in cache.rglob("*") if p.is_file()] if cache.exists() else []
+    assert not [p for p in written if marker in p.read_text(errors="replace")], written
