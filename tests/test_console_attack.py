@@ -174,3 +174,18 @@ def test_evaluating_an_edit_writes_nothing_to_the_ruleset_cache(writer, tmp_path
         assert again.status_code == 200, again.text
     written = [p for p in cache.rglob("*") if p.is_file()] if cache.exists() else []
     assert not [p for p in written if marker in p.read_text(errors="replace")], written
+
+
+def test_saving_onto_a_folder_is_a_clear_error_and_changes_nothing(writer):
+    client, project = writer
+    folder = project["rules"] / "taken.rules"
+    folder.mkdir()
+    response = client.post(
+        "/api/rules/save", json={"file": "taken.rules", "text": ""}, headers=AUTH
+    )
+    assert response.json()["error"]["code"] == "cannot_save", response.text
+    assert "taken.rules" in response.json()["error"]["message"]
+    assert folder.is_dir() and not list(folder.iterdir())
+    assert sorted(p.name for p in project["rules"].iterdir()) == [
+        "prompts.rules", "taken.rules", "tools.rules",
+    ]  # fmt: skip

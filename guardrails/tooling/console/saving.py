@@ -58,15 +58,26 @@ def _need_write(state: ConsoleState, what: str) -> None:
 
 
 def _replace(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """Write `path` atomically; an OSError (a folder of that name, no permission, a
+    full disk) is a WorkbenchError naming the file, nothing written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as err:
+        raise _cannot_save(path, err) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise _cannot_save(path, err) from None
         raise
+
+
+def _cannot_save(path: Path, err: OSError) -> WorkbenchError:
+    return WorkbenchError("cannot_save", f"cannot save {path}: {err.strerror or err}", 500)
 
 
 def save_rules(state: ConsoleState, name: str, text: str) -> dict[str, Any]:
