@@ -44,13 +44,43 @@ def spy_server() -> Iterator[tuple[str, list[str]]]:
         server.server_close()
 
 
+# markup where a hostile log, corpus or rules file can put text: shown as text, it is
+# harmless; parsed as HTML, it adds an element of class `pwned` to the page
+MARKUP = "<b class=pwned>x"
+HTML_RULES = f"""\
+rule no_curl "{MARKUP} description"
+  on tool_pre_invoke
+  when tool.name == "curl"
+  block "{MARKUP} reason" code CURL
+"""
+
+
+def hostile_project(base):
+    """The console's test project, with markup in a rule's reason and description, a
+    corpus case's name and description, and every string field of the log's records."""
+    project = make_project(base)
+    (project["rules"] / "html.rules").write_text(HTML_RULES)
+    case = {"description": MARKUP, "expect": "allow", "facts": {"tool": {"name": "ls"}}}
+    (project["corpus"] / "tool_pre_invoke" / f"{MARKUP}.json").write_text(json.dumps(case))
+    records = [json.loads(line) for line in project["log"].read_text().splitlines()]
+    with project["log"].open("a") as log:
+        for record in records:
+            for key in ("reason", "rule", "code", "hook", "call_id", "blocked_by", "outcome"):
+                if isinstance(record.get(key), str):
+                    record[key] = record[key] + MARKUP
+            log.write(json.dumps(record) + "\n")
+    return project
+
+
 @pytest.fixture(scope="module")
 def console(tmp_path_factory):
     need_browser()
     base = tmp_path_factory.mktemp("ui-attack")
-    make_project(base)
+    hostile_project(base)
     with (
-        console_server("rules", "--decisions", "decisions.jsonl", cwd=base) as url,
+        console_server(
+            "rules", "--corpus", "corpus", "--decisions", "decisions.jsonl", cwd=base
+        ) as url,
         chromium_driver(tmp_path_factory) as driver,
     ):
         yield driver, url
@@ -82,6 +112,47 @@ def test_another_local_port_gets_no_credential_for_the_api(console):
     driver.get(base + "/")
     wait_for(driver, "body[data-ready='1']")
     assert driver.find_elements("css selector", "#rules-file option")
+
+
+def _pwned(driver) -> int:
+    return int(driver.execute_script("return document.querySelectorAll('.pwned').length"))
+
+
+def test_markup_from_logs_corpus_and_rules_stays_text_on_every_page(console):
+    driver, url = console
+    base = url.split("/?", 1)[0]
+    driver.get(url)
+    wait_for(driver, "body[data-ready='1']")
+    labels = driver.execute_script(
+        "return [...document.querySelectorAll('#prefill option')].map(o => o.textContent)"
+    )
+    assert any(MARKUP in label for label in labels)  # a recorded call and the corpus case
+    driver.execute_script(
+        "document.getElementById('hook').value = 'tool_pre_invoke';"
+        "document.getElementById('payload').value = JSON.stringify({tool: {name: 'curl'}});"
+        "document.getElementById('evaluate').click();"
+    )
+    assert MARKUP in wait_for(driver, "#outcome", "block").text
+    assert _pwned(driver) == 0
+    driver.get(base + "/corpus")
+    wait_for(driver, "body[data-ready='1']")
+    assert MARKUP in driver.find_element("css selector", "#cases").text
+    driver.execute_script(
+        "[...document.querySelectorAll('tr.case')].find(r => r.textContent.includes(arguments[0]))"
+        ".click()",
+        MARKUP,
+    )
+    assert MARKUP in wait_for(driver, "#case-detail h2").text
+    assert _pwned(driver) == 0
+    driver.get(base + "/dashboard")
+    wait_for(driver, "body[data-dashboard=ready]")
+    wait_for(driver, "body[data-replay=ready]")
+    assert MARKUP in driver.find_element("css selector", "#rules-table").text
+    assert _pwned(driver) == 0
+    legend = driver.execute_script(
+        "return [...document.querySelectorAll('#plot-fires .legendtext')].map(t => t.textContent)"
+    )
+    assert any(MARKUP in text for text in legend), legend  # Plotly drew it as text
 
 
 # ---- the app over HTTP (Starlette's TestClient), with --write ----
