@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -112,6 +113,29 @@ def test_another_local_port_gets_no_credential_for_the_api(console):
     driver.get(base + "/")
     wait_for(driver, "body[data-ready='1']")
     assert driver.find_elements("css selector", "#rules-file option")
+
+
+def test_the_file_the_browser_is_opened_on_leads_into_the_console(console):
+    """A fresh browser (no cookie, no stored token) opened on `opener()`'s file, as
+    `guardrails ui` opens it, ends on the working playground: the page key cookie is
+    set and sent although the navigation started at a file:// page."""
+    import shutil
+
+    from guardrails.tooling.console.server import opener
+
+    driver, url = console
+    driver.get(url.split("/?", 1)[0] + "/static/console.css")  # the origin, to clear it
+    driver.execute_script("localStorage.clear()")
+    driver.delete_all_cookies()
+    page = opener(url)
+    try:
+        driver.get(page.as_uri())
+        wait_for(driver, "body[data-ready='1']")
+        assert driver.current_url.startswith(url.split("?", 1)[0])
+        assert "token" not in driver.current_url
+        assert driver.find_elements("css selector", "#rules-file option")
+    finally:
+        shutil.rmtree(page.parent)
 
 
 def _pwned(driver) -> int:
@@ -260,3 +284,51 @@ def test_saving_onto_a_folder_is_a_clear_error_and_changes_nothing(writer):
     assert sorted(p.name for p in project["rules"].iterdir()) == [
         "prompts.rules", "taken.rules", "tools.rules",
     ]  # fmt: skip
+
+
+def test_the_browser_is_opened_without_the_token_on_its_command_line(tmp_path):
+    """Any local user can read a process's command line (ps, /proc/PID/cmdline), and a
+    browser started for the URL keeps it there while it runs. The browser gets a file
+    only this user can read, which leads to the URL."""
+    import os
+    import stat
+    import subprocess
+    import sys
+    from pathlib import Path
+    from urllib.parse import urlsplit
+
+    from .browser import ROOT, _read_url
+
+    make_project(tmp_path, snapshots=False)
+    argv_file = tmp_path / "browser-argv.json"
+    fake = tmp_path / "fake-browser"
+    fake.write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        f"open({str(argv_file)!r}, 'w').write(json.dumps(sys.argv))\n"
+    )
+    fake.chmod(0o700)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", "BROWSER": str(fake)}
+    env.pop("DISPLAY", None)
+    argv = [sys.executable, "-m", "guardrails", "ui", "rules", "--port", "0"]
+    proc = subprocess.Popen(
+        argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        url = _read_url(proc, 30)
+        token = url.split("token=")[1]
+        for _ in range(300):  # the browser is started after the URL is printed
+            if argv_file.exists() and argv_file.read_text():
+                break
+            proc.poll()
+            assert proc.returncode is None, "the console exited"
+            time.sleep(0.1)
+        opened = json.loads(argv_file.read_text())
+        assert not any(token in arg for arg in opened), opened
+        target = Path(urlsplit(opened[-1]).path)
+        assert stat.S_IMODE(target.stat().st_mode) == 0o600
+        assert stat.S_IMODE(target.parent.stat().st_mode) == 0o700
+        assert url in target.read_text()  # it leads to the printed URL
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert not target.exists()  # removed when the console stops

@@ -34,7 +34,9 @@ def test_it_prints_a_loopback_url_with_a_token_and_serves_it(project):
         base = url.split("/?")[0]
         with httpx.Client(base_url=base) as client:
             assert client.get("/api/rules").status_code == 401
-            page = client.get(url, follow_redirects=True)  # the page cookie, then the page
+            swap = client.get(url)  # the page cookie, and a refresh to the page
+            assert swap.status_code == 200 and 'http-equiv="refresh"' in swap.text
+            page = client.get("/")
             assert page.status_code == 200 and "Playground" in page.text
             auth = {"Authorization": f"Bearer {token}"}  # the API: the bearer token only
             rules = client.get("/api/rules", headers=auth).json()

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html
 from urllib.parse import urlencode, urlsplit
 
 from starlette.datastructures import URL
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .http import error_response
@@ -107,13 +108,23 @@ class Guard:
         return request.cookies.get(cookie_name(request.scope)), self.page_key.encode(), False
 
     def _swap_for_cookie(self, request: Request, token: str) -> Response:
-        """Redirect to the same page without the token in its query (out of the
-        history, the server's logs and Referer headers): the page key set as the
-        cookie, the token in the fragment for the page's script to keep."""
+        """Go on to the same page without the token in its query (out of the history
+        and Referer headers): the page key set as the cookie, the token in the
+        fragment for the page's script to keep.
+
+        A page that refreshes to it, not a 303: this navigation may come from
+        elsewhere (the file `guardrails ui` opens the browser on), and a redirect
+        would stay part of it, so the browser would not send the new SameSite=Strict
+        cookie; a refresh from this page is a navigation of the console's own."""
         rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
         path = "/" + request.url.path.lstrip("/")  # never `//host`: another site
-        target = URL(path=path, query=urlencode(rest), fragment=f"token={token}")
-        response = RedirectResponse(str(target), status_code=303)
+        target = html.escape(str(URL(path=path, query=urlencode(rest), fragment=f"token={token}")))
+        page = (
+            f'<!doctype html><meta http-equiv="refresh" content="0;url={target}">'
+            f'<title>guardrails ui</title><p><a href="{target}">Open the console</a></p>'
+        )
+        headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+        response = HTMLResponse(page, headers=headers)
         response.set_cookie(
             cookie_name(request.scope), self.page_key, httponly=True, samesite="strict", path="/"
         )
