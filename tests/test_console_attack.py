@@ -332,3 +332,16 @@ def test_the_browser_is_opened_without_the_token_on_its_command_line(tmp_path):
         proc.terminate()
         proc.wait(timeout=10)
     assert not target.exists()  # removed when the console stops
+
+
+def test_an_origin_of_another_port_is_refused(writer):
+    """Another port of 127.0.0.1 is the same site (cookies, SameSite) but another
+    origin: another program's page."""
+    client, _ = writer
+    other = client.get("/api/rules", headers={**AUTH, "Origin": "http://127.0.0.1:9999"})
+    assert other.status_code == 403, other.text
+    assert other.json()["error"]["code"] == "bad_origin"
+    ours = client.get("/api/rules", headers={**AUTH, "Origin": "http://127.0.0.1:8765"})
+    assert ours.status_code == 200
+    forwarded = {**AUTH, "Host": "localhost:9000", "Origin": "http://localhost:9000"}
+    assert client.get("/api/rules", headers=forwarded).status_code == 200  # ssh -L 9000:...

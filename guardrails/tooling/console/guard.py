@@ -46,11 +46,14 @@ def _hostname(value: str) -> str | None:
         return None
 
 
-def _origin_host(origin: str) -> str | None:
+def _same_origin(origin: str, host: str) -> bool:
+    """`origin` is this console's page: loopback, and the host and port the browser
+    connected to (another port of 127.0.0.1 is another program's page)."""
     try:
-        return _hostname(urlsplit(origin).netloc)
+        netloc = urlsplit(origin).netloc
+        return _hostname(netloc) in LOOPBACK_NAMES and netloc.lower() == host.lower()
     except ValueError:  # not a URL at all (`http://[::1`): refused like a foreign one
-        return None
+        return False
 
 
 class Guard:
@@ -77,12 +80,13 @@ class Guard:
 
     def _refusal(self, request: Request) -> Response | None:
         api = request.url.path.startswith("/api/")
-        if _hostname(request.headers.get("host", "")) not in LOOPBACK_NAMES:
+        host = request.headers.get("host", "")
+        if _hostname(host) not in LOOPBACK_NAMES:
             return _refuse(
                 api, 403, "bad_host", "the console answers only to 127.0.0.1 or localhost"
             )
         origin = request.headers.get("origin")
-        if origin is not None and _origin_host(origin) not in LOOPBACK_NAMES:
+        if origin is not None and not _same_origin(origin, host):
             return _refuse(api, 403, "bad_origin", f"requests from {origin} are refused")
         given, expected, in_query = self._given(request, api)
         if given is None:
