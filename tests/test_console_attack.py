@@ -345,3 +345,35 @@ def test_an_origin_of_another_port_is_refused(writer):
     assert ours.status_code == 200
     forwarded = {**AUTH, "Host": "localhost:9000", "Origin": "http://localhost:9000"}
     assert client.get("/api/rules", headers=forwarded).status_code == 200  # ssh -L 9000:...
+
+
+def test_listing_recorded_calls_does_not_hold_the_whole_log_in_memory(tmp_path):
+    """A log holds millions of calls; the list shows the newest 200, and loading one
+    call reads the log through, keeping one record at a time."""
+    import tracemalloc
+
+    from guardrails.tooling.console.recorded import LISTED, recorded_call, recorded_calls
+    from guardrails.tooling.console.state import ConsoleState
+
+    project = make_project(tmp_path, snapshots=False)
+    big = tmp_path / "big.jsonl"
+    filler = "x" * 2000
+    with big.open("w") as log:
+        for n in range(20_000):
+            record = {
+                "kind": "call", "call_id": f"c{n}", "hook": "tool_pre_invoke", "outcome": "allow",
+                "timestamp": f"2026-12-04T{n // 3600 % 24:02d}:{n // 60 % 60:02d}:{n % 60:02d}+00:00",
+                "facts": {"tool": {"name": "shell", "args": {"cmd": filler}}},
+            }  # fmt: skip
+            log.write(json.dumps(record) + "\n")
+    state = ConsoleState(rules=project["rules"], token=TOKEN, decisions=(big,))
+    tracemalloc.start()
+    try:
+        listed = recorded_calls(state)
+        one = recorded_call(state, "c19999")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(listed) == LISTED and listed[0]["call_id"] == "c19999"
+    assert one["payload"]["facts"]["tool"]["args"]["cmd"] == filler
+    assert peak < 10_000_000, f"{peak} bytes at the peak for a {big.stat().st_size}-byte log"
