@@ -377,3 +377,29 @@ def test_listing_recorded_calls_does_not_hold_the_whole_log_in_memory(tmp_path):
     assert len(listed) == LISTED and listed[0]["call_id"] == "c19999"
     assert one["payload"]["facts"]["tool"]["args"]["cmd"] == filler
     assert peak < 10_000_000, f"{peak} bytes at the peak for a {big.stat().st_size}-byte log"
+
+
+def test_a_record_at_the_ends_of_time_does_not_break_the_dashboard(tmp_path):
+    """One record of year 1 and one of year 9999 (UTC: 10000) widen the buckets past
+    what a date can hold; the dashboard, and the playground's list of recorded calls,
+    were a 500 for the whole log."""
+    from starlette.testclient import TestClient
+
+    from guardrails.tooling.console.app import create_app
+    from guardrails.tooling.console.state import ConsoleState
+
+    project = make_project(tmp_path, snapshots=False)
+    records = [json.loads(line) for line in project["log"].read_text().splitlines()]
+    hostile = tmp_path / "times.jsonl"
+    with hostile.open("w") as log:
+        for stamp in ("0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59-12:00"):
+            for record in records:
+                log.write(json.dumps({**record, "timestamp": stamp}) + "\n")
+    state = ConsoleState(rules=project["rules"], token=TOKEN, decisions=(hostile,))
+    client = TestClient(create_app(state), base_url="http://127.0.0.1:8765")
+    for path in ("/api/dashboard/summary", "/api/dashboard/timeline", "/api/calls"):
+        response = client.get(path, headers=AUTH)
+        assert response.status_code == 200, response.text
+    timeline = client.get("/api/dashboard/timeline", headers=AUTH).json()
+    assert timeline["first"].startswith("0001-01-01")
+    assert timeline["last"].startswith("9999-12-31")

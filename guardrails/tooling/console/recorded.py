@@ -71,5 +71,5 @@ def _when(record: dict[str, Any]) -> str | None:
     """The call's time as a payload's `now` takes it (ISO 8601, UTC)."""
     try:
         return format_time(parse_now(record.get("timestamp")))
-    except PriorStateError:
+    except (PriorStateError, ValueError, OverflowError):  # no time, or past year 9999 in UTC
         return None
