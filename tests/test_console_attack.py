@@ -6,15 +6,32 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from .browser import chromium_driver, console_server, need_browser, wait_for
+pytest.importorskip("starlette")
+from starlette.testclient import TestClient
+
+from guardrails.tooling.console.app import create_app
+from guardrails.tooling.console.http import MAX_BODY
+from guardrails.tooling.console.recorded import LISTED, recorded_call, recorded_calls
+from guardrails.tooling.console.server import opener
+from guardrails.tooling.console.state import ConsoleState
+
+from .browser import ROOT, _read_url, chromium_driver, console_server, need_browser, wait_for
 from .console_fixtures import make_project
 
 
@@ -119,10 +136,6 @@ def test_the_file_the_browser_is_opened_on_leads_into_the_console(console):
     """A fresh browser (no cookie, no stored token) opened on `opener()`'s file, as
     `guardrails ui` opens it, ends on the working playground: the page key cookie is
     set and sent although the navigation started at a file:// page."""
-    import shutil
-
-    from guardrails.tooling.console.server import opener
-
     driver, url = console
     driver.get(url.split("/?", 1)[0] + "/static/console.css")  # the origin, to clear it
     driver.execute_script("localStorage.clear()")
@@ -187,11 +200,6 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture
 def writer(tmp_path):
-    from starlette.testclient import TestClient
-
-    from guardrails.tooling.console.app import create_app
-    from guardrails.tooling.console.state import ConsoleState
-
     project = make_project(tmp_path, snapshots=False)
     state = ConsoleState(
         rules=project["rules"], token=TOKEN, decisions=(project["log"],),
@@ -218,8 +226,6 @@ def test_a_body_declared_over_the_limit_is_refused_before_it_is_read(writer):
     """The limit was checked after reading the whole body into memory; a declared
     length over it is refused from the header (the bytes sent here are a few)."""
     client, _ = writer
-    from guardrails.tooling.console.http import MAX_BODY
-
     headers = {**AUTH, "Content-Type": "application/json", "Content-Length": str(MAX_BODY + 1)}
     response = client.post("/api/check", content=b"{}", headers=headers)
     assert response.status_code == 413, response.text
@@ -290,15 +296,6 @@ def test_the_browser_is_opened_without_the_token_on_its_command_line(tmp_path):
     """Any local user can read a process's command line (ps, /proc/PID/cmdline), and a
     browser started for the URL keeps it there while it runs. The browser gets a file
     only this user can read, which leads to the URL."""
-    import os
-    import stat
-    import subprocess
-    import sys
-    from pathlib import Path
-    from urllib.parse import urlsplit
-
-    from .browser import ROOT, _read_url
-
     make_project(tmp_path, snapshots=False)
     argv_file = tmp_path / "browser-argv.json"
     fake = tmp_path / "fake-browser"
@@ -350,11 +347,6 @@ def test_an_origin_of_another_port_is_refused(writer):
 def test_listing_recorded_calls_does_not_hold_the_whole_log_in_memory(tmp_path):
     """A log holds millions of calls; the list shows the newest 200, and loading one
     call reads the log through, keeping one record at a time."""
-    import tracemalloc
-
-    from guardrails.tooling.console.recorded import LISTED, recorded_call, recorded_calls
-    from guardrails.tooling.console.state import ConsoleState
-
     project = make_project(tmp_path, snapshots=False)
     big = tmp_path / "big.jsonl"
     filler = "x" * 2000
@@ -383,11 +375,6 @@ def test_a_record_at_the_ends_of_time_does_not_break_the_dashboard(tmp_path):
     """One record of year 1 and one of year 9999 (UTC: 10000) widen the buckets past
     what a date can hold; the dashboard, and the playground's list of recorded calls,
     were a 500 for the whole log."""
-    from starlette.testclient import TestClient
-
-    from guardrails.tooling.console.app import create_app
-    from guardrails.tooling.console.state import ConsoleState
-
     project = make_project(tmp_path, snapshots=False)
     records = [json.loads(line) for line in project["log"].read_text().splitlines()]
     hostile = tmp_path / "times.jsonl"
