@@ -66,15 +66,27 @@ def test_no_token_is_401_and_a_wrong_one_403(client):
     assert client.get("/api/rules", headers=AUTH).status_code == 200
 
 
-def test_the_printed_url_swaps_the_token_for_a_strict_httponly_cookie(project):
+def test_the_printed_url_swaps_the_token_for_a_page_cookie_and_the_fragment(project):
     client, _ = _client(project)
     first = client.get(f"/corpus?token={TOKEN}&x=1", follow_redirects=False)
-    assert first.status_code == 303
-    assert first.headers["location"] == "/corpus?x=1"  # out of the address bar
+    assert first.status_code == 200
+    # a refresh out of the query (history, Referer); the script takes it from the fragment
+    assert f'content="0;url=/corpus?x=1#token={TOKEN}"' in first.text
     cookie = first.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
-    assert client.get("/api/rules").status_code == 200  # the cookie alone now
-    assert client.get("/corpus").status_code == 200
+    assert TOKEN not in cookie  # other ports of 127.0.0.1 get the cookie: never the token
+    assert client.get("/corpus").status_code == 200  # the cookie opens pages
+    assert client.get("/static/console.js").status_code == 200
+    assert client.get("/api/rules").status_code == 401  # but never the API
+    assert client.get("/api/rules", headers=AUTH).status_code == 200
+
+
+def test_the_token_swap_never_redirects_to_another_host(project):
+    client, _ = _client(project)
+    first = client.get(
+        f"http://127.0.0.1:8765//evil.example/?token={TOKEN}", follow_redirects=False
+    )
+    assert f'content="0;url=/evil.example/#token={TOKEN}"' in first.text
 
 
 def test_the_query_token_opens_pages_only_never_the_api(project):

@@ -40,7 +40,7 @@ def _type(driver, css, text):
 
 
 def _playground(driver, url):
-    driver.get(url)  # the printed URL: its token becomes the cookie
+    driver.get(url)  # the printed URL: the page cookie, the token kept by the page
     wait_for(driver, "body[data-ready='1']")
     assert "token=" not in driver.current_url
 

@@ -34,11 +34,14 @@ def test_it_prints_a_loopback_url_with_a_token_and_serves_it(project):
         base = url.split("/?")[0]
         with httpx.Client(base_url=base) as client:
             assert client.get("/api/rules").status_code == 401
-            page = client.get(url, follow_redirects=True)  # the cookie, then the page
+            swap = client.get(url)  # the page cookie, and a refresh to the page
+            assert swap.status_code == 200 and 'http-equiv="refresh"' in swap.text
+            page = client.get("/")
             assert page.status_code == 200 and "Playground" in page.text
-            rules = client.get("/api/rules").json()
+            auth = {"Authorization": f"Bearer {token}"}  # the API: the bearer token only
+            rules = client.get("/api/rules", headers=auth).json()
             assert {f["name"] for f in rules["files"]} == {"tools.rules", "prompts.rules"}
-            assert client.get("/api/calls").json()["calls"]
+            assert client.get("/api/calls", headers=auth).json()["calls"]
 
 
 def test_each_run_has_a_token_of_its_own_and_a_taken_port_is_refused(project):

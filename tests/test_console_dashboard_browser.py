@@ -26,7 +26,8 @@ def dashboard(tmp_path_factory):
         console_server(CANDIDATE.relative_to(ROOT), "--decisions", log) as url,
         chromium_driver(tmp_path_factory) as driver,
     ):
-        driver.get(url)  # the token's page load: sets the cookie
+        driver.get(url)  # the token's page load: the page cookie, the token kept by the page
+        wait_for(driver, "body[data-ready='1']")
         driver.get(url.split("/?", 1)[0] + "/dashboard")
         wait_for(driver, "body[data-dashboard=ready]")
         yield driver, log, sent

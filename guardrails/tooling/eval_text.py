@@ -62,6 +62,8 @@ def read_payload(payload: IO[str]) -> tuple[dict[str, Any], dict[str, Any]]:
         data = json.load(payload)
     except json.JSONDecodeError as err:
         raise PayloadError(f"payload is not valid JSON: {err}") from None
+    except RecursionError:
+        raise PayloadError("payload is nested too deeply to read") from None
     if not isinstance(data, dict):
         raise PayloadError("payload must be a JSON object of facts")
     prior: dict[str, Any] = {}

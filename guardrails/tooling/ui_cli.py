@@ -8,6 +8,8 @@ command says which extra to install.
 from __future__ import annotations
 
 import secrets
+import shutil
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -65,7 +67,7 @@ def ui(
     from ..extras import missing_extra
 
     try:
-        from .console.server import bind, run, url
+        from .console.server import bind, opener, run, url
         from .console.state import ConsoleState
     except ImportError as err:
         click.echo(f"error: {missing_extra('ui', 'guardrails ui', err)}", err=True)
@@ -91,8 +93,19 @@ def ui(
     click.echo(f"guardrails ui: {address}")
     click.echo("  (read-write: saving is on)" if write else "  (read-only; --write to save)")
     sys.stdout.flush()
-    if not no_open:
-        import webbrowser
+    page = None if no_open else opener(address)
+    # uvicorn stops on SIGTERM, then raises it again: as an exit, so `finally` runs
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        if page is not None:
+            import webbrowser
 
-        webbrowser.open(address)
-    run(state, sock)
+            webbrowser.open(page.as_uri())  # never the URL itself: see opener()
+        run(state, sock)
+    finally:
+        if page is not None:
+            shutil.rmtree(page.parent, ignore_errors=True)
+
+
+def _exit_on_signal(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)

@@ -42,14 +42,26 @@ async def workbench_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def read_object(request: Request) -> dict[str, Any]:
-    """The request's JSON object body, or a 400/413 saying what is wrong with it."""
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise ApiError(413, "too_large", f"the request body is over {MAX_BODY} bytes")
+    """The request's JSON object body, or a 400/413 saying what is wrong with it.
+
+    The limit holds while reading: a body declared or sent over it is refused before
+    more of it is kept in memory."""
+    too_large = ApiError(413, "too_large", f"the request body is over {MAX_BODY} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise too_large
+        chunks.append(chunk)
     try:
-        value = json.loads(body)
+        value = json.loads(b"".join(chunks))
     except (ValueError, UnicodeDecodeError) as err:
         raise ApiError(400, "bad_json", f"the request body is not JSON: {err}") from None
+    except RecursionError:
+        raise ApiError(400, "bad_json", "the request body is nested too deeply") from None
     if not isinstance(value, dict):
         raise ApiError(400, "bad_json", "the request body must be a JSON object")
     return value

@@ -7,6 +7,8 @@ as recorded; the dashboard, which shows many calls at once, shows none of them.
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Iterator
 from typing import Any
 
 from ...records.reader import LogError, read_records
@@ -17,18 +19,20 @@ from .workbench import WorkbenchError
 LISTED = 200  # the newest calls listed; a log holds millions
 
 
-def _calls(state: ConsoleState) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
+def _calls(state: ConsoleState) -> Iterator[dict[str, Any]]:
+    """The logs' call records with facts, one at a time: a log can be larger than
+    memory, so none is read whole."""
     for log in state.decisions:
         try:
-            found.extend(
-                r for r in read_records(log)
-                if r.get("kind") == "call" and isinstance(r.get("facts"), dict)
-            )  # fmt: skip
+            for record in read_records(log):
+                if record.get("kind") == "call" and isinstance(record.get("facts"), dict):
+                    yield record
         except LogError as err:
             raise WorkbenchError("bad_log", str(err), 500) from None
-    found.sort(key=lambda r: str(r.get("timestamp") or ""), reverse=True)
-    return found
+
+
+def _time(record: dict[str, Any]) -> str:
+    return str(record.get("timestamp") or "")
 
 
 def recorded_calls(state: ConsoleState) -> list[dict[str, Any]]:
@@ -41,25 +45,31 @@ def recorded_calls(state: ConsoleState) -> list[dict[str, Any]]:
             "outcome": r.get("outcome"),
             "blocked_by": r.get("blocked_by"),
         }
-        for r in _calls(state)[:LISTED]
+        for r in heapq.nlargest(LISTED, _calls(state), key=_time)
     ]
 
 
 def recorded_call(state: ConsoleState, call_id: str) -> dict[str, Any]:
-    """One call's hook and payload (its facts as recorded, at its time)."""
+    """One call's hook and payload (its facts as recorded, at its time); the newest
+    record of that id, should a log hold it twice."""
+    found: dict[str, Any] | None = None
     for record in _calls(state):
-        if record.get("call_id") == call_id:
-            payload: dict[str, Any] = {"facts": record["facts"]}
-            when = _when(record)
-            if when is not None:
-                payload["now"] = when
-            return {"hook": record.get("hook"), "payload": payload}
-    raise WorkbenchError("not_found", f"no recorded call {call_id!r} in the --decisions logs", 404)
+        if record.get("call_id") == call_id and (found is None or _time(record) > _time(found)):
+            found = record
+    if found is None:
+        raise WorkbenchError(
+            "not_found", f"no recorded call {call_id!r} in the --decisions logs", 404
+        )
+    payload: dict[str, Any] = {"facts": found["facts"]}
+    when = _when(found)
+    if when is not None:
+        payload["now"] = when
+    return {"hook": found.get("hook"), "payload": payload}
 
 
 def _when(record: dict[str, Any]) -> str | None:
     """The call's time as a payload's `now` takes it (ISO 8601, UTC)."""
     try:
         return format_time(parse_now(record.get("timestamp")))
-    except PriorStateError:
+    except (PriorStateError, ValueError, OverflowError):  # no time, or past year 9999 in UTC
         return None

@@ -23,7 +23,7 @@ from ..expectations import parse_expect
 from .state import ConsoleState
 from .workbench import WorkbenchError, diagnostic_json, diagnostics, file_names
 
-_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")  # \Z: `$` would pass "x\n"
 
 
 def target(root: Path, name: str, suffix: str) -> Path:
@@ -58,15 +58,26 @@ def _need_write(state: ConsoleState, what: str) -> None:
 
 
 def _replace(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """Write `path` atomically; an OSError (a folder of that name, no permission, a
+    full disk) is a WorkbenchError naming the file, nothing written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as err:
+        raise _cannot_save(path, err) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise _cannot_save(path, err) from None
         raise
+
+
+def _cannot_save(path: Path, err: OSError) -> WorkbenchError:
+    return WorkbenchError("cannot_save", f"cannot save {path}: {err.strerror or err}", 500)
 
 
 def save_rules(state: ConsoleState, name: str, text: str) -> dict[str, Any]:
@@ -133,6 +144,8 @@ def _case_data(payload: str, description: str | None, expect: list[str] | None) 
         data = json.loads(payload)
     except ValueError as err:
         raise WorkbenchError("bad_payload", f"payload is not valid JSON: {err}") from None
+    except RecursionError:
+        raise WorkbenchError("bad_payload", "payload is nested too deeply to read") from None
     if not isinstance(data, dict):
         raise WorkbenchError("bad_payload", "payload must be a JSON object of facts")
     if "facts" in data:

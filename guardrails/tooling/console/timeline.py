@@ -54,8 +54,15 @@ def step_label(seconds: int) -> str:
     return f"{seconds}s"
 
 
+# the dates a datetime holds: a bucket widened around a record of year 1 or 9999
+# starts or ends past them, and is shown at the end it passed
+_FIRST = datetime.datetime(1, 1, 1, tzinfo=datetime.UTC).timestamp()
+_LAST = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC).timestamp()
+
+
 def iso(seconds: float) -> str:
-    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).isoformat(timespec="seconds")
+    moment = min(max(seconds, _FIRST), _LAST)
+    return datetime.datetime.fromtimestamp(moment, datetime.UTC).isoformat(timespec="seconds")
 
 
 class Timeline:

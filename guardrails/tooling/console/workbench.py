@@ -68,10 +68,12 @@ def diagnostics(state: ConsoleState, edits: Edits | None = None) -> list[Diagnos
 
 
 def policy(state: ConsoleState, edits: Edits | None = None, /, **options: Any) -> Policy:
-    """The ruleset with `edits`, compiled as `load` compiles it (raises RulesError)."""
+    """The ruleset with `edits`, compiled as `load` compiles it (raises RulesError).
+    An edit is never cached: the ruleset cache is on disk, and an edit is not saved."""
     keywords = {
         "functions": state.options.get("functions"),
         "judge": state.options.get("judge"),
+        "cache": False if edits else None,
         **options,
     }
     chosen = Options.of("load", keywords)

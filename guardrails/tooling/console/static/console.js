@@ -1,11 +1,25 @@
-// What every page shares: calling the console's API (the token rides in the cookie
-// the first page load set) and building small bits of DOM safely (text, never HTML).
+// What every page shares: calling the console's API and building small bits of DOM
+// safely (text, never HTML). The API takes the token as a bearer only (guard.py):
+// the printed URL's page load hands it over in the fragment, and it is kept in this
+// origin's localStorage, which no other port of 127.0.0.1 can read.
 "use strict";
+
+const TOKEN_KEY = "guardrails-console-token";
+(() => {
+  const given = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (given) {
+    localStorage.setItem(TOKEN_KEY, given);
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+})();
 
 const gr = {
   async api(path, body) {
-    const init = body === undefined ? {} : {
-      method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body),
+    const token = localStorage.getItem(TOKEN_KEY);
+    const headers = token ? {Authorization: "Bearer " + token} : {};
+    const init = body === undefined ? {headers} : {
+      method: "POST", headers: {...headers, "Content-Type": "application/json"},
+      body: JSON.stringify(body),
     };
     const res = await fetch(path, {credentials: "same-origin", ...init});
     let data = null;
