@@ -281,15 +281,6 @@ def replay_panel(
     return {
         "candidate": candidate,  # rules: the console's RULES; edited: the playground's
         "baseline": "recorded",  # what the log recorded
-        "cases": result.cases,
-        "not_replayable": result.not_replayable,
-        "changed": len(result.changes),
-        "failed": result.failed,
-        "missing": [
-            {"rule": rule, "fact": fact, "why": why, "calls": n}
-            for (rule, fact, why), n in sorted(result.missing.items())
-        ],
-        "not_replayable_for_changed_rules": dict(sorted(result.unjudged.items())),
-        "state_gaps": result.state_gaps,
+        **result.summary(),
         "rules": sorted(rules.values(), key=lambda e: e["rule"]),
     }

@@ -91,7 +91,9 @@ class ReplayResult:
             out.setdefault(rule, Counter())[change.kind] += 1
         return out
 
-    def to_dict(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
+        """The counts and gaps: what `replay --format json` and the console's replay
+        panel both begin with."""
         return {
             "cases": self.cases,
             "not_replayable": self.not_replayable,
@@ -101,9 +103,14 @@ class ReplayResult:
                 for (rule, fact, why), n in sorted(self.missing.items())
             ],
             "not_replayable_for_changed_rules": dict(sorted(self.unjudged.items())),
-            "allow_unreplayable": self.allow_unreplayable,
             "failed": self.failed,
             "changed": len(self.changes),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.summary(),
+            "allow_unreplayable": self.allow_unreplayable,
             "by_rule": {rule: dict(kinds) for rule, kinds in self.by_rule().items()},
             "changes": [vars(c) for c in self.changes],
             "judged_rule_by_rule": self.alone,
