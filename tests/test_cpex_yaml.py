@@ -462,3 +462,27 @@ def test_check_config_fails_when_the_gateway_cannot_import(monkeypatch):
     assert result.exit_code == 1, result.output
     assert "error: gateway 1.0.6 on mcp 2" in result.output
     assert "1 error(s)" in result.output
+
+
+def test_an_entry_sets_the_rules_time_budget_and_a_bad_one_fails_closed(tmp_path):
+    """`time_budget_ms:` as `load(time_budget_ms=...)`: a gateway's entry has no other
+    way to give slow rules (host functions, a judge) more than the 250 ms default."""
+    config = "{rules: RULES, others: skip, time_budget_ms: BUDGET}"
+    budgets = {}
+    for given in ("1234", "null"):
+        m = manager(tmp_path, entry("enforce", "sequential", 10, config.replace("BUDGET", given)))
+        plugin = m._registry.get_plugin("enforce").plugin
+        runners = plugin._served[1]
+        budgets[given] = {r.time_budget for r in runners.values()}
+        assert call(m, "shell").violation.code == "NO_SHELL"
+    assert budgets == {"1234": {1.234}, "null": {None}}
+    m = manager(tmp_path, entry("enforce", "sequential", 10, "{rules: RULES, others: skip}"))
+    plugin = m._registry.get_plugin("enforce").plugin
+    assert plugin.problem is None, plugin.problem
+    runners = plugin._served[1]
+    assert {r.time_budget for r in runners.values()} == {0.25}
+    for bad in ("fast", "0", "-5", "true"):
+        m = manager(tmp_path, entry("enforce", "sequential", 10, config.replace("BUDGET", bad)))
+        result = call(m, "search")
+        assert result.violation.code == "GUARDRAIL_CONFIG"
+        assert "config.time_budget_ms must be a positive number" in result.violation.description

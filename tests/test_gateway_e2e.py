@@ -57,13 +57,13 @@ plugins:
     hooks: [tool_pre_invoke]
     mode: sequential
     priority: 5
-    config: {{rules: {rules}, others: skip, records: {records}}}
+    config: {{rules: {rules}, others: skip, records: {records}, time_budget_ms: 5000}}
   - name: guardrails-transform
     kind: guardrails.cpex.RulesPlugin
     hooks: [tool_post_invoke, prompt_post_fetch, resource_post_fetch]
     mode: transform
     priority: 10
-    config: {{rules: {rules}, others: skip, records: {records}}}
+    config: {{rules: {rules}, others: skip, records: {records}, time_budget_ms: 5000}}
 """
 
 UPSTREAM = f'''

@@ -79,6 +79,16 @@ def options_problem(options: dict[str, Any]) -> str | None:
         return f"config.others must be 'error' or 'skip', not {options['others']!r}"
     if not isinstance(options.get("state", ""), str):
         return f"config.state must be 'memory' or a redis:// URL, not {options['state']!r}"
+    budget = options.get("time_budget_ms")
+    if (
+        "time_budget_ms" in options
+        and budget is not None
+        and (isinstance(budget, bool) or not isinstance(budget, int | float) or budget <= 0)
+    ):
+        return (
+            "config.time_budget_ms must be a positive number of milliseconds, or null for "
+            f"no budget, not {budget!r}"
+        )
     return None
 
 

@@ -13,6 +13,7 @@
           records: decisions.jsonl  # optional: append decision records (JSON lines)
           watch: false           # true: reload when a rules file changes
           state: memory          # where declared states live: memory or redis://...
+          time_budget_ms: 250    # one hook call's rules (the default); null: no budget
           workers: 1             # processes serving this config (`guardrails serve
                                  # --workers`); more than 1 refuses state in memory
 
@@ -145,9 +146,12 @@ class RulesPlugin(HookPlugin):
         try:
             sinks = [JsonlSink(options["records"])] if options.get("records") else []
             state = shared_store(manager, setting(options))
+            budget = (
+                {"time_budget_ms": options["time_budget_ms"]} if "time_budget_ms" in options else {}
+            )
             policy = load(
                 options["rules"], shadow=options.get("shadow", False), sinks=sinks, state=state,
-                breaker=options.get("breaker"),
+                breaker=options.get("breaker"), **budget,
             )  # fmt: skip
         except RulesError as err:
             raise GuardrailsError(f"rules at {options['rules']} have errors:\n{err}") from None
