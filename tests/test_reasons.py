@@ -8,6 +8,7 @@ import pytest
 from cpex.framework import GlobalContext, ToolPreInvokePayload
 
 import guardrails
+from guardrails.records import Capture, JsonlSink, MemorySink
 from guardrails.tooling.fmt import format_text
 
 RULES = """
@@ -115,3 +116,76 @@ def test_the_highlighter_marks_interpolations_in_reasons_only():
     assert (String.Interpol, "{tool.name}") in strings
     assert (String.Escape, "{{") in strings and (String.Escape, '\\"') in strings
     assert strings[-1] == (String.Double, '"')  # the escaped quote did not end the reason
+
+
+LEAKY = """
+rule echo on agent_pre_invoke when tokens > 2
+  block "refused {prompt} ({tokens} tokens) for {user.role} after {messages[0].content}"
+rule echo_output on tool_post_invoke when text(tool.output) contains "AKIA"
+  block "tool {tool.name} returned {tool.output}" code KEY
+"""
+SECRET = "my ssn is 078-05-1120"
+AGENT_FACTS = {
+    "prompt": SECRET,
+    "user": {"role": "guest"},
+    "messages": [{"role": "user", "content": "earlier " + SECRET}],
+}
+
+
+def _log(path):
+    import json
+
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("capture", [None, True])
+def test_a_reason_shows_the_caller_private_text_but_the_log_writes_it_as_written(tmp_path, capture):
+    """The caller may see its own prompt in a reason; the decision log, which the
+    capture keeps free of conversation text, must not get it back through one."""
+    path = tmp_path / "decisions.jsonl"
+    sink = JsonlSink(path)
+    policy = guardrails.loads(LEAKY, "leaky.rules", sinks=[sink], capture=capture)
+    verdict = policy.evaluate("agent_pre_invoke", AGENT_FACTS)
+    sink.close()
+    assert verdict.reason == f"refused {SECRET} (6 tokens) for guest after earlier {SECRET}"
+    (decision,) = [r for r in _log(path) if r["kind"] == "decision"]
+    assert decision["reason"] == "refused {prompt} (6 tokens) for guest after {messages[0].content}"
+    assert "078-05" not in path.read_text()
+
+
+def test_what_the_capture_keeps_or_drops_decides_what_a_reason_logs(tmp_path):
+    kept, dropped = MemorySink(), MemorySink()
+    loud = guardrails.loads(LEAKY, sinks=[kept], capture=Capture(mask=()))
+    quiet = guardrails.loads(LEAKY, sinks=[dropped], capture=Capture(mask=(), drop=("user",)))
+    loud.evaluate("agent_pre_invoke", AGENT_FACTS)
+    quiet.evaluate("agent_pre_invoke", AGENT_FACTS)
+    assert [r.reason for r in kept.records] == [
+        f"refused {SECRET} (6 tokens) for guest after earlier {SECRET}"
+    ]
+    assert [r.reason for r in dropped.records] == [
+        f"refused {SECRET} (6 tokens) for {{user.role}} after earlier {SECRET}"
+    ]
+
+
+def test_a_cpex_host_gets_the_reason_and_its_log_does_not(tmp_path):
+    from cpex.framework import ToolPostInvokePayload
+
+    path = tmp_path / "decisions.jsonl"
+    sink = JsonlSink(path)
+    policy = guardrails.loads(LEAKY, "leaky.rules", sinks=[sink], capture=True)
+
+    async def go():
+        manager = await policy.manager(timeout=5)
+        payload = ToolPostInvokePayload(name="fetch", result={"text": "AKIAXYZ secret"})
+        result, _ = await manager.invoke_hook(
+            "tool_post_invoke", payload, GlobalContext(request_id="r")
+        )
+        await manager.shutdown()
+        return result
+
+    violation = asyncio.run(go()).violation
+    sink.close()
+    assert violation.reason == 'tool fetch returned {"text": "AKIAXYZ secret"}'
+    (decision,) = [r for r in _log(path) if r["kind"] == "decision"]
+    assert decision["reason"] == "tool fetch returned {tool.output}"
+    assert "AKIAXYZ" not in path.read_text()

@@ -218,7 +218,8 @@ class Generator:
                 parts += [self.lit(literal), self.emit(part)]  # type: ignore[arg-type]
                 literal = ""
         parts.append(self.lit(literal))
-        return f"{BUILTINS['reason'].export}(({', '.join(parts)},))"
+        slots = tuple(_fact_paths(p) for p in template if not isinstance(p, str))
+        return f"{BUILTINS['reason'].export}(({', '.join(parts)},), {self.lit(slots)})"
 
     # ---- expressions ----
 
@@ -353,3 +354,17 @@ def generate(
     for index, state in enumerate(states):
         gen.state(index, state)
     return gen.buf.source() + gen.loops.source(), gen.constants, gen.bindings
+
+
+def _fact_paths(node: object) -> tuple[tuple[object, ...], ...]:
+    """The fact paths an interpolated part reads, for the decision log to tell a part
+    showing private text (runtime/text.py `Reason`)."""
+    found: list[tuple[object, ...]] = []
+    todo = [node]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, ir.FactRef):
+            found.append(tuple(item.path))
+        else:
+            todo.extend(ir.children(item))  # type: ignore[arg-type]
+    return tuple(found)

@@ -29,6 +29,7 @@ from ..check.catalog import DEFAULT_CATALOG, Catalog
 from ..diagnostics import Diagnostic, GuardrailsError
 from ..extras import missing_extra
 from ..records.calls import call_record, new_call_id
+from ..records.capture import private_paths
 from ..records.recorder import Recorder
 from ..runtime import engine
 from ..runtime.breaker import Breakers
@@ -111,7 +112,7 @@ class Policy:
         self._compiled = compiled
         self._versions: OrderedDict[str, Compiled] = OrderedDict({compiled.ruleset_hash: compiled})
         self.options = options
-        self.recorder = recorder or Recorder(options.sinks)
+        self.recorder = recorder or Recorder(options.sinks, private=private_paths(options.capture))
         if options.breaker is not None:  # trips and resets go where decisions go
             options.breaker.listen(self._breaker_changed)
         self._paths = paths

@@ -84,6 +84,49 @@ def plain(value: Any, depth: int = 0) -> Any:
     return f"<{type(value).__name__}>"
 
 
+def private_paths(capture: Capture | None) -> tuple[tuple[str, ...], ...]:
+    """The fact paths a decision log must not show the text of: what the capture masks
+    or drops, the default mask without one (a log keeps no conversation text unless
+    the policy says so: `Capture(mask=())`)."""
+    chosen = capture or Capture()
+    return tuple(tuple(p.split(".")) for p in (*chosen.mask, *chosen.drop))
+
+
+def logged_reason(reason: str, private: tuple[tuple[str, ...], ...]) -> str:
+    """`reason` as a decision log writes it: a `{fact}` part that read a private path
+    shows as written (`{prompt}`) instead of its value; the caller got the value."""
+    pieces = getattr(reason, "pieces", None)
+    if pieces is None or not private:
+        return reason
+    out = list(pieces)
+    hidden = False
+    for i, paths in enumerate(reason.slots):  # type: ignore[attr-defined]
+        hit = next((p for p in paths if any(_overlaps(p, m) for m in private)), None)
+        if hit is not None:
+            out[2 * i + 1] = "{" + _written(hit) + "}"
+            hidden = True
+    return "".join(out) if hidden else str(reason)
+
+
+def _overlaps(path: tuple[object, ...], private: tuple[str, ...]) -> bool:
+    """`prompt` is private, and so are `messages[0].content` (inside `messages`) and
+    `tool` (which holds `tool.output`)."""
+    n = min(len(path), len(private))
+    return path[:n] == private[:n]
+
+
+def _written(path: tuple[object, ...]) -> str:
+    out = str(path[0])
+    for key in path[1:]:
+        if isinstance(key, int):
+            out += f"[{key}]"
+        elif isinstance(key, str) and key.isidentifier():
+            out += f".{key}"
+        else:
+            out += "[" + json.dumps(key, ensure_ascii=False) + "]"
+    return out
+
+
 def mask_facts(facts: Mapping[str, Any], capture: Capture) -> dict[str, Any] | None:
     if not capture.facts:
         return None

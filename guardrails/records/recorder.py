@@ -15,6 +15,7 @@ need not be thread-safe.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import logging
 import queue
 import threading
@@ -22,6 +23,12 @@ import time
 import weakref
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
+
+from ..runtime.decisions import DecisionRecord
+from ..runtime.text import Reason
+from .capture import logged_reason, private_paths
+
+DEFAULT_PRIVATE = private_paths(None)
 
 if TYPE_CHECKING:
     from ..runtime.decisions import Record
@@ -105,8 +112,15 @@ class Recorder:
     has everything emitted before it was called.
     """
 
-    def __init__(self, sinks: Sequence[Sink] = (), *, max_pending: int = 10_000) -> None:
+    def __init__(
+        self,
+        sinks: Sequence[Sink] = (),
+        *,
+        max_pending: int = 10_000,
+        private: tuple[tuple[str, ...], ...] = DEFAULT_PRIVATE,
+    ) -> None:
         self.sinks = tuple(sinks)
+        self.private = private  # fact paths whose text a reason must not carry into a sink
         self.inline = tuple(s for s in self.sinks if getattr(s, "inline", False) is True)
         self.deferred = tuple(s for s in self.sinks if all(s is not i for i in self.inline))
         self.dropped = 0
@@ -122,6 +136,8 @@ class Recorder:
     def emit(self, records: Iterable[Record]) -> None:
         """Never raises and never waits on a deferred sink."""
         batch = records if isinstance(records, tuple) else tuple(records)
+        if any(type(getattr(r, "reason", None)) is Reason for r in batch):
+            batch = tuple(self._logged(r) for r in batch)
         for record in batch:
             for sink in self.inline:
                 try:
@@ -135,6 +151,11 @@ class Recorder:
             return
         for feeder in self._feeders:
             feeder.put(batch)
+
+    def _logged(self, record: Record) -> Record:
+        if not isinstance(record, DecisionRecord) or type(record.reason) is not Reason:
+            return record
+        return dataclasses.replace(record, reason=logged_reason(record.reason, self.private))
 
     def _drop(self, n: int, why: str, exc: bool = False) -> None:
         with self._lock:

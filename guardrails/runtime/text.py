@@ -351,12 +351,25 @@ def _restore(original: Any, inner: Mapping[Any, Any], rebuilt: dict[str, Any]) -
 REASON_VALUE_CHARS = 200
 
 
-def render_reason(parts: tuple[object, ...]) -> str:
+class Reason(str):
+    """A rendered `{fact}` reason that remembers its pieces: `pieces` alternates the
+    literal text and each part's shown value, `slots` holds, per part, the fact paths
+    it read. The caller gets the whole text; a decision log writes a part that read
+    private text (a prompt) as written instead (records/capture.py `logged_reason`)."""
+
+    pieces: tuple[str, ...]
+    slots: tuple[tuple[tuple[Any, ...], ...], ...]
+
+
+def render_reason(
+    parts: tuple[object, ...], slots: tuple[tuple[tuple[Any, ...], ...], ...] | None = None
+) -> str:
     """A reason with its `{fact}` parts filled in (strings are the literal text; the
     rest are values). Never fails: a reason is what the caller is told, so a value that
     cannot be shown shows as `…` instead of turning a decision into an error. Each
     value is its text (null is `null`), cut at 200 characters, control characters
-    turned into spaces, so one value cannot fill or break a response or a log line."""
+    turned into spaces, so one value cannot fill or break a response or a log line.
+    `slots` (the fact paths each part reads) makes it a `Reason`."""
     out: list[str] = []
     for i, part in enumerate(parts):
         if i % 2 == 0:
@@ -372,7 +385,12 @@ def render_reason(parts: tuple[object, ...]) -> str:
         if len(shown) > REASON_VALUE_CHARS:
             shown = shown[:REASON_VALUE_CHARS] + "…"
         out.append("".join(" " if _control(c) else c for c in shown))
-    return "".join(out)
+    if slots is None:
+        return "".join(out)
+    reason = Reason("".join(out))
+    reason.pieces = tuple(out)
+    reason.slots = slots
+    return reason
 
 
 def _control(char: str) -> bool:
