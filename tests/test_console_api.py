@@ -460,3 +460,21 @@ def test_without_a_corpus_the_corpus_endpoints_say_so(project):
     )
     assert saved.status_code == 400 and "--corpus" in saved.json()["error"]["message"]
     assert client.get("/api/calls", headers=AUTH).json()["calls"] == []
+
+
+def test_a_recorded_call_whose_id_holds_a_slash_still_loads(project, tmp_path):
+    """Call ids are ours (hex) unless another writer made the log: the playground
+    sends the id encoded, and a `/` in it must not turn into a 404."""
+    record = {
+        "kind": "call", "hook": "tool_pre_invoke", "ruleset": "x", "call_id": "team/a/1",
+        "timestamp": "2026-01-01T00:00:00+00:00", "request_id": None, "facts": RM,
+    }  # fmt: skip
+    log = tmp_path / "other.jsonl"
+    log.write_text(json.dumps(record) + "\n")
+    state = ConsoleState(rules=project["rules"], token=TOKEN, decisions=(log,))
+    client = TestClient(create_app(state), base_url="http://127.0.0.1:8765")
+    assert [c["call_id"] for c in client.get("/api/calls", headers=AUTH).json()["calls"]] == [
+        "team/a/1"
+    ]
+    one = client.get("/api/calls/team%2Fa%2F1", headers=AUTH)
+    assert one.status_code == 200 and one.json()["payload"]["facts"] == RM

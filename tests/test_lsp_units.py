@@ -5,6 +5,8 @@ the ignore-comment edit, which directory a document's ruleset is, and what
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -125,3 +127,32 @@ def test_a_lint_naming_another_rule_links_to_it(tmp_path):
         (rules / "a.rules").as_uri(), types.Range(types.Position(0, 0), types.Position(0, 4))
     )
     assert to_lsp(shadowed).related_information is None  # no way to name the file: left out
+
+
+def test_a_late_cancel_leaves_the_output_channel_quiet(tmp_path: Path):
+    """VS Code cancels a completion the user typed past, usually after it was
+    answered; pygls's warning about each one used to fill the output channel."""
+
+    def frame(message: dict) -> bytes:
+        body = json.dumps({"jsonrpc": "2.0", **message}).encode()
+        return f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+    messages = [
+        {"id": 1, "method": "initialize", "params": {"capabilities": {}, "rootUri": None}},
+        {"method": "initialized", "params": {}},
+        {"method": "$/cancelRequest", "params": {"id": 1}},  # answered already
+        {"method": "$/cancelRequest", "params": {"id": 77}},  # never sent
+        {"id": 2, "method": "shutdown"},
+        {"method": "exit"},
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "guardrails", "lsp"],
+        input=b"".join(frame(m) for m in messages),
+        capture_output=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert b'"id": 2' in done.stdout or b'"id":2' in done.stdout  # shutdown was answered
+    assert done.stderr.decode() == ""

@@ -94,7 +94,7 @@ def routes(state: ConsoleState) -> list[BaseRoute]:
         Route("/api/hooks", hook_list),
         Route("/api/evaluate", evaluate, methods=["POST"]),
         Route("/api/calls", calls),
-        Route("/api/calls/{call_id}", call),
+        Route("/api/calls/{call_id:path}", call),  # an id may hold a `/`
         Route("/api/rules/save", save_rules_file, methods=["POST"]),
         Route("/api/corpus/save", save_corpus_case, methods=["POST"]),
     ]

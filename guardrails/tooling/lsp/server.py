@@ -14,6 +14,7 @@ that a newer edit has overtaken publishes nothing.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 
 from lsprotocol import types
@@ -232,4 +233,11 @@ def _action(
 
 def serve(workspace: RulesWorkspace | None = None) -> None:
     """`workspace` carries `guardrails lsp --functions/--judge/--disable`."""
+    logging.getLogger("pygls.protocol.json_rpc").addFilter(_late_cancel)
     build(workspace).start_io()
+
+
+def _late_cancel(record: logging.LogRecord) -> bool:
+    """Editors cancel requests as the user types on, often after the answer left:
+    pygls warns of each one on stderr, which is the user's output channel."""
+    return not record.getMessage().startswith("Cancel notification for unknown message id")
