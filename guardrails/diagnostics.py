@@ -150,6 +150,17 @@ class Diagnostic:
             "end_line": self.span.end_line,
             "end_column": self.span.end_column,
             "hint": self.hint,
+            "related": [
+                {
+                    "message": message,
+                    "file": span.file.path,
+                    "line": span.line,
+                    "column": span.column,
+                    "end_line": span.end_line,
+                    "end_column": span.end_column,
+                }
+                for message, span in self.related
+            ],
         }
 
     def render(self, color: bool = False, highlight: Highlighter | None = None) -> str:

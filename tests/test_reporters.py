@@ -61,3 +61,29 @@ def test_github_annotations(tmp_path):
         ",line=1,col=4,endLine=1,endColumn=22,title=GR0200::unknown hook 'generation_precall'"
         in line
     )
+
+
+def test_a_duplicate_points_at_its_first_definition_in_json_and_sarif(tmp_path):
+    """Editors got the first definition through LSP relatedInformation; a CI job
+    reading `check --format json` or SARIF gets it too, as a place, not only prose."""
+    (tmp_path / "a.rules").write_text('let hosts = ["a"]\n')
+    (tmp_path / "b.rules").write_text('\nlet hosts = ["b"]\n')
+    proc = run_check(tmp_path, "json")
+    assert proc.returncode == 1
+    (dup,) = [d for d in json.loads(proc.stdout) if d["code"] == "GR0206"]
+    assert (Path(dup["file"]).name, dup["line"]) == ("b.rules", 2)
+    (first,) = dup["related"]
+    assert (Path(first["file"]).name, first["line"], first["column"], first["end_column"]) == (
+        "a.rules", 1, 5, 10,
+    )  # fmt: skip
+    assert first["message"] == "let 'hosts' is first defined here"
+
+    log = json.loads(run_check(tmp_path, "sarif").stdout)
+    jsonschema.validate(log, SCHEMA)
+    (result,) = [r for r in log["runs"][0]["results"] if r["ruleId"] == "GR0206"]
+    (where,) = result["relatedLocations"]
+    assert Path(where["physicalLocation"]["artifactLocation"]["uri"]).name == "a.rules"
+    assert where["physicalLocation"]["region"] == {
+        "startLine": 1, "startColumn": 5, "endLine": 1, "endColumn": 10,
+    }  # fmt: skip
+    assert where["message"]["text"] == "let 'hosts' is first defined here"

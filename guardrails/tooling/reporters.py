@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..diagnostics import CODES, Diagnostic, Severity, sort_key
+from ..source import Span
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning"}
@@ -35,21 +36,29 @@ def render_sarif(diagnostics: Sequence[Diagnostic], version: str) -> str:
 
 def _result(d: Diagnostic, rule_index: int) -> dict[str, Any]:
     text = d.message + (f" ({d.hint})" if d.hint else "")
-    region = {
-        "startLine": d.line,
-        "startColumn": d.column,
-        "endLine": d.span.end_line,
-        "endColumn": max(d.span.end_column, d.column),
-    }
-    return {
+    result: dict[str, Any] = {
         "ruleId": d.code,
         "ruleIndex": rule_index,
         "level": _LEVEL[d.severity],
         "message": {"text": text},
-        "locations": [
-            {"physicalLocation": {"artifactLocation": {"uri": d.file}, "region": region}}
-        ],
+        "locations": [{"physicalLocation": _physical(d.span)}],
     }
+    if d.related:  # the other places it names (the first definition of a duplicate)
+        result["relatedLocations"] = [
+            {"id": i, "physicalLocation": _physical(span), "message": {"text": message}}
+            for i, (message, span) in enumerate(d.related)
+        ]
+    return result
+
+
+def _physical(span: Span) -> dict[str, Any]:
+    region = {
+        "startLine": span.line,
+        "startColumn": span.column,
+        "endLine": span.end_line,
+        "endColumn": max(span.end_column, span.column),
+    }
+    return {"artifactLocation": {"uri": span.file.path}, "region": region}
 
 
 def _escape(text: str, property_value: bool = False) -> str:
