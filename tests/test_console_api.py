@@ -478,3 +478,30 @@ def test_a_recorded_call_whose_id_holds_a_slash_still_loads(project, tmp_path):
     ]
     one = client.get("/api/calls/team%2Fa%2F1", headers=AUTH)
     assert one.status_code == 200 and one.json()["payload"]["facts"] == RM
+
+
+def test_recorded_calls_are_read_once_per_change_of_the_log(project, tmp_path, monkeypatch):
+    from guardrails.tooling.console import recorded
+
+    log = tmp_path / "calls.jsonl"
+    shutil.copy(project["log"], log)
+    reads = []
+    real = recorded.read_records
+    monkeypatch.setattr(recorded, "read_records", lambda p: reads.append(p) or real(p))
+    state = ConsoleState(rules=project["rules"], token=TOKEN, decisions=(log,))
+    client = TestClient(create_app(state), base_url="http://127.0.0.1:8765")
+
+    def listed():
+        return [c["call_id"] for c in client.get("/api/calls", headers=AUTH).json()["calls"]]
+
+    first = listed()
+    assert listed() == first and len(reads) == 1
+    assert client.get(f"/api/calls/{first[0]}", headers=AUTH).status_code == 200
+    assert len(reads) == 1  # a listed call comes from what was read
+    new = {
+        "kind": "call", "hook": "tool_pre_invoke", "ruleset": "x", "call_id": "fresh1",
+        "timestamp": "2099-01-01T00:00:00+00:00", "request_id": None, "facts": RM,
+    }  # fmt: skip
+    with log.open("a") as out:
+        out.write(json.dumps(new) + "\n")
+    assert listed()[0] == "fresh1" and len(reads) == 2

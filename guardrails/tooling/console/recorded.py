@@ -7,22 +7,25 @@ as recorded; the dashboard, which shows many calls at once, shows none of them.
 
 from __future__ import annotations
 
+import functools
 import heapq
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from ...records.reader import LogError, read_records
 from ..seeding import PriorStateError, format_time, parse_now
+from .rollout_data import files_changed_key
 from .state import ConsoleState
 from .workbench import WorkbenchError
 
 LISTED = 200  # the newest calls listed; a log holds millions
 
 
-def _calls(state: ConsoleState) -> Iterator[dict[str, Any]]:
+def _calls(logs: tuple[Path, ...]) -> Iterator[dict[str, Any]]:
     """The logs' call records with facts, one at a time: a log can be larger than
     memory, so none is read whole."""
-    for log in state.decisions:
+    for log in logs:
         try:
             for record in read_records(log):
                 if record.get("kind") == "call" and isinstance(record.get("facts"), dict):
@@ -35,6 +38,18 @@ def _time(record: dict[str, Any]) -> str:
     return str(record.get("timestamp") or "")
 
 
+def _newest(state: ConsoleState) -> list[dict[str, Any]]:
+    """The newest calls, read again only when a log changed (its size or mtime): the
+    page asks on every visit, and a large log takes seconds to read."""
+    logs = tuple(state.decisions)
+    return _newest_of(logs, files_changed_key(logs))
+
+
+@functools.lru_cache(maxsize=4)
+def _newest_of(logs: tuple[Path, ...], _key: object) -> list[dict[str, Any]]:
+    return heapq.nlargest(LISTED, _calls(logs), key=_time)
+
+
 def recorded_calls(state: ConsoleState) -> list[dict[str, Any]]:
     """The newest recorded calls with facts: id, hook, time, outcome (no facts)."""
     return [
@@ -45,15 +60,18 @@ def recorded_calls(state: ConsoleState) -> list[dict[str, Any]]:
             "outcome": r.get("outcome"),
             "blocked_by": r.get("blocked_by"),
         }
-        for r in heapq.nlargest(LISTED, _calls(state), key=_time)
+        for r in _newest(state)
     ]
 
 
 def recorded_call(state: ConsoleState, call_id: str) -> dict[str, Any]:
     """One call's hook and payload (its facts as recorded, at its time); the newest
-    record of that id, should a log hold it twice."""
+    record of that id, should a log hold it twice. A listed call is found without
+    reading the logs again."""
     found: dict[str, Any] | None = None
-    for record in _calls(state):
+    listed = _newest(state)
+    calls = listed if any(r.get("call_id") == call_id for r in listed) else _calls(state.decisions)
+    for record in calls:
         if record.get("call_id") == call_id and (found is None or _time(record) > _time(found)):
             found = record
     if found is None:

@@ -66,7 +66,8 @@ class Aggregate:
     audience: Audience
 
 
-def _fingerprint(paths: Sequence[Path]) -> tuple[tuple[str, int, int], ...]:
+def files_changed_key(paths: Sequence[Path]) -> tuple[tuple[str, int, int], ...]:
+    """Changes when a file is written (size, mtime): what the console's caches key on."""
     out = []
     for path in paths:
         try:
@@ -114,7 +115,7 @@ class RolloutData:
 
     def policy(self) -> tuple[Policy | None, str | None]:
         """The console's rules, or None and why they do not load."""
-        key = _fingerprint(self.rules_files())
+        key = files_changed_key(self.rules_files())
         if self._policy is None or self._policy[0] != key:
             try:
                 loaded, problem = load(self.rules, **self.options), None
@@ -129,7 +130,7 @@ class RolloutData:
     def aggregate(self) -> Aggregate:
         self._need_logs()
         policy, _ = self.policy()
-        key = (_fingerprint(self.logs), self._loads)
+        key = (files_changed_key(self.logs), self._loads)
         if self._aggregate is None or self._aggregate[0] != key:
             timeline, audience = Timeline(), Audience()
             join = Join(timeline, audience)
@@ -235,7 +236,7 @@ class RolloutData:
             policy, problem = self.policy()
             if policy is None:
                 raise DashboardError(422, "rules_error", problem or "the rules do not load")
-            key = (_fingerprint(self.logs), self._loads)
+            key = (files_changed_key(self.logs), self._loads)
             return replay_panel(self._run_replay(policy, key), examples, "rules")
 
     def _run_replay(self, candidate: Policy, key: Any) -> ReplayResult:
