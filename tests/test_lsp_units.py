@@ -156,3 +156,60 @@ def test_a_late_cancel_leaves_the_output_channel_quiet(tmp_path: Path):
     assert done.returncode == 0, done.stderr.decode()
     assert b'"id": 2' in done.stdout or b'"id":2' in done.stdout  # shutdown was answered
     assert done.stderr.decode() == ""
+
+
+def _classes(pairs) -> list[tuple[str, int, int]]:
+    """(class, start, end) of comments, strings, regexes and numbers, adjacent pieces
+    of one class joined (Pygments splits a string at its escapes and `{...}`)."""
+    out: list[tuple[str, int, int]] = []
+    for kind, start, end in pairs:
+        if kind is None:
+            continue
+        if out and out[-1][0] == kind and out[-1][2] == start:
+            out[-1] = (kind, out[-1][1], end)
+        else:
+            out.append((kind, start, end))
+    return out
+
+
+def _pygments(text: str) -> list[tuple[str, int, int]]:
+    from pygments.token import Comment, Number, String
+
+    from guardrails.tooling.highlight import RulesLexer
+
+    def kind(token) -> str | None:
+        for base, name in ((Comment, "comment"), (String.Regex, "regex"), (String, "string")):
+            if token in base:
+                return name
+        return "number" if token in Number else None
+
+    return _classes(
+        (kind(t), pos, pos + len(v)) for pos, t, v in RulesLexer().get_tokens_unprocessed(text)
+    )
+
+
+def _lexed(text: str) -> list[tuple[str, int, int]]:
+    from guardrails.tooling.lsp.lexed import lex
+
+    kinds = ("comment", "string", "regex", "number")
+    return _classes((t.kind if t.kind in kinds else None, t.start, t.end) for t in lex(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *(p.read_text(encoding="utf-8") for p in sorted((ROOT / "rules").glob("*.rules"))),
+        *(p.read_text(encoding="utf-8") for p in sorted(ROOT.glob("examples/**/*.rules"))),
+        'when prompt matches /a\\/b[/]c/i block "r {tool.name} {{x}}" # note "q"\n',
+        "when tokens > 4000 and rate < 1.5e3 and x == 10s and y < 5m block\n",
+        "# guardrails: ignore[GR0301]\nrule r on h when x in [\"a\", 'b\\'c'] block\n",
+        'when x == "\\u00e9\\n" block "\uff53\uff48\uff45\uff4c\uff4c" code X_1\n',
+        'redact prompt /\\d{3}-\\d{2}/ with "*"\n',
+    ],
+)
+def test_the_editor_features_split_a_text_as_the_highlighter_does(text: str):
+    """Completion and hover decide from lexed.py's tokens whether the cursor is in a
+    string, a regex or a comment; the author sees Pygments' (and the TextMate
+    grammar's, tested against Pygments). On complete texts they must agree; only a
+    string left open differs, on purpose (lexed.py runs it to the end of its line)."""
+    assert _lexed(text) == _pygments(text)
