@@ -251,3 +251,42 @@ def test_the_playgrounds_edit_is_replayed_in_place_of_its_file(traffic):
     assert broken.json()["diagnostics"][0]["code"].startswith("GR")
     missing = api.post("/api/dashboard/replay", json={"text": text})
     assert missing.status_code == 400 and missing.json()["error"]["code"] == "missing_field"
+
+
+def test_an_edit_against_the_saved_rules_is_judged_alone_on_a_masked_log(traffic, tmp_path):
+    """`replay --baseline` in the page: the rules have an injection rule reading the
+    prompt, which the log masked. Against what the log recorded no model call can be
+    replayed; against the saved rules the edited budget is judged on its own."""
+    import shutil
+
+    log, sent = traffic
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    (rules / "inj.rules").write_text(
+        'rule inj on generation_pre_call when prompt contains "ignore previous" block\n'
+    )
+    api = client(rules, log)
+    text = (rules / "budget.rules").read_text().replace("tokens > 4000", "tokens > 3000")
+    edit = {"file": "budget.rules", "text": text}
+
+    recorded = api.post("/api/dashboard/replay", json=edit).json()
+    assert recorded["baseline"] == "recorded"
+    assert recorded["not_replayable"] == sent.calls["model"] and recorded["changed"] == 0
+    assert recorded["missing"][0]["rule"] == "inj"
+
+    saved = api.post("/api/dashboard/replay", json={**edit, "against": "rules"}).json()
+    assert (saved["baseline"], saved["candidate"]) == ("rules", "edited")
+    model = sent.calls["model"]
+    assert (saved["not_replayable"], saved["judged_rule_by_rule"]) == (model, model)
+    assert (saved["changed"], saved["rule_changed"]) == (0, sent.mid_budget)
+    assert saved["not_replayable_for_changed_rules"] == {}
+    (budget,) = saved["rules"]
+    assert (budget["rule"], budget["rule_result"]) == ("budget", sent.mid_budget)
+    example = budget["examples"][0]
+    assert (example["kind"], example["hook"]) == ("rule_result", "generation_pre_call")
+    assert (example["before"], example["after"]) == (
+        "rule budget: pass",
+        "rule budget: block BUDGET",
+    )
+    bad = api.post("/api/dashboard/replay", json={**edit, "against": "yesterday"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_against"

@@ -138,9 +138,18 @@ def test_the_playgrounds_edit_can_be_replayed_instead(dashboard):
     driver.get(base + "/dashboard")
     wait_for(driver, "body[data-replay=ready]")
     button = wait_for(driver, "#replay-edits", "budget.rules")
-    button.click()
-    wait_for(driver, "#replay-summary", "the playground's edit")
     calls = sum(sent.calls.values())
+    # by default against the saved rules (the candidate's 3000): the edit's own change
+    button.click()
+    wait_for(driver, "#replay-summary", "the playground's edit against the saved rules")
+    summary = driver.find_element("id", "replay-summary").text
+    assert f"{calls} calls replayed, 0 not replayable, {sent.mid_budget} changed" in summary
+    row = driver.find_element("css selector", "#replay-body tr[data-rule=budget]")
+    assert row.text.startswith(f"budget 0 {sent.mid_budget} 0")  # newly allowed
+    # against what the log recorded (written at 4000): nothing changes
+    Select(driver.find_element("id", "replay-against")).select_by_value("recorded")
+    button.click()
+    wait_for(driver, "#replay-summary", "against what the log recorded")
     summary = driver.find_element("id", "replay-summary").text
     assert f"{calls} calls replayed, 0 not replayable, 0 changed" in summary
     assert not (CANDIDATE / "budget.rules").read_text().count("4000")  # nothing saved
@@ -153,3 +162,37 @@ def test_the_docs_show_a_screenshot_the_test_takes():
     assert "](images/console-dashboard.png)" in page
     image = ROOT / "docs" / "images" / "console-dashboard.png"
     assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_edit_on_a_masked_log_is_judged_rule_by_rule(dashboard, tmp_path):
+    """Rules with an injection rule that reads the masked prompt: the edited budget
+    cannot be replayed whole on a model call, but against the saved rules it is
+    judged on its own, and the panel says so."""
+    import shutil
+
+    from selenium.webdriver.support.ui import Select
+
+    from .rollout_traffic import RULES
+
+    driver, log, sent = dashboard
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    (rules / "inj.rules").write_text(
+        'rule inj on generation_pre_call when prompt contains "ignore previous" block\n'
+    )
+    with console_server(rules, "--decisions", log) as url:
+        driver.get(url)
+        wait_for(driver, "body[data-ready='1']")
+        Select(driver.find_element("id", "rules-file")).select_by_value("budget.rules")
+        area = driver.find_element("id", "rules-text")
+        area.clear()
+        area.send_keys((rules / "budget.rules").read_text().replace("4000", "3000"))
+        driver.get(url.split("/?", 1)[0] + "/dashboard")
+        wait_for(driver, "body[data-replay=ready]")
+        wait_for(driver, "#replay-edits", "budget.rules").click()
+        alone = wait_for(driver, "#replay-alone", "judged rule by rule")
+        model = sent.calls["model"]
+        assert f"{model} calls" in alone.text and f"{sent.mid_budget} where" in alone.text
+        row = driver.find_element("css selector", "#replay-body tr[data-rule=budget]")
+        assert row.text.startswith(f"budget 0 0 0 {sent.mid_budget}")
+        assert "rule budget: pass → rule budget: block BUDGET" in row.text

@@ -77,6 +77,7 @@ def routes(state: ConsoleState) -> list[BaseRoute]:
         body = await read_object(request)
         edits = {field_of(body, "file", str): field_of(body, "text", str)}
         examples = _examples(body.get("examples"))
+        against = field_of(body, "against", str, required=False) or "recorded"
 
         def work() -> dict[str, Any]:
             try:
@@ -88,7 +89,7 @@ def routes(state: ConsoleState) -> list[BaseRoute]:
                     422,
                     diagnostics=[diagnostic_json(d) for d in err.diagnostics],
                 ) from None
-            return data.replay(candidate, examples)
+            return data.replay(candidate, examples, against)
 
         return await _answer(work)
 

@@ -66,6 +66,9 @@ class Aggregate:
     audience: Audience
 
 
+RECORDED, SAVED = "recorded", "rules"  # what a replay is compared with
+
+
 def files_changed_key(paths: Sequence[Path]) -> tuple[tuple[str, int, int], ...]:
     """Changes when a file is written (size, mtime): what the console's caches key on."""
     out = []
@@ -226,25 +229,42 @@ class RolloutData:
             )
         return out
 
-    def replay(self, candidate: Policy | None = None, examples: int = EXAMPLES) -> dict[str, Any]:
+    def replay(
+        self, candidate: Policy | None = None, examples: int = EXAMPLES, against: str = RECORDED
+    ) -> dict[str, Any]:
         """The console's rules (or `candidate`: the playground's edits) replayed on
-        the logged calls against what the log recorded."""
+        the logged calls, against what the log recorded or (`against="rules"`, for an
+        edit) the console's rules as saved, as `replay --baseline` does: the edit's
+        own changes, and a changed rule judged alone where the log masked what other
+        rules read."""
         with self.lock:
             self._need_logs()
-            if candidate is not None:
-                return replay_panel(self._run_replay(candidate, None), examples, "edited")
+            if against not in (RECORDED, SAVED):
+                raise DashboardError(400, "bad_against", "against is 'recorded' or 'rules'")
             policy, problem = self.policy()
+            if candidate is not None:
+                baseline = None
+                if against == SAVED:
+                    if policy is None:
+                        raise DashboardError(
+                            422, "rules_error", problem or "the saved rules do not load"
+                        )
+                    baseline = policy
+                result = self._run_replay(candidate, None, baseline)
+                return replay_panel(result, examples, "edited", against)
             if policy is None:
                 raise DashboardError(422, "rules_error", problem or "the rules do not load")
             key = (files_changed_key(self.logs), self._loads)
             return replay_panel(self._run_replay(policy, key), examples, "rules")
 
-    def _run_replay(self, candidate: Policy, key: Any) -> ReplayResult:
+    def _run_replay(
+        self, candidate: Policy, key: Any, baseline: Policy | None = None
+    ) -> ReplayResult:
         if key is not None and self._replay is not None and self._replay[0] == key:
             return self._replay[1]
         try:
             cases = cases_from_log(self.logs)
-            result = replay(candidate, cases)
+            result = replay(candidate, cases, baseline)
         except GuardrailsError as err:
             raise DashboardError(422, "replay_failed", str(err)) from None
         if key is not None:
@@ -259,18 +279,25 @@ def _blocker(description: str) -> str | None:
 
 
 def replay_panel(
-    result: ReplayResult, examples: int = EXAMPLES, candidate: str = "rules"
+    result: ReplayResult,
+    examples: int = EXAMPLES,
+    candidate: str = "rules",
+    against: str = RECORDED,
 ) -> dict[str, Any]:
-    """Per rule: newly blocked / newly allowed / changed block counts, and the first
-    few calls of each (call id, hook, old -> new verdict, the blocking side's reason)."""
+    """Per rule: newly blocked / newly allowed / changed block counts (and, against a
+    baseline, calls where the rule alone decides differently), and the first few
+    calls of each (call id, hook, old -> new verdict, the blocking side's reason)."""
     rules: dict[str, dict[str, Any]] = {}
-    for change in result.changes:
-        side = change.before if change.kind == "newly_allowed" else change.after
-        rule = _blocker(side) or "?"
+    for change in (*result.changes, *result.rule_changes):
+        if change.kind == "rule_result":  # judged alone: "rule NAME: outcome"
+            rule = change.before.split(":", 1)[0].removeprefix("rule ")
+        else:
+            side = change.before if change.kind == "newly_allowed" else change.after
+            rule = _blocker(side) or "?"
         entry = rules.setdefault(
             rule,
             {"rule": rule, "newly_blocked": 0, "newly_allowed": 0, "changed_block": 0,
-             "examples": []},
+             "rule_result": 0, "examples": []},
         )  # fmt: skip
         entry[change.kind] += 1
         shown = [e for e in entry["examples"] if e["kind"] == change.kind]
@@ -281,7 +308,7 @@ def replay_panel(
             )  # fmt: skip
     return {
         "candidate": candidate,  # rules: the console's RULES; edited: the playground's
-        "baseline": "recorded",  # what the log recorded
+        "baseline": against,  # recorded: what the log recorded; rules: the saved rules
         **result.summary(),
         "rules": sorted(rules.values(), key=lambda e: e["rule"]),
     }

@@ -105,6 +105,8 @@ class ReplayResult:
             "not_replayable_for_changed_rules": dict(sorted(self.unjudged.items())),
             "failed": self.failed,
             "changed": len(self.changes),
+            "judged_rule_by_rule": self.alone,
+            "rule_changed": len(self.rule_changes),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,7 +115,6 @@ class ReplayResult:
             "allow_unreplayable": self.allow_unreplayable,
             "by_rule": {rule: dict(kinds) for rule, kinds in self.by_rule().items()},
             "changes": [vars(c) for c in self.changes],
-            "judged_rule_by_rule": self.alone,
             "rule_changes": [vars(c) for c in self.rule_changes],
         }
 

@@ -207,11 +207,18 @@ const dash = {
   },
 
   renderReplay(node, a) {
-    const who = a.candidate === "edited" ? "the playground's edit" : "the console's rules";
+    const who = a.candidate !== "edited" ? "the console's rules"
+      : a.baseline === "rules" ? "the playground's edit against the saved rules"
+      : "the playground's edit against what the log recorded";
     const parts = [gr.el("p", {id: "replay-summary"},
       `${who}: ${a.cases} calls replayed, ${a.not_replayable} not replayable, ${a.changed} changed`)];
     for (const m of a.missing) {
       parts.push(gr.el("div", {class: "note"}, `not replayable: ${m.calls} calls where ${m.rule} reads ${m.fact} (${m.why})`));
+    }
+    if (a.judged_rule_by_rule) {
+      parts.push(gr.el("div", {class: "note", id: "replay-alone"},
+        `judged rule by rule: ${a.judged_rule_by_rule} calls the log masked too much of to replay whole, ` +
+        `${a.rule_changed} where a changed rule alone decides differently`));
     }
     const unjudged = Object.entries(a.not_replayable_for_changed_rules);
     if (unjudged.length) {
@@ -221,11 +228,11 @@ const dash = {
     if (a.rules.length) {
       const rows = a.rules.map(r => gr.el("tr", {"data-rule": r.rule},
         gr.el("td", {}, r.rule), dash.num(r.newly_blocked), dash.num(r.newly_allowed),
-        dash.num(r.changed_block),
+        dash.num(r.changed_block), dash.num(r.rule_result),
         gr.el("td", {}, ...r.examples.map(e => gr.el("div", {class: "example mono"},
           `${e.kind}: ${e.call} (${e.hook}): ${e.before} → ${e.after}` + (e.reason ? ` — ${e.reason}` : ""))))));
       parts.push(dash.table([["rule"], ["newly blocked", "num"], ["newly allowed", "num"],
-        ["changed block", "num"], ["examples"]], rows));
+        ["changed block", "num"], ["changed alone", "num"], ["examples"]], rows));
     } else {
       parts.push(gr.el("p", {class: "muted"}, "no verdict changed"));
     }
@@ -241,6 +248,8 @@ if (dash.playgroundEdit()) {
   const button = document.getElementById("replay-edits");
   button.hidden = false;
   button.textContent = `Replay the playground's edit of ${dash.playgroundEdit().file}`;
-  button.addEventListener("click", () => dash.replay(dash.playgroundEdit()));
+  const against = document.getElementById("replay-against");
+  against.hidden = false;
+  button.addEventListener("click", () => dash.replay({...dash.playgroundEdit(), against: against.value}));
 }
 dash.load();
