@@ -422,11 +422,27 @@ def _set_command(editor: Editor, value: str) -> None:
     editor.chord(editor.Keys.CONTROL, "a")  # the search box keeps the last search
     editor.type("guardrails.command")
     field = '.settings-editor .setting-item-contents[data-key="guardrails.command"] input'
-    box = editor.wait(lambda: editor.find(field), 20, "guardrails.command is not in Settings")[0]
-    box.click()
-    editor.chord(editor.Keys.CONTROL, "a")
-    editor.type(value)
-    editor.wait(lambda: value in editor.settings.read_text(), 20, "the setting was not written")
+
+    def written() -> bool:
+        try:
+            return json.loads(editor.settings.read_text()).get("guardrails.command") == value
+        except ValueError:  # read while VS Code writes it
+            return False
+
+    # The Settings editor writes as you type and redraws the row when the file changes:
+    # on a loaded machine a keystroke can land in the old row. A user would look and
+    # type it again; so does this, until the file holds exactly the value.
+    for attempt in range(3):
+        box = editor.wait(lambda: editor.find(field), 20, "guardrails.command is not in Settings")
+        box[0].click()
+        editor.chord(editor.Keys.CONTROL, "a")
+        editor.type(value)
+        try:
+            editor.wait(written, 15, "the setting was not written")
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
     editor.chord(editor.Keys.CONTROL, "w")  # the Settings tab closed
 
 
