@@ -94,7 +94,9 @@ def private_paths(capture: Capture | None) -> tuple[tuple[str, ...], ...]:
 
 def logged_reason(reason: str, private: tuple[tuple[str, ...], ...]) -> str:
     """`reason` as a decision log writes it: a `{fact}` part that read a private path
-    shows as written (`{prompt}`) instead of its value; the caller got the value."""
+    (or a fact a `set` may have filled from one: compile/provenance.py) shows as
+    written (`{prompt}`) instead of its value; the caller got the value. An error's
+    quoted text (runtime/quoting.py) is withheld the same way."""
     pieces = getattr(reason, "pieces", None)
     if pieces is None or not private:
         return reason
@@ -103,7 +105,9 @@ def logged_reason(reason: str, private: tuple[tuple[str, ...], ...]) -> str:
     for i, paths in enumerate(reason.slots):  # type: ignore[attr-defined]
         hit = next((p for p in paths if any(_overlaps(p, m) for m in private)), None)
         if hit is not None:
-            out[2 * i + 1] = "{" + _written(hit) + "}"
+            # a reason's part is one fact path, written so; an error names what it hit
+            shown = hit if hasattr(reason, "withheld") else paths[0]
+            out[2 * i + 1] = getattr(reason, "withheld", "{{{}}}").format(_written(shown))
             hidden = True
     return "".join(out) if hidden else str(reason)
 

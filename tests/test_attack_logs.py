@@ -1,0 +1,102 @@
+"""Ways conversation text could still reach a decision log (or another caller)
+besides a rule's `{fact}` reason, each found by trying it: a host function's (or the
+judge's) error message quoting its argument, a circuit breaker repeating that message
+to later calls, a `set` copying private text into a fact a later reason shows, and a
+host's raw payload field that holds the same text as a masked fact."""
+
+from __future__ import annotations
+
+import json
+
+import guardrails
+from guardrails.records import Capture, JsonlSink, MemorySink
+
+SECRET = "my ssn is 078-05-1120"
+
+
+def classify(text: str) -> bool:
+    """A host function whose error message quotes its input, as many parsers' do."""
+    raise ValueError(f"cannot classify {text!r}")
+
+
+QUOTING = "rule sorted on agent_pre_invoke when classify(prompt) block"
+
+
+def _written(path):
+    return path.read_text()
+
+
+def test_a_host_functions_error_quoting_the_prompt_stays_out_of_the_log(tmp_path):
+    path = tmp_path / "decisions.jsonl"
+    sink = JsonlSink(path)
+    policy = guardrails.loads(QUOTING, "q.rules", sinks=[sink], functions=[classify])
+    verdict = policy.evaluate("agent_pre_invoke", {"prompt": SECRET})
+    sink.close()
+    assert verdict.outcome == "block" and SECRET in verdict.reason  # the caller's own text
+    (decision,) = [json.loads(line) for line in _written(path).splitlines()]
+    assert decision["verdict"] == "error"
+    assert "078-05" not in _written(path)
+    assert decision["error"].startswith("classify() failed: ValueError: ")
+    assert "prompt" in decision["error"]  # it says what it withheld
+    assert decision["reason"] == f"rule sorted failed: {decision['error']}"
+
+
+def test_a_policy_that_logs_values_logs_the_error_message_whole():
+    sink = MemorySink()
+    policy = guardrails.loads(
+        QUOTING, "q.rules", sinks=[sink], functions=[classify], capture=Capture(mask=())
+    )
+    policy.evaluate("agent_pre_invoke", {"prompt": SECRET})
+    (record,) = sink.records
+    assert record.error == f"classify() failed: ValueError: cannot classify {SECRET!r}"
+
+
+def test_an_error_of_a_rule_reading_no_private_fact_is_logged_whole():
+    sink = MemorySink()
+    rules = "rule sorted on tool_pre_invoke when classify(tool.name) block"
+    policy = guardrails.loads(rules, "q.rules", sinks=[sink], functions=[classify])
+    policy.evaluate("tool_pre_invoke", {"tool": {"name": "fetch", "args": {}}})
+    (record,) = sink.records
+    assert record.error == "classify() failed: ValueError: cannot classify 'fetch'"
+
+
+def test_an_open_breaker_does_not_tell_the_next_caller_what_the_last_one_wrote():
+    """The breaker's `(last: ...)` goes to every caller while it is open, and into its
+    own records: it names the failure, never the payload that was in it."""
+    sink = MemorySink()
+    rules = (
+        "rule sorted on agent_pre_invoke breaker 1 in 1m cooldown 1m when classify(prompt) block"
+    )
+    policy = guardrails.loads(rules, "q.rules", sinks=[sink], functions=[classify])
+    first = policy.evaluate("agent_pre_invoke", {"prompt": SECRET})
+    second = policy.evaluate("agent_pre_invoke", {"prompt": "someone else"})
+    assert SECRET in first.reason
+    assert "circuit open" in second.reason and "classify() failed: ValueError" in second.reason
+    assert "078-05" not in second.reason
+    (trip,) = sink.breakers
+    assert trip.error == "classify() failed: ValueError"
+    assert not any("078-05" in json.dumps(r.to_dict()) for r in sink.records + sink.breakers)
+
+
+COPYING = """
+rule keep on agent_pre_invoke priority 1 set system_prompt = prompt
+rule move on agent_pre_invoke priority 2 set agent_id = system_prompt
+rule show on agent_pre_invoke priority 3 when exists(agent_id) block "agent {agent_id}"
+"""
+
+
+def test_a_reason_showing_a_fact_a_set_filled_from_the_prompt_is_logged_as_written():
+    sink = MemorySink()
+    policy = guardrails.loads(COPYING, "c.rules", sinks=[sink])
+    verdict = policy.evaluate("agent_pre_invoke", {"prompt": SECRET, "agent_id": "a1"})
+    assert verdict.reason == f"agent {SECRET}"
+    assert [r.reason for r in sink.records if r.verdict == "block"] == ["agent {agent_id}"]
+
+
+def test_a_copy_from_a_kept_fact_still_shows_in_the_log():
+    sink = MemorySink()
+    rules = COPYING.replace("set agent_id = system_prompt", "set agent_id = model")
+    policy = guardrails.loads(rules, "c.rules", sinks=[sink])
+    facts = {"prompt": SECRET, "agent_id": "a1", "model": "gpt-4o"}
+    policy.evaluate("agent_pre_invoke", facts)
+    assert [r.reason for r in sink.records if r.verdict == "block"] == ["agent gpt-4o"]
