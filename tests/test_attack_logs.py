@@ -100,3 +100,39 @@ def test_a_copy_from_a_kept_fact_still_shows_in_the_log():
     facts = {"prompt": SECRET, "agent_id": "a1", "model": "gpt-4o"}
     policy.evaluate("agent_pre_invoke", facts)
     assert [r.reason for r in sink.records if r.verdict == "block"] == ["agent gpt-4o"]
+
+
+def test_a_judge_reply_quoting_the_prompt_reaches_the_caller_not_the_cpex_log(tmp_path):
+    """The judge's unparsable reply is in its error; a real cpex manager's log (the
+    path hosts take) withholds it, as `evaluate`'s does."""
+    import asyncio
+
+    from cpex.framework import AgentPreInvokePayload, GlobalContext
+
+    path = tmp_path / "decisions.jsonl"
+    sink = JsonlSink(path)
+    rules = 'rule judged on agent_pre_invoke when judge("Is it safe?", prompt) block'
+
+    def model(asked: str) -> str:  # a reply that quotes the text it was shown
+        return f"Hard to say, it reads {SECRET}" if SECRET in asked else "YES: fine"
+
+    judge = guardrails.Judge(model)
+    policy = guardrails.loads(rules, "j.rules", sinks=[sink], judge=judge)
+
+    async def go():
+        manager = await policy.manager(timeout=5)
+        try:
+            message = {"role": "user", "content": {"type": "text", "text": SECRET}}
+            payload = AgentPreInvokePayload(agent_id="a", messages=[message])
+            context = GlobalContext(request_id="r")
+            result, _ = await manager.invoke_hook("agent_pre_invoke", payload, context)
+        finally:
+            await manager.shutdown()
+        return result
+
+    violation = asyncio.run(go()).violation
+    sink.close()
+    assert violation.code == "GUARDRAIL_ERROR" and "078-05" in violation.reason
+    (decision,) = [json.loads(line) for line in _written(path).splitlines()]
+    assert decision["error"].startswith("judge() failed: JudgeAnswerError: ")
+    assert "078-05" not in _written(path)
