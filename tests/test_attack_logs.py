@@ -136,3 +136,26 @@ def test_a_judge_reply_quoting_the_prompt_reaches_the_caller_not_the_cpex_log(tm
     (decision,) = [json.loads(line) for line in _written(path).splitlines()]
     assert decision["error"].startswith("judge() failed: JudgeAnswerError: ")
     assert "078-05" not in _written(path)
+
+
+def test_a_hosts_raw_payload_field_holding_the_text_is_masked_like_its_fact():
+    """Mellea's `tool_output` is what `tool.output` reads, and its `action` and
+    `context` hold the prompt and the conversation: a rule reading the field by its
+    own name must not put the text in the call record or the reason's log."""
+    sink = MemorySink()
+    rules = (
+        'rule raw on tool_post_invoke when text(tool_output) contains "078" '
+        'block "tool said {tool_output}"\n'
+        "rule ctx on generation_pre_call when exists(action) and exists(context) "
+        'warn "asked {action} in {context}"\n'
+    )
+    policy = guardrails.loads(rules, "m.rules", sinks=[sink], capture=True)
+    tool = policy.evaluate("tool_post_invoke", {"tool_output": SECRET})
+    policy.evaluate("generation_pre_call", {"action": SECRET, "context": [SECRET]})
+    assert tool.reason == f"tool said {SECRET}"
+    assert [r.reason for r in sink.records] == [
+        "tool said {tool_output}",
+        "asked {action} in {context}",
+    ]
+    logged = json.dumps([r.to_dict() for r in sink.records + sink.calls])
+    assert "078-05" not in logged and logged.count("__masked__") == 3

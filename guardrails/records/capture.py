@@ -28,9 +28,19 @@ from typing import Any
 from ..runtime.facts import DERIVED, Derivation, Tokenizer, make_bindings
 
 MASK_KEY = "__masked__"
+# the payload fields of the hosts (Mellea's, by their own names) that hold the same text
+# as a masked fact (`tool_output` is what `tool.output` reads, `action` the prompt) or
+# the conversation itself: a rule may read them by name, and then they are facts too
+HOST_TEXT_FIELDS = (
+    "action", "actions", "model_output", "model_outputs", "tool_output", "tool_message",
+    "context", "context_view", "context_before", "context_after", "previous_context",
+    "final_action", "final_context", "final_result", "failed_action", "failed_result",
+    "repair_action", "repair_context", "results", "all_results", "sampling_results",
+    "generate_log",
+)  # fmt: skip
 DEFAULT_MASK = (
     "prompt", "output", "tool.output", "messages", "system_prompt", "last_message.text",
-    "result", "content",
+    "result", "content", *HOST_TEXT_FIELDS,
 )  # fmt: skip
 _MAX_DEPTH = 50
 
