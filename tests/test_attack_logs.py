@@ -159,3 +159,49 @@ def test_a_hosts_raw_payload_field_holding_the_text_is_masked_like_its_fact():
     ]
     logged = json.dumps([r.to_dict() for r in sink.records + sink.calls])
     assert "078-05" not in logged and logged.count("__masked__") == 3
+
+
+class _Unreadable:
+    """A tool result that cannot be read, whose error quotes what it holds (as a
+    validation error quotes its input)."""
+
+    @property
+    def root(self):
+        raise ValueError(f"cannot read {SECRET!r}")
+
+
+def test_a_payload_that_cannot_be_read_does_not_put_its_text_in_the_log(tmp_path):
+    """Through cpex, a payload the facts cannot be read from fails its rules closed;
+    what the failure quoted may be any fact's text, so it stays out of the log even
+    for a rule that reads no masked fact (`count` reads only `user`)."""
+    import asyncio
+
+    from cpex.framework import GlobalContext, ToolPostInvokePayload
+
+    path = tmp_path / "decisions.jsonl"
+    sink = JsonlSink(path)
+    rules = (
+        "counter seen per user\n"
+        "rule count on tool_post_invoke add 1 to seen\n"
+        'rule many on tool_post_invoke when seen > 5 block "too many"\n'
+        'rule leak on tool_post_invoke when text(tool.output) contains "078" block\n'
+    )
+    policy = guardrails.loads(rules, "u.rules", sinks=[sink])
+
+    async def go():
+        manager = await policy.manager(timeout=5)
+        try:
+            payload = ToolPostInvokePayload(name="t", result=_Unreadable())
+            context = GlobalContext(request_id="r", user="u1")
+            result, _ = await manager.invoke_hook("tool_post_invoke", payload, context)
+        finally:
+            await manager.shutdown()
+        return result
+
+    violation = asyncio.run(go()).violation
+    sink.close()
+    assert violation.code == "GUARDRAIL_ERROR"
+    rows = [json.loads(line) for line in _written(path).splitlines()]
+    assert rows and all(r["verdict"] == "error" for r in rows)
+    assert "078-05" not in _written(path)
+    assert rows[0]["error"] == "ValueError: [not logged: it may show the call's facts]"

@@ -123,13 +123,15 @@ def logged_reason(reason: str, private: tuple[tuple[str, ...], ...]) -> str:
 
 
 def _overlaps(path: tuple[object, ...], private: tuple[str, ...]) -> bool:
-    """`prompt` is private, and so are `messages[0].content` (inside `messages`) and
-    `tool` (which holds `tool.output`)."""
+    """`prompt` is private, and so are `messages[0].content` (inside `messages`),
+    `tool` (which holds `tool.output`) and `()` (every fact)."""
     n = min(len(path), len(private))
     return path[:n] == private[:n]
 
 
 def _written(path: tuple[object, ...]) -> str:
+    if not path:  # what a payload that could not be read quoted: any fact
+        return "the call's facts"
     out = str(path[0])
     for key in path[1:]:
         if isinstance(key, int):

@@ -322,8 +322,10 @@ class HookRunner:
                         message = "circuit open"
                         reason = f"rule {prog.id} not run: {err}"
                     else:  # the caller reads what a host function said; a log may not
-                        message = described(err, prog.paths)
-                        reason = described(err, prog.paths, f"rule {prog.id} failed: ")
+                        # the payload's unreadable part may be any fact: `()` is all
+                        paths = ((),) if err is bad_input else prog.paths
+                        message = described(err, paths)
+                        reason = described(err, paths, f"rule {prog.id} failed: ")
                         # what the payload caused is not counted (RuleTypeError.from_input)
                         if guarded is not None and not getattr(err, "from_input", False):
                             guarded.failure(summary(err), hook=hook, request_id=request_id)

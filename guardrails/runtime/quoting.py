@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from .ops import RuleTypeError
+from .state import StateError
 from .text import Reason
 
 MAX_ERROR_TEXT = 200
@@ -72,6 +73,8 @@ def described(err: BaseException, paths: tuple[tuple[Any, ...], ...], lead: str 
     """`LEAD` and the error's message, for the caller; a `QuotedError` (the log withholds
     the quoted part when one of the fact `paths` the rule read is private) when it
     quotes foreign text."""
+    if isinstance(err, StateError):  # ours: it names the store's failure, not a value
+        return short(f"{lead}{type(err).__name__}: {err}", MAX_ERROR_TEXT + len(lead))
     if not isinstance(err, RuleTypeError):
         err = foreign(err)
     if not isinstance(err, QuotingError) or not err.quoted:
