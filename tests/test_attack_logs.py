@@ -205,3 +205,30 @@ def test_a_payload_that_cannot_be_read_does_not_put_its_text_in_the_log(tmp_path
     assert rows and all(r["verdict"] == "error" for r in rows)
     assert "078-05" not in _written(path)
     assert rows[0]["error"] == "ValueError: [not logged: it may show the call's facts]"
+
+
+def test_a_haystack_block_reason_that_comes_back_as_exit_reason_is_logged_as_written():
+    """Haystack hands a block's reason back to the next points as `exit_reason`, a fact
+    no capture masks (rules compare it with "max_agent_steps"): a call record and a
+    reason showing it write the block's reason as the log wrote it."""
+    import os
+
+    os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")
+    from haystack.components.agents import Agent
+    from haystack.dataclasses import ChatMessage
+
+    from guardrails.testing.haystack import ScriptedChatGenerator
+
+    rules = (
+        'rule refuse on before_run when prompt contains "ssn" block "refused {prompt}"\n'
+        'rule ended on after_run when exit_reason != "text" warn "ended: {exit_reason}"\n'
+    )
+    sink = MemorySink()
+    policy = guardrails.loads(rules, "h.rules", sinks=[sink], capture=True)
+    agent = Agent(chat_generator=ScriptedChatGenerator(["ok"], 10), hooks=policy.haystack_hooks())
+    result = agent.run(messages=[ChatMessage.from_user(SECRET)])
+    assert result["exit_reason"] == f"refused {SECRET}"
+    assert [r.reason for r in sink.records] == ["refused {prompt}", "ended: {exit_reason}"]
+    (after,) = [c for c in sink.calls if c.hook == "after_run"]
+    assert after.facts["exit_reason"] == "refused {prompt}"
+    assert "078-05" not in json.dumps([r.to_dict() for r in sink.records + sink.calls])

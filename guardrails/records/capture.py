@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..runtime.facts import DERIVED, Derivation, Tokenizer, make_bindings
+from ..runtime.reasons import Reason
 
 MASK_KEY = "__masked__"
 # the payload fields of the hosts (Mellea's, by their own names) that hold the same text
@@ -146,12 +147,24 @@ def _written(path: tuple[object, ...]) -> str:
 def mask_facts(facts: Mapping[str, Any], capture: Capture) -> dict[str, Any] | None:
     if not capture.facts:
         return None
-    out: dict[str, Any] = plain(facts)
+    out: dict[str, Any] = _as_logged(plain(facts), private_paths(capture))
     for path in capture.drop:
         _apply(out, path.split("."), None, drop=True)
     for path in capture.mask:
         _apply(out, path.split("."), masked, drop=False)
     return out
+
+
+def _as_logged(value: Any, private: tuple[tuple[str, ...], ...]) -> Any:
+    """A rule's reason that came back as a fact (Haystack's `exit_reason` is the block's
+    reason) logged as the decision log wrote it, not as the caller was told it."""
+    if isinstance(value, Reason):
+        return str(logged_reason(value, private))
+    if isinstance(value, dict):
+        return {k: _as_logged(v, private) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_logged(v, private) for v in value]
+    return value
 
 
 def _apply(tree: dict[str, Any], keys: list[str], fn: Any, drop: bool) -> None:

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from ..runtime.decisions import DecisionRecord
-from ..runtime.text import Reason
+from ..runtime.reasons import Reason
 from .capture import logged_reason, private_paths
 
 DEFAULT_PRIVATE = private_paths(None)

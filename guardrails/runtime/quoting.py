@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from .ops import RuleTypeError
+from .reasons import Reason
 from .state import StateError
-from .text import Reason
 
 MAX_ERROR_TEXT = 200
 
