@@ -1,8 +1,9 @@
 """Ways conversation text could still reach a decision log (or another caller)
 besides a rule's `{fact}` reason, each found by trying it: a host function's (or the
 judge's) error message quoting its argument, a circuit breaker repeating that message
-to later calls, a `set` copying private text into a fact a later reason shows, and a
-host's raw payload field that holds the same text as a masked fact."""
+to later calls, a `set` copying private text into a fact a later reason shows, a
+host's raw payload field that holds the same text as a masked fact, a payload whose
+read fails quoting it, and a block's reason coming back as Haystack's `exit_reason`."""
 
 from __future__ import annotations
 
