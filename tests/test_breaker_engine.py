@@ -346,7 +346,7 @@ def test_trips_and_resets_land_in_a_jsonl_log(tmp_path: Path):
     assert trip["rule"] == "big" and trip["breaker"].startswith("rule:big@")
     assert (trip["failures"], trip["window_ms"], trip["cooldown_ms"]) == (3, 60000, 30000)
     assert trip["request_id"] == "req-1" and trip["hook"] == HOOK
-    assert "unsupported operand" in trip["error"]
+    assert trip["error"] == "RuntimeError"  # what failed, never what it said (it may quote)
     # the rollout report reads the same log without taking breaker rows for decisions
     from guardrails.tooling.rollout.counts import report
 

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..runtime import EXPORTS, ops, quantifiers, text
+from ..runtime import EXPORTS, ops, quantifiers, reasons, text
 from . import signatures as sig
 from .signatures import Check
 from .types import ANY, LIST, MAP
@@ -227,7 +227,7 @@ for _entry in (
     internal("all", quantifiers.all_of, "_all_of", "all"),
     internal("count", quantifiers.count_of, "_count_of", "count"),
     internal("filter", quantifiers.filter_of, "_filter_of", "filter"),
-    internal("reason", text.render_reason, "_reason", "{0}"),  # a `{fact}` reason
+    internal("reason", reasons.render_reason, "_reason", "{0}"),  # a `{fact}` reason
     internal("get", ops.get, "_get", "{0}[{1}]"),
     internal(
         "is_null", ops.is_null, "_is_null", "{0} == null", Inline("template", "({0} is None)")

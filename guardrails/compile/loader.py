@@ -37,6 +37,7 @@ from ..runtime.state import StateSpec
 from ..runtime.state_plan import Recording, StatePlan, StateUse
 from .codegen import Generator, generate
 from .literals import literal_key_of
+from .provenance import copies, widened
 
 
 def _runtime_actions(rule: ir.CheckedRule, max_chars: int) -> tuple[RuntimeAction, ...]:
@@ -108,24 +109,28 @@ class _Scan:
     reads: frozenset[str]
     refs: tuple[ir.StateRef, ...]
     calls: frozenset[str]
+    paths: tuple[tuple[ir.PathKey, ...], ...] = ()  # each fact path read, whole
 
 
 def _scan(rule: ir.CheckedRule) -> _Scan:
     reads: set[str] = set()
     refs: list[ir.StateRef] = []
     calls: set[str] = set()
+    paths: set[tuple[ir.PathKey, ...]] = set()
     todo = list(_exprs(rule))
     while todo:
         node = todo.pop()
         if isinstance(node, ir.FactRef):
             _reads(node, reads)
+            paths.add(tuple(node.path))
             continue
         if isinstance(node, ir.StateRef):
             refs.append(node)
         elif isinstance(node, ir.Op) and node.op.startswith(HOST_PREFIX):
             calls.add(node.op[len(HOST_PREFIX) :])
         todo.extend(ir.children(node))
-    return _Scan(frozenset(reads), tuple(refs), frozenset(calls))
+    ordered = tuple(sorted(paths, key=repr))
+    return _Scan(frozenset(reads), tuple(refs), frozenset(calls), ordered)
 
 
 def reads_of(
@@ -283,6 +288,7 @@ def lower(ruleset: ir.CheckedRuleset, max_match_chars: int = DEFAULT_MAX_MATCH_C
     source, constants, bindings = generate(ruleset.rules, ruleset.states)
     states = {s.name: s for s in ruleset.states}
     scans = [_scan(rule) for rule in ruleset.rules]
+    written = copies(ruleset.rules)
     programs = [
         {
             "id": rule.id,
@@ -302,6 +308,7 @@ def lower(ruleset: ir.CheckedRuleset, max_match_chars: int = DEFAULT_MAX_MATCH_C
             "states": _states_of(rule, scan),
             "records": rule.records,
             "host_calls": scan.calls,
+            "paths": widened(scan.paths, written),
             "breaker": rule.breaker,
             "digest": _digest(rule),
             "shape": bindings[rule.index][0],

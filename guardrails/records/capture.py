@@ -26,11 +26,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..runtime.facts import DERIVED, Derivation, Tokenizer, make_bindings
+from ..runtime.reasons import Reason
 
 MASK_KEY = "__masked__"
+# the payload fields of the hosts (Mellea's, by their own names) that hold the same text
+# as a masked fact (`tool_output` is what `tool.output` reads, `action` the prompt) or
+# the conversation itself: a rule may read them by name, and then they are facts too
+HOST_TEXT_FIELDS = (
+    "action", "actions", "model_output", "model_outputs", "tool_output", "tool_message",
+    "context", "context_view", "context_before", "context_after", "previous_context",
+    "final_action", "final_context", "final_result", "failed_action", "failed_result",
+    "repair_action", "repair_context", "results", "all_results", "sampling_results",
+    "generate_log",
+)  # fmt: skip
 DEFAULT_MASK = (
     "prompt", "output", "tool.output", "messages", "system_prompt", "last_message.text",
-    "result", "content",
+    "result", "content", *HOST_TEXT_FIELDS,
 )  # fmt: skip
 _MAX_DEPTH = 50
 
@@ -94,7 +105,9 @@ def private_paths(capture: Capture | None) -> tuple[tuple[str, ...], ...]:
 
 def logged_reason(reason: str, private: tuple[tuple[str, ...], ...]) -> str:
     """`reason` as a decision log writes it: a `{fact}` part that read a private path
-    shows as written (`{prompt}`) instead of its value; the caller got the value."""
+    (or a fact a `set` may have filled from one: compile/provenance.py) shows as
+    written (`{prompt}`) instead of its value; the caller got the value. An error's
+    quoted text (runtime/quoting.py) is withheld the same way."""
     pieces = getattr(reason, "pieces", None)
     if pieces is None or not private:
         return reason
@@ -103,19 +116,23 @@ def logged_reason(reason: str, private: tuple[tuple[str, ...], ...]) -> str:
     for i, paths in enumerate(reason.slots):  # type: ignore[attr-defined]
         hit = next((p for p in paths if any(_overlaps(p, m) for m in private)), None)
         if hit is not None:
-            out[2 * i + 1] = "{" + _written(hit) + "}"
+            # a reason's part is one fact path, written so; an error names what it hit
+            shown = hit if hasattr(reason, "withheld") else paths[0]
+            out[2 * i + 1] = getattr(reason, "withheld", "{{{}}}").format(_written(shown))
             hidden = True
     return "".join(out) if hidden else str(reason)
 
 
 def _overlaps(path: tuple[object, ...], private: tuple[str, ...]) -> bool:
-    """`prompt` is private, and so are `messages[0].content` (inside `messages`) and
-    `tool` (which holds `tool.output`)."""
+    """`prompt` is private, and so are `messages[0].content` (inside `messages`),
+    `tool` (which holds `tool.output`) and `()` (every fact)."""
     n = min(len(path), len(private))
     return path[:n] == private[:n]
 
 
 def _written(path: tuple[object, ...]) -> str:
+    if not path:  # what a payload that could not be read quoted: any fact
+        return "the call's facts"
     out = str(path[0])
     for key in path[1:]:
         if isinstance(key, int):
@@ -130,12 +147,24 @@ def _written(path: tuple[object, ...]) -> str:
 def mask_facts(facts: Mapping[str, Any], capture: Capture) -> dict[str, Any] | None:
     if not capture.facts:
         return None
-    out: dict[str, Any] = plain(facts)
+    out: dict[str, Any] = _as_logged(plain(facts), private_paths(capture))
     for path in capture.drop:
         _apply(out, path.split("."), None, drop=True)
     for path in capture.mask:
         _apply(out, path.split("."), masked, drop=False)
     return out
+
+
+def _as_logged(value: Any, private: tuple[tuple[str, ...], ...]) -> Any:
+    """A rule's reason that came back as a fact (Haystack's `exit_reason` is the block's
+    reason) logged as the decision log wrote it, not as the caller was told it."""
+    if isinstance(value, Reason):
+        return str(logged_reason(value, private))
+    if isinstance(value, dict):
+        return {k: _as_logged(v, private) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_logged(v, private) for v in value]
+    return value
 
 
 def _apply(tree: dict[str, Any], keys: list[str], fn: Any, drop: bool) -> None:

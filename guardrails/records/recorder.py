@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from ..runtime.decisions import DecisionRecord
-from ..runtime.text import Reason
+from ..runtime.reasons import Reason
 from .capture import logged_reason, private_paths
 
 DEFAULT_PRIVATE = private_paths(None)
@@ -136,7 +136,7 @@ class Recorder:
     def emit(self, records: Iterable[Record]) -> None:
         """Never raises and never waits on a deferred sink."""
         batch = records if isinstance(records, tuple) else tuple(records)
-        if any(type(getattr(r, "reason", None)) is Reason for r in batch):
+        if any(isinstance(getattr(r, "reason", None), Reason) for r in batch):
             batch = tuple(self._logged(r) for r in batch)
         for record in batch:
             for sink in self.inline:
@@ -153,9 +153,14 @@ class Recorder:
             feeder.put(batch)
 
     def _logged(self, record: Record) -> Record:
-        if not isinstance(record, DecisionRecord) or type(record.reason) is not Reason:
+        """A decision as the log writes it: an error's message is in its reason too."""
+        if not isinstance(record, DecisionRecord) or not isinstance(record.reason, Reason):
             return record
-        return dataclasses.replace(record, reason=logged_reason(record.reason, self.private))
+        reason = logged_reason(record.reason, self.private)
+        error = record.error
+        if isinstance(error, Reason):
+            error = logged_reason(error, self.private)
+        return dataclasses.replace(record, reason=reason, error=error)
 
     def _drop(self, n: int, why: str, exc: bool = False) -> None:
         with self._lock:

@@ -22,6 +22,7 @@ from .hostfn import SCOPE, Scope
 from .modes import MODES
 from .ops import RuleLimitError, RuleTypeError, type_name
 from .program import RuleProgram
+from .quoting import described, summary
 from .results import completed, recording, result
 from .select import Selector
 from .state import StateError, Store
@@ -320,12 +321,14 @@ class HookRunner:
                     if isinstance(err, CircuitOpenError):
                         message = "circuit open"
                         reason = f"rule {prog.id} not run: {err}"
-                    else:
-                        message = describe_error(err)
-                        reason = f"rule {prog.id} failed: {message}"
+                    else:  # the caller reads what a host function said; a log may not
+                        # the payload's unreadable part may be any fact: `()` is all
+                        paths = ((),) if err is bad_input else prog.paths
+                        message = described(err, paths)
+                        reason = described(err, paths, f"rule {prog.id} failed: ")
                         # what the payload caused is not counted (RuleTypeError.from_input)
                         if guarded is not None and not getattr(err, "from_input", False):
-                            guarded.failure(message, hook=hook, request_id=request_id)
+                            guarded.failure(summary(err), hook=hook, request_id=request_id)
                     found = result(prog, hook, "error", ERROR_CODE, reason, error=message)
                     results.append(found)
                     if fails_closed(prog, prog.id in shadowed) and blocked is None:

@@ -32,6 +32,7 @@ from typing import Any, Generic, TypeVar
 from . import hostrun
 from .breaker import Breaker, Breakers
 from .ops import RuleTypeError, type_name
+from .quoting import QuotingError, foreign, summary
 from .state_keys import canonical
 
 T = TypeVar("T")
@@ -46,6 +47,10 @@ class HostFunctionError(RuleTypeError):
     """A host function raised, timed out or returned a value of the wrong type."""
 
     from_input = False  # the function's failure: it counts against a breaker
+
+
+class HostFunctionFailed(HostFunctionError, QuotingError):
+    """A host function (or the judge) raised: its message may quote its arguments."""
 
 
 class HostFunctionSpecError(TypeError):
@@ -263,7 +268,7 @@ def _run(
         if error is None:
             breaker.success()
         else:
-            breaker.failure(str(error))
+            breaker.failure(summary(error))  # told to later callers: no quoted text
     return hit
 
 
@@ -290,8 +295,7 @@ def _call(
             HostFunctionError(f"{fn.name}() timed out after {timeout * 1000:.0f} ms ({why})"),
         )
     except Exception as err:
-        text = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
-        return None, None, HostFunctionError(f"{fn.name}() failed: {_short(text, _MAX_ERROR)}")
+        return None, None, foreign(err, f"{fn.name}() failed: ", HostFunctionFailed)
     note = None
     if isinstance(raw, Answer):
         note = _short(str(raw.note), _MAX_NOTE) if raw.note else None

@@ -95,6 +95,8 @@ class RuleProgram:
     states: frozenset[str] = frozenset()
     records: tuple[str, ...] = ()
     host_calls: frozenset[str] = frozenset()  # the host functions it calls (runtime/hostfn.py)
+    # every fact path its expressions read: what an error's quoted text may show (quoting.py)
+    paths: tuple[tuple[PathKey, ...], ...] = ()
     # its `breaker` clause (False: `breaker off`; None: the load option's default) and
     # a digest of its text, which keys its breaker (an edited rule starts closed)
     breaker: BreakerConfig | bool | None = None

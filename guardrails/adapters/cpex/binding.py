@@ -32,10 +32,11 @@ from typing import TYPE_CHECKING, Any
 from cpex.framework import PluginConfig, PluginResult, PluginViolation
 
 from ...records.calls import new_call_id
-from ...runtime.engine import HookRunner, describe_error
+from ...runtime.engine import HookRunner
 from ...runtime.hostfn import Scope
 from ...runtime.hostrun import inside
 from ...runtime.modes import MODES, plugin_on_error
+from ...runtime.quoting import summary
 from ...runtime.state import StateError
 from ...runtime.state_plan import Snapshot
 from .groups import FRONT, Barriers, GroupKey, front_priority, groups, position, shape
@@ -308,7 +309,8 @@ class StatePlugin(RulesPlugin):
         try:
             facts = extract_facts(hook, payload, gctx, reads, normalized)
         except Exception as err:  # the stateful rules fail closed on this
-            snapshot = Snapshot(error=StateError(f"the call's facts: {describe_error(err)}"))
+            # its message may quote the payload, and the state's error is told to the log
+            snapshot = Snapshot(error=StateError(f"the call's facts: {summary(err)}"))
         else:
             snapshot = runner.prepare_state(facts)
         state[self._call] = dataclasses.replace(state[self._call], state=snapshot)
