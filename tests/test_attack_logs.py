@@ -7,6 +7,7 @@ read fails quoting it, and a block's reason coming back as Haystack's `exit_reas
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import guardrails
@@ -25,6 +26,20 @@ QUOTING = "rule sorted on agent_pre_invoke when classify(prompt) block"
 
 def _written(path):
     return path.read_text()
+
+
+def _through_cpex(policy, hook, payload, context):
+    """The violation a real cpex manager returns for one call."""
+
+    async def go():
+        manager = await policy.manager(timeout=5)
+        try:
+            result, _ = await manager.invoke_hook(hook, payload, context)
+        finally:
+            await manager.shutdown()
+        return result
+
+    return asyncio.run(go()).violation
 
 
 def test_a_host_functions_error_quoting_the_prompt_stays_out_of_the_log(tmp_path):
@@ -106,7 +121,6 @@ def test_a_copy_from_a_kept_fact_still_shows_in_the_log():
 def test_a_judge_reply_quoting_the_prompt_reaches_the_caller_not_the_cpex_log(tmp_path):
     """The judge's unparsable reply is in its error; a real cpex manager's log (the
     path hosts take) withholds it, as `evaluate`'s does."""
-    import asyncio
 
     from cpex.framework import AgentPreInvokePayload, GlobalContext
 
@@ -120,18 +134,9 @@ def test_a_judge_reply_quoting_the_prompt_reaches_the_caller_not_the_cpex_log(tm
     judge = guardrails.Judge(model)
     policy = guardrails.loads(rules, "j.rules", sinks=[sink], judge=judge)
 
-    async def go():
-        manager = await policy.manager(timeout=5)
-        try:
-            message = {"role": "user", "content": {"type": "text", "text": SECRET}}
-            payload = AgentPreInvokePayload(agent_id="a", messages=[message])
-            context = GlobalContext(request_id="r")
-            result, _ = await manager.invoke_hook("agent_pre_invoke", payload, context)
-        finally:
-            await manager.shutdown()
-        return result
-
-    violation = asyncio.run(go()).violation
+    message = {"role": "user", "content": {"type": "text", "text": SECRET}}
+    payload = AgentPreInvokePayload(agent_id="a", messages=[message])
+    violation = _through_cpex(policy, "agent_pre_invoke", payload, GlobalContext(request_id="r"))
     sink.close()
     assert violation.code == "GUARDRAIL_ERROR" and "078-05" in violation.reason
     (decision,) = [json.loads(line) for line in _written(path).splitlines()]
@@ -175,7 +180,6 @@ def test_a_payload_that_cannot_be_read_does_not_put_its_text_in_the_log(tmp_path
     """Through cpex, a payload the facts cannot be read from fails its rules closed;
     what the failure quoted may be any fact's text, so it stays out of the log even
     for a rule that reads no masked fact (`count` reads only `user`)."""
-    import asyncio
 
     from cpex.framework import GlobalContext, ToolPostInvokePayload
 
@@ -189,17 +193,9 @@ def test_a_payload_that_cannot_be_read_does_not_put_its_text_in_the_log(tmp_path
     )
     policy = guardrails.loads(rules, "u.rules", sinks=[sink])
 
-    async def go():
-        manager = await policy.manager(timeout=5)
-        try:
-            payload = ToolPostInvokePayload(name="t", result=_Unreadable())
-            context = GlobalContext(request_id="r", user="u1")
-            result, _ = await manager.invoke_hook("tool_post_invoke", payload, context)
-        finally:
-            await manager.shutdown()
-        return result
-
-    violation = asyncio.run(go()).violation
+    payload = ToolPostInvokePayload(name="t", result=_Unreadable())
+    context = GlobalContext(request_id="r", user="u1")
+    violation = _through_cpex(policy, "tool_post_invoke", payload, context)
     sink.close()
     assert violation.code == "GUARDRAIL_ERROR"
     rows = [json.loads(line) for line in _written(path).splitlines()]
