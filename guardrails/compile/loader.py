@@ -285,10 +285,10 @@ class Lowered:
 
 
 def lower(ruleset: ir.CheckedRuleset, max_match_chars: int = DEFAULT_MAX_MATCH_CHARS) -> Lowered:
-    source, constants, bindings = generate(ruleset.rules, ruleset.states)
+    written = copies(ruleset.rules)  # what reasons and error messages may show (provenance)
+    source, constants, bindings = generate(ruleset.rules, ruleset.states, written)
     states = {s.name: s for s in ruleset.states}
     scans = [_scan(rule) for rule in ruleset.rules]
-    written = copies(ruleset.rules)
     programs = [
         {
             "id": rule.id,

@@ -77,9 +77,14 @@ def _canonical(value: Any) -> str:
         return f"<{type(value).__name__}>"
 
 
-def plain(value: Any, depth: int = 0) -> Any:
-    """JSON-ready copy of a facts value (exotic objects become their type name)."""
+def plain(value: Any, depth: int = 0, private: tuple[tuple[str, ...], ...] | None = None) -> Any:
+    """JSON-ready copy of a facts value (exotic objects become their type name). With
+    `private`, a rule's reason that came back as a fact (Haystack's `exit_reason` is
+    the block's reason) is copied as the decision log writes it, not as the caller
+    was told it."""
     if value is None or isinstance(value, bool | int | str):
+        if private is not None and isinstance(value, Reason):
+            return str(logged_reason(value, private))
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
@@ -88,10 +93,11 @@ def plain(value: Any, depth: int = 0) -> Any:
     if isinstance(value, Mapping):
         out = {}
         for k, v in value.items():
-            out[k if isinstance(k, str) else f"<{type(k).__name__}>"] = plain(v, depth + 1)
+            key = k if isinstance(k, str) else f"<{type(k).__name__}>"
+            out[key] = plain(v, depth + 1, private)
         return out
     if isinstance(value, list | tuple):
-        return [plain(v, depth + 1) for v in value]
+        return [plain(v, depth + 1, private) for v in value]
     return f"<{type(value).__name__}>"
 
 
@@ -147,24 +153,12 @@ def _written(path: tuple[object, ...]) -> str:
 def mask_facts(facts: Mapping[str, Any], capture: Capture) -> dict[str, Any] | None:
     if not capture.facts:
         return None
-    out: dict[str, Any] = _as_logged(plain(facts), private_paths(capture))
+    out: dict[str, Any] = plain(facts, private=private_paths(capture))
     for path in capture.drop:
         _apply(out, path.split("."), None, drop=True)
     for path in capture.mask:
         _apply(out, path.split("."), masked, drop=False)
     return out
-
-
-def _as_logged(value: Any, private: tuple[tuple[str, ...], ...]) -> Any:
-    """A rule's reason that came back as a fact (Haystack's `exit_reason` is the block's
-    reason) logged as the decision log wrote it, not as the caller was told it."""
-    if isinstance(value, Reason):
-        return str(logged_reason(value, private))
-    if isinstance(value, dict):
-        return {k: _as_logged(v, private) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_as_logged(v, private) for v in value]
-    return value
 
 
 def _apply(tree: dict[str, Any], keys: list[str], fn: Any, drop: bool) -> None:

@@ -40,9 +40,6 @@ class CircuitOpenError(Exception):
     """The rule was not run: its circuit breaker is open (runtime/breaker.py)."""
 
 
-_MAX_ERROR_TEXT = 200
-
-
 def fails_closed(program: RuleProgram, shadowed: bool) -> bool:
     return (
         MODES[program.mode].fails_closed
@@ -50,19 +47,6 @@ def fails_closed(program: RuleProgram, shadowed: bool) -> bool:
         and not program.warn_only
         and not shadowed
     )
-
-
-def describe_error(err: BaseException) -> str:
-    """A short, value-free description: our own errors name types, never payload values."""
-    if isinstance(err, RuleTypeError):
-        return str(err)
-    try:
-        text = str(err)
-    except Exception:
-        text = ""
-    name = type(err).__name__
-    text = f"{name}: {text}" if text else name
-    return text if len(text) <= _MAX_ERROR_TEXT else text[: _MAX_ERROR_TEXT - 3] + "..."
 
 
 class HookRunner:

@@ -32,7 +32,7 @@ from typing import Any, Generic, TypeVar
 from . import hostrun
 from .breaker import Breaker, Breakers
 from .ops import RuleTypeError, type_name
-from .quoting import QuotingError, foreign, summary
+from .quoting import QuotingError, foreign, short, summary
 from .state_keys import canonical
 
 T = TypeVar("T")
@@ -40,7 +40,6 @@ PREFIX = "host:"  # an IR `Op` calling host function NAME is named `host:NAME`
 SCOPE = "!host"  # the call cache's slot for this hook call's host function state
 DEFAULT_TIMEOUT_MS = 1000.0
 _MAX_NOTE = 300
-_MAX_ERROR = 200
 
 
 class HostFunctionError(RuleTypeError):
@@ -190,10 +189,6 @@ def _thaw(value: Any) -> Any:
     return value
 
 
-def _short(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def bind(table: HostTable, fn: HostFunction, board: Breakers | None = None) -> Callable[..., Any]:
     """The global generated code calls as `_h_NAME(c, *args)`."""
     name = fn.name
@@ -298,7 +293,7 @@ def _call(
         return None, None, foreign(err, f"{fn.name}() failed: ", HostFunctionFailed)
     note = None
     if isinstance(raw, Answer):
-        note = _short(str(raw.note), _MAX_NOTE) if raw.note else None
+        note = short(str(raw.note), _MAX_NOTE) if raw.note else None
         raw = raw.value
     if raw is None:
         if fn.result_nullable:

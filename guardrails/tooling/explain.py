@@ -20,10 +20,10 @@ from ..check.builtins import BUILTINS
 from ..compile.loader import runtime_namespace
 from ..runtime import ops, quantifiers
 from ..runtime.changes import apply_actions
-from ..runtime.engine import describe_error
 from ..runtime.facts import DERIVED
 from ..runtime.hostfn import PREFIX as HOST_PREFIX
 from ..runtime.program import EditMessages, RuleProgram
+from ..runtime.quoting import described
 from ..runtime.verdict import Verdict
 
 _SHOWN = 60
@@ -188,7 +188,7 @@ class Interpreter:
         try:
             leaf.value = self.value(node, leaf.facts)
         except Exception as err:
-            leaf.error = describe_error(err)
+            leaf.error = str(described(err, ()))
         return leaf
 
 
