@@ -289,8 +289,8 @@ def replay_panel(
     calls of each (call id, hook, old -> new verdict, the blocking side's reason)."""
     rules: dict[str, dict[str, Any]] = {}
     for change in (*result.changes, *result.rule_changes):
-        if change.kind == "rule_result":  # judged alone: "rule NAME: outcome"
-            rule = change.before.split(":", 1)[0].removeprefix("rule ")
+        if change.rule is not None:  # judged alone
+            rule = change.rule
         else:
             side = change.before if change.kind == "newly_allowed" else change.after
             rule = _blocker(side) or "?"

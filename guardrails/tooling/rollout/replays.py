@@ -47,12 +47,13 @@ class Case:
 
 @dataclass
 class Change:
-    kind: str  # newly_blocked | newly_allowed | changed_block
+    kind: str  # newly_blocked | newly_allowed | changed_block | rule_result (judged alone)
     case: str
     hook: str
     before: str
     after: str
     reason: str | None = None  # the blocking side's reason (replayed; None if recorded)
+    rule: str | None = None  # a rule_result's rule
 
 
 @dataclass
@@ -296,7 +297,9 @@ def _judge_alone(
         diff = alone.judge(case.hook, rule, facts)
         if diff is not None:
             before, after = (f"rule {rule}: {outcome}" for outcome in diff)
-            result.rule_changes.append(Change("rule_result", case.id, case.hook, before, after))
+            result.rule_changes.append(
+                Change("rule_result", case.id, case.hook, before, after, rule=rule)
+            )
     result.alone += judged
 
 
