@@ -119,14 +119,26 @@ def logged_reason(reason: str, private: tuple[tuple[str, ...], ...]) -> str:
         return reason
     out = list(pieces)
     hidden = False
-    for i, paths in enumerate(reason.slots):  # type: ignore[attr-defined]
-        hit = next((p for p in paths if any(_overlaps(p, m) for m in private)), None)
+    slots = reason.slots  # type: ignore[attr-defined]
+    for i, (paths, hit) in enumerate(zip(slots, _hits(slots, private), strict=True)):
         if hit is not None:
             # a reason's part is one fact path, written so; an error names what it hit
             shown = hit if hasattr(reason, "withheld") else paths[0]
             out[2 * i + 1] = getattr(reason, "withheld", "{{{}}}").format(_written(shown))
             hidden = True
     return "".join(out) if hidden else str(reason)
+
+
+@functools.lru_cache(maxsize=4096)
+def _hits(
+    slots: tuple[tuple[tuple[object, ...], ...], ...], private: tuple[tuple[str, ...], ...]
+) -> tuple[tuple[object, ...] | None, ...]:
+    """Per part, the first path it read that is private (None: none is). A rule's
+    parts are a literal of its compiled code, so this is worked out once per rule
+    and mask, not on every logged decision."""
+    return tuple(
+        next((p for p in paths if any(_overlaps(p, m) for m in private)), None) for paths in slots
+    )
 
 
 def _overlaps(path: tuple[object, ...], private: tuple[str, ...]) -> bool:

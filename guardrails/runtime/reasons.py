@@ -7,11 +7,15 @@ keeps, per part, the text it showed and the fact paths that text came from.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .text import text
 
 REASON_VALUE_CHARS = 200
+# what a shown value must not carry into a response or a log line: C0 and C1 controls
+# (newlines, escapes) and the Unicode line and paragraph separators
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class Reason(str):
@@ -47,7 +51,7 @@ def render_reason(
             continue
         if len(shown) > REASON_VALUE_CHARS:
             shown = shown[:REASON_VALUE_CHARS] + "…"
-        out.append("".join(" " if _control(c) else c for c in shown))
+        out.append(_CONTROL.sub(" ", shown))
     if slots is None:
         return "".join(out)
     reason = Reason("".join(out))
@@ -65,8 +69,3 @@ def _inner(value: object) -> tuple[tuple[Any, ...], ...]:
     if not isinstance(value, Reason):
         return ()
     return tuple(path for paths in value.slots for path in paths)
-
-
-def _control(char: str) -> bool:
-    code = ord(char)
-    return code < 0x20 or 0x7F <= code < 0xA0 or char in "\u2028\u2029"
